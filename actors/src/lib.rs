@@ -1,0 +1,2 @@
+//! Domain and actors of the municipal point switch.
+pub mod demo;

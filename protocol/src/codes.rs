@@ -1,0 +1,182 @@
+//! Error codes carried by the v1 `Error` response.
+//!
+//! Codes are stable: a code once published keeps its number and meaning forever, and new codes
+//! only take unused numbers. Terminals branch on the number; the message is for people.
+//! The hundreds digit groups them: 1xx framing and session, 2xx terminal authentication,
+//! 3xx card and citizen, 4xx points and transactions, 5xx server condition.
+
+/// A stable error code of the terminal protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// The frame header was fine but the body does not decode as the message type says.
+    MalformedMessage = 100,
+    /// The length prefix exceeds the maximum frame length; the connection is closed.
+    FrameTooLarge = 101,
+    /// The frame's protocol version is not spoken by this server.
+    UnsupportedVersion = 102,
+    /// The message type is unknown (or reserved for a later version).
+    UnknownMessageType = 103,
+    /// A request other than login or heartbeat arrived before a successful login.
+    NotLoggedIn = 104,
+    /// A login arrived on a connection that is already logged in.
+    AlreadyLoggedIn = 105,
+    /// The length prefix is below the header size; the connection is closed.
+    MalformedFrame = 106,
+    /// A response type was sent to the server.
+    UnexpectedResponse = 107,
+
+    /// Unknown terminal id or wrong password (one code, so ids cannot be probed).
+    BadCredentials = 200,
+    /// The device fingerprint differs from the one registered for this terminal.
+    FingerprintMismatch = 201,
+    /// Too many failed logins: the terminal is locked for a while.
+    TerminalLocked = 202,
+    /// The terminal exists but has not been registered on a device yet.
+    TerminalNotRegistered = 203,
+    /// The municipality retired this terminal (削除要否).
+    TerminalRetired = 204,
+    /// This terminal's kind may not perform the request (for example a (エ) terminal redeeming).
+    TerminalKindNotAllowed = 205,
+
+    /// No MyKey ID is linked to this card's user-certificate serial number.
+    UnknownCard = 300,
+    /// No citizen has this MyKey ID.
+    UnknownMyKeyId = 301,
+    /// The MyKey ID was revoked (失効); its balances cannot be used.
+    MyKeyRevoked = 302,
+
+    /// The selected sub-account holds fewer points than requested.
+    InsufficientPoints = 400,
+    /// The selected sub-account is not usable at this terminal (other municipality, an event
+    /// that does not list this terminal, or an event outside its service period).
+    AccountNotUsableHere = 401,
+    /// Points must be a positive integer no larger than the protocol maximum.
+    InvalidAmount = 402,
+    /// The idempotency key (terminal id + sequence number) was already used for different content.
+    IdempotencyConflict = 403,
+    /// No transaction has this transaction number.
+    UnknownTransaction = 404,
+    /// The transaction was already voided.
+    AlreadyVoided = 405,
+    /// The transaction cannot be voided here: another business day, another location, or not
+    /// a redemption.
+    VoidNotAllowed = 406,
+    /// A field value is out of its domain (for example an account kind terminals cannot use).
+    InvalidField = 407,
+
+    /// The switch is at capacity; retry the same request (same sequence number) shortly.
+    Busy = 500,
+    /// The store is unreachable or failed; nothing was applied; retry with the same sequence number.
+    TemporaryFailure = 501,
+    /// An unexpected server fault; nothing was applied.
+    Internal = 502,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order (used by the specification test).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::MalformedMessage,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::UnknownMessageType,
+        ErrorCode::NotLoggedIn,
+        ErrorCode::AlreadyLoggedIn,
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnexpectedResponse,
+        ErrorCode::BadCredentials,
+        ErrorCode::FingerprintMismatch,
+        ErrorCode::TerminalLocked,
+        ErrorCode::TerminalNotRegistered,
+        ErrorCode::TerminalRetired,
+        ErrorCode::TerminalKindNotAllowed,
+        ErrorCode::UnknownCard,
+        ErrorCode::UnknownMyKeyId,
+        ErrorCode::MyKeyRevoked,
+        ErrorCode::InsufficientPoints,
+        ErrorCode::AccountNotUsableHere,
+        ErrorCode::InvalidAmount,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::UnknownTransaction,
+        ErrorCode::AlreadyVoided,
+        ErrorCode::VoidNotAllowed,
+        ErrorCode::InvalidField,
+        ErrorCode::Busy,
+        ErrorCode::TemporaryFailure,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_u16(self) -> u16 {
+        self as u16
+    }
+
+    pub fn from_u16(value: u16) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_u16() == value)
+    }
+
+    /// The symbolic name used in logs, metrics and the specification.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedMessage => "MALFORMED_MESSAGE",
+            ErrorCode::FrameTooLarge => "FRAME_TOO_LARGE",
+            ErrorCode::UnsupportedVersion => "UNSUPPORTED_VERSION",
+            ErrorCode::UnknownMessageType => "UNKNOWN_MESSAGE_TYPE",
+            ErrorCode::NotLoggedIn => "NOT_LOGGED_IN",
+            ErrorCode::AlreadyLoggedIn => "ALREADY_LOGGED_IN",
+            ErrorCode::MalformedFrame => "MALFORMED_FRAME",
+            ErrorCode::UnexpectedResponse => "UNEXPECTED_RESPONSE",
+            ErrorCode::BadCredentials => "BAD_CREDENTIALS",
+            ErrorCode::FingerprintMismatch => "FINGERPRINT_MISMATCH",
+            ErrorCode::TerminalLocked => "TERMINAL_LOCKED",
+            ErrorCode::TerminalNotRegistered => "TERMINAL_NOT_REGISTERED",
+            ErrorCode::TerminalRetired => "TERMINAL_RETIRED",
+            ErrorCode::TerminalKindNotAllowed => "TERMINAL_KIND_NOT_ALLOWED",
+            ErrorCode::UnknownCard => "UNKNOWN_CARD",
+            ErrorCode::UnknownMyKeyId => "UNKNOWN_MYKEY_ID",
+            ErrorCode::MyKeyRevoked => "MYKEY_REVOKED",
+            ErrorCode::InsufficientPoints => "INSUFFICIENT_POINTS",
+            ErrorCode::AccountNotUsableHere => "ACCOUNT_NOT_USABLE_HERE",
+            ErrorCode::InvalidAmount => "INVALID_AMOUNT",
+            ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorCode::UnknownTransaction => "UNKNOWN_TRANSACTION",
+            ErrorCode::AlreadyVoided => "ALREADY_VOIDED",
+            ErrorCode::VoidNotAllowed => "VOID_NOT_ALLOWED",
+            ErrorCode::InvalidField => "INVALID_FIELD",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::TemporaryFailure => "TEMPORARY_FAILURE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// Whether the terminal should retry the same request (same sequence number) later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Busy | ErrorCode::TemporaryFailure)
+    }
+
+    /// Whether the server closes the connection after sending this error.
+    pub fn closes_connection(self) -> bool {
+        matches!(self, ErrorCode::FrameTooLarge | ErrorCode::MalformedFrame)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_u16()), "duplicate number {}", code.as_u16());
+            assert_eq!(ErrorCode::from_u16(code.as_u16()), Some(*code));
+        }
+        assert_eq!(ErrorCode::from_u16(0), None);
+        assert_eq!(ErrorCode::from_u16(999), None);
+    }
+}
