@@ -50,8 +50,17 @@ const LIBRARY: &str = "川崎市立図書館";
 const SHOPPING_STREET: &str = "ブレーメン商店街";
 
 const LIBRARY_NAMES: &[&str] = &[
-    "川崎図書館", "大師分館", "田島分館", "幸図書館", "中原図書館", "高津図書館", "橘分館", "宮前図書館",
-    "多摩図書館", "麻生図書館", "柿生分館",
+    "川崎図書館",
+    "大師分館",
+    "田島分館",
+    "幸図書館",
+    "中原図書館",
+    "高津図書館",
+    "橘分館",
+    "宮前図書館",
+    "多摩図書館",
+    "麻生図書館",
+    "柿生分館",
 ];
 
 /// All 608 terminals of the Kawasaki sample, in 様式II order.
@@ -61,7 +70,14 @@ pub fn terminals() -> Vec<DemoTerminal> {
     let mut push = |kind, issuer, location: String, name: String, password: Option<&str>| {
         let terminal_id = TerminalId::new(id).expect("sample ids are 8 digits");
         let password = password.map(str::to_owned).unwrap_or_else(|| derived_password(terminal_id));
-        rows.push(DemoTerminal { terminal_id, kind, id_issuer: issuer, location_name: location, terminal_name: name, password });
+        rows.push(DemoTerminal {
+            terminal_id,
+            kind,
+            id_issuer: issuer,
+            location_name: location,
+            terminal_name: name,
+            password,
+        });
         id += 1;
     };
 

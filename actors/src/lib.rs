@@ -1,2 +1,34 @@
 //! Domain and actors of the municipal point switch.
+//!
+//! Every change of a citizen's points goes through that citizen's [`wallet::Wallet`] actor,
+//! one request at a time, and becomes durable through the [`ledger::Ledger`]'s group commit
+//! before anyone is told "OK". Actors know no bytes and no configuration files: the `switch`
+//! crate decodes the wire, reads the config and calls [`system::start`].
+//!
+//! # Layout
+//! - Domain, no actors: [`journal`] (entries, postings, double entry), [`wallet_state`]
+//!   (sub-accounts and lots), [`catalog`] (municipalities, events, locations), [`clock`]
+//!   (Japan time), [`error`] (the domain error and its one mapping to wire codes).
+//! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
+//!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
+//! - [`store`]: the storage interface the actors need; engines live in `switch`.
+//! - [`mailbox`]: bounded asks (BUSY instead of waiting).
+//! - [`demo`]: the manual's Kawasaki sample as deterministic data.
+
+pub mod catalog;
+pub mod clock;
 pub mod demo;
+pub mod error;
+pub mod journal;
+pub mod ledger;
+pub mod lookup;
+pub mod mailbox;
+pub mod router;
+pub mod settlement;
+pub mod store;
+pub mod system;
+pub mod terminal_auth;
+pub mod wallet;
+pub mod wallet_state;
+
+pub use error::SwitchError;

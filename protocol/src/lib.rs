@@ -22,10 +22,9 @@ pub mod wire;
 pub use codes::ErrorCode;
 pub use frame::{Frame, FrameCodec, FrameError, DEFAULT_MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION_1};
 pub use message::{
-    AccountBalance, CardReadOk, DecodeError, ErrorBody, Login, LoginOk, MessageType, Redeem,
-    RedeemOk, Request, Response, Void, VoidOk,
+    AccountBalance, CardReadOk, DecodeError, ErrorBody, Login, LoginOk, MessageType, Redeem, RedeemOk, Request,
+    Response, Void, VoidOk,
 };
 pub use types::{
-    AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind,
-    TxnNo, TypeError,
+    AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo, TypeError,
 };

@@ -8,7 +8,9 @@ use bytes::{BufMut, BytesMut};
 
 use crate::codes::ErrorCode;
 use crate::frame::{write_frame, Frame};
-use crate::types::{AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo, TypeError};
+use crate::types::{
+    AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo, TypeError,
+};
 use crate::wire::{put_str16, put_str8, Reader, WireError};
 
 /// Longest password accepted in a login (bytes of UTF-8).
@@ -145,7 +147,9 @@ pub enum Request {
     Login(Login),
     Heartbeat,
     /// Card read: the serial number of the user certificate (利用者証明用電子証明書 発行番号).
-    CardRead { cert_serial: String },
+    CardRead {
+        cert_serial: String,
+    },
     Redeem(Redeem),
     Void(Void),
 }
@@ -458,7 +462,10 @@ impl Response {
             MessageType::LoginOk => Response::LoginOk(LoginOk {
                 session_id: r.u64("session_id")?,
                 terminal_kind: field("terminal_kind", TerminalKind::from_u8(r.u8("terminal_kind")?))?,
-                municipality_code: field("municipality_code", MunicipalityCode::from_ascii(r.bytes(6, "municipality_code")?))?,
+                municipality_code: field(
+                    "municipality_code",
+                    MunicipalityCode::from_ascii(r.bytes(6, "municipality_code")?),
+                )?,
                 municipality_name: r.str8("municipality_name")?,
                 location_name: r.str8("location_name")?,
                 terminal_name: r.str8("terminal_name")?,

@@ -209,11 +209,7 @@ impl MunicipalityCode {
     }
 
     fn check_digit(digits: &[u8; 6]) -> u8 {
-        let weighted: u32 = digits[..5]
-            .iter()
-            .zip([6u32, 5, 4, 3, 2])
-            .map(|(d, w)| u32::from(d - b'0') * w)
-            .sum();
+        let weighted: u32 = digits[..5].iter().zip([6u32, 5, 4, 3, 2]).map(|(d, w)| u32::from(d - b'0') * w).sum();
         ((11 - weighted % 11) % 10) as u8
     }
 

@@ -1,1 +1,16 @@
-//! placeholder
+//! The municipal point switch server: TCP terminal listener, HTTP adapter, storage, wiring
+//! and the command line. Only this crate reads configuration, environment and arguments.
+//!
+//! # Layout
+//! - [`config`]: TOML defaults + file + `SWITCH_*` environment + flags.
+//! - [`store`]: storage engines (embedded SQLite: migrations, group-commit batches, audit,
+//!   demo seeding).
+//! - [`terminal`]: the TCP side of the terminal protocol.
+//! - [`http`]: the HTTP side (`GET /health`).
+//! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
+
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod terminal;

@@ -1,1 +1,211 @@
-fn main() {}
+//! `switch`: serve, demo, check.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actors::store::Store;
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use switch::config::{Config, Overrides};
+use switch::store::sqlite::seed::{self, SeedOptions};
+use switch::store::SqliteStore;
+
+#[derive(Parser)]
+#[command(name = "switch", version, about = "The municipal point switch (MyKey Platform / 自治体ポイント管理クラウド)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve terminals (TCP) and the HTTP side from an existing data directory.
+    Serve(ServeArgs),
+    /// Create a data directory with the manual's Kawasaki sample (if it is not there yet), then serve.
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Number of demo citizens with cards and balances.
+        #[arg(long, default_value_t = actors::demo::DEFAULT_CITIZENS)]
+        citizens: u64,
+        /// Delete the data directory first.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Prove the books balance; exit 1 and name the first discrepancy otherwise.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Configuration file (TOML); defaults are built in, SWITCH_<SECTION>__<KEY> overrides.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Terminal TCP address.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// HTTP address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides { data_dir: self.data_dir.clone(), listen: self.listen, http: self.http }
+    }
+}
+
+const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => Config::load(args.config.as_deref(), &args.overrides())
+            .context("reading configuration")
+            .and_then(|c| serve(c, None)),
+        Command::Demo { serve: args, citizens, fresh } => {
+            Config::load_with_layers(args.config.as_deref(), Some(DEMO_CONFIG), &args.overrides())
+                .context("reading configuration")
+                .and_then(|c| serve(c, Some(DemoOptions { citizens, fresh })))
+        }
+        Command::Check { config, data_dir } => {
+            let overrides = Overrides { data_dir, ..Overrides::default() };
+            return match Config::load(config.as_deref(), &overrides)
+                .context("reading configuration")
+                .and_then(|c| check(&c))
+            {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("switch check: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switch: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct DemoOptions {
+    citizens: u64,
+    fresh: bool,
+}
+
+fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
+    if let Some(d) = &demo {
+        if d.fresh && config.data.dir.exists() {
+            std::fs::remove_dir_all(&config.data.dir)
+                .with_context(|| format!("removing {}", config.data.dir.display()))?;
+        }
+    }
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let store = Arc::new(
+            SqliteStore::open(&config.database_path(), config.store.sqlite_readers).context("opening the store")?,
+        );
+        if let Some(d) = &demo {
+            prepare_demo(&store, &config.data.dir, d.citizens).await?;
+        }
+        let bound = switch::server::start(&config, store as Arc<dyn Store>, "sqlite").await?;
+        if demo.is_some() {
+            print_demo_help(&bound);
+        }
+        // Machine-readable readiness line (tests and scripts wait for it).
+        println!("listening terminal={} http={}", bound.terminal, bound.http);
+        wait_for_shutdown().await;
+        tracing::info!("shutting down");
+        actix_rt::System::current().stop();
+        Ok(())
+    })
+}
+
+async fn prepare_demo(store: &Arc<SqliteStore>, dir: &Path, citizens: u64) -> anyhow::Result<()> {
+    if store.demo_is_loaded().await? {
+        eprintln!("demo: reusing the data in {} (use --fresh to start over)", dir.display());
+        return Ok(());
+    }
+    eprintln!("demo: loading 川崎市 (141305), 608 terminals and {citizens} citizens into {} ...", dir.display());
+    let started = std::time::Instant::now();
+    let options = SeedOptions { citizens, only_terminals: None, now_ms: actors::clock::Clock::System.now_ms() };
+    let summary = store.load_demo(options).await?;
+    std::fs::write(dir.join("demo-terminals.csv"), seed::terminals_csv()).context("writing demo-terminals.csv")?;
+    eprintln!(
+        "demo: loaded {} terminals and {} citizens in {:.1} s; terminal ids and passwords (様式II) in {}",
+        summary.terminals,
+        summary.citizens,
+        started.elapsed().as_secs_f64(),
+        dir.join("demo-terminals.csv").display()
+    );
+    Ok(())
+}
+
+fn print_demo_help(bound: &switch::server::Bound) {
+    eprintln!(
+        "\n川崎市 demo switch is up.\n  terminals (TCP): {t}\n  HTTP:            http://{h}/health\n\n\
+         Try, in another shell:\n  \
+         cargo run --release -p loadtest --bin terminal -- --addr {t} --id 00052559 card 030D45\n  \
+         cargo run --release -p loadtest --bin terminal -- --addr {t} --id 00052559 redeem MY123456 M141305 500\n  \
+         cargo run --release -p loadtest --bin loadtest -- redeem --addr {t}\n",
+        t = bound.terminal,
+        h = bound.http
+    );
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn check(config: &Config) -> anyhow::Result<bool> {
+    let path = config.database_path();
+    if !path.exists() {
+        bail!("no store at {}", path.display());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(async {
+        let store = SqliteStore::open(&path, 1)?;
+        store.audit().await
+    })?;
+    println!(
+        "journal entries: {}\npostings:        {}\nwallets:         {}",
+        report.entries, report.postings, report.wallets
+    );
+    match report.first_discrepancy {
+        None => {
+            println!("OK: every entry balances and every wallet equals its journal");
+            Ok(true)
+        }
+        Some(d) => {
+            println!("DISCREPANCY: {d}");
+            Ok(false)
+        }
+    }
+}

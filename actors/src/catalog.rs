@@ -1,0 +1,108 @@
+//! Reference data every node holds whole: municipalities, special support events, locations.
+//!
+//! It changes rarely (set-up screens) and is read on every request, so it is an immutable
+//! snapshot shared by `Arc`; a change publishes a new snapshot.
+
+use std::collections::{HashMap, HashSet};
+
+use protocol::{AccountKind, AccountRef, MunicipalityCode, TerminalId};
+
+/// A municipality that registered its point (F4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Municipality {
+    pub code: MunicipalityCode,
+    pub name: String,
+    pub point_name: String,
+}
+
+/// A special support event (F5) and the terminals where its points can be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub code: String,
+    pub name: String,
+    pub owner_code: String,
+    /// Service period, inclusive, `yyyymmdd` Japan dates.
+    pub service_from: u32,
+    pub service_to: u32,
+    pub terminals: HashSet<TerminalId>,
+}
+
+impl Event {
+    pub fn in_service(&self, today: u32) -> bool {
+        (self.service_from..=self.service_to).contains(&today)
+    }
+}
+
+/// A terminal installation location (端末設置場所) of a municipality.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub location_id: u32,
+    pub municipality: MunicipalityCode,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub municipalities: HashMap<MunicipalityCode, Municipality>,
+    pub events: HashMap<String, Event>,
+    pub locations: HashMap<u32, Location>,
+}
+
+impl Catalog {
+    /// The display name of a sub-account: the point name or the event name.
+    pub fn account_name(&self, account: &AccountRef) -> String {
+        match account.kind {
+            AccountKind::Municipal => account
+                .code
+                .parse::<MunicipalityCode>()
+                .ok()
+                .and_then(|c| self.municipalities.get(&c))
+                .map(|m| m.point_name.clone())
+                .unwrap_or_else(|| account.code.clone()),
+            AccountKind::Event => {
+                self.events.get(&account.code).map(|e| e.name.clone()).unwrap_or_else(|| account.code.clone())
+            }
+            AccountKind::Reserved => "留保ポイント".to_owned(),
+        }
+    }
+
+    pub fn location_name(&self, location_id: u32) -> String {
+        self.locations.get(&location_id).map(|l| l.name.clone()).unwrap_or_default()
+    }
+
+    /// The sub-accounts usable at a terminal on `today` (F28 DEFAULT, R45): the terminal's
+    /// municipal point, then the in-service events that list this terminal, by code.
+    pub fn usable_accounts(
+        &self,
+        terminal: TerminalId,
+        municipality: MunicipalityCode,
+        today: u32,
+    ) -> Vec<(AccountRef, u32)> {
+        let mut out = vec![(AccountRef::municipal(municipality), 0)];
+        let mut events: Vec<_> = self
+            .events
+            .values()
+            .filter(|e| e.in_service(today) && e.terminals.contains(&terminal))
+            .map(|e| (AccountRef { kind: AccountKind::Event, code: e.code.clone() }, e.service_to))
+            .collect();
+        events.sort();
+        out.extend(events);
+        out
+    }
+
+    pub fn is_usable_at(
+        &self,
+        account: &AccountRef,
+        terminal: TerminalId,
+        municipality: MunicipalityCode,
+        today: u32,
+    ) -> bool {
+        match account.kind {
+            AccountKind::Municipal => account.code == municipality.as_str(),
+            AccountKind::Event => {
+                self.events.get(&account.code).is_some_and(|e| e.in_service(today) && e.terminals.contains(&terminal))
+            }
+            AccountKind::Reserved => false,
+        }
+    }
+}

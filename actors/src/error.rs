@@ -1,0 +1,86 @@
+//! The domain's error enum and its one mapping to wire error codes.
+
+use protocol::ErrorCode;
+
+/// Why a request was refused or failed. Messages are short, lowercase and safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SwitchError {
+    #[error("unknown terminal id or wrong password")]
+    BadCredentials,
+    #[error("device fingerprint does not match the registered terminal")]
+    FingerprintMismatch,
+    #[error("terminal locked after repeated failed logins; try again after {retry_after_s} s")]
+    TerminalLocked { retry_after_s: u64 },
+    #[error("terminal is not registered on a device yet")]
+    TerminalNotRegistered,
+    #[error("terminal was retired by its municipality")]
+    TerminalRetired,
+    #[error("this terminal kind may not {0}")]
+    TerminalKindNotAllowed(&'static str),
+    #[error("no MyKey ID is linked to this card")]
+    UnknownCard,
+    #[error("unknown MyKey ID")]
+    UnknownMyKeyId,
+    #[error("MyKey ID was revoked")]
+    MyKeyRevoked,
+    #[error("insufficient points: {usable} usable")]
+    InsufficientPoints { usable: u64 },
+    #[error("this account cannot be used at this terminal")]
+    AccountNotUsableHere,
+    #[error("points must be between 1 and {max}")]
+    InvalidAmount { max: u64 },
+    #[error("sequence number already used for a different request")]
+    IdempotencyConflict,
+    #[error("unknown transaction number")]
+    UnknownTransaction,
+    #[error("transaction already voided")]
+    AlreadyVoided,
+    #[error("void not allowed: {0}")]
+    VoidNotAllowed(&'static str),
+    #[error("switch is busy; retry with the same sequence number")]
+    Busy,
+    #[error("temporary failure, nothing applied; retry with the same sequence number")]
+    TemporaryFailure,
+    #[error("internal error, nothing applied")]
+    Internal,
+}
+
+impl SwitchError {
+    /// The single mapping from domain errors to terminal protocol codes.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            SwitchError::BadCredentials => ErrorCode::BadCredentials,
+            SwitchError::FingerprintMismatch => ErrorCode::FingerprintMismatch,
+            SwitchError::TerminalLocked { .. } => ErrorCode::TerminalLocked,
+            SwitchError::TerminalNotRegistered => ErrorCode::TerminalNotRegistered,
+            SwitchError::TerminalRetired => ErrorCode::TerminalRetired,
+            SwitchError::TerminalKindNotAllowed(_) => ErrorCode::TerminalKindNotAllowed,
+            SwitchError::UnknownCard => ErrorCode::UnknownCard,
+            SwitchError::UnknownMyKeyId => ErrorCode::UnknownMyKeyId,
+            SwitchError::MyKeyRevoked => ErrorCode::MyKeyRevoked,
+            SwitchError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
+            SwitchError::AccountNotUsableHere => ErrorCode::AccountNotUsableHere,
+            SwitchError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            SwitchError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            SwitchError::UnknownTransaction => ErrorCode::UnknownTransaction,
+            SwitchError::AlreadyVoided => ErrorCode::AlreadyVoided,
+            SwitchError::VoidNotAllowed(_) => ErrorCode::VoidNotAllowed,
+            SwitchError::Busy => ErrorCode::Busy,
+            SwitchError::TemporaryFailure => ErrorCode::TemporaryFailure,
+            SwitchError::Internal => ErrorCode::Internal,
+        }
+    }
+
+    /// Refusals that depend on the request's content; before answering one, the wallet checks
+    /// whether the same idempotency key was already applied (then the first answer wins).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, SwitchError::Busy | SwitchError::TemporaryFailure | SwitchError::Internal)
+    }
+}
+
+impl From<crate::store::StoreError> for SwitchError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store failure");
+        SwitchError::TemporaryFailure
+    }
+}

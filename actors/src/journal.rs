@@ -1,0 +1,211 @@
+//! The journal: double-entry entries, their postings, and what the store answers for them.
+//!
+//! Every change of points is one entry whose postings sum to zero. Citizen postings name a
+//! wallet, a sub-account and a lot (its expiry date); the other side names a ledger account
+//! such as the location where points were spent or the issuer that granted them.
+
+use protocol::{AccountRef, TerminalId, TxnNo};
+
+/// Internal, immutable identity of a citizen's wallet. The MyKey ID is an attribute that can
+/// change (F55); the wallet id never does, and it is what the store and the router key on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WalletId(pub u64);
+
+/// Lot key for points without an expiry date: sorts after every real date, so spending takes
+/// dated lots first.
+pub const NO_EXPIRY: u32 = 99_991_231;
+
+/// A ledger account that is not a citizen's sub-account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HouseAccount {
+    /// Points spent at an installation location, payable by the municipality (精算金).
+    Location(u32),
+    /// The issuer of municipal or event points; granting points debits it.
+    Issuer(AccountRef),
+}
+
+impl HouseAccount {
+    /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`.
+    pub fn key(&self) -> String {
+        match self {
+            HouseAccount::Location(id) => format!("L{id}"),
+            HouseAccount::Issuer(a) => format!("I:{a}"),
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<HouseAccount> {
+        if let Some(rest) = key.strip_prefix("I:") {
+            return rest.parse().ok().map(HouseAccount::Issuer);
+        }
+        key.strip_prefix('L')?.parse().ok().map(HouseAccount::Location)
+    }
+}
+
+/// One side of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posting {
+    /// A citizen sub-account lot; `amount` is positive for a credit to the citizen.
+    Citizen {
+        wallet: WalletId,
+        account: AccountRef,
+        lot: u32,
+        amount: i64,
+    },
+    House {
+        account: HouseAccount,
+        amount: i64,
+    },
+}
+
+impl Posting {
+    pub fn amount(&self) -> i64 {
+        match self {
+            Posting::Citizen { amount, .. } | Posting::House { amount, .. } => *amount,
+        }
+    }
+
+    /// The same posting with the opposite sign (how a void reverses an entry).
+    pub fn reversed(&self) -> Posting {
+        match self.clone() {
+            Posting::Citizen { wallet, account, lot, amount } => {
+                Posting::Citizen { wallet, account, lot, amount: -amount }
+            }
+            Posting::House { account, amount } => Posting::House { account, amount: -amount },
+        }
+    }
+}
+
+/// Postings of one entry must sum to zero: points are never created or destroyed.
+pub fn postings_balance(postings: &[Posting]) -> bool {
+    postings.iter().map(Posting::amount).sum::<i64>() == 0 && !postings.is_empty()
+}
+
+/// What kind of change an entry records (T11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// ポイント利用 at a terminal.
+    Redeem = 1,
+    /// Void of a same-day redemption.
+    Void = 2,
+    /// Points granted by an issuer (opening balances of the demo, administrative grants).
+    Grant = 3,
+}
+
+impl EntryKind {
+    pub fn from_u8(v: u8) -> Option<EntryKind> {
+        match v {
+            1 => Some(EntryKind::Redeem),
+            2 => Some(EntryKind::Void),
+            3 => Some(EntryKind::Grant),
+            _ => None,
+        }
+    }
+}
+
+/// Idempotency key of a terminal request: terminal id + the terminal's sequence number.
+pub fn terminal_key(terminal: TerminalId, seq: u64) -> String {
+    format!("T{terminal}:{seq}")
+}
+
+/// Where a terminal entry happened, for settlement (per municipality × location × day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Venue {
+    pub terminal_id: TerminalId,
+    pub municipality: String,
+    pub location_id: u32,
+}
+
+/// An entry built by a wallet, before the ledger numbers it.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub kind: EntryKind,
+    /// The wallet whose version this write checks: (wallet, version before the write).
+    pub wallet: Option<(WalletId, u64)>,
+    pub idem_key: Option<String>,
+    pub venue: Option<Venue>,
+    /// The citizen sub-account the entry is about, and the points moved (always positive).
+    pub account: AccountRef,
+    pub points: u64,
+    /// The sub-account balance after this entry, as printed on receipts.
+    pub balance_after: u64,
+    /// For a void: the entry it reverses, and that entry's transaction number.
+    pub voids: Option<(u64, TxnNo)>,
+    pub postings: Vec<Posting>,
+}
+
+/// An entry numbered by the ledger and handed to the store.
+#[derive(Debug, Clone)]
+pub struct PreparedEntry {
+    pub entry_id: u64,
+    pub txn_no: TxnNo,
+    pub created_at_ms: u64,
+    pub entry: NewEntry,
+}
+
+impl PreparedEntry {
+    pub fn business_date(&self) -> u32 {
+        self.txn_no.business_date()
+    }
+}
+
+/// The store's verdict on one entry of a batch. Only `Committed` changed anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// The idempotency key is already in the journal.
+    DuplicateKey,
+    /// The target entry already has a void.
+    AlreadyVoided,
+    /// The wallet's stored version differs from the writer's: another owner wrote first.
+    StaleVersion,
+}
+
+/// One stored journal entry, as read back (for idempotent replays and voids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    pub entry_id: u64,
+    pub txn_no: TxnNo,
+    pub kind: EntryKind,
+    pub created_at_ms: u64,
+    pub wallet: Option<WalletId>,
+    pub idem_key: Option<String>,
+    pub terminal_id: Option<TerminalId>,
+    pub location_id: Option<u32>,
+    pub account: AccountRef,
+    pub points: u64,
+    pub balance_after: u64,
+    pub voids_txn_no: Option<TxnNo>,
+}
+
+/// The newest numbers in the journal, so a restarted ledger continues after them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalHead {
+    pub last_entry_id: u64,
+    pub last_txn_no: Option<TxnNo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn house_account_keys_round_trip() {
+        for a in [HouseAccount::Location(12), HouseAccount::Issuer("M141305".parse().unwrap())] {
+            assert_eq!(HouseAccount::parse(&a.key()), Some(a));
+        }
+        assert_eq!(HouseAccount::parse("X1"), None);
+    }
+
+    #[test]
+    fn reversed_postings_still_balance() {
+        let p = vec![
+            Posting::Citizen { wallet: WalletId(1), account: "M141305".parse().unwrap(), lot: NO_EXPIRY, amount: -5 },
+            Posting::House { account: HouseAccount::Location(3), amount: 5 },
+        ];
+        assert!(postings_balance(&p));
+        let r: Vec<_> = p.iter().map(Posting::reversed).collect();
+        assert!(postings_balance(&r));
+        assert!(!postings_balance(&[]));
+    }
+}

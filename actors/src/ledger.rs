@@ -1,0 +1,227 @@
+//! The ledger actor: numbers journal entries and makes them durable with group commit.
+//!
+//! Wallets from all over the switch append one entry each. While the store commits one batch,
+//! the next accumulates; when the commit returns, every caller of that batch is answered and
+//! the next batch goes at once. Under load a batch holds as many entries as arrived during one
+//! commit (up to `max_batch_entries`), so one fsync serves many redemptions; with no load a
+//! lone entry commits immediately. Pending entries are bounded: past the bound, BUSY.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use protocol::TxnNo;
+
+use crate::clock::{jst_stamp, next_second, Clock};
+use crate::error::SwitchError;
+use crate::journal::{postings_balance, CommitOutcome, EntryKind, JournalHead, NewEntry, PreparedEntry};
+use crate::mailbox::{answer, Reply};
+use crate::settlement::{RecordSettlement, Settlement};
+use crate::store::{SettlementRow, Store};
+
+/// Limits of the ledger (see ARCHITECTURE.md, limits table).
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerLimits {
+    pub mailbox_capacity: usize,
+    pub max_batch_entries: usize,
+    pub max_pending_entries: usize,
+}
+
+/// A durable entry's numbers, or why the store refused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    Committed { entry_id: u64, txn_no: TxnNo, created_at_ms: u64 },
+    Refused(CommitOutcome),
+}
+
+/// Append one entry; the reply comes once it is durable (or refused).
+pub struct Append {
+    pub entry: NewEntry,
+    pub reply: Reply<Appended>,
+}
+
+impl Message for Append {
+    type Result = ();
+}
+
+/// Issues 取引済番号: Japan-time second + a 6-digit sequence within it, never repeating, even
+/// across restarts (it continues after the newest number in the journal).
+#[derive(Debug, Clone)]
+pub struct TxnNumberer {
+    last_stamp: u64,
+    last_seq: u32,
+}
+
+impl TxnNumberer {
+    pub fn after(last: Option<TxnNo>) -> Self {
+        match last {
+            Some(t) => TxnNumberer { last_stamp: t.stamp(), last_seq: t.sequence() },
+            None => TxnNumberer { last_stamp: 0, last_seq: 0 },
+        }
+    }
+
+    pub fn next(&mut self, stamp: u64) -> TxnNo {
+        if stamp > self.last_stamp {
+            self.last_stamp = stamp;
+            self.last_seq = 1;
+        } else if self.last_seq >= 999_999 {
+            self.last_stamp = next_second(self.last_stamp);
+            self.last_seq = 1;
+        } else {
+            self.last_seq += 1;
+        }
+        TxnNo::compose(self.last_stamp, self.last_seq).expect("stamp and sequence are in range")
+    }
+}
+
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    settlement: Addr<Settlement>,
+    clock: Clock,
+    limits: LedgerLimits,
+    pending: VecDeque<(NewEntry, Reply<Appended>)>,
+    committing: bool,
+    last_entry_id: u64,
+    numberer: TxnNumberer,
+}
+
+impl Ledger {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settlement: Addr<Settlement>,
+        clock: Clock,
+        limits: LedgerLimits,
+        head: JournalHead,
+    ) -> Self {
+        Ledger {
+            store,
+            settlement,
+            clock,
+            limits,
+            pending: VecDeque::new(),
+            committing: false,
+            last_entry_id: head.last_entry_id,
+            numberer: TxnNumberer::after(head.last_txn_no),
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.committing || self.pending.is_empty() {
+            return;
+        }
+        let n = self.pending.len().min(self.limits.max_batch_entries);
+        let now_ms = self.clock.now_ms();
+        let stamp = jst_stamp(now_ms);
+        let mut batch = Vec::with_capacity(n);
+        let mut replies = Vec::with_capacity(n);
+        for (entry, reply) in self.pending.drain(..n) {
+            self.last_entry_id += 1;
+            let txn_no = self.numberer.next(stamp);
+            batch.push(PreparedEntry { entry_id: self.last_entry_id, txn_no, created_at_ms: now_ms, entry });
+            replies.push(reply);
+        }
+        let settlement_rows: Vec<Option<SettlementRow>> = batch.iter().map(settlement_delta).collect();
+        let numbers: Vec<(u64, TxnNo)> = batch.iter().map(|e| (e.entry_id, e.txn_no)).collect();
+        self.committing = true;
+        let started = Instant::now();
+        let commit = self.store.commit(batch);
+        ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
+            act.committing = false;
+            tracing::debug!(entries = replies.len(), commit_us = started.elapsed().as_micros() as u64, "ledger batch");
+            match result {
+                Ok(outcomes) if outcomes.len() == replies.len() => {
+                    let mut durable = Vec::new();
+                    for (((reply, outcome), (entry_id, txn_no)), row) in
+                        replies.into_iter().zip(outcomes).zip(numbers).zip(settlement_rows)
+                    {
+                        let appended = match outcome {
+                            CommitOutcome::Committed => {
+                                durable.extend(row);
+                                Appended::Committed { entry_id, txn_no, created_at_ms: now_ms }
+                            }
+                            refused => Appended::Refused(refused),
+                        };
+                        answer(reply, Ok(appended));
+                    }
+                    if !durable.is_empty() {
+                        // Settlement totals are derived state (rebuilt from the journal at start),
+                        // so a full settlement mailbox must not hold up the ledger.
+                        let _ = act.settlement.try_send(RecordSettlement(durable));
+                    }
+                }
+                Ok(outcomes) => {
+                    tracing::error!(
+                        expected = replies.len(),
+                        got = outcomes.len(),
+                        "store answered a batch with the wrong number of outcomes"
+                    );
+                    replies.into_iter().for_each(|r| answer(r, Err(SwitchError::Internal)));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ledger batch failed; callers told to retry");
+                    replies.into_iter().for_each(|r| answer(r, Err(SwitchError::TemporaryFailure)));
+                }
+            }
+            act.flush(ctx);
+        }));
+    }
+}
+
+/// The change an entry makes to the settlement totals (municipality × location × day).
+fn settlement_delta(entry: &PreparedEntry) -> Option<SettlementRow> {
+    let venue = entry.entry.venue.as_ref()?;
+    let sign = match entry.entry.kind {
+        EntryKind::Redeem => 1,
+        EntryKind::Void => -1,
+        EntryKind::Grant => return None,
+    };
+    Some(SettlementRow {
+        municipality: venue.municipality.clone(),
+        location_id: venue.location_id,
+        business_date: entry.business_date(),
+        transactions: sign,
+        points: sign * entry.entry.points as i64,
+    })
+}
+
+impl Actor for Ledger {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.limits.mailbox_capacity);
+    }
+}
+
+impl Handler<Append> for Ledger {
+    type Result = ();
+
+    fn handle(&mut self, msg: Append, ctx: &mut Self::Context) {
+        if !postings_balance(&msg.entry.postings) {
+            // A wallet built an entry that creates or destroys points: a programming error.
+            // Refuse it rather than write it.
+            tracing::error!(?msg.entry, "unbalanced entry refused");
+            return answer(msg.reply, Err(SwitchError::Internal));
+        }
+        if self.pending.len() >= self.limits.max_pending_entries {
+            return answer(msg.reply, Err(SwitchError::Busy));
+        }
+        self.pending.push_back((msg.entry, msg.reply));
+        self.flush(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_never_repeat_and_roll_into_the_next_second() {
+        let mut n = TxnNumberer::after(Some("20261125103015999998".parse().unwrap()));
+        assert_eq!(n.next(20261125103015).as_str(), "20261125103015999999");
+        assert_eq!(n.next(20261125103015).as_str(), "20261125103016000001");
+        // A clock that went backwards does not go back in numbers.
+        assert_eq!(n.next(20261125090000).as_str(), "20261125103016000002");
+        assert_eq!(n.next(20261125103020).as_str(), "20261125103020000001");
+    }
+}

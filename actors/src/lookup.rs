@@ -1,0 +1,181 @@
+//! The MyKey lookup actor: certificate serial or MyKey ID → wallet, cached.
+//!
+//! Cards are read far more often than they change, so answers are kept in bounded caches
+//! (oldest evicted first). A miss asks the store without blocking other lookups. The wallet,
+//! not this cache, is the authority on whether a MyKey ID is revoked.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use protocol::{MyKeyId, TxnNo};
+
+use crate::error::SwitchError;
+use crate::journal::WalletId;
+use crate::mailbox::{answer, Reply};
+use crate::store::Store;
+
+/// A map that forgets its oldest insertions beyond a capacity.
+pub struct BoundedCache<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        BoundedCache { map: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(1) }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key).cloned()
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+pub struct Lookup {
+    store: Arc<dyn Store>,
+    by_mykey: BoundedCache<MyKeyId, WalletId>,
+    by_card: BoundedCache<String, (WalletId, MyKeyId)>,
+    mailbox_capacity: usize,
+}
+
+impl Lookup {
+    pub fn new(store: Arc<dyn Store>, cache_entries: usize, mailbox_capacity: usize) -> Self {
+        Lookup {
+            store,
+            by_mykey: BoundedCache::new(cache_entries),
+            by_card: BoundedCache::new(cache_entries),
+            mailbox_capacity,
+        }
+    }
+}
+
+impl Actor for Lookup {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.mailbox_capacity);
+    }
+}
+
+/// MyKey ID → wallet.
+pub struct ResolveMyKey {
+    pub mykey_id: MyKeyId,
+    pub reply: Reply<WalletId>,
+}
+
+impl Message for ResolveMyKey {
+    type Result = ();
+}
+
+impl Handler<ResolveMyKey> for Lookup {
+    type Result = ();
+    fn handle(&mut self, msg: ResolveMyKey, ctx: &mut Self::Context) {
+        if let Some(w) = self.by_mykey.get(&msg.mykey_id) {
+            return answer(msg.reply, Ok(w));
+        }
+        let key = msg.mykey_id;
+        let fut = self.store.wallet_by_mykey(key);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
+            Ok(Some(w)) => {
+                act.by_mykey.insert(key, w);
+                answer(msg.reply, Ok(w));
+            }
+            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownMyKeyId)),
+            Err(e) => answer(msg.reply, Err(e.into())),
+        }));
+    }
+}
+
+/// Certificate serial → wallet and its MyKey ID.
+pub struct ResolveCard {
+    pub cert_serial: String,
+    pub reply: Reply<(WalletId, MyKeyId)>,
+}
+
+impl Message for ResolveCard {
+    type Result = ();
+}
+
+impl Handler<ResolveCard> for Lookup {
+    type Result = ();
+    fn handle(&mut self, msg: ResolveCard, ctx: &mut Self::Context) {
+        if let Some(hit) = self.by_card.get(&msg.cert_serial) {
+            return answer(msg.reply, Ok(hit));
+        }
+        let serial = msg.cert_serial.clone();
+        let fut = self.store.wallet_by_card(msg.cert_serial);
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
+            Ok(Some(hit)) => {
+                act.by_card.insert(serial, hit);
+                act.by_mykey.insert(hit.1, hit.0);
+                answer(msg.reply, Ok(hit));
+            }
+            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownCard)),
+            Err(e) => answer(msg.reply, Err(e.into())),
+        }));
+    }
+}
+
+/// Transaction number → the wallet it belongs to (for voids; not cached, voids are rare).
+pub struct ResolveTxn {
+    pub txn_no: TxnNo,
+    pub reply: Reply<WalletId>,
+}
+
+impl Message for ResolveTxn {
+    type Result = ();
+}
+
+impl Handler<ResolveTxn> for Lookup {
+    type Result = ();
+    fn handle(&mut self, msg: ResolveTxn, ctx: &mut Self::Context) {
+        let fut = self.store.entry_by_txn(msg.txn_no);
+        ctx.spawn(fut.into_actor(self).map(move |res, _, _| match res {
+            Ok(Some(record)) => match record.wallet {
+                Some(w) => answer(msg.reply, Ok(w)),
+                None => answer(msg.reply, Err(SwitchError::VoidNotAllowed("not a redemption"))),
+            },
+            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownTransaction)),
+            Err(e) => answer(msg.reply, Err(e.into())),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_evicts_oldest_beyond_capacity() {
+        let mut c = BoundedCache::new(2);
+        c.insert(1, "a");
+        c.insert(2, "b");
+        c.insert(1, "a2"); // update keeps its place
+        c.insert(3, "c");
+        assert_eq!(c.get(&1), None);
+        assert_eq!(c.get(&2), Some("b"));
+        assert_eq!(c.get(&3), Some("c"));
+        assert_eq!(c.len(), 2);
+    }
+}

@@ -1,0 +1,100 @@
+//! The store interface: everything the actors need from durable storage.
+//!
+//! Implementations live in the `switch` crate (the embedded SQLite store today, PostgreSQL
+//! next). Methods return boxed futures so one `Arc<dyn Store>` serves every actor whatever
+//! the engine: the embedded store answers from its own threads, a network store from its pool.
+//! The hot path uses exactly one method, [`Store::commit`], once per ledger batch.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo};
+
+use crate::catalog::Catalog;
+use crate::journal::{CommitOutcome, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
+use crate::wallet_state::WalletState;
+
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// The store could not do what was asked. Nothing was applied when a commit returns this,
+/// except where a network store cannot know (the wallet then reloads before writing again).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// A terminal as registered (T6), with its login-failure state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalRecord {
+    pub terminal_id: TerminalId,
+    pub kind: TerminalKind,
+    pub municipality: MunicipalityCode,
+    pub location_id: u32,
+    pub terminal_name: String,
+    /// PHC string of the password hash (argon2id).
+    pub password_hash: String,
+    /// None until the terminal is registered on a device (F10).
+    pub fingerprint: Option<Fingerprint>,
+    pub retired: bool,
+    pub failed_logins: u32,
+    pub locked_until_ms: u64,
+}
+
+/// Running totals of one municipality × location × business day (F73/F74).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRow {
+    pub municipality: String,
+    pub location_id: u32,
+    pub business_date: u32,
+    pub transactions: i64,
+    pub points: i64,
+}
+
+/// What `switch check` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub entries: u64,
+    pub postings: u64,
+    pub wallets: u64,
+    /// The first discrepancy, in words; None when the books balance.
+    pub first_discrepancy: Option<String>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Makes a batch durable in one transaction. Each entry is applied completely or not at
+    /// all; the answer has one outcome per entry, in order.
+    fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>>;
+
+    fn journal_head(&self) -> StoreFuture<JournalHead>;
+    fn load_wallet(&self, wallet: WalletId) -> StoreFuture<Option<WalletState>>;
+    fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>>;
+    /// Certificate serial → (wallet, its current MyKey ID).
+    fn wallet_by_card(&self, cert_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>>;
+
+    fn entry_by_key(&self, idem_key: String) -> StoreFuture<Option<JournalRecord>>;
+    fn entry_by_txn(&self, txn_no: TxnNo) -> StoreFuture<Option<JournalRecord>>;
+    /// The void entry of `entry_id`, if it was voided.
+    fn void_of(&self, entry_id: u64) -> StoreFuture<Option<JournalRecord>>;
+    fn postings_of(&self, entry_id: u64) -> StoreFuture<Vec<Posting>>;
+
+    fn terminal(&self, terminal: TerminalId) -> StoreFuture<Option<TerminalRecord>>;
+    /// Counts a failed login; locks the terminal until `now + lock_ms` when the count reaches
+    /// `max_failures`. Returns the new record.
+    fn record_login_failure(
+        &self,
+        terminal: TerminalId,
+        now_ms: u64,
+        max_failures: u32,
+        lock_ms: u64,
+    ) -> StoreFuture<()>;
+    fn clear_login_failures(&self, terminal: TerminalId) -> StoreFuture<()>;
+
+    fn catalog(&self) -> StoreFuture<Catalog>;
+    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>>;
+    /// Proves the books: every entry balances, every wallet lot equals its postings' sum,
+    /// every wallet version equals its number of entries, no lot is negative.
+    fn audit(&self) -> StoreFuture<AuditReport>;
+}

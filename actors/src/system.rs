@@ -1,0 +1,72 @@
+//! Wiring: starts the actors downstream-first and hands each the addresses it needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::clock::Clock;
+use crate::ledger::{Ledger, LedgerLimits};
+use crate::lookup::Lookup;
+use crate::router::{Router, RouterLimits};
+use crate::settlement::Settlement;
+use crate::store::{Store, StoreError};
+use crate::terminal_auth::LoginPolicy;
+use crate::wallet::WalletDeps;
+
+/// Every actor-side limit, filled in from configuration by the `switch` crate.
+#[derive(Debug, Clone, Copy)]
+pub struct ActorLimits {
+    pub router: RouterLimits,
+    pub ledger: LedgerLimits,
+    pub wallet_mailbox_capacity: usize,
+    pub lookup_mailbox_capacity: usize,
+    pub lookup_cache_entries: usize,
+    pub settlement_mailbox_capacity: usize,
+    pub login: LoginPolicy,
+}
+
+impl ActorLimits {
+    /// Small limits for tests.
+    pub fn for_test() -> Self {
+        ActorLimits {
+            router: RouterLimits {
+                mailbox_capacity: 1024,
+                wallet_idle: Duration::from_secs(60),
+                wallets_active_max: 10_000,
+                sweep_every: Duration::from_secs(1),
+            },
+            ledger: LedgerLimits { mailbox_capacity: 1024, max_batch_entries: 256, max_pending_entries: 4096 },
+            wallet_mailbox_capacity: 16,
+            lookup_mailbox_capacity: 1024,
+            lookup_cache_entries: 10_000,
+            settlement_mailbox_capacity: 1024,
+            login: LoginPolicy { max_failures: 3, lock_ms: 60_000 },
+        }
+    }
+}
+
+/// Addresses of the running actors.
+#[derive(Clone)]
+pub struct Actors {
+    pub router: Addr<Router>,
+    pub ledger: Addr<Ledger>,
+    pub lookup: Addr<Lookup>,
+    pub settlement: Addr<Settlement>,
+}
+
+/// Starts the actors on the current actix system. Reads what they need from the store first,
+/// so a store that is down fails here, loudly, instead of on the first request.
+pub async fn start(store: Arc<dyn Store>, clock: Clock, limits: ActorLimits) -> Result<Actors, StoreError> {
+    let head = store.journal_head().await?;
+    let catalog = Arc::new(store.catalog().await?);
+    let totals = store.settlement_totals().await?;
+
+    let settlement = Settlement::new(totals, limits.settlement_mailbox_capacity).start();
+    let ledger = Ledger::new(store.clone(), settlement.clone(), clock.clone(), limits.ledger, head).start();
+    let lookup = Lookup::new(store.clone(), limits.lookup_cache_entries, limits.lookup_mailbox_capacity).start();
+    let wallet_deps =
+        WalletDeps { store, ledger: ledger.clone(), catalog, clock, mailbox_capacity: limits.wallet_mailbox_capacity };
+    let router = Router::new(lookup.clone(), wallet_deps, limits.login, limits.router).start();
+    Ok(Actors { router, ledger, lookup, settlement })
+}

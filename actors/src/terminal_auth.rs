@@ -1,0 +1,143 @@
+//! Terminal login (F11): id + password + device fingerprint, with lockout after repeated
+//! failures. Produces the [`TerminalSession`] every later request of the connection carries.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use protocol::{Fingerprint, Login, MunicipalityCode, TerminalId, TerminalKind};
+
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::error::SwitchError;
+use crate::store::Store;
+
+/// Who is on the other end of a logged-in connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalSession {
+    pub session_id: u64,
+    pub terminal_id: TerminalId,
+    pub kind: TerminalKind,
+    pub municipality: MunicipalityCode,
+    pub municipality_name: String,
+    pub location_id: u32,
+    pub location_name: String,
+    pub terminal_name: String,
+}
+
+impl TerminalSession {
+    /// F28 DEFAULT: point use is open to (ア)(イ)(ウ) terminals, not to (エ) granting devices.
+    pub fn may_use_points(&self) -> bool {
+        self.kind != TerminalKind::Granting
+    }
+}
+
+/// Lockout policy (config `[terminal] login_max_failures`, `login_lock_s`).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    pub max_failures: u32,
+    pub lock_ms: u64,
+}
+
+/// argon2id with modest cost: terminal passwords are random, logins are rare, and a burst of
+/// a few hundred terminals logging in after an outage must not take minutes.
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(8 * 1024, 1, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// PHC-format hash of a terminal password, as stored.
+pub fn hash_password(password: &str) -> String {
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
+    hasher().hash_password(password.as_bytes(), &salt).expect("argon2 hashing with valid parameters").to_string()
+}
+
+fn verify_password(password: &str, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(hash) => hasher().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_fingerprint(a: &Fingerprint, b: &Fingerprint) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks a login and returns the session, counting failures towards the lockout.
+pub async fn login(
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    clock: Clock,
+    policy: LoginPolicy,
+    session_id: u64,
+    request: Login,
+) -> Result<TerminalSession, SwitchError> {
+    let now = clock.now_ms();
+    let Some(record) = store.terminal(request.terminal_id).await? else {
+        return Err(SwitchError::BadCredentials);
+    };
+    if record.locked_until_ms > now {
+        return Err(SwitchError::TerminalLocked { retry_after_s: (record.locked_until_ms - now).div_ceil(1000) });
+    }
+    let password = request.password.clone();
+    let stored = record.password_hash.clone();
+    // Hashing takes milliseconds of CPU: keep it off the actor thread.
+    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false);
+    let fingerprint_ok = record.fingerprint.as_ref().map(|f| same_fingerprint(f, &request.fingerprint));
+    let refusal = if !password_ok {
+        Some(SwitchError::BadCredentials)
+    } else if fingerprint_ok == Some(false) {
+        Some(SwitchError::FingerprintMismatch)
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        store.record_login_failure(request.terminal_id, now, policy.max_failures, policy.lock_ms).await?;
+        return Err(refusal);
+    }
+    if record.retired {
+        return Err(SwitchError::TerminalRetired);
+    }
+    if fingerprint_ok.is_none() {
+        return Err(SwitchError::TerminalNotRegistered);
+    }
+    if record.failed_logins > 0 {
+        store.clear_login_failures(request.terminal_id).await?;
+    }
+    let municipality_name =
+        catalog.municipalities.get(&record.municipality).map(|m| m.name.clone()).unwrap_or_default();
+    Ok(TerminalSession {
+        session_id,
+        terminal_id: record.terminal_id,
+        kind: record.kind,
+        municipality: record.municipality,
+        municipality_name,
+        location_id: record.location_id,
+        location_name: catalog.location_name(record.location_id),
+        terminal_name: record.terminal_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_verifies_only_the_password() {
+        let h = hash_password("jgia8zo9a");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("jgia8zo9a", &h));
+        assert!(!verify_password("jgia8zo9b", &h));
+        assert!(!verify_password("jgia8zo9a", "not a hash"));
+    }
+
+    #[test]
+    fn fingerprint_comparison() {
+        assert!(same_fingerprint(&[1; 32], &[1; 32]));
+        let mut other = [1; 32];
+        other[31] = 2;
+        assert!(!same_fingerprint(&[1; 32], &other));
+    }
+}

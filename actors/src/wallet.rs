@@ -1,0 +1,513 @@
+//! The wallet actor: the one mailbox through which every change of one citizen's points goes.
+//!
+//! A wallet is activated by the router on first use (it loads its state from the store before
+//! it handles anything) and passivated when idle. It handles one request at a time to the end:
+//! a redemption is validated against the loaded state, appended to the ledger, and applied in
+//! memory only once the ledger says it is durable. Serializing per citizen makes the check
+//! "enough points?" and the debit one atomic step without any lock, while the ledger's group
+//! commit still batches the entries of thousands of wallets into one store transaction.
+//!
+//! Idempotency: the store refuses a second entry with the same key. A retry that reaches the
+//! ledger is answered from the stored entry; a retry that would now be refused (the points
+//! are gone because the first attempt succeeded) is checked against the store before the
+//! refusal is sent, so the first answer always wins.
+//!
+//! Fencing: every write carries the wallet version it was planned on; the store refuses it if
+//! another owner wrote in between. The wallet then stops, and the next request loads afresh.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use protocol::{AccountRef, MyKeyId, TxnNo};
+
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::error::SwitchError;
+use crate::journal::{
+    terminal_key, CommitOutcome, EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, Venue, WalletId,
+};
+use crate::ledger::{Append, Appended, Ledger};
+use crate::mailbox::{answer, ask, Reply};
+use crate::store::Store;
+use crate::terminal_auth::TerminalSession;
+use crate::wallet_state::{WalletState, WalletStatus};
+
+/// Largest number of points one request may move (12 digits; the store keeps i64).
+pub const MAX_POINTS_PER_REQUEST: u64 = 999_999_999_999;
+
+/// What a terminal prints after a redemption or a void.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub txn_no: TxnNo,
+    /// For a void: the redemption it reversed.
+    pub original_txn_no: Option<TxnNo>,
+    pub txn_time_ms: u64,
+    pub mykey_id: MyKeyId,
+    pub account: AccountRef,
+    pub account_name: String,
+    pub points: u64,
+    pub balance_after: u64,
+    pub terminal_id: protocol::TerminalId,
+    pub location_name: String,
+    pub replayed: bool,
+}
+
+/// One balance a terminal may show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsableBalance {
+    pub account: AccountRef,
+    pub name: String,
+    pub balance: u64,
+    pub usable_until: u32,
+}
+
+/// What a card read shows at a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardBalances {
+    pub mykey_id: MyKeyId,
+    pub accounts: Vec<UsableBalance>,
+}
+
+/// Requests a wallet handles, each with its reply channel.
+pub enum WalletRequest {
+    Redeem { session: Arc<TerminalSession>, seq: u64, account: AccountRef, points: u64, reply: Reply<Receipt> },
+    Void { session: Arc<TerminalSession>, seq: u64, txn_no: TxnNo, reply: Reply<Receipt> },
+    Balances { session: Arc<TerminalSession>, reply: Reply<CardBalances> },
+}
+
+impl WalletRequest {
+    /// Answers the request with an error without handling it (full or closed mailbox).
+    pub fn fail(self, error: SwitchError) {
+        match self {
+            WalletRequest::Redeem { reply, .. } | WalletRequest::Void { reply, .. } => answer(reply, Err(error)),
+            WalletRequest::Balances { reply, .. } => answer(reply, Err(error)),
+        }
+    }
+}
+
+impl Message for WalletRequest {
+    type Result = ();
+}
+
+/// Tells an idle wallet to stop; sent by the router, which has already forgotten it.
+pub struct Passivate;
+
+impl Message for Passivate {
+    type Result = ();
+}
+
+/// What every wallet shares.
+#[derive(Clone)]
+pub struct WalletDeps {
+    pub store: Arc<dyn Store>,
+    pub ledger: Addr<Ledger>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Clock,
+    pub mailbox_capacity: usize,
+}
+
+pub struct Wallet {
+    wallet_id: WalletId,
+    deps: WalletDeps,
+    /// None until loaded; stays None if loading failed (the wallet then refuses and stops).
+    state: Option<WalletState>,
+}
+
+impl Wallet {
+    pub fn new(wallet_id: WalletId, deps: WalletDeps) -> Self {
+        Wallet { wallet_id, deps, state: None }
+    }
+}
+
+impl Actor for Wallet {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.deps.mailbox_capacity);
+        let load = self.deps.store.load_wallet(self.wallet_id);
+        // `wait`: no message is handled before the state is here.
+        ctx.wait(load.into_actor(self).map(|res, act, _| match res {
+            Ok(Some(state)) => act.state = Some(state),
+            Ok(None) => tracing::error!(wallet = act.wallet_id.0, "wallet routed but not in the store"),
+            Err(e) => tracing::warn!(wallet = act.wallet_id.0, error = %e, "wallet could not load"),
+        }));
+    }
+}
+
+impl Handler<Passivate> for Wallet {
+    type Result = ();
+    fn handle(&mut self, _: Passivate, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+/// The parts of a request that must match for a retry to count as the same request.
+#[derive(Clone)]
+enum Content {
+    Redeem { account: AccountRef, points: u64 },
+    Void { txn_no: TxnNo },
+}
+
+impl Content {
+    fn matches(&self, wallet: WalletId, record: &JournalRecord) -> bool {
+        if record.wallet != Some(wallet) {
+            return false;
+        }
+        match self {
+            Content::Redeem { account, points } => {
+                record.kind == EntryKind::Redeem && &record.account == account && record.points == *points
+            }
+            Content::Void { txn_no } => record.kind == EntryKind::Void && record.voids_txn_no == Some(*txn_no),
+        }
+    }
+}
+
+/// How a mutation ended, decided off the actor and applied on it.
+enum Finished {
+    Applied {
+        postings: Vec<Posting>,
+        receipt: Receipt,
+    },
+    Replayed(Receipt),
+    /// The store refused our version: another owner wrote. Stop so the next request reloads.
+    Stale,
+    Failed(SwitchError),
+}
+
+impl Handler<WalletRequest> for Wallet {
+    type Result = ();
+
+    fn handle(&mut self, request: WalletRequest, ctx: &mut Self::Context) {
+        let Some(state) = self.state.as_ref() else {
+            request.fail(SwitchError::TemporaryFailure);
+            ctx.stop();
+            return;
+        };
+        match request {
+            WalletRequest::Balances { session, reply } => answer(reply, self.balances(state, &session)),
+            WalletRequest::Redeem { session, seq, account, points, reply } => {
+                let key = terminal_key(session.terminal_id, seq);
+                let content = Content::Redeem { account: account.clone(), points };
+                let job = match self.plan_redeem(state, &session, seq, &account, points) {
+                    Ok((entry, receipt)) => self.commit(key, content, entry, receipt),
+                    Err(refusal) => self.refuse(key, seq, content, refusal),
+                };
+                self.finish(job, reply, ctx);
+            }
+            WalletRequest::Void { session, seq, txn_no, reply } => {
+                let key = terminal_key(session.terminal_id, seq);
+                let content = Content::Void { txn_no };
+                let job = match self.void_preconditions(state, &session) {
+                    Ok(()) => self.plan_and_commit_void(state, session, seq, txn_no, key, content),
+                    Err(refusal) => self.refuse(key, seq, content, refusal),
+                };
+                self.finish(job, reply, ctx);
+            }
+        }
+    }
+}
+
+type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Finished>>>;
+
+impl Wallet {
+    fn balances(&self, state: &WalletState, session: &TerminalSession) -> Result<CardBalances, SwitchError> {
+        if state.status == WalletStatus::Revoked {
+            return Err(SwitchError::MyKeyRevoked);
+        }
+        let today = self.deps.clock.business_date();
+        let accounts = self
+            .deps
+            .catalog
+            .usable_accounts(session.terminal_id, session.municipality, today)
+            .into_iter()
+            .map(|(account, usable_until)| UsableBalance {
+                name: self.deps.catalog.account_name(&account),
+                balance: state.usable(&account, today),
+                account,
+                usable_until,
+            })
+            .collect();
+        Ok(CardBalances { mykey_id: state.mykey_id, accounts })
+    }
+
+    /// Validates a redemption and builds its entry and receipt; changes nothing.
+    fn plan_redeem(
+        &self,
+        state: &WalletState,
+        session: &TerminalSession,
+        seq: u64,
+        account: &AccountRef,
+        points: u64,
+    ) -> Result<(NewEntry, Receipt), SwitchError> {
+        if !session.may_use_points() {
+            return Err(SwitchError::TerminalKindNotAllowed("use points"));
+        }
+        if state.status == WalletStatus::Revoked {
+            return Err(SwitchError::MyKeyRevoked);
+        }
+        if points == 0 || points > MAX_POINTS_PER_REQUEST {
+            return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
+        }
+        let today = self.deps.clock.business_date();
+        if !self.deps.catalog.is_usable_at(account, session.terminal_id, session.municipality, today) {
+            return Err(SwitchError::AccountNotUsableHere);
+        }
+        let mut postings = state
+            .plan_debit(account, points, today)
+            .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+        postings.push(Posting::House { account: HouseAccount::Location(session.location_id), amount: points as i64 });
+        let balance_after = state.usable(account, today) - points;
+        let entry = NewEntry {
+            kind: EntryKind::Redeem,
+            wallet: Some((state.wallet_id, state.version)),
+            idem_key: Some(terminal_key(session.terminal_id, seq)),
+            venue: Some(Venue {
+                terminal_id: session.terminal_id,
+                municipality: session.municipality.to_string(),
+                location_id: session.location_id,
+            }),
+            account: account.clone(),
+            points,
+            balance_after,
+            voids: None,
+            postings,
+        };
+        let receipt = Receipt {
+            seq,
+            txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
+            original_txn_no: None,
+            txn_time_ms: 0,
+            mykey_id: state.mykey_id,
+            account: account.clone(),
+            account_name: self.deps.catalog.account_name(account),
+            points,
+            balance_after,
+            terminal_id: session.terminal_id,
+            location_name: session.location_name.clone(),
+            replayed: false,
+        };
+        Ok((entry, receipt))
+    }
+
+    fn void_preconditions(&self, state: &WalletState, session: &TerminalSession) -> Result<(), SwitchError> {
+        if !session.may_use_points() {
+            return Err(SwitchError::TerminalKindNotAllowed("void redemptions"));
+        }
+        if state.status == WalletStatus::Revoked {
+            return Err(SwitchError::MyKeyRevoked);
+        }
+        Ok(())
+    }
+
+    /// Loads the redemption to void, checks it may be voided here and today, and commits the
+    /// reversing entry. Reads happen inside the wallet's turn, so no other change interleaves.
+    fn plan_and_commit_void(
+        &self,
+        state: &WalletState,
+        session: Arc<TerminalSession>,
+        seq: u64,
+        txn_no: TxnNo,
+        key: String,
+        content: Content,
+    ) -> Job {
+        let store = self.deps.store.clone();
+        let ledger = self.deps.ledger.clone();
+        let catalog = self.deps.catalog.clone();
+        let today = self.deps.clock.business_date();
+        let wallet_id = state.wallet_id;
+        let version = state.version;
+        let mykey_id = state.mykey_id;
+        let current_usable = |account: &AccountRef| state.usable(account, today);
+        let usable_by_account: Vec<(AccountRef, u64)> =
+            state.accounts.keys().map(|a| (a.clone(), current_usable(a))).collect();
+        Box::pin(async move {
+            let refusal = |e: SwitchError| {
+                check_key_then_refuse(
+                    store.clone(),
+                    catalog.clone(),
+                    key.clone(),
+                    content.clone(),
+                    wallet_id,
+                    mykey_id,
+                    seq,
+                    e,
+                )
+            };
+            let original = match store.entry_by_txn(txn_no).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return refusal(SwitchError::UnknownTransaction).await,
+                Err(e) => return Finished::Failed(e.into()),
+            };
+            if original.kind != EntryKind::Redeem || original.wallet != Some(wallet_id) {
+                return refusal(SwitchError::VoidNotAllowed("not a redemption")).await;
+            }
+            if original.txn_no.business_date() != today {
+                return refusal(SwitchError::VoidNotAllowed("not the same business day")).await;
+            }
+            if original.location_id != Some(session.location_id) {
+                return refusal(SwitchError::VoidNotAllowed("made at another location")).await;
+            }
+            match store.void_of(original.entry_id).await {
+                Ok(Some(_)) => return refusal(SwitchError::AlreadyVoided).await,
+                Ok(None) => {}
+                Err(e) => return Finished::Failed(e.into()),
+            }
+            let postings: Vec<Posting> = match store.postings_of(original.entry_id).await {
+                Ok(p) => p.iter().map(Posting::reversed).collect(),
+                Err(e) => return Finished::Failed(e.into()),
+            };
+            let before = usable_by_account.iter().find(|(a, _)| *a == original.account).map_or(0, |(_, v)| *v);
+            let balance_after = before + original.points;
+            let entry = NewEntry {
+                kind: EntryKind::Void,
+                wallet: Some((wallet_id, version)),
+                idem_key: Some(key.clone()),
+                venue: Some(Venue {
+                    terminal_id: session.terminal_id,
+                    municipality: session.municipality.to_string(),
+                    location_id: session.location_id,
+                }),
+                account: original.account.clone(),
+                points: original.points,
+                balance_after,
+                voids: Some((original.entry_id, original.txn_no)),
+                postings,
+            };
+            let receipt = Receipt {
+                seq,
+                txn_no: original.txn_no, // replaced by the void's own number once durable
+                original_txn_no: Some(original.txn_no),
+                txn_time_ms: 0,
+                mykey_id,
+                account_name: catalog.account_name(&original.account),
+                account: original.account,
+                points: original.points,
+                balance_after,
+                terminal_id: session.terminal_id,
+                location_name: session.location_name.clone(),
+                replayed: false,
+            };
+            append_and_settle(store, ledger, catalog, key, content, wallet_id, mykey_id, entry, receipt).await
+        })
+    }
+
+    fn commit(&self, key: String, content: Content, entry: NewEntry, receipt: Receipt) -> Job {
+        let store = self.deps.store.clone();
+        let ledger = self.deps.ledger.clone();
+        let catalog = self.deps.catalog.clone();
+        let (wallet_id, mykey_id) = (self.wallet_id, receipt.mykey_id);
+        Box::pin(append_and_settle(store, ledger, catalog, key, content, wallet_id, mykey_id, entry, receipt))
+    }
+
+    fn refuse(&self, key: String, seq: u64, content: Content, refusal: SwitchError) -> Job {
+        let mykey_id = self.state.as_ref().map(|s| s.mykey_id).unwrap_or_else(|| "00000000".parse().expect("valid"));
+        Box::pin(check_key_then_refuse(
+            self.deps.store.clone(),
+            self.deps.catalog.clone(),
+            key,
+            content,
+            self.wallet_id,
+            mykey_id,
+            seq,
+            refusal,
+        ))
+    }
+
+    /// Runs a job to the end before the next message (`ctx.wait`), then applies and answers.
+    fn finish(&mut self, job: Job, reply: Reply<Receipt>, ctx: &mut Context<Self>) {
+        ctx.wait(job.into_actor(self).map(move |finished, act, ctx| match finished {
+            Finished::Applied { postings, receipt } => {
+                if let Some(state) = act.state.as_mut() {
+                    state.apply(&postings);
+                }
+                answer(reply, Ok(receipt));
+            }
+            Finished::Replayed(receipt) => answer(reply, Ok(receipt)),
+            Finished::Stale => {
+                answer(reply, Err(SwitchError::TemporaryFailure));
+                ctx.stop();
+            }
+            Finished::Failed(e) => {
+                // After a failed commit the store's state is uncertain for a network store;
+                // stop so the next request starts from what the store really holds.
+                if matches!(e, SwitchError::TemporaryFailure | SwitchError::Internal) {
+                    ctx.stop();
+                }
+                answer(reply, Err(e));
+            }
+        }));
+    }
+}
+
+/// Appends the entry and turns the ledger's verdict into how the request finished.
+#[allow(clippy::too_many_arguments)]
+async fn append_and_settle(
+    store: Arc<dyn Store>,
+    ledger: Addr<Ledger>,
+    catalog: Arc<Catalog>,
+    key: String,
+    content: Content,
+    wallet_id: WalletId,
+    mykey_id: MyKeyId,
+    entry: NewEntry,
+    mut receipt: Receipt,
+) -> Finished {
+    let postings = entry.postings.clone();
+    match ask(&ledger, |reply| Append { entry, reply }).await {
+        Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
+            // For a void too, the receipt carries the new entry's own number.
+            receipt.txn_no = txn_no;
+            receipt.txn_time_ms = created_at_ms;
+            Finished::Applied { postings, receipt }
+        }
+        Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => {
+            let seq = receipt.seq;
+            check_key_then_refuse(store, catalog, key, content, wallet_id, mykey_id, seq, SwitchError::Internal).await
+        }
+        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => Finished::Failed(SwitchError::AlreadyVoided),
+        Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Finished::Stale,
+        Ok(Appended::Refused(CommitOutcome::Committed)) => Finished::Failed(SwitchError::Internal),
+        Err(e) => Finished::Failed(e),
+    }
+}
+
+/// Before refusing, looks for an entry already stored under this idempotency key: the same
+/// content gets the first answer again, different content gets IDEMPOTENCY_CONFLICT.
+#[allow(clippy::too_many_arguments)]
+async fn check_key_then_refuse(
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    key: String,
+    content: Content,
+    wallet_id: WalletId,
+    mykey_id: MyKeyId,
+    seq: u64,
+    refusal: SwitchError,
+) -> Finished {
+    match store.entry_by_key(key).await {
+        Ok(Some(record)) if content.matches(wallet_id, &record) => {
+            Finished::Replayed(replay_receipt(&catalog, &record, mykey_id, seq))
+        }
+        Ok(Some(_)) => Finished::Failed(SwitchError::IdempotencyConflict),
+        Ok(None) => Finished::Failed(refusal),
+        Err(e) => Finished::Failed(e.into()),
+    }
+}
+
+fn replay_receipt(catalog: &Catalog, record: &JournalRecord, mykey_id: MyKeyId, seq: u64) -> Receipt {
+    Receipt {
+        seq,
+        txn_no: record.txn_no,
+        original_txn_no: record.voids_txn_no,
+        txn_time_ms: record.created_at_ms,
+        mykey_id,
+        account: record.account.clone(),
+        account_name: catalog.account_name(&record.account),
+        points: record.points,
+        balance_after: record.balance_after,
+        terminal_id: record.terminal_id.unwrap_or_else(|| protocol::TerminalId::new(0).expect("zero is valid")),
+        location_name: record.location_id.map(|l| catalog.location_name(l)).unwrap_or_default(),
+        replayed: true,
+    }
+}

@@ -1,0 +1,112 @@
+//! The tables of `SPEC.md` §3 (message types, type families) and §6 (error codes), compared
+//! with `MessageType` and `ErrorCode`, so that the document and the code cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use protocol::{ErrorCode, MessageType};
+
+const SPEC: &str = include_str!("../SPEC.md");
+
+/// The cells of every Markdown table row in SPEC.md (header and separator rows included).
+fn table_rows() -> Vec<Vec<String>> {
+    SPEC.lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with('|') && line.ends_with('|') && line.len() > 1)
+        .map(|line| line[1..line.len() - 1].split('|').map(|cell| cell.trim().trim_matches('`').to_owned()).collect())
+        .collect()
+}
+
+fn parse_hex_u16(text: &str) -> Option<u16> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.len() != 4 {
+        return None;
+    }
+    u16::from_str_radix(digits, 16).ok()
+}
+
+fn yes_no(cell: &str) -> bool {
+    match cell {
+        "yes" => true,
+        "no" => false,
+        other => panic!("SPEC.md §6: expected yes or no, found {other:?}"),
+    }
+}
+
+#[test]
+fn error_code_table_lists_every_code_with_its_name_and_behaviour() {
+    // Rows whose first cell is a 3-digit number are the §6 table.
+    let rows: BTreeMap<u16, Vec<String>> = table_rows()
+        .into_iter()
+        .filter(|cells| cells[0].len() == 3 && cells[0].bytes().all(|b| b.is_ascii_digit()))
+        .map(|cells| (cells[0].parse().unwrap(), cells))
+        .collect();
+    let numbers: Vec<u16> = rows.keys().copied().collect();
+    let in_code: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.as_u16()).collect();
+    assert_eq!(numbers, in_code, "SPEC.md §6 must list exactly the codes of ErrorCode::ALL");
+
+    for code in ErrorCode::ALL {
+        let cells = &rows[&code.as_u16()];
+        assert_eq!(cells.len(), 5, "SPEC.md §6 row {code}: code | name | meaning | retryable | closes");
+        assert_eq!(cells[1], code.name(), "SPEC.md §6 row {}: name", code.as_u16());
+        assert!(!cells[2].is_empty(), "SPEC.md §6 row {code}: meaning is empty");
+        assert_eq!(yes_no(&cells[3]), code.is_retryable(), "SPEC.md §6 row {code}: retryable");
+        assert_eq!(yes_no(&cells[4]), code.closes_connection(), "SPEC.md §6 row {code}: closes");
+    }
+}
+
+#[test]
+fn message_type_table_matches_message_type() {
+    // Rows whose first cell is one `0xNNNN` value are the §3.1 table.
+    let rows: Vec<(u16, String)> =
+        table_rows().into_iter().filter_map(|cells| Some((parse_hex_u16(&cells[0])?, cells[1].clone()))).collect();
+    assert_eq!(rows.len(), 11, "SPEC.md §3.1 lists the 11 v1 message types");
+    for (value, name) in &rows {
+        let t = MessageType::from_u16(*value).unwrap_or_else(|| panic!("SPEC.md §3.1: 0x{value:04X} is not a v1 type"));
+        assert_eq!(&format!("{t:?}"), name, "SPEC.md §3.1: name of 0x{value:04X}");
+        if *value != MessageType::Error.as_u16() && MessageType::is_response(*value) {
+            let request = MessageType::from_u16(value & 0x7FFF).expect("every v1 response has a request");
+            assert_eq!(format!("{request:?}Ok"), *name, "a response is its request | 0x8000");
+        }
+    }
+    for value in 0..=u16::MAX {
+        if let Some(t) = MessageType::from_u16(value) {
+            assert!(rows.iter().any(|(v, _)| *v == value), "SPEC.md §3.1 lacks {t:?} (0x{value:04X})");
+        }
+    }
+}
+
+#[test]
+fn type_space_table_matches_message_type_family() {
+    // Rows whose first cell is `0xNNNN–0xNNNN` are the §3.2 table; they must tile 0x0000–0x7FFF.
+    let mut ranges: Vec<(u16, u16, String)> = table_rows()
+        .into_iter()
+        .filter_map(|cells| {
+            let (lo, hi) = cells[0].split_once('–')?;
+            Some((parse_hex_u16(lo)?, parse_hex_u16(hi)?, cells[1].clone()))
+        })
+        .collect();
+    ranges.sort();
+    assert!(!ranges.is_empty(), "SPEC.md §3.2 has no range rows");
+    let mut next = 0u32;
+    for (lo, hi, family) in &ranges {
+        assert_eq!(u32::from(*lo), next, "SPEC.md §3.2 ranges must be contiguous from 0x0000");
+        assert!(lo <= hi);
+        for value in *lo..=*hi {
+            assert_eq!(MessageType::family(value), family, "family of 0x{value:04X}");
+            assert_eq!(MessageType::family(value | 0x8000), family, "family of response 0x{:04X}", value | 0x8000);
+        }
+        next = u32::from(*hi) + 1;
+    }
+    assert_eq!(next, 0x8000, "SPEC.md §3.2 ranges must end at 0x7FFF");
+}
+
+#[test]
+fn reserved_and_unassigned_types_are_unknown_to_v1() {
+    for value in 0..=u16::MAX {
+        let low = value & 0x7FFF;
+        let defined = MessageType::from_u16(value).is_some();
+        if value != 0xFFFF && !(0x0001..=0x0005).contains(&low) {
+            assert!(!defined, "0x{value:04X} lies outside v1 but decodes as a v1 type");
+        }
+    }
+}

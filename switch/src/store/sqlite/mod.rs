@@ -1,0 +1,139 @@
+//! The embedded store: SQLite (bundled) in WAL mode with `synchronous=FULL`, so a commit has
+//! reached the disk before it returns.
+//!
+//! One writer connection lives on its own thread and takes jobs in order (ledger batches,
+//! login-failure counts, seeding); reads run on a small pool of read-only connections on
+//! tokio's blocking threads, so they never queue behind a commit's fsync.
+
+mod audit;
+mod commit;
+mod reads;
+mod schema;
+pub mod seed;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use actors::journal::{CommitOutcome, PreparedEntry};
+use actors::store::{StoreError, StoreFuture};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+pub use schema::latest_version;
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The embedded store; cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if !read_only {
+        // WAL + FULL: a committed transaction survives power loss; readers never block it.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, applies migrations, starts the
+    /// writer thread and `readers` read connections.
+    pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+        }
+        let mut writer_conn = open_connection(path, false).map_err(unavailable)?;
+        schema::migrate(&mut writer_conn).map_err(unavailable)?;
+        let pool = (0..readers.max(1))
+            .map(|_| open_connection(path, true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let mut conn = writer_conn;
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(unavailable)?;
+        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(tx), readers: Arc::new(Mutex::new(pool)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the writer thread, after every job queued before it.
+    pub(crate) fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn).map_err(unavailable));
+        });
+        let sent = self.writer.lock().map_err(unavailable).and_then(|w| w.send(job).map_err(unavailable));
+        Box::pin(async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?
+        })
+    }
+
+    /// Runs `f` on a pooled read connection on a blocking thread.
+    pub(crate) fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = pool.lock().ok().and_then(|mut p| p.pop());
+                let conn = match conn {
+                    Some(c) => c,
+                    // Pool exhausted: a short-lived extra connection rather than a wait.
+                    None => open_connection(&path, true).map_err(unavailable)?,
+                };
+                let result = f(&conn).map_err(unavailable);
+                if let Ok(mut p) = pool.lock() {
+                    p.push(conn);
+                }
+                result
+            })
+            .await
+            .map_err(unavailable)?
+        })
+    }
+
+    /// Whether the demo sample is already loaded.
+    pub fn demo_is_loaded(&self) -> StoreFuture<bool> {
+        self.write(|c| seed::is_seeded(c))
+    }
+
+    /// Loads the demo sample (one transaction on the writer thread).
+    pub fn load_demo(&self, options: seed::SeedOptions) -> StoreFuture<seed::SeedSummary> {
+        self.write(move |c| seed::load(c, &options))
+    }
+
+    pub(crate) fn commit_batch(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
+        self.write(move |conn| commit::commit_batch(conn, &batch))
+    }
+}

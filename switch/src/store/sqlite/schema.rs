@@ -1,0 +1,53 @@
+//! Versioned schema migrations of the embedded store.
+//!
+//! Each migration runs once, in order, inside one transaction together with the row that
+//! records it in `schema_migrations`; a store newer than this binary is refused.
+
+use rusqlite::{params, Connection};
+
+/// (version, SQL) in order. Append new migrations; never edit a published one.
+const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("0001_initial.sql"))];
+
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// Applies the migrations the database lacks; returns the resulting version.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+    )?;
+    let current: u32 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if current > latest_version() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {current} is newer than this switch ({})",
+            latest_version()
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
+            params![version, chrono::Utc::now().timestamp_millis()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(latest_version())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_an_empty_database_once() {
+        let mut c = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut c).unwrap(), 1);
+        assert_eq!(migrate(&mut c).unwrap(), 1);
+        let n: u32 = c.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        c.execute("INSERT INTO schema_migrations VALUES (99, 0)", []).unwrap();
+        assert!(migrate(&mut c).is_err(), "a newer schema is refused");
+    }
+}

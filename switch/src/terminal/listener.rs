@@ -1,0 +1,50 @@
+//! Accepts terminal connections, at most `max_connections` at once.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use protocol::{ErrorCode, Response, PROTOCOL_VERSION_1};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::connection;
+use super::dispatch::Dispatcher;
+use super::TerminalLimits;
+
+pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let dispatcher = dispatcher.clone();
+                tokio::task::spawn_local(async move {
+                    connection::serve(stream, dispatcher, limits).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "connection refused: at max_connections");
+                tokio::task::spawn_local(async move {
+                    let mut buf = BytesMut::new();
+                    Response::error(ErrorCode::Busy, "too many connections").encode_frame(
+                        PROTOCOL_VERSION_1,
+                        0,
+                        &mut buf,
+                    );
+                    let _ = stream.write_all(&buf).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        }
+    }
+}

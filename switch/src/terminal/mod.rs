@@ -1,0 +1,23 @@
+//! The terminal side: TCP listener, one task per connection, and the mapping between the
+//! wire protocol and the actors.
+//!
+//! - [`listener`]: accepts connections within the connection limit.
+//! - [`connection`]: reads frames, enforces session, in-flight and idle limits, writes answers.
+//! - [`dispatch`]: turns a decoded request into an actor call and the result into a response;
+//!   the one place where domain errors become wire error frames.
+
+pub mod connection;
+pub mod dispatch;
+pub mod listener;
+
+use std::time::Duration;
+
+/// Limits of the terminal side (see ARCHITECTURE.md, limits table).
+#[derive(Debug, Clone, Copy)]
+pub struct TerminalLimits {
+    pub max_frame_len_bytes: usize,
+    pub max_connections: usize,
+    pub max_in_flight_per_connection: usize,
+    pub idle_timeout: Duration,
+    pub request_timeout: Duration,
+}

@@ -1,0 +1,235 @@
+//! Test harness: a real `switch serve` process on 127.0.0.1:0 over a seeded temporary store,
+//! and a small blocking terminal that speaks raw frames.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protocol::{ErrorCode, Frame, FrameCodec, Login, Request, Response, TerminalId};
+use switch::store::sqlite::seed::SeedOptions;
+use switch::store::SqliteStore;
+use tokio_util::codec::Decoder;
+
+pub const MUSEUM: u32 = 52559; // (イ) 川崎市藤子・F・不二雄ミュージアム, lists the demo event
+pub const OKAMOTO: u32 = 52560; // (イ) 岡本太郎美術館, lists the demo event
+pub const SHOP: u32 = 52570; // (イ) an ordinary shop, no event
+pub const LIBRARY: u32 = 52459; // (ア)
+pub const GRANTING: u32 = 53062; // (エ)
+pub const TEST_TERMINALS: [u32; 5] = [MUSEUM, OKAMOTO, SHOP, LIBRARY, GRANTING];
+
+pub fn tid(id: u32) -> TerminalId {
+    TerminalId::new(id).unwrap()
+}
+
+/// Seeds a store in `dir` with the demo municipality, the test terminals and `citizens`.
+pub fn seed(dir: &Path, citizens: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
+        let options = SeedOptions {
+            citizens,
+            only_terminals: Some(TEST_TERMINALS.iter().map(|t| tid(*t)).collect()),
+            now_ms: actors::clock::Clock::System.now_ms(),
+        };
+        store.load_demo(options).await.unwrap();
+    });
+}
+
+/// Runs SQL against the test store while the server is stopped.
+pub fn sql(dir: &Path, statement: &str) {
+    let c = rusqlite::Connection::open(dir.join("switch.db")).unwrap();
+    c.execute_batch(statement).unwrap();
+}
+
+pub fn query_i64(dir: &Path, statement: &str) -> i64 {
+    let c = rusqlite::Connection::open(dir.join("switch.db")).unwrap();
+    c.query_row(statement, [], |r| r.get(0)).unwrap()
+}
+
+pub struct Server {
+    pub dir: PathBuf,
+    child: Option<Child>,
+    pub terminal: SocketAddr,
+    pub http: SocketAddr,
+    env: Vec<(String, String)>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh seeded store and a server on it.
+    pub fn start(citizens: u64) -> Server {
+        Self::start_with(citizens, &[], |_| {})
+    }
+
+    /// As `start`, with extra environment and a chance to change the store before serving.
+    pub fn start_with(citizens: u64, env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        seed(&dir, citizens);
+        prepare(&dir);
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Server {
+            dir,
+            child: None,
+            terminal: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
+            env,
+            _temp: Some(temp),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switch"));
+        cmd.args(["serve", "--data-dir"]).arg(&self.dir).args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start switch");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = loop {
+            let l = lines.next().expect("switch exited before it was ready").unwrap();
+            if l.starts_with("listening ") {
+                break l;
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        for part in line.split_whitespace() {
+            if let Some(a) = part.strip_prefix("terminal=") {
+                self.terminal = a.parse().unwrap();
+            }
+            if let Some(a) = part.strip_prefix("http=") {
+                self.http = a.parse().unwrap();
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// kill -9: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Runs `switch check` on this store; returns (passed, output).
+    pub fn check(&self) -> (bool, String) {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_switch")).args(["check", "--data-dir"]).arg(&self.dir).output().unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.terminal)
+    }
+
+    /// A connection already logged in as a demo terminal.
+    pub fn login(&self, terminal: u32) -> Conn {
+        let mut c = self.conn();
+        match c.call(&login_request(terminal)) {
+            Response::LoginOk(_) => c,
+            other => panic!("login of {terminal} failed: {other:?}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn login_request(terminal: u32) -> Request {
+    let t = actors::demo::terminal(tid(terminal)).unwrap();
+    Request::Login(Login {
+        terminal_id: t.terminal_id,
+        password: t.password,
+        fingerprint: actors::demo::fingerprint(t.terminal_id),
+    })
+}
+
+/// A blocking terminal connection that speaks raw frames.
+pub struct Conn {
+    stream: TcpStream,
+    codec: FrameCodec,
+    buf: BytesMut,
+    next_corr: u32,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Conn { stream, codec: FrameCodec::default(), buf: BytesMut::new(), next_corr: 1 }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send(&mut self, request: &Request) -> u32 {
+        let corr = self.next_corr;
+        self.next_corr += 1;
+        let mut out = BytesMut::new();
+        request.encode_frame(1, corr, &mut out);
+        self.send_raw(&out);
+        corr
+    }
+
+    /// The next frame, or None when the server closed the connection.
+    pub fn recv_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.codec.decode(&mut self.buf).unwrap() {
+                return Some(f);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    pub fn recv(&mut self) -> (u32, Response) {
+        let f = self.recv_frame().expect("connection closed");
+        (f.corr_id, Response::decode(&f).unwrap())
+    }
+
+    pub fn call(&mut self, request: &Request) -> Response {
+        let corr = self.send(request);
+        let (got, response) = self.recv();
+        assert_eq!(got, corr, "correlation id echoed");
+        response
+    }
+
+    pub fn is_closed(&mut self) -> bool {
+        self.recv_frame().is_none()
+    }
+}
+
+/// The error code of a response, panicking with the response if it is not an error.
+pub fn code(response: &Response) -> ErrorCode {
+    match response {
+        Response::Error(e) => e.code().unwrap_or_else(|| panic!("unknown code {}", e.code)),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -1,0 +1,318 @@
+//! Drives the real switch over TCP: every error path of terminal protocol v1, the happy paths,
+//! idempotency and voids. Each refusal must change nothing, and the connection must survive
+//! every error that is not a framing error.
+
+mod common;
+
+use common::*;
+use protocol::{AccountRef, ErrorCode, Redeem, Request, Response, TxnNo, Void};
+
+fn redeem(seq: u64, mykey: &str, account: &str, points: u64) -> Request {
+    Request::Redeem(Redeem { seq, mykey_id: mykey.parse().unwrap(), account: account.parse().unwrap(), points })
+}
+
+fn void(seq: u64, txn: TxnNo) -> Request {
+    Request::Void(Void { seq, txn_no: txn })
+}
+
+fn card(serial: &str) -> Request {
+    Request::CardRead { cert_serial: serial.into() }
+}
+
+/// Kawasaki balance of a demo citizen, as the terminal sees it.
+fn balance(c: &mut Conn, serial: &str, account: &str) -> u64 {
+    match c.call(&card(serial)) {
+        Response::CardReadOk(ok) => {
+            ok.accounts.iter().find(|a| a.account.to_string() == account).map_or(0, |a| a.balance)
+        }
+        other => panic!("card read failed: {other:?}"),
+    }
+}
+
+fn assert_alive(c: &mut Conn) {
+    assert!(matches!(c.call(&Request::Heartbeat), Response::HeartbeatOk { .. }), "connection must survive");
+}
+
+#[test]
+fn login_errors_and_lockout() {
+    let s = Server::start_with(10, &[("SWITCH_TERMINAL__LOGIN_MAX_FAILURES", "3")], |dir| {
+        sql(dir, "UPDATE terminals SET fingerprint = NULL WHERE terminal_id = 52560; UPDATE terminals SET retired = 1 WHERE terminal_id = 52570;");
+    });
+    let mut c = s.conn();
+    // Before login: heartbeat works, anything else is refused.
+    assert_alive(&mut c);
+    assert_eq!(code(&c.call(&card("030D45"))), ErrorCode::NotLoggedIn);
+
+    let good = login_request(MUSEUM);
+    let Request::Login(good) = good else { unreachable!() };
+    let mut wrong_password = good.clone();
+    wrong_password.password = "wrong".into();
+    let mut wrong_fingerprint = good.clone();
+    wrong_fingerprint.fingerprint = [7; 32];
+    let mut unknown = good.clone();
+    unknown.terminal_id = tid(99_999_999);
+
+    assert_eq!(code(&c.call(&Request::Login(unknown))), ErrorCode::BadCredentials);
+    assert_eq!(code(&c.call(&Request::Login(wrong_password.clone()))), ErrorCode::BadCredentials);
+    assert_eq!(code(&c.call(&Request::Login(wrong_fingerprint))), ErrorCode::FingerprintMismatch);
+    // Two failures so far: one more locks the terminal, and then even the right password fails.
+    assert_eq!(code(&c.call(&Request::Login(wrong_password))), ErrorCode::BadCredentials);
+    assert_eq!(code(&c.call(&Request::Login(good))), ErrorCode::TerminalLocked);
+
+    assert_eq!(code(&c.call(&login_request(OKAMOTO))), ErrorCode::TerminalNotRegistered);
+    assert_eq!(code(&c.call(&login_request(SHOP))), ErrorCode::TerminalRetired);
+
+    match c.call(&login_request(LIBRARY)) {
+        Response::LoginOk(ok) => {
+            assert_eq!(ok.municipality_code.as_str(), "141305");
+            assert_eq!(ok.municipality_name, "川崎市");
+            assert_eq!(ok.location_name, "高津図書館");
+            assert_eq!(ok.terminal_kind, protocol::TerminalKind::ServiceId);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(code(&c.call(&login_request(LIBRARY))), ErrorCode::AlreadyLoggedIn);
+    assert_alive(&mut c);
+}
+
+#[test]
+fn malformed_input_is_answered_and_the_connection_survives() {
+    let s = Server::start(10);
+    let mut c = s.login(MUSEUM);
+
+    // Unknown message type (reserved ticket range).
+    c.send_raw(&[0, 0, 0, 7, 1, 0x00, 0x10, 0, 0, 0, 9]);
+    let (corr, r) = c.recv();
+    assert_eq!((corr, code(&r)), (9, ErrorCode::UnknownMessageType));
+    // A response type sent to the server.
+    c.send_raw(&[0, 0, 0, 7, 1, 0x80, 0x02, 0, 0, 0, 10]);
+    assert_eq!(code(&c.recv().1), ErrorCode::UnexpectedResponse);
+    // Truncated body of a redeem.
+    c.send_raw(&[0, 0, 0, 9, 1, 0x00, 0x04, 0, 0, 0, 11, 0xAA, 0xBB]);
+    assert_eq!(code(&c.recv().1), ErrorCode::MalformedMessage);
+    // Trailing bytes after a heartbeat.
+    c.send_raw(&[0, 0, 0, 8, 1, 0x00, 0x02, 0, 0, 0, 12, 0]);
+    assert_eq!(code(&c.recv().1), ErrorCode::MalformedMessage);
+    // A MyKey ID with lower-case letters.
+    let mut bad = bytes::BytesMut::new();
+    redeem(1, "MY123456", "M141305", 1).encode_frame(1, 13, &mut bad);
+    bad[11 + 8] = b'm';
+    c.send_raw(&bad);
+    assert_eq!(code(&c.recv().1), ErrorCode::InvalidField);
+    // A municipality code with a wrong check digit.
+    let mut bad = bytes::BytesMut::new();
+    redeem(1, "MY123456", "M141305", 1).encode_frame(1, 14, &mut bad);
+    bad[11 + 8 + 8 + 2 + 5] = b'6';
+    c.send_raw(&bad);
+    assert_eq!(code(&c.recv().1), ErrorCode::InvalidField);
+    // Unsupported version.
+    c.send_raw(&[0, 0, 0, 7, 2, 0x00, 0x02, 0, 0, 0, 15]);
+    let (corr, r) = c.recv();
+    assert_eq!((corr, code(&r)), (15, ErrorCode::UnsupportedVersion));
+    assert_alive(&mut c);
+
+    // Framing errors close the connection.
+    let mut c = s.login(MUSEUM);
+    c.send_raw(&[0x7F, 0xFF, 0xFF, 0xFF]);
+    let (corr, r) = c.recv();
+    assert_eq!((corr, code(&r)), (0, ErrorCode::FrameTooLarge));
+    assert!(c.is_closed());
+    let mut c = s.login(MUSEUM);
+    c.send_raw(&[0, 0, 0, 3, 1, 0, 2]);
+    assert_eq!(code(&c.recv().1), ErrorCode::MalformedFrame);
+    assert!(c.is_closed());
+
+    // Nothing of the above changed the books.
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn card_read_shows_only_balances_usable_here() {
+    let s = Server::start_with(10, &[], |dir| sql(dir, "UPDATE wallets SET status = 2 WHERE mykey_id = 'KEY34567'"));
+    let mut museum = s.login(MUSEUM);
+    match museum.call(&card("030D45")) {
+        Response::CardReadOk(ok) => {
+            assert_eq!(ok.mykey_id.as_str(), "MY123456");
+            let names: Vec<_> =
+                ok.accounts.iter().map(|a| (a.account.to_string(), a.name.clone(), a.balance)).collect();
+            let c0 = actors::demo::citizen(0);
+            assert_eq!(
+                names,
+                vec![
+                    ("M141305".to_string(), "川崎市ポイント".to_string(), c0.kawasaki_points),
+                    ("E141305-E001".to_string(), actors::demo::DEMO_EVENT_NAME.to_string(), c0.event_points),
+                ]
+            );
+            assert!(ok.accounts[1].usable_until > 20260000);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A shop that is not a destination of the event sees only the municipal point.
+    let mut shop = s.login(SHOP);
+    match shop.call(&card("030D45")) {
+        Response::CardReadOk(ok) => assert_eq!(ok.accounts.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(code(&shop.call(&card("FFFFFF"))), ErrorCode::UnknownCard);
+    assert_eq!(code(&shop.call(&card("030D48"))), ErrorCode::MyKeyRevoked);
+    assert_eq!(code(&shop.call(&card("bad serial"))), ErrorCode::InvalidField);
+    assert_alive(&mut shop);
+}
+
+#[test]
+fn redemption_refusals_change_nothing() {
+    let s = Server::start_with(10, &[], |dir| sql(dir, "UPDATE wallets SET status = 2 WHERE mykey_id = 'KEY34567'"));
+    let mut c = s.login(SHOP);
+    let before = balance(&mut c, "030D45", "M141305");
+    let cases: Vec<(Request, ErrorCode)> = vec![
+        (redeem(1, "MY123456", "M141305", before + 1), ErrorCode::InsufficientPoints),
+        (redeem(2, "MY123456", "M141305", 0), ErrorCode::InvalidAmount),
+        (redeem(3, "MY123456", "E141305-E001", 1), ErrorCode::AccountNotUsableHere),
+        (redeem(4, "MY123456", "M131016", 1), ErrorCode::AccountNotUsableHere),
+        (redeem(5, "MY123456", "R", 1), ErrorCode::AccountNotUsableHere),
+        (redeem(6, "ZZZZZZZZ", "M141305", 1), ErrorCode::UnknownMyKeyId),
+        (redeem(7, "KEY34567", "M141305", 1), ErrorCode::MyKeyRevoked),
+    ];
+    for (request, expected) in cases {
+        assert_eq!(code(&c.call(&request)), expected, "{request:?}");
+    }
+    assert_eq!(balance(&mut c, "030D45", "M141305"), before);
+    // A granting terminal may not use points at all.
+    let mut granting = s.login(GRANTING);
+    assert_eq!(code(&granting.call(&redeem(1, "MY123456", "M141305", 1))), ErrorCode::TerminalKindNotAllowed);
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind != 3"), 0, "no entry was written");
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn redemption_is_idempotent_and_voidable_once() {
+    let s = Server::start(10);
+    let mut museum = s.login(MUSEUM);
+    let before = balance(&mut museum, "030D45", "M141305");
+
+    let first = match museum.call(&redeem(100, "MY123456", "M141305", 700)) {
+        Response::RedeemOk(ok) => ok,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((first.points, first.balance_after, first.replayed), (700, before - 700, false));
+    assert_eq!(first.location_name, "川崎市藤子・F・不二雄ミュージアム");
+    assert_eq!(first.account_name, "川崎市ポイント");
+    assert_eq!(first.txn_no.business_date(), actors::clock::Clock::System.business_date());
+
+    // The same request again (a retry after a lost answer) gets the first answer.
+    match museum.call(&redeem(100, "MY123456", "M141305", 700)) {
+        Response::RedeemOk(again) => {
+            assert!(again.replayed);
+            assert_eq!((again.txn_no, again.balance_after), (first.txn_no, first.balance_after));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Even when the retry would now be refused for lack of points.
+    let all = before - 700;
+    match museum.call(&redeem(101, "MY123456", "M141305", all)) {
+        Response::RedeemOk(ok) => assert_eq!(ok.balance_after, 0),
+        other => panic!("{other:?}"),
+    }
+    match museum.call(&redeem(101, "MY123456", "M141305", all)) {
+        Response::RedeemOk(ok) => assert!(ok.replayed),
+        other => panic!("{other:?}"),
+    }
+    // The same key with other content is a conflict, for the same or another citizen.
+    assert_eq!(code(&museum.call(&redeem(100, "MY123456", "M141305", 1))), ErrorCode::IdempotencyConflict);
+    assert_eq!(code(&museum.call(&redeem(100, "TARO0101", "M141305", 1))), ErrorCode::IdempotencyConflict);
+    assert_eq!(balance(&mut museum, "030D45", "M141305"), 0);
+    assert_eq!(balance(&mut museum, "1234567890", "M141305"), actors::demo::citizen(3).kawasaki_points);
+
+    // Void: the points go back to where they came from; twice is answered, not applied.
+    let voided = match museum.call(&void(200, first.txn_no)) {
+        Response::VoidOk(ok) => ok,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((voided.original_txn_no, voided.points, voided.balance_after), (first.txn_no, 700, 700));
+    assert_ne!(voided.txn_no, first.txn_no);
+    match museum.call(&void(200, first.txn_no)) {
+        Response::VoidOk(again) => assert!(again.replayed && again.txn_no == voided.txn_no),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(code(&museum.call(&void(201, first.txn_no))), ErrorCode::AlreadyVoided);
+    assert_eq!(code(&museum.call(&void(202, voided.txn_no))), ErrorCode::VoidNotAllowed, "a void is not a redemption");
+    assert_eq!(code(&museum.call(&void(203, "20200101000000000001".parse().unwrap()))), ErrorCode::UnknownTransaction);
+    assert_eq!(code(&museum.call(&void(200, "20200101000000000001".parse().unwrap()))), ErrorCode::IdempotencyConflict);
+    assert_eq!(balance(&mut museum, "030D45", "M141305"), 700);
+
+    // Another location may not void this museum's redemption; an opening grant is no redemption.
+    let second = match museum.call(&redeem(102, "MY123456", "M141305", 100)) {
+        Response::RedeemOk(ok) => ok,
+        other => panic!("{other:?}"),
+    };
+    let mut shop = s.login(SHOP);
+    assert_eq!(code(&shop.call(&void(1, second.txn_no))), ErrorCode::VoidNotAllowed);
+    let grant: TxnNo = {
+        let c = rusqlite::Connection::open(s.dir.join("switch.db")).unwrap();
+        let t: String = c.query_row("SELECT txn_no FROM journal WHERE kind = 3 LIMIT 1", [], |r| r.get(0)).unwrap();
+        t.parse().unwrap()
+    };
+    assert_eq!(code(&museum.call(&void(204, grant))), ErrorCode::VoidNotAllowed);
+
+    // Event points are spent and voided the same way, at a terminal the event lists.
+    let event: AccountRef = "E141305-E001".parse().unwrap();
+    let ev_before = balance(&mut museum, "030D45", "E141305-E001");
+    match museum.call(&redeem(103, "MY123456", &event.to_string(), 500)) {
+        Response::RedeemOk(ok) => assert_eq!((ok.account, ok.balance_after), (event, ev_before - 500)),
+        other => panic!("{other:?}"),
+    }
+
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 2"), 1);
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_by_correlation_id() {
+    let s = Server::start(50);
+    let mut c = s.login(MUSEUM);
+    let mut expected = std::collections::HashSet::new();
+    for i in 0..200u64 {
+        let mykey = actors::demo::citizen(i % 50).mykey_id.to_string();
+        expected.insert(c.send(&redeem(1_000 + i, &mykey, "M141305", 1)));
+    }
+    for _ in 0..200 {
+        let (corr, r) = c.recv();
+        assert!(matches!(r, Response::RedeemOk(_)), "{r:?}");
+        assert!(expected.remove(&corr), "unexpected or repeated corr id {corr}");
+    }
+    assert!(expected.is_empty());
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 1"), 200);
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn random_garbage_never_takes_the_server_down() {
+    let s = Server::start(5);
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let mut c = if round % 2 == 0 { s.login(MUSEUM) } else { s.conn() };
+        let len = (next() % 64) as usize;
+        let mut body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Mostly well-framed garbage, sometimes a hostile length.
+        let frame_len = if next() % 4 == 0 { next() as u32 } else { len as u32 };
+        let mut frame = frame_len.to_be_bytes().to_vec();
+        frame.append(&mut body);
+        c.send_raw(&frame);
+    }
+    let mut c = s.login(MUSEUM);
+    assert_alive(&mut c);
+    let health = std::net::TcpStream::connect(s.http).is_ok();
+    assert!(health);
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
