@@ -32,8 +32,8 @@ use crate::store::Store;
 use crate::terminal_auth::TerminalSession;
 use crate::wallet_state::{WalletState, WalletStatus};
 
-/// Largest number of points one request may move (12 digits; the store keeps i64).
-pub const MAX_POINTS_PER_REQUEST: u64 = 999_999_999_999;
+/// Largest number of points one request may move (the store keeps i64).
+pub use protocol::message::POINTS_MAX as MAX_POINTS_PER_REQUEST;
 
 /// What a terminal prints after a redemption or a void.
 #[derive(Debug, Clone, PartialEq, Eq)]

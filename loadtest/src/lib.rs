@@ -1,1 +1,34 @@
-//! placeholder
+//! Clients of the municipal point switch that speak the real terminal protocol: a pipelined
+//! terminal client, the `terminal` command for people at a counter, and the `loadtest` load
+//! generator whose figures are the ones we publish.
+//!
+//! Everything here talks to the switch over TCP through `protocol` only; the demo fixture of
+//! `actors::demo` supplies credentials and cards so that against `switch demo` nothing but an
+//! address is needed.
+//!
+//! # Layout
+//! - [`client`]: [`TerminalClient`], one connection with many requests in flight, matched by
+//!   correlation id; [`ClientError`].
+//! - [`seq`]: [`SeqSource`], sequence numbers that never repeat across runs.
+//! - [`demo`]: demo terminal credentials.
+//! - [`snapshot`]: card-read a working set of citizens to record balances.
+//! - [`redeem`]: [`run_redeem`], the closed-loop redemption load with its verification.
+//! - [`report`]: the run's figures as console text and JSON.
+//! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
+//! - [`display`]: receipts and errors for people (Japanese first, Japan time).
+//! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
+
+pub mod client;
+pub mod demo;
+pub mod display;
+pub mod duration;
+pub mod redeem;
+pub mod report;
+pub mod retry;
+pub mod seq;
+pub mod snapshot;
+
+pub use client::{login_demo, ClientConfig, ClientError, TerminalClient};
+pub use duration::parse_duration;
+pub use redeem::{run_redeem, RedeemConfig, RedeemOutcome, Verification};
+pub use seq::SeqSource;

@@ -51,7 +51,7 @@ pub enum ErrorCode {
     /// The selected sub-account is not usable at this terminal (other municipality, an event
     /// that does not list this terminal, or an event outside its service period).
     AccountNotUsableHere = 401,
-    /// Points must be a positive integer no larger than the protocol maximum.
+    /// Points must be a positive integer no larger than `message::POINTS_MAX`.
     InvalidAmount = 402,
     /// The idempotency key (terminal id + sequence number) was already used for different content.
     IdempotencyConflict = 403,
@@ -62,12 +62,13 @@ pub enum ErrorCode {
     /// The transaction cannot be voided here: another business day, another location, or not
     /// a redemption.
     VoidNotAllowed = 406,
-    /// A field value is out of its domain (for example an account kind terminals cannot use).
+    /// A field value is out of its domain (malformed id, unknown account kind, bad check digit).
     InvalidField = 407,
 
     /// The switch is at capacity; retry the same request (same sequence number) shortly.
     Busy = 500,
-    /// The store is unreachable or failed; nothing was applied; retry with the same sequence number.
+    /// The store failed or the answer did not come in time. Retry with the same sequence number:
+    /// the retry gets the first answer if the request was applied after all.
     TemporaryFailure = 501,
     /// An unexpected server fault; nothing was applied.
     Internal = 502,

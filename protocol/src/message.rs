@@ -17,6 +17,8 @@ use crate::wire::{put_str16, put_str8, Reader, WireError};
 pub const PASSWORD_MAX_LEN_BYTES: usize = 64;
 /// Longest user-certificate serial number accepted in a card read.
 pub const CERT_SERIAL_MAX_LEN_BYTES: usize = 32;
+/// Largest number of points one Redeem may move (12 digits); larger is INVALID_AMOUNT.
+pub const POINTS_MAX: u64 = 999_999_999_999;
 /// Most sub-accounts listed in one card-read response.
 pub const CARD_READ_ACCOUNTS_MAX: usize = 64;
 

@@ -1,0 +1,95 @@
+//! `loadtest`: drives real load at the switch over the terminal protocol and reports what it
+//! measured. Exit code 1 when nothing succeeded or the balance verification failed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use loadtest::redeem::{run_redeem, RedeemConfig};
+use loadtest::report::Report;
+use loadtest::{parse_duration, ClientConfig};
+
+#[derive(Parser)]
+#[command(name = "loadtest", about = "Load generator for the municipal point switch (demo data)")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Closed-loop point redemptions from the demo's (イ) terminals, with balance verification.
+    Redeem(RedeemArgs),
+}
+
+#[derive(clap::Args)]
+struct RedeemArgs {
+    /// Address of the switch's terminal listener.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    addr: String,
+    /// Simulated terminals, one connection each (at most 500, the demo's (イ) terminals).
+    #[arg(long, default_value_t = 64)]
+    terminals: usize,
+    /// Redemptions each terminal keeps in flight.
+    #[arg(long, default_value_t = 8)]
+    pipeline: usize,
+    /// How long to start new redemptions (e.g. 10s, 2m, 500ms); outstanding ones are then awaited.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Points per redemption.
+    #[arg(long, default_value_t = 1)]
+    points: u64,
+    /// Demo citizens in the working set (at most 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    citizens: u64,
+    /// Bound on waiting for one answer; a terminal whose answer does not come stops.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Skip the balance snapshots and the verification.
+    #[arg(long)]
+    no_verify: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    match args.command {
+        Command::Redeem(a) => {
+            let mut config = RedeemConfig::new(a.addr);
+            config.terminals = a.terminals;
+            config.pipeline = a.pipeline;
+            config.duration = a.duration;
+            config.points = a.points;
+            config.citizens = a.citizens;
+            config.verify = !a.no_verify;
+            config.client = ClientConfig { request_timeout: a.timeout, ..ClientConfig::default() };
+            eprintln!(
+                "loadtest redeem: {} terminals x {} in flight for {:?} against {}",
+                config.terminals, config.pipeline, config.duration, config.addr
+            );
+            let outcome = run_redeem(&config).await.context("redeem run")?;
+            let report = Report::new(&config, &outcome, Some(command_line));
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = report.to_json().context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
