@@ -27,12 +27,17 @@ pub fn tid(id: u32) -> TerminalId {
 
 /// Seeds a store in `dir` with the demo municipality, the test terminals and `citizens`.
 pub fn seed(dir: &Path, citizens: u64) {
+    seed_terminals(dir, citizens, &TEST_TERMINALS)
+}
+
+/// Seeds a store with the given demo terminals (hashing all 608 passwords would slow tests).
+pub fn seed_terminals(dir: &Path, citizens: u64, terminals: &[u32]) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let store = SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
         let options = SeedOptions {
             citizens,
-            only_terminals: Some(TEST_TERMINALS.iter().map(|t| tid(*t)).collect()),
+            only_terminals: Some(terminals.iter().map(|t| tid(*t)).collect()),
             now_ms: actors::clock::Clock::System.now_ms(),
         };
         store.load_demo(options).await.unwrap();
@@ -67,9 +72,14 @@ impl Server {
 
     /// As `start`, with extra environment and a chance to change the store before serving.
     pub fn start_with(citizens: u64, env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Server {
+        Self::start_seeded(citizens, &TEST_TERMINALS, env, prepare)
+    }
+
+    /// As `start_with`, with the demo terminals to load.
+    pub fn start_seeded(citizens: u64, terminals: &[u32], env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Server {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().to_path_buf();
-        seed(&dir, citizens);
+        seed_terminals(&dir, citizens, terminals);
         prepare(&dir);
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut s = Server {
