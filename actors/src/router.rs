@@ -19,7 +19,7 @@ use crate::journal::{terminal_key, WalletId};
 use crate::lookup::{Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
 use crate::mailbox::{answer, ask, Reply};
 use crate::store::Store;
-use crate::terminal_auth::{self, LoginPolicy, TerminalSession};
+use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
 use crate::wallet::{CardBalances, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
 
 /// Limits of the router and its wallet registry.
@@ -46,6 +46,7 @@ pub struct Router {
     catalog: Arc<Catalog>,
     clock: Clock,
     login_policy: LoginPolicy,
+    hashing: HashingSlots,
     limits: RouterLimits,
     next_session_id: u64,
 }
@@ -60,6 +61,7 @@ impl Router {
             clock: wallet_deps.clock.clone(),
             wallet_deps,
             login_policy,
+            hashing: HashingSlots::per_core(),
             limits,
             next_session_id: 0,
         }
@@ -175,6 +177,7 @@ impl Handler<TerminalLogin> for Router {
             self.catalog.clone(),
             self.clock.clone(),
             self.login_policy,
+            self.hashing.clone(),
             self.next_session_id,
             msg.login,
         );

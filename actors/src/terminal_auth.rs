@@ -39,6 +39,20 @@ pub struct LoginPolicy {
     pub lock_ms: u64,
 }
 
+/// Bounds how many password checks run at once. Each takes 8 MiB and milliseconds of CPU: a
+/// burst of hundreds of terminals logging in after an outage queues here instead of starting
+/// hundreds of threads and hundreds of MiB.
+#[derive(Clone)]
+pub struct HashingSlots(Arc<tokio::sync::Semaphore>);
+
+impl HashingSlots {
+    /// One slot per core.
+    pub fn per_core() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashingSlots(Arc::new(tokio::sync::Semaphore::new(cores)))
+    }
+}
+
 /// argon2id with modest cost: terminal passwords are random, logins are rare, and a burst of
 /// a few hundred terminals logging in after an outage must not take minutes.
 fn hasher() -> Argon2<'static> {
@@ -71,6 +85,7 @@ pub async fn login(
     catalog: Arc<Catalog>,
     clock: Clock,
     policy: LoginPolicy,
+    slots: HashingSlots,
     session_id: u64,
     request: Login,
 ) -> Result<TerminalSession, SwitchError> {
@@ -83,8 +98,11 @@ pub async fn login(
     }
     let password = request.password.clone();
     let stored = record.password_hash.clone();
-    // Hashing takes milliseconds of CPU: keep it off the actor thread.
-    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false);
+    // Hashing takes milliseconds of CPU: keep it off the actor thread, a core at a time.
+    let password_ok = {
+        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
+    };
     let fingerprint_ok = record.fingerprint.as_ref().map(|f| same_fingerprint(f, &request.fingerprint));
     let refusal = if !password_ok {
         Some(SwitchError::BadCredentials)

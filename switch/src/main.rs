@@ -66,7 +66,18 @@ impl ServeArgs {
 
 const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
+/// glibc raises its mmap threshold after large blocks are freed and then keeps such blocks in
+/// per-thread arenas; a fixed threshold returns them to the system when freed.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    return_large_blocks_to_the_system();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

@@ -57,7 +57,11 @@ fn kill_nine_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
     for a in &acked {
         let key = format!("T{}:{}", a.terminal_id, a.seq);
         let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2", [&key, a.txn_no.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2",
+                [&key, a.txn_no.as_str()],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(n, 1, "acknowledged {key} ({}) is in the journal exactly once", a.txn_no);
         assert!(keys.insert(key), "a key acknowledged twice");
@@ -72,5 +76,6 @@ fn kill_nine_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
 
 fn count_key(server: &Server, key: &str, txn_no: &str) -> i64 {
     let conn = rusqlite::Connection::open(server.dir.join("switch.db")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2", [key, txn_no], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2", [key, txn_no], |r| r.get(0))
+        .unwrap()
 }

@@ -1,6 +1,8 @@
-//! One ledger batch = one SQLite transaction; each entry inside its own savepoint, so an entry
-//! the store refuses (duplicate key, second void, stale wallet version) leaves no trace while
-//! the rest of the batch commits.
+//! One ledger batch = one SQLite transaction. An entry the store refuses (duplicate key, second
+//! void, stale wallet version) leaves no trace while the rest of the batch commits: the journal
+//! insert that meets a unique key fails as a whole statement, and a stale version removes the
+//! journal row it just wrote before anything else of the entry is written. (Cheaper than a
+//! savepoint per entry, which cost three statements on every redemption.)
 
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
@@ -9,13 +11,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[PreparedEntry]) -> rusqlite:
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for entry in batch {
-        tx.prepare_cached("SAVEPOINT entry")?.execute([])?;
-        let outcome = apply_entry(&tx, entry)?;
-        if outcome != CommitOutcome::Committed {
-            tx.prepare_cached("ROLLBACK TO entry")?.execute([])?;
-        }
-        tx.prepare_cached("RELEASE entry")?.execute([])?;
-        outcomes.push(outcome);
+        outcomes.push(apply_entry(&tx, entry)?);
     }
     tx.commit()?;
     Ok(outcomes)
@@ -64,6 +60,7 @@ fn apply_entry(conn: &Connection, p: &PreparedEntry) -> rusqlite::Result<CommitO
             .prepare_cached("UPDATE wallets SET version = version + 1 WHERE wallet_id = ?1 AND version = ?2")?
             .execute(params![wallet.0 as i64, version as i64])?;
         if fenced == 0 {
+            conn.prepare_cached("DELETE FROM journal WHERE entry_id = ?1")?.execute([p.entry_id as i64])?;
             return Ok(CommitOutcome::StaleVersion);
         }
     }
@@ -109,4 +106,84 @@ fn apply_entry(conn: &Connection, p: &PreparedEntry) -> rusqlite::Result<CommitO
         }
     }
     Ok(CommitOutcome::Committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actors::journal::{EntryKind, HouseAccount, NewEntry, WalletId, NO_EXPIRY};
+    use protocol::{AccountRef, TxnNo};
+
+    fn store() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "INSERT INTO wallets VALUES (1, 'MY123456', 1, 0);
+             INSERT INTO wallet_lots VALUES (1, 'M141305', 99991231, 100);",
+        )
+        .unwrap();
+        c
+    }
+
+    fn redeem(entry_id: u64, key: &str, version: u64, points: i64) -> PreparedEntry {
+        let account: AccountRef = "M141305".parse().unwrap();
+        PreparedEntry {
+            entry_id,
+            txn_no: TxnNo::compose(20261125100000, entry_id as u32).unwrap(),
+            created_at_ms: 0,
+            entry: NewEntry {
+                kind: EntryKind::Redeem,
+                wallet: Some((WalletId(1), version)),
+                idem_key: Some(key.into()),
+                venue: None,
+                account: account.clone(),
+                points: points as u64,
+                balance_after: 0,
+                voids: None,
+                postings: vec![
+                    Posting::Citizen { wallet: WalletId(1), account, lot: NO_EXPIRY, amount: -points },
+                    Posting::House { account: HouseAccount::Location(1), amount: points },
+                ],
+            },
+        }
+    }
+
+    fn count(c: &Connection, sql: &str) -> i64 {
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn refused_entries_leave_no_trace_and_the_rest_of_the_batch_commits() {
+        let mut c = store();
+        let batch = vec![
+            redeem(1, "T1:1", 0, 10), // fine, version 0 → 1
+            redeem(2, "T1:1", 1, 10), // same key again
+            redeem(3, "T1:2", 0, 10), // planned on a stale version
+            redeem(4, "T1:3", 1, 5),  // fine, version 1 → 2
+        ];
+        let outcomes = commit_batch(&mut c, &batch).unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                CommitOutcome::Committed,
+                CommitOutcome::DuplicateKey,
+                CommitOutcome::StaleVersion,
+                CommitOutcome::Committed
+            ]
+        );
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM journal"), 2);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM postings"), 4);
+        assert_eq!(count(&c, "SELECT version FROM wallets"), 2);
+        assert_eq!(count(&c, "SELECT amount FROM wallet_lots"), 85);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM journal WHERE entry_id = 3"), 0);
+    }
+
+    #[test]
+    fn a_debit_the_store_cannot_hold_fails_the_whole_batch() {
+        let mut c = store();
+        let batch = vec![redeem(1, "T1:1", 0, 10), redeem(2, "T1:2", 1, 1_000)];
+        assert!(commit_batch(&mut c, &batch).is_err());
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM journal"), 0, "nothing of the batch remains");
+        assert_eq!(count(&c, "SELECT amount FROM wallet_lots"), 100);
+    }
 }
