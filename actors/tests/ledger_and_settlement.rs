@@ -1,0 +1,251 @@
+//! The ledger's group commit and the settlement totals, against a store whose commits the test
+//! holds open and releases.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::actors::catalog::Catalog;
+use ::actors::clock::Clock;
+use ::actors::journal::{
+    CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, NewEntry, Posting, PreparedEntry, Venue,
+    WalletId, NO_EXPIRY,
+};
+use ::actors::ledger::{Appended, Ledger, LedgerLimits};
+use ::actors::mailbox::ask;
+use ::actors::settlement::{QueryTotals, Settlement};
+use ::actors::store::{AuditReport, SettlementRow, Store, StoreError, StoreFuture, TerminalRecord};
+use ::actors::wallet_state::WalletState;
+use ::actors::SwitchError;
+use actix::prelude::*;
+use protocol::{MyKeyId, TerminalId, TxnNo};
+use tokio::sync::Semaphore;
+
+/// Records every batch; each commit waits for a permit the test hands out; can be told to fail.
+struct GatedStore {
+    batches: Mutex<Vec<Vec<PreparedEntry>>>,
+    gate: Arc<Semaphore>,
+    fail: Mutex<bool>,
+}
+
+impl Default for GatedStore {
+    fn default() -> Self {
+        GatedStore { batches: Mutex::default(), gate: Arc::new(Semaphore::new(0)), fail: Mutex::default() }
+    }
+}
+
+fn not_here<T: Send + 'static>() -> StoreFuture<T> {
+    Box::pin(async { Err(StoreError::Unavailable("not used by this test".into())) })
+}
+
+impl Store for GatedStore {
+    fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
+        let n = batch.len();
+        self.batches.lock().unwrap().push(batch);
+        let gate = self.gate.clone();
+        let fail = *self.fail.lock().unwrap();
+        Box::pin(async move {
+            gate.acquire().await.unwrap().forget();
+            if fail {
+                Err(StoreError::Unavailable("disk gone".into()))
+            } else {
+                Ok(vec![CommitOutcome::Committed; n])
+            }
+        })
+    }
+    fn journal_head(&self) -> StoreFuture<JournalHead> {
+        not_here()
+    }
+    fn load_wallet(&self, _: WalletId) -> StoreFuture<Option<WalletState>> {
+        not_here()
+    }
+    fn wallet_by_mykey(&self, _: MyKeyId) -> StoreFuture<Option<WalletId>> {
+        not_here()
+    }
+    fn wallet_by_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
+        not_here()
+    }
+    fn entry_by_key(&self, _: String) -> StoreFuture<Option<JournalRecord>> {
+        not_here()
+    }
+    fn entry_by_txn(&self, _: TxnNo) -> StoreFuture<Option<JournalRecord>> {
+        not_here()
+    }
+    fn void_of(&self, _: u64) -> StoreFuture<Option<JournalRecord>> {
+        not_here()
+    }
+    fn postings_of(&self, _: u64) -> StoreFuture<Vec<Posting>> {
+        not_here()
+    }
+    fn terminal(&self, _: TerminalId) -> StoreFuture<Option<TerminalRecord>> {
+        not_here()
+    }
+    fn record_login_failure(&self, _: TerminalId, _: u64, _: u32, _: u64) -> StoreFuture<()> {
+        not_here()
+    }
+    fn clear_login_failures(&self, _: TerminalId) -> StoreFuture<()> {
+        not_here()
+    }
+    fn catalog(&self) -> StoreFuture<Catalog> {
+        not_here()
+    }
+    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
+        not_here()
+    }
+    fn audit(&self) -> StoreFuture<AuditReport> {
+        not_here()
+    }
+}
+
+fn redemption(wallet: u64, points: i64) -> NewEntry {
+    let account: protocol::AccountRef = "M141305".parse().unwrap();
+    NewEntry {
+        kind: EntryKind::Redeem,
+        wallet: Some((WalletId(wallet), 0)),
+        idem_key: Some(format!("T00052559:{wallet}")),
+        venue: Some(Venue {
+            terminal_id: TerminalId::new(52559).unwrap(),
+            municipality: "141305".into(),
+            location_id: 7,
+        }),
+        account: account.clone(),
+        points: points as u64,
+        balance_after: 0,
+        voids: None,
+        postings: vec![
+            Posting::Citizen { wallet: WalletId(wallet), account, lot: NO_EXPIRY, amount: -points },
+            Posting::House { account: HouseAccount::Location(7), amount: points },
+        ],
+    }
+}
+
+const NOW_MS: u64 = 1_795_534_215_000; // 2026-11-25 00:30:15 Japan time
+
+fn start(store: Arc<GatedStore>, max_pending: usize) -> (Addr<Ledger>, Addr<Settlement>) {
+    let settlement = Settlement::new(Vec::new(), 64).start();
+    let limits = LedgerLimits { mailbox_capacity: 1024, max_batch_entries: 64, max_pending_entries: max_pending };
+    let ledger = Ledger::new(store, settlement.clone(), Clock::fixed(NOW_MS), limits, JournalHead::default()).start();
+    (ledger, settlement)
+}
+
+#[actix::test]
+async fn entries_arriving_during_a_commit_share_the_next_one_and_wait_for_it() {
+    let store = Arc::new(GatedStore::default());
+    let (ledger, settlement) = start(store.clone(), 1_000);
+
+    let mut answers = Vec::new();
+    for w in 1..=101u64 {
+        let ledger = ledger.clone();
+        answers.push(actix::spawn(async move {
+            ask(&ledger, |reply| ::actors::ledger::Append { entry: redemption(w, 10), reply }).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first entry went alone (nothing else was waiting); the other 100 wait for it.
+    assert_eq!(store.batches.lock().unwrap().len(), 1);
+    assert!(answers.iter().all(|a| !a.is_finished()), "nobody is answered before the commit returns");
+
+    store.gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sizes: Vec<usize> = store.batches.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 64], "the next batch takes the waiting entries up to the batch cap");
+    store.gate.add_permits(2);
+
+    let mut txns = std::collections::HashSet::new();
+    for a in answers {
+        match a.await.unwrap() {
+            Ok(Appended::Committed { txn_no, entry_id, .. }) => {
+                assert!(txns.insert(txn_no), "transaction numbers are unique");
+                assert!(entry_id >= 1);
+                assert_eq!(txn_no.business_date(), 20261125);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let sizes: Vec<usize> = store.batches.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 64, 36]);
+
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let rows = settlement
+        .send(QueryTotals { municipality: "141305".into(), from_date: 20261101, to_date: 20261130, location_id: None })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].location_id, rows[0].business_date, rows[0].transactions, rows[0].points),
+        (7, 20261125, 101, 1_010)
+    );
+}
+
+#[actix::test]
+async fn a_full_queue_answers_busy_and_a_failed_commit_answers_everyone() {
+    let store = Arc::new(GatedStore::default());
+    let (ledger, _) = start(store.clone(), 2);
+    let first = {
+        let l = ledger.clone();
+        actix::spawn(async move { ask(&l, |reply| ::actors::ledger::Append { entry: redemption(1, 1), reply }).await })
+    };
+    tokio::time::sleep(Duration::from_millis(60)).await; // entry 1 is committing
+    let queued: Vec<_> = (2..=3u64)
+        .map(|w| {
+            let l = ledger.clone();
+            actix::spawn(
+                async move { ask(&l, |reply| ::actors::ledger::Append { entry: redemption(w, 1), reply }).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let overflow = ask(&ledger, |reply| ::actors::ledger::Append { entry: redemption(4, 1), reply }).await;
+    assert_eq!(overflow, Err(SwitchError::Busy), "two pending is the bound");
+
+    *store.fail.lock().unwrap() = true;
+    store.gate.add_permits(10);
+    assert!(matches!(first.await.unwrap(), Ok(Appended::Committed { .. })));
+    for q in queued {
+        assert_eq!(q.await.unwrap(), Err(SwitchError::TemporaryFailure), "a failed batch tells every caller to retry");
+    }
+}
+
+#[actix::test]
+async fn an_entry_that_does_not_balance_is_never_written() {
+    let store = Arc::new(GatedStore::default());
+    let (ledger, _) = start(store.clone(), 10);
+    let mut entry = redemption(1, 10);
+    entry.postings.pop();
+    let answer = ask(&ledger, |reply| ::actors::ledger::Append { entry, reply }).await;
+    assert_eq!(answer, Err(SwitchError::Internal));
+    assert!(store.batches.lock().unwrap().is_empty());
+}
+
+#[actix::test]
+async fn settlement_nets_voids_and_filters_by_day_and_location() {
+    let row = |loc, day, n, p| SettlementRow {
+        municipality: "141305".into(),
+        location_id: loc,
+        business_date: day,
+        transactions: n,
+        points: p,
+    };
+    let settlement = Settlement::new(vec![row(1, 20170801, 3, 3_000), row(2, 20170831, 1, 700)], 16).start();
+    settlement
+        .send(::actors::settlement::RecordSettlement(vec![row(1, 20170801, -1, -1_000), row(1, 20170901, 1, 5)]))
+        .await
+        .unwrap();
+    let august = |location_id| QueryTotals {
+        municipality: "141305".into(),
+        from_date: 20170801,
+        to_date: 20170831,
+        location_id,
+    };
+    let all = settlement.send(august(None)).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| (r.location_id, r.transactions, r.points)).collect::<Vec<_>>(),
+        vec![(1, 2, 2_000), (2, 1, 700)]
+    );
+    let one = settlement.send(august(Some(2))).await.unwrap();
+    assert_eq!(one.len(), 1);
+    let other = settlement
+        .send(QueryTotals { municipality: "131016".into(), from_date: 0, to_date: u32::MAX, location_id: None })
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}
