@@ -316,3 +316,46 @@ fn random_garbage_never_takes_the_server_down() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+/// `GET /health` over a plain socket: (status line, body).
+fn health(s: &Server) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut http = std::net::TcpStream::connect(s.http).unwrap();
+    http.write_all(b"GET /health HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).unwrap();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+#[test]
+fn idle_wallets_are_passivated_and_come_back_with_their_balance() {
+    let s = Server::start_with(
+        10,
+        &[("SWITCH_WALLETS__IDLE_PASSIVATE_S", "1"), ("SWITCH_WALLETS__SWEEP_EVERY_S", "1")],
+        |_| {},
+    );
+    let mut c = s.login(SHOP);
+    let before = balance(&mut c, "030D45", "M141305");
+    assert!(matches!(c.call(&redeem(1, "MY123456", "M141305", 250)), Response::RedeemOk(_)));
+    let (status, body) = health(&s);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("\"active_wallets\":1"), "{body}");
+
+    std::thread::sleep(std::time::Duration::from_millis(2_600));
+    let (_, body) = health(&s);
+    assert!(body.contains("\"active_wallets\":0"), "idle wallet passivated: {body}");
+
+    // Reactivated from the store: the earlier redemption is there, and the next one builds on it.
+    match c.call(&redeem(2, "MY123456", "M141305", 50)) {
+        Response::RedeemOk(ok) => assert_eq!(ok.balance_after, before - 300),
+        other => panic!("{other:?}"),
+    }
+    match c.call(&redeem(1, "MY123456", "M141305", 250)) {
+        Response::RedeemOk(ok) => assert!(ok.replayed, "a retry after passivation still gets the first answer"),
+        other => panic!("{other:?}"),
+    }
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
