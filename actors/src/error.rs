@@ -80,7 +80,16 @@ impl SwitchError {
 
 impl From<crate::store::StoreError> for SwitchError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::warn!(error = %e, "store failure");
-        SwitchError::TemporaryFailure
+        match e {
+            crate::store::StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "store failure");
+                SwitchError::TemporaryFailure
+            }
+            // Damaged data does not heal by retrying: say so, and alert the operator.
+            crate::store::StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "store data is damaged");
+                SwitchError::Internal
+            }
+        }
     }
 }

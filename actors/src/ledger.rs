@@ -145,9 +145,9 @@ impl Ledger {
                         answer(reply, Ok(appended));
                     }
                     if !durable.is_empty() {
-                        // Settlement totals are derived state (rebuilt from the journal at start),
-                        // so a full settlement mailbox must not hold up the ledger.
-                        let _ = act.settlement.try_send(RecordSettlement(durable));
+                        // One message per batch, so the settlement mailbox grows at most with the
+                        // commit rate; do_send because a dropped delta would skew money totals.
+                        act.settlement.do_send(RecordSettlement(durable));
                     }
                 }
                 Ok(outcomes) => {

@@ -78,6 +78,52 @@ impl Actor for Lookup {
     }
 }
 
+/// A store answer to remember (sent by a lookup's task to the lookup actor).
+enum CacheFill {
+    MyKey(MyKeyId, WalletId),
+    Card(String, WalletId, MyKeyId),
+}
+
+impl Message for CacheFill {
+    type Result = ();
+}
+
+impl Handler<CacheFill> for Lookup {
+    type Result = ();
+    fn handle(&mut self, fill: CacheFill, _: &mut Self::Context) {
+        match fill {
+            CacheFill::MyKey(mykey, wallet) => self.by_mykey.insert(mykey, wallet),
+            CacheFill::Card(serial, wallet, mykey) => {
+                self.by_card.insert(serial, (wallet, mykey));
+                self.by_mykey.insert(mykey, wallet);
+            }
+        }
+    }
+}
+
+/// Runs a store read in its own task (not on the actor's context, where actix would poll it
+/// on every wake), answers, and sends what to remember back to the actor.
+fn miss<T: Send + 'static>(
+    ctx: &Context<Lookup>,
+    read: crate::store::StoreFuture<Option<T>>,
+    not_found: SwitchError,
+    remember: impl FnOnce(&T) -> CacheFill + 'static,
+    reply: Reply<WalletId>,
+    wallet_of: impl FnOnce(&T) -> WalletId + 'static,
+) {
+    let me = ctx.address();
+    tokio::task::spawn_local(async move {
+        match read.await {
+            Ok(Some(found)) => {
+                me.do_send(remember(&found));
+                answer(reply, Ok(wallet_of(&found)));
+            }
+            Ok(None) => answer(reply, Err(not_found)),
+            Err(e) => answer(reply, Err(e.into())),
+        }
+    });
+}
+
 /// MyKey ID → wallet.
 pub struct ResolveMyKey {
     pub mykey_id: MyKeyId,
@@ -95,22 +141,15 @@ impl Handler<ResolveMyKey> for Lookup {
             return answer(msg.reply, Ok(w));
         }
         let key = msg.mykey_id;
-        let fut = self.store.wallet_by_mykey(key);
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
-            Ok(Some(w)) => {
-                act.by_mykey.insert(key, w);
-                answer(msg.reply, Ok(w));
-            }
-            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownMyKeyId)),
-            Err(e) => answer(msg.reply, Err(e.into())),
-        }));
+        let read = self.store.wallet_by_mykey(key);
+        miss(ctx, read, SwitchError::UnknownMyKeyId, move |w| CacheFill::MyKey(key, *w), msg.reply, |w| *w);
     }
 }
 
-/// Certificate serial → wallet and its MyKey ID.
+/// Certificate serial → wallet.
 pub struct ResolveCard {
     pub cert_serial: String,
-    pub reply: Reply<(WalletId, MyKeyId)>,
+    pub reply: Reply<WalletId>,
 }
 
 impl Message for ResolveCard {
@@ -120,20 +159,13 @@ impl Message for ResolveCard {
 impl Handler<ResolveCard> for Lookup {
     type Result = ();
     fn handle(&mut self, msg: ResolveCard, ctx: &mut Self::Context) {
-        if let Some(hit) = self.by_card.get(&msg.cert_serial) {
-            return answer(msg.reply, Ok(hit));
+        if let Some((wallet, _)) = self.by_card.get(&msg.cert_serial) {
+            return answer(msg.reply, Ok(wallet));
         }
         let serial = msg.cert_serial.clone();
-        let fut = self.store.wallet_by_card(msg.cert_serial);
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
-            Ok(Some(hit)) => {
-                act.by_card.insert(serial, hit);
-                act.by_mykey.insert(hit.1, hit.0);
-                answer(msg.reply, Ok(hit));
-            }
-            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownCard)),
-            Err(e) => answer(msg.reply, Err(e.into())),
-        }));
+        let read = self.store.wallet_by_card(msg.cert_serial);
+        let remember = move |hit: &(WalletId, MyKeyId)| CacheFill::Card(serial, hit.0, hit.1);
+        miss(ctx, read, SwitchError::UnknownCard, remember, msg.reply, |hit| hit.0);
     }
 }
 
@@ -149,16 +181,18 @@ impl Message for ResolveTxn {
 
 impl Handler<ResolveTxn> for Lookup {
     type Result = ();
-    fn handle(&mut self, msg: ResolveTxn, ctx: &mut Self::Context) {
-        let fut = self.store.entry_by_txn(msg.txn_no);
-        ctx.spawn(fut.into_actor(self).map(move |res, _, _| match res {
-            Ok(Some(record)) => match record.wallet {
-                Some(w) => answer(msg.reply, Ok(w)),
-                None => answer(msg.reply, Err(SwitchError::VoidNotAllowed("not a redemption"))),
-            },
-            Ok(None) => answer(msg.reply, Err(SwitchError::UnknownTransaction)),
-            Err(e) => answer(msg.reply, Err(e.into())),
-        }));
+    fn handle(&mut self, msg: ResolveTxn, _: &mut Self::Context) {
+        let read = self.store.entry_by_txn(msg.txn_no);
+        tokio::task::spawn_local(async move {
+            match read.await {
+                Ok(Some(record)) => match record.wallet {
+                    Some(w) => answer(msg.reply, Ok(w)),
+                    None => answer(msg.reply, Err(SwitchError::VoidNotAllowed("not a redemption"))),
+                },
+                Ok(None) => answer(msg.reply, Err(SwitchError::UnknownTransaction)),
+                Err(e) => answer(msg.reply, Err(e.into())),
+            }
+        });
     }
 }
 

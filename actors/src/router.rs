@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use protocol::{AccountRef, Login, MyKeyId, TxnNo};
+use tokio::sync::oneshot;
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::error::SwitchError;
-use crate::journal::{terminal_key, WalletId};
+use crate::journal::WalletId;
 use crate::lookup::{Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
-use crate::mailbox::{answer, ask, Reply};
+use crate::mailbox::{answer, Reply};
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
 use crate::wallet::{CardBalances, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
@@ -114,38 +115,62 @@ impl Router {
         }
     }
 
-    /// Answers a refusal found before any wallet was reached (unknown MyKey ID or transaction),
-    /// unless the idempotency key was already used: then the key's owner wins, and reusing it
-    /// for this different request is a conflict.
-    fn refuse_unrouted<T: 'static>(&self, ctx: &mut Context<Self>, key: String, refusal: SwitchError, reply: Reply<T>) {
-        if !refusal.is_refusal() {
-            return answer(reply, Err(refusal));
-        }
-        let lookup = self.store.entry_by_key(key);
-        ctx.spawn(lookup.into_actor(self).map(move |res, _, _| {
-            let error = match res {
-                Ok(Some(_)) => SwitchError::IdempotencyConflict,
-                Ok(None) => refusal,
-                Err(e) => e.into(),
-            };
-            answer(reply, Err(error))
-        }));
-    }
-
-    /// Resolves through the lookup actor without blocking the router, then delivers.
-    fn resolve_then<T, M>(
-        &mut self,
-        ctx: &mut Context<Self>,
-        make: impl FnOnce(Reply<T>) -> M + 'static,
-        then: impl FnOnce(&mut Router, &mut Context<Self>, Result<T, SwitchError>) + 'static,
-    ) where
-        T: 'static,
+    /// Asks the lookup actor and delivers the request to the wallet it names. The wait runs in
+    /// its own task, not on the router: actix polls every future spawned on an actor's context
+    /// each time the actor wakes, which would make thousands of waiting lookups quadratic.
+    fn route<M>(&self, ctx: &mut Context<Self>, lookup: impl FnOnce(Reply<WalletId>) -> M, request: WalletRequest)
+    where
         M: Message<Result = ()> + Send + 'static,
         Lookup: Handler<M>,
     {
-        let lookup = self.lookup.clone();
-        let fut = async move { ask(&lookup, make).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| then(act, ctx, res)));
+        let (tx, rx) = oneshot::channel();
+        // The router's one long-lived address: its mailbox bound then really answers BUSY.
+        match self.lookup.try_send(lookup(tx)) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => return request.fail(SwitchError::Busy),
+            Err(SendError::Closed(_)) => return request.fail(SwitchError::TemporaryFailure),
+        }
+        let router = ctx.address();
+        let store = self.store.clone();
+        tokio::task::spawn_local(async move {
+            match rx.await.unwrap_or(Err(SwitchError::TemporaryFailure)) {
+                // Internal hop: admission was decided when the request entered the router.
+                Ok(wallet) => router.do_send(Deliver { wallet, request }),
+                Err(refusal) => refuse_unrouted(store, request, refusal).await,
+            }
+        });
+    }
+}
+
+/// Answers a refusal found before any wallet was reached (unknown MyKey ID or transaction),
+/// unless the idempotency key was already used: then the key's owner wins, and reusing it for
+/// this different request is a conflict.
+async fn refuse_unrouted(store: Arc<dyn Store>, request: WalletRequest, refusal: SwitchError) {
+    let error = match request.idempotency_key() {
+        Some(key) if refusal.is_refusal() => match store.entry_by_key(key).await {
+            Ok(Some(_)) => SwitchError::IdempotencyConflict,
+            Ok(None) => refusal,
+            Err(e) => e.into(),
+        },
+        _ => refusal,
+    };
+    request.fail(error);
+}
+
+/// A resolved request on its way to its wallet (sent by the router to itself).
+struct Deliver {
+    wallet: WalletId,
+    request: WalletRequest,
+}
+
+impl Message for Deliver {
+    type Result = ();
+}
+
+impl Handler<Deliver> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
+        self.deliver(msg.wallet, msg.request);
     }
 }
 
@@ -170,7 +195,7 @@ impl Message for TerminalLogin {
 
 impl Handler<TerminalLogin> for Router {
     type Result = ();
-    fn handle(&mut self, msg: TerminalLogin, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: TerminalLogin, _: &mut Self::Context) {
         self.next_session_id += 1;
         let fut = terminal_auth::login(
             self.store.clone(),
@@ -181,7 +206,7 @@ impl Handler<TerminalLogin> for Router {
             self.next_session_id,
             msg.login,
         );
-        ctx.spawn(fut.into_actor(self).map(move |res, _, _| answer(msg.reply, res)));
+        tokio::task::spawn_local(async move { answer(msg.reply, fut.await) });
     }
 }
 
@@ -200,14 +225,7 @@ impl Handler<CardRead> for Router {
     type Result = ();
     fn handle(&mut self, msg: CardRead, ctx: &mut Self::Context) {
         let CardRead { session, cert_serial, reply } = msg;
-        self.resolve_then(
-            ctx,
-            move |r| ResolveCard { cert_serial, reply: r },
-            move |act, _, res| match res {
-                Ok((wallet, _mykey)) => act.deliver(wallet, WalletRequest::Balances { session, reply }),
-                Err(e) => answer(reply, Err(e)),
-            },
-        );
+        self.route(ctx, |r| ResolveCard { cert_serial, reply: r }, WalletRequest::Balances { session, reply });
     }
 }
 
@@ -229,13 +247,10 @@ impl Handler<RedeemPoints> for Router {
     type Result = ();
     fn handle(&mut self, msg: RedeemPoints, ctx: &mut Self::Context) {
         let RedeemPoints { session, seq, mykey_id, account, points, reply } = msg;
-        self.resolve_then(
+        self.route(
             ctx,
-            move |r| ResolveMyKey { mykey_id, reply: r },
-            move |act, ctx, res| match res {
-                Ok(wallet) => act.deliver(wallet, WalletRequest::Redeem { session, seq, account, points, reply }),
-                Err(e) => act.refuse_unrouted(ctx, terminal_key(session.terminal_id, seq), e, reply),
-            },
+            |r| ResolveMyKey { mykey_id, reply: r },
+            WalletRequest::Redeem { session, seq, account, points, reply },
         );
     }
 }
@@ -256,14 +271,7 @@ impl Handler<VoidRedemption> for Router {
     type Result = ();
     fn handle(&mut self, msg: VoidRedemption, ctx: &mut Self::Context) {
         let VoidRedemption { session, seq, txn_no, reply } = msg;
-        self.resolve_then(
-            ctx,
-            move |r| ResolveTxn { txn_no, reply: r },
-            move |act, ctx, res| match res {
-                Ok(wallet) => act.deliver(wallet, WalletRequest::Void { session, seq, txn_no, reply }),
-                Err(e) => act.refuse_unrouted(ctx, terminal_key(session.terminal_id, seq), e, reply),
-            },
-        );
+        self.route(ctx, |r| ResolveTxn { txn_no, reply: r }, WalletRequest::Void { session, seq, txn_no, reply });
     }
 }
 

@@ -67,6 +67,12 @@ pub fn hash_password(password: &str) -> String {
     hasher().hash_password(password.as_bytes(), &salt).expect("argon2 hashing with valid parameters").to_string()
 }
 
+/// A hash no password matches, checked for unknown terminal ids.
+fn unknown_terminal_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&format!("{:x}", rand::random::<u128>())))
+}
+
 fn verify_password(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
         Ok(hash) => hasher().verify_password(password.as_bytes(), &hash).is_ok(),
@@ -91,6 +97,10 @@ pub async fn login(
 ) -> Result<TerminalSession, SwitchError> {
     let now = clock.now_ms();
     let Some(record) = store.terminal(request.terminal_id).await? else {
+        // Spend the same work as for a real terminal, so timing does not tell which ids exist.
+        let password = request.password.clone();
+        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        let _ = tokio::task::spawn_blocking(move || verify_password(&password, unknown_terminal_hash())).await;
         return Err(SwitchError::BadCredentials);
     };
     if record.locked_until_ms > now {

@@ -77,6 +77,16 @@ pub enum WalletRequest {
 }
 
 impl WalletRequest {
+    /// The idempotency key of a mutating request (terminal id + seq).
+    pub fn idempotency_key(&self) -> Option<String> {
+        match self {
+            WalletRequest::Redeem { session, seq, .. } | WalletRequest::Void { session, seq, .. } => {
+                Some(terminal_key(session.terminal_id, *seq))
+            }
+            WalletRequest::Balances { .. } => None,
+        }
+    }
+
     /// Answers the request with an error without handling it (full or closed mailbox).
     pub fn fail(self, error: SwitchError) {
         match self {
@@ -465,7 +475,11 @@ async fn append_and_settle(
             let seq = receipt.seq;
             check_key_then_refuse(store, catalog, key, content, wallet_id, mykey_id, seq, SwitchError::Internal).await
         }
-        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => Finished::Failed(SwitchError::AlreadyVoided),
+        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => {
+            let seq = receipt.seq;
+            check_key_then_refuse(store, catalog, key, content, wallet_id, mykey_id, seq, SwitchError::AlreadyVoided)
+                .await
+        }
         Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Finished::Stale,
         Ok(Appended::Refused(CommitOutcome::Committed)) => Finished::Failed(SwitchError::Internal),
         Err(e) => Finished::Failed(e),

@@ -200,11 +200,7 @@ fn check(config: &Config) -> anyhow::Result<bool> {
     if !path.exists() {
         bail!("no store at {}", path.display());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = runtime.block_on(async {
-        let store = SqliteStore::open(&path, 1)?;
-        store.audit().await
-    })?;
+    let report = SqliteStore::audit_file(&path)?;
     println!(
         "journal entries: {}\npostings:        {}\nwallets:         {}",
         report.entries, report.postings, report.wallets

@@ -359,3 +359,21 @@ fn idle_wallets_are_passivated_and_come_back_with_their_balance() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+#[test]
+fn a_second_switch_on_the_same_data_is_refused_while_check_still_runs() {
+    let s = Server::start(5);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switch"))
+        .args(["serve", "--data-dir"])
+        .arg(&s.dir)
+        .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another switch"), "{stderr}");
+    let (ok, report) = s.check();
+    assert!(ok, "check reads beside the serving switch: {report}");
+    let mut c = s.login(MUSEUM);
+    assert_alive(&mut c);
+}

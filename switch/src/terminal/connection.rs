@@ -6,12 +6,13 @@
 //! answers are ready into one buffer and writes them with one syscall.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actors::terminal_auth::TerminalSession;
 use bytes::BytesMut;
 use futures::StreamExt;
 use protocol::{ErrorCode, FrameCodec, FrameError, Request, Response, PROTOCOL_VERSION_1};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
@@ -28,9 +29,10 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(limits.max_frame_len_bytes));
     let (tx, rx) = mpsc::channel::<Outgoing>(limits.max_in_flight_per_connection + 16);
-    let writer = tokio::spawn(write_loop(write_half, rx));
+    let writer = tokio::spawn(write_loop(write_half, rx, limits.idle_timeout));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight_per_connection));
     let mut session: Option<Arc<TerminalSession>> = None;
+    let mut framing_broken = false;
 
     loop {
         let next = match tokio::time::timeout(limits.idle_timeout, frames.next()).await {
@@ -41,15 +43,15 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(FrameError::TooLarge { len, max })) => {
-                let _ = tx
-                    .send((0, Response::error(ErrorCode::FrameTooLarge, format!("frame length {len} exceeds {max}"))))
-                    .await;
+                let error = Response::error(ErrorCode::FrameTooLarge, format!("frame length {len} exceeds {max}"));
+                send_or_give_up(&tx, 0, error, limits.idle_timeout).await;
+                framing_broken = true;
                 break;
             }
             Some(Err(FrameError::TooShort { len })) => {
-                let _ = tx
-                    .send((0, Response::error(ErrorCode::MalformedFrame, format!("frame length {len} is below 7"))))
-                    .await;
+                let error = Response::error(ErrorCode::MalformedFrame, format!("frame length {len} is below 7"));
+                send_or_give_up(&tx, 0, error, limits.idle_timeout).await;
+                framing_broken = true;
                 break;
             }
             Some(Err(FrameError::Io(_))) => break,
@@ -57,7 +59,9 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
         let corr = frame.corr_id;
         if frame.version != PROTOCOL_VERSION_1 {
             let msg = format!("protocol version {} is not supported; this server speaks 1", frame.version);
-            if tx.send((corr, Response::error(ErrorCode::UnsupportedVersion, msg))).await.is_err() {
+            if !send_or_give_up(&tx, corr, Response::error(ErrorCode::UnsupportedVersion, msg), limits.idle_timeout)
+                .await
+            {
                 break;
             }
             continue;
@@ -65,7 +69,9 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
         let request = match Request::decode(&frame) {
             Ok(r) => r,
             Err(e) => {
-                if tx.send((corr, Response::error(e.error_code(), e.to_string()))).await.is_err() {
+                if !send_or_give_up(&tx, corr, Response::error(e.error_code(), e.to_string()), limits.idle_timeout)
+                    .await
+                {
                     break;
                 }
                 continue;
@@ -90,9 +96,20 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
                 Err(_) => Some(Response::error(ErrorCode::Busy, "too many requests in flight on this connection")),
                 Ok(permit) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
+                    let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
                     tokio::task::spawn_local(async move {
-                        let response = dispatcher.handle(session, request).await;
-                        let _ = tx.send((corr, response)).await;
+                        let work = dispatcher.handle(session, request);
+                        tokio::pin!(work);
+                        let response = tokio::select! {
+                            response = &mut work => response,
+                            _ = tokio::time::sleep(request_timeout) => {
+                                let _ = tokio::time::timeout(idle_timeout, tx.send((corr, super::dispatch::timeout_response()))).await;
+                                // Keep the in-flight slot until the work inside the switch ends.
+                                let _ = work.await;
+                                return;
+                            }
+                        };
+                        let _ = tokio::time::timeout(idle_timeout, tx.send((corr, response))).await;
                         drop(permit);
                     });
                     None
@@ -100,7 +117,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
             },
         };
         if let Some(response) = immediate {
-            if tx.send((corr, response)).await.is_err() {
+            if !send_or_give_up(&tx, corr, response, limits.idle_timeout).await {
                 break;
             }
         }
@@ -108,9 +125,26 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
     drop(tx);
     // Answers of requests still running are written before the socket closes.
     let _ = writer.await;
+    if framing_broken {
+        // Closing with unread input makes the kernel send a reset, which can destroy the error
+        // frame before the terminal reads it. Read and discard a little first.
+        let mut rest = frames.into_inner().take(DRAIN_AFTER_FRAMING_ERROR_BYTES);
+        let _ =
+            tokio::time::timeout(DRAIN_AFTER_FRAMING_ERROR, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+    }
 }
 
-async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+/// How long and how much input is read and thrown away after a framing error.
+const DRAIN_AFTER_FRAMING_ERROR: Duration = Duration::from_secs(1);
+const DRAIN_AFTER_FRAMING_ERROR_BYTES: u64 = 1 << 20;
+
+/// Queues an answer for the writer; false when the peer has not read its answers for the idle
+/// timeout (or is gone), so the connection should close rather than wait forever.
+async fn send_or_give_up(tx: &mpsc::Sender<Outgoing>, corr: u32, response: Response, patience: Duration) -> bool {
+    matches!(tokio::time::timeout(patience, tx.send((corr, response))).await, Ok(Ok(())))
+}
+
+async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, patience: Duration) {
     let mut buf = BytesMut::with_capacity(4096);
     while let Some((corr, response)) = rx.recv().await {
         response.encode_frame(PROTOCOL_VERSION_1, corr, &mut buf);
@@ -121,7 +155,8 @@ async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
                 Err(_) => break,
             }
         }
-        if out.write_all(&buf).await.is_err() {
+        // A peer that stops reading must not hold the connection: give up after the idle timeout.
+        if !matches!(tokio::time::timeout(patience, out.write_all(&buf)).await, Ok(Ok(()))) {
             return;
         }
         buf.clear();

@@ -24,23 +24,31 @@ pub fn error_response(error: &SwitchError) -> Response {
     Response::error(error.error_code(), error.to_string())
 }
 
-impl Dispatcher {
-    async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T, SwitchError>>) -> Result<T, Response> {
-        match tokio::time::timeout(self.request_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(error_response(&e)),
-            // The request may still complete: the terminal retries with the same seq and gets
-            // the first answer, so this never leads to a double application.
-            Err(_) => Err(Response::error(
-                ErrorCode::TemporaryFailure,
-                "no answer in time; the outcome is unknown, retry with the same sequence number",
-            )),
-        }
-    }
+/// The answer to a request that did not complete in time. The request may still complete:
+/// the terminal retries with the same seq and gets the first answer, so this never leads to a
+/// double application.
+pub fn timeout_response() -> Response {
+    Response::error(
+        ErrorCode::TemporaryFailure,
+        "no answer in time; the outcome is unknown, retry with the same sequence number",
+    )
+}
 
+fn into_response<T>(result: Result<T, SwitchError>, ok: impl FnOnce(T) -> Response) -> Response {
+    match result {
+        Ok(v) => ok(v),
+        Err(e) => error_response(&e),
+    }
+}
+
+impl Dispatcher {
     pub async fn login(&self, login: Login) -> Result<Arc<TerminalSession>, Response> {
-        let router = self.router.clone();
-        self.bounded(async move { ask(&router, |reply| TerminalLogin { login, reply }).await }).await.map(Arc::new)
+        let asked = ask(&self.router, |reply| TerminalLogin { login, reply });
+        match tokio::time::timeout(self.request_timeout, asked).await {
+            Ok(Ok(session)) => Ok(Arc::new(session)),
+            Ok(Err(e)) => Err(error_response(&e)),
+            Err(_) => Err(timeout_response()),
+        }
     }
 
     pub fn login_ok(&self, s: &TerminalSession) -> Response {
@@ -58,38 +66,37 @@ impl Dispatcher {
         })
     }
 
-    /// Handles a request of a logged-in session (not login, not heartbeat).
+    /// Handles a request of a logged-in session (not login). No timeout here: the connection
+    /// answers a late request itself but keeps its in-flight slot until this returns, so work
+    /// queued inside the switch stays bounded by the in-flight limits.
+    ///
+    /// Every request goes through the dispatcher's one long-lived router address, so the
+    /// router's mailbox bound answers BUSY (a fresh address clone per request never would).
     pub async fn handle(&self, session: Arc<TerminalSession>, request: Request) -> Response {
-        let router = self.router.clone();
-        let result = match request {
-            Request::CardRead { cert_serial } => self
-                .bounded(async move { ask(&router, |reply| CardRead { session, cert_serial, reply }).await })
-                .await
-                .map(card_read_ok),
-            Request::Redeem(r) => self
-                .bounded(async move {
-                    ask(&router, |reply| RedeemPoints {
-                        session,
-                        seq: r.seq,
-                        mykey_id: r.mykey_id,
-                        account: r.account,
-                        points: r.points,
-                        reply,
-                    })
-                    .await
+        let router = &self.router;
+        match request {
+            Request::CardRead { cert_serial } => {
+                into_response(ask(router, |reply| CardRead { session, cert_serial, reply }).await, card_read_ok)
+            }
+            Request::Redeem(r) => into_response(
+                ask(router, |reply| RedeemPoints {
+                    session,
+                    seq: r.seq,
+                    mykey_id: r.mykey_id,
+                    account: r.account,
+                    points: r.points,
+                    reply,
                 })
-                .await
-                .map(|receipt| Response::RedeemOk(redeem_ok(receipt))),
-            Request::Void(v) => self
-                .bounded(async move {
-                    ask(&router, |reply| VoidRedemption { session, seq: v.seq, txn_no: v.txn_no, reply }).await
-                })
-                .await
-                .map(void_ok),
-            Request::Heartbeat => Ok(Response::HeartbeatOk { server_time_ms: self.clock.now_ms() }),
-            Request::Login(_) => Err(error_response_code(ErrorCode::AlreadyLoggedIn, "already logged in")),
-        };
-        result.unwrap_or_else(|r| r)
+                .await,
+                |receipt| Response::RedeemOk(redeem_ok(receipt)),
+            ),
+            Request::Void(v) => into_response(
+                ask(router, |reply| VoidRedemption { session, seq: v.seq, txn_no: v.txn_no, reply }).await,
+                void_ok,
+            ),
+            Request::Heartbeat => Response::HeartbeatOk { server_time_ms: self.clock.now_ms() },
+            Request::Login(_) => error_response_code(ErrorCode::AlreadyLoggedIn, "already logged in"),
+        }
     }
 }
 

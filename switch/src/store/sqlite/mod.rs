@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use actors::journal::{CommitOutcome, PreparedEntry};
 use actors::store::{StoreError, StoreFuture};
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
 pub use schema::latest_version;
 
@@ -28,10 +28,39 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<mpsc::Sender<WriteJob>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per read connection: reads beyond the pool wait here instead of opening
+    /// connections (and blocking threads) without bound.
+    read_slots: Arc<Semaphore>,
+    /// Held while the store is open: two switches writing one journal would collide.
+    _lock: std::fs::File,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// A row that does not convert is damaged data, not a passing fault: retrying cannot help.
+fn classify(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        other => unavailable(other),
+    }
+}
+
+/// Takes the data directory's lock, or says who has it.
+fn lock_data_dir(db: &Path) -> Result<std::fs::File, StoreError> {
+    let path = db.with_extension("lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(unavailable)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{} is in use by another switch (lock {})",
+            db.display(),
+            path.display()
+        ))),
+    }
 }
 
 fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -58,6 +87,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
+        let lock = lock_data_dir(path)?;
         let mut writer_conn = open_connection(path, false).map_err(unavailable)?;
         schema::migrate(&mut writer_conn).map_err(unavailable)?;
         let pool = (0..readers.max(1))
@@ -74,7 +104,13 @@ impl SqliteStore {
                 }
             })
             .map_err(unavailable)?;
-        Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(tx), readers: Arc::new(Mutex::new(pool)) })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(tx),
+            readers: Arc::new(Mutex::new(pool)),
+            read_slots: Arc::new(Semaphore::new(readers)),
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -88,7 +124,7 @@ impl SqliteStore {
     ) -> StoreFuture<T> {
         let (tx, rx) = oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
-            let _ = tx.send(f(conn).map_err(unavailable));
+            let _ = tx.send(f(conn).map_err(classify));
         });
         let sent = self.writer.lock().map_err(unavailable).and_then(|w| w.send(job).map_err(unavailable));
         Box::pin(async move {
@@ -97,22 +133,19 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on a pooled read connection on a blocking thread.
+    /// Runs `f` on a pooled read connection on a blocking thread, once a connection is free.
     pub(crate) fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> StoreFuture<T> {
         let pool = self.readers.clone();
-        let path = self.path.clone();
+        let slots = self.read_slots.clone();
         Box::pin(async move {
+            let _slot = slots.acquire_owned().await.map_err(unavailable)?;
             tokio::task::spawn_blocking(move || {
-                let conn = pool.lock().ok().and_then(|mut p| p.pop());
-                let conn = match conn {
-                    Some(c) => c,
-                    // Pool exhausted: a short-lived extra connection rather than a wait.
-                    None => open_connection(&path, true).map_err(unavailable)?,
-                };
-                let result = f(&conn).map_err(unavailable);
+                // A permit guarantees a pooled connection is free.
+                let conn = pool.lock().map_err(unavailable)?.pop().ok_or_else(|| unavailable("read pool empty"))?;
+                let result = f(&conn).map_err(classify);
                 if let Ok(mut p) = pool.lock() {
                     p.push(conn);
                 }
@@ -121,6 +154,13 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?
         })
+    }
+
+    /// Audits a store file through a read-only connection, without taking the data directory's
+    /// lock, so `switch check` runs beside a serving switch.
+    pub fn audit_file(path: &Path) -> Result<actors::store::AuditReport, StoreError> {
+        let conn = open_connection(path, true).map_err(unavailable)?;
+        audit::audit(&conn).map_err(classify)
     }
 
     /// Whether the demo sample is already loaded.

@@ -32,7 +32,7 @@ const RECORD_COLUMNS: &str = "entry_id, txn_no, kind, created_at_ms, wallet_id, 
 
 fn record(row: &Row<'_>) -> rusqlite::Result<JournalRecord> {
     Ok(JournalRecord {
-        entry_id: row.get::<_, i64>(0)? as u64,
+        entry_id: u64::try_from(row.get::<_, i64>(0)?).map_err(|_| bad(0, "entry id"))?,
         txn_no: txn_at(row, 1)?,
         kind: EntryKind::from_u8(row.get(2)?).ok_or_else(|| bad(2, "entry kind"))?,
         created_at_ms: row.get::<_, i64>(3)? as u64,
@@ -41,8 +41,8 @@ fn record(row: &Row<'_>) -> rusqlite::Result<JournalRecord> {
         terminal_id: row.get::<_, Option<u32>>(6)?.and_then(|t| TerminalId::new(t).ok()),
         location_id: row.get(7)?,
         account: account_at(row, 8)?,
-        points: row.get::<_, i64>(9)? as u64,
-        balance_after: row.get::<_, i64>(10)? as u64,
+        points: u64::try_from(row.get::<_, i64>(9)?).map_err(|_| bad(9, "points"))?,
+        balance_after: u64::try_from(row.get::<_, i64>(10)?).map_err(|_| bad(10, "balance"))?,
         voids_txn_no: row.get::<_, Option<String>>(11)?.and_then(|t| t.parse().ok()),
     })
 }
@@ -110,6 +110,9 @@ fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
 }
 
 fn load_wallet(conn: &Connection, wallet: WalletId) -> rusqlite::Result<Option<WalletState>> {
+    // One read transaction: the version and the lots come from the same snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let conn = &*tx;
     let head = conn
         .prepare_cached("SELECT mykey_id, status, version FROM wallets WHERE wallet_id = ?1")?
         .query_row([wallet.0 as i64], |r| {
@@ -128,7 +131,7 @@ fn load_wallet(conn: &Connection, wallet: WalletId) -> rusqlite::Result<Option<W
         stmt.query_map([wallet.0 as i64], |r| Ok((account_at(r, 0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?)))?
     {
         let (account, lot, amount) = lot?;
-        state.load_lot(account, lot, amount.max(0) as u64);
+        state.load_lot(account, lot, u64::try_from(amount).map_err(|_| bad(2, "negative lot"))?);
     }
     Ok(Some(state))
 }
