@@ -44,7 +44,8 @@ mod tests {
     #[test]
     fn migrates_a_version_1_database_forward() {
         let mut c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)").unwrap();
+        c.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)")
+            .unwrap();
         c.execute_batch(MIGRATIONS[0].1).unwrap();
         c.execute("INSERT INTO schema_migrations VALUES (1, 0)", []).unwrap();
         assert_eq!(migrate(&mut c).unwrap(), 2);
