@@ -128,7 +128,8 @@ impl Ledger {
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
             act.committing = false;
-            tracing::debug!(entries = replies.len(), commit_us = started.elapsed().as_micros() as u64, "ledger batch");
+            metrics::histogram!("switch_ledger_batch_entries").record(replies.len() as f64);
+            metrics::histogram!("switch_ledger_commit_seconds").record(started.elapsed().as_secs_f64());
             match result {
                 Ok(outcomes) if outcomes.len() == replies.len() => {
                     let mut durable = Vec::new();
@@ -159,12 +160,14 @@ impl Ledger {
                     replies.into_iter().for_each(|r| answer(r, Err(SwitchError::Internal)));
                 }
                 Err(e) => {
+                    metrics::counter!("switch_ledger_commit_failures_total").increment(1);
                     tracing::warn!(error = %e, "ledger batch failed; callers told to retry");
                     replies.into_iter().for_each(|r| answer(r, Err(SwitchError::TemporaryFailure)));
                 }
             }
             act.flush(ctx);
         }));
+        metrics::gauge!("switch_ledger_pending_entries").set(self.pending.len() as f64);
     }
 }
 
@@ -204,10 +207,12 @@ impl Handler<Append> for Ledger {
             return answer(msg.reply, Err(SwitchError::Internal));
         }
         if self.pending.len() >= self.limits.max_pending_entries {
+            metrics::counter!("switch_ledger_busy_total").increment(1);
             return answer(msg.reply, Err(SwitchError::Busy));
         }
         self.pending.push_back((msg.entry, msg.reply));
         self.flush(ctx);
+        metrics::gauge!("switch_ledger_pending_entries").set(self.pending.len() as f64);
     }
 }
 

@@ -111,8 +111,10 @@ impl Router {
             if let Some(slot) = self.wallets.remove(&id) {
                 // Control message: it queues behind whatever the wallet still has to do.
                 slot.addr.do_send(Passivate);
+                metrics::counter!("switch_wallets_passivated_total").increment(1);
             }
         }
+        metrics::gauge!("switch_wallets_active").set(self.wallets.len() as f64);
     }
 
     /// Asks the lookup actor and delivers the request to the wallet it names. The wait runs in

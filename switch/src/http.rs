@@ -1,5 +1,5 @@
-//! The HTTP side (actix-web). This issue needs only `GET /health`; partners, web pages,
-//! metrics and the ops dashboard join it later.
+//! The HTTP side (actix-web): `GET /health` and `GET /metrics` (Prometheus text). Partners,
+//! web pages and the ops dashboard join it later.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,11 +7,13 @@ use std::time::Duration;
 use actix::Addr;
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 use actors::router::{ActiveWallets, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 struct HttpState {
     router: Addr<Router>,
     store_kind: &'static str,
+    metrics: Option<PrometheusHandle>,
 }
 
 #[derive(Serialize)]
@@ -40,14 +42,28 @@ async fn health(state: web::Data<HttpState>) -> HttpResponse {
     }
 }
 
+/// Prometheus text exposition of the switch's metrics.
+#[get("/metrics")]
+async fn metrics_text(state: web::Data<HttpState>) -> HttpResponse {
+    match &state.metrics {
+        Some(handle) => {
+            // Histograms are kept in per-thread buffers until upkeep folds them in.
+            handle.run_upkeep();
+            HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())
+        }
+        None => HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("metrics are not enabled\n"),
+    }
+}
+
 /// Binds the HTTP listener; returns the bound address and the server to run.
 pub fn bind(
     addr: SocketAddr,
     router: Addr<Router>,
     store_kind: &'static str,
+    metrics: Option<PrometheusHandle>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
-    let state = web::Data::new(HttpState { router, store_kind });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).service(health))
+    let state = web::Data::new(HttpState { router, store_kind, metrics });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).service(health).service(metrics_text))
         .workers(1)
         .disable_signals()
         .bind(addr)?;

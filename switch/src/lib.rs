@@ -6,11 +6,13 @@
 //! - [`store`]: storage engines (embedded SQLite: migrations, group-commit batches, audit,
 //!   demo seeding).
 //! - [`terminal`]: the TCP side of the terminal protocol.
-//! - [`http`]: the HTTP side (`GET /health`).
+//! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`).
+//! - [`metrics`]: the Prometheus recorder and the metric descriptions.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod terminal;

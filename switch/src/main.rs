@@ -121,6 +121,7 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
                 .with_context(|| format!("removing {}", config.data.dir.display()))?;
         }
     }
+    let metrics = switch::metrics::install().context("installing the metrics recorder")?;
     let system = actix_rt::System::new();
     system.block_on(async move {
         let store = Arc::new(
@@ -129,7 +130,7 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
         if let Some(d) = &demo {
             prepare_demo(&store, &config.data.dir, d.citizens).await?;
         }
-        let bound = switch::server::start(&config, store as Arc<dyn Store>, "sqlite").await?;
+        let bound = switch::server::start(&config, store as Arc<dyn Store>, "sqlite", Some(metrics)).await?;
         if demo.is_some() {
             print_demo_help(&bound);
         }

@@ -22,7 +22,12 @@ pub struct Bound {
 }
 
 /// Starts actors and listeners on the current actix system; runs until the system stops.
-pub async fn start(config: &Config, store: Arc<dyn Store>, store_kind: &'static str) -> anyhow::Result<Bound> {
+pub async fn start(
+    config: &Config,
+    store: Arc<dyn Store>,
+    store_kind: &'static str,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<Bound> {
     let clock = Clock::System;
     let actors = actors::system::start(store, clock.clone(), config.actor_limits()).await.context("starting actors")?;
 
@@ -44,7 +49,7 @@ pub async fn start(config: &Config, store: Arc<dyn Store>, store_kind: &'static 
     let terminal_addr = tcp.local_addr()?;
     tokio::task::spawn_local(listener::accept_loop(tcp, dispatcher, limits));
 
-    let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store_kind)
+    let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store_kind, metrics)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
     tokio::task::spawn_local(async move {
         if let Err(e) = http_server.await {

@@ -319,9 +319,14 @@ fn random_garbage_never_takes_the_server_down() {
 
 /// `GET /health` over a plain socket: (status line, body).
 fn health(s: &Server) -> (String, String) {
+    http_get(s, "/health")
+}
+
+/// A GET over a plain socket: (status line, body).
+fn http_get(s: &Server, path: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut http = std::net::TcpStream::connect(s.http).unwrap();
-    http.write_all(b"GET /health HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n\r\n").unwrap();
+    http.write_all(format!("GET {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
     let mut text = String::new();
     http.read_to_string(&mut text).unwrap();
     let status = text.lines().next().unwrap_or_default().to_string();
@@ -376,4 +381,24 @@ fn a_second_switch_on_the_same_data_is_refused_while_check_still_runs() {
     assert!(ok, "check reads beside the serving switch: {report}");
     let mut c = s.login(MUSEUM);
     assert_alive(&mut c);
+}
+
+#[test]
+fn metrics_count_requests_by_type_and_result() {
+    let s = Server::start(10);
+    let mut c = s.login(MUSEUM);
+    for seq in 1..=3 {
+        assert!(matches!(c.call(&redeem(seq, "MY123456", "M141305", 1)), Response::RedeemOk(_)));
+    }
+    assert_eq!(code(&c.call(&redeem(4, "MY123456", "M141305", 1_000_000))), ErrorCode::InsufficientPoints);
+    let (status, text) = http_get(&s, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    let value = |prefix: &str| line(prefix).and_then(|l| l.rsplit(' ').next().map(str::to_owned));
+    assert_eq!(value(r#"switch_requests_total{type="redeem",result="ok"}"#).as_deref(), Some("3"), "{text}");
+    assert_eq!(value(r#"switch_requests_total{type="redeem",result="INSUFFICIENT_POINTS"}"#).as_deref(), Some("1"));
+    assert_eq!(value(r#"switch_requests_total{type="login",result="ok"}"#).as_deref(), Some("1"));
+    assert_eq!(value("switch_ledger_batch_entries_count").as_deref(), Some("3"), "three batches of one");
+    assert!(line(r#"switch_request_duration_seconds_bucket{type="redeem",le="0.01"}"#).is_some());
+    assert_eq!(value("switch_terminal_connections").as_deref(), Some("1"));
 }

@@ -6,7 +6,7 @@
 //! answers are ready into one buffer and writes them with one syscall.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actors::terminal_auth::TerminalSession;
 use bytes::BytesMut;
@@ -77,6 +77,8 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
                 continue;
             }
         };
+        let started = Instant::now();
+        let kind = request.msg_type().name();
         let immediate = match (&session, request) {
             (_, Request::Heartbeat) => Some(Response::HeartbeatOk { server_time_ms: dispatcher.clock.now_ms() }),
             (Some(_), Request::Login(_)) => {
@@ -103,12 +105,15 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
                         let response = tokio::select! {
                             response = &mut work => response,
                             _ = tokio::time::sleep(request_timeout) => {
-                                let _ = tokio::time::timeout(idle_timeout, tx.send((corr, super::dispatch::timeout_response()))).await;
+                                let late = super::dispatch::timeout_response();
+                                record(kind, &late, started);
+                                let _ = tokio::time::timeout(idle_timeout, tx.send((corr, late))).await;
                                 // Keep the in-flight slot until the work inside the switch ends.
                                 let _ = work.await;
                                 return;
                             }
                         };
+                        record(kind, &response, started);
                         let _ = tokio::time::timeout(idle_timeout, tx.send((corr, response))).await;
                         drop(permit);
                     });
@@ -117,6 +122,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
             },
         };
         if let Some(response) = immediate {
+            record(kind, &response, started);
             if !send_or_give_up(&tx, corr, response, limits.idle_timeout).await {
                 break;
             }
@@ -132,6 +138,16 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
         let _ =
             tokio::time::timeout(DRAIN_AFTER_FRAMING_ERROR, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
     }
+}
+
+/// Counts the answer by message type and result, and its latency.
+fn record(kind: &'static str, response: &Response, started: Instant) {
+    let result = match response {
+        Response::Error(e) => e.code().map_or("UNKNOWN", protocol::ErrorCode::name),
+        _ => "ok",
+    };
+    metrics::counter!("switch_requests_total", "type" => kind, "result" => result).increment(1);
+    metrics::histogram!("switch_request_duration_seconds", "type" => kind).record(started.elapsed().as_secs_f64());
 }
 
 /// How long and how much input is read and thrown away after a framing error.

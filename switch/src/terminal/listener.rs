@@ -28,12 +28,15 @@ pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, lim
             Ok(permit) => {
                 let dispatcher = dispatcher.clone();
                 tokio::task::spawn_local(async move {
+                    metrics::gauge!("switch_terminal_connections").increment(1.0);
                     connection::serve(stream, dispatcher, limits).await;
+                    metrics::gauge!("switch_terminal_connections").decrement(1.0);
                     drop(permit);
                 });
             }
             Err(_) => {
                 tracing::warn!(%peer, "connection refused: at max_connections");
+                metrics::counter!("switch_terminal_connections_refused_total").increment(1);
                 tokio::task::spawn_local(async move {
                     let mut buf = BytesMut::new();
                     Response::error(ErrorCode::Busy, "too many connections").encode_frame(

@@ -1,0 +1,45 @@
+//! Prometheus metrics: the recorder, the metric descriptions, and the text for `GET /metrics`.
+//!
+//! Metrics are recorded where things happen (connections, ledger, router) through the
+//! `metrics` facade; this module installs the one recorder and renders it.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Request and commit latencies: 100 µs to 10 s.
+const LATENCY_BUCKETS_S: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Entries per ledger batch.
+const BATCH_BUCKETS: &[f64] =
+    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0];
+
+/// Installs the process-wide recorder (once, at start).
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS_S)?
+        .set_buckets_for_metric(Matcher::Full("switch_ledger_batch_entries".into()), BATCH_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(
+        "switch_requests_total",
+        "Terminal requests answered, by message type and result (ok or error code name)."
+    );
+    describe_histogram!(
+        "switch_request_duration_seconds",
+        Unit::Seconds,
+        "Time from decoding a request to its answer being queued."
+    );
+    describe_gauge!("switch_terminal_connections", "Open terminal connections.");
+    describe_counter!("switch_terminal_connections_refused_total", "Connections refused at max_connections.");
+    describe_histogram!("switch_ledger_batch_entries", "Entries per store transaction (group commit).");
+    describe_histogram!("switch_ledger_commit_seconds", Unit::Seconds, "Duration of one batch commit in the store.");
+    describe_gauge!("switch_ledger_pending_entries", "Entries waiting for the next commit.");
+    describe_counter!("switch_ledger_commit_failures_total", "Batches the store failed to commit.");
+    describe_counter!("switch_ledger_busy_total", "Entries refused because too many were waiting (BUSY).");
+    describe_gauge!("switch_wallets_active", "Wallet actors in memory.");
+    describe_counter!("switch_wallets_passivated_total", "Wallet actors passivated (idle or over the active limit).");
+}
