@@ -12,8 +12,13 @@
 //! - [`seq`]: [`SeqSource`], sequence numbers that never repeat across runs.
 //! - [`demo`]: demo terminal credentials.
 //! - [`snapshot`]: card-read a working set of citizens to record balances.
-//! - [`redeem`]: [`run_redeem`], the closed-loop redemption load with its verification.
+//! - [`redeem`]: [`run_redeem`], the redemption load (closed or open loop) with its
+//!   verification.
+//! - `lane`: what both loops share, and the closed loop's lanes.
+//! - [`open_loop`]: the open loop's schedule: sends at a fixed rate, latency from the due time.
+//! - [`timeline`]: per-second buckets of a run (throughput and latency over time).
 //! - [`report`]: the run's figures as console text and JSON.
+//! - [`html`]: the run as a self-contained HTML page with charts, for operators.
 //! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
 //! - [`display`]: receipts and errors for people (Japanese first, Japan time).
 //! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
@@ -22,11 +27,15 @@ pub mod client;
 pub mod demo;
 pub mod display;
 pub mod duration;
+pub mod html;
+mod lane;
+pub mod open_loop;
 pub mod redeem;
 pub mod report;
 pub mod retry;
 pub mod seq;
 pub mod snapshot;
+pub mod timeline;
 
 pub use client::{login_demo, ClientConfig, ClientError, TerminalClient};
 pub use duration::parse_duration;

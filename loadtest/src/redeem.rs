@@ -1,5 +1,12 @@
-//! The redeem load: many demo (イ) terminals, each on its own connection, each keeping a fixed
-//! number of redemptions in flight (closed loop) for a fixed time, then draining.
+//! The redeem load: many demo (イ) terminals, each on its own connection, for a fixed time, then
+//! draining. Two ways to load them:
+//!
+//! - closed loop (the default): each terminal keeps a fixed number of redemptions in flight and
+//!   sends the next one when an answer comes, so the load follows the switch's speed;
+//! - open loop (`rate_per_s`): redemptions are due at fixed times at a fixed total rate, dealt
+//!   to the terminals round-robin, and sent when due whether or not earlier ones were answered
+//!   (see [`crate::open_loop`]). Latency counts from the due time, so a slow switch cannot hide
+//!   its queueing by slowing the load down (no coordinated omission).
 //!
 //! [`run_redeem`] is the whole run as a library call so tests (including crash tests) can drive
 //! it: it snapshots balances, logs the terminals in, runs the load, drains, snapshots again and
@@ -15,14 +22,15 @@ use std::time::{Duration, Instant};
 
 use actors::demo::{self, DemoCitizen};
 use hdrhistogram::Histogram;
-use protocol::{AccountRef, MunicipalityCode, MyKeyId, Redeem, TerminalId, TxnNo};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use protocol::{AccountRef, MunicipalityCode, Redeem, TerminalId, TxnNo};
 
-use crate::client::{ClientConfig, ClientError, TerminalClient};
+use crate::client::{ClientConfig, ClientError};
 use crate::demo::{point_use_terminals, POINT_USE_TERMINALS_MAX};
+use crate::lane::{run_closed_loop, TerminalState, Work};
+use crate::open_loop::{self, Schedule};
 use crate::seq::SeqSource;
 use crate::snapshot::{login_retrying, read_balances, SnapshotError};
+use crate::timeline::{SecondStats, Timeline};
 
 /// Connections used for each balance snapshot.
 pub const DEFAULT_SNAPSHOT_CONNECTIONS: usize = 4;
@@ -31,6 +39,12 @@ pub const DEFAULT_SNAPSHOT_CONNECTIONS: usize = 4;
 pub const DEFAULT_BUSY_BACKOFF: Duration = Duration::from_millis(5);
 /// Highest latency the histogram can hold (1 minute); longer ones are clamped.
 pub const LATENCY_US_MAX: u64 = 60_000_000;
+/// Open loop: the default most redemptions one terminal may have unanswered; a send due while
+/// a terminal is at this bound is skipped and counted. Well under the switch's own bound of
+/// 256 per connection, so the switch does not answer BUSY for it.
+pub const DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL: usize = 64;
+/// Open loop: the highest total rate accepted (redemptions per second).
+pub const OPEN_LOOP_RATE_PER_S_MAX: f64 = 1_000_000.0;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,8 +52,12 @@ pub struct RedeemConfig {
     pub addr: String,
     /// Simulated terminals, one connection each: the first (イ) terminals of the demo.
     pub terminals: usize,
-    /// Redemptions each terminal keeps in flight.
+    /// Closed loop: redemptions each terminal keeps in flight. Open loop: the most each
+    /// terminal may have unanswered; a send due beyond it is skipped and counted.
     pub pipeline: usize,
+    /// `Some(rate)`: open loop at this many redemptions per second in total over all terminals.
+    /// `None`: closed loop.
+    pub rate_per_s: Option<f64>,
     /// How long new redemptions are started; answers still outstanding are then awaited.
     pub duration: Duration,
     pub points: u64,
@@ -61,6 +79,7 @@ impl RedeemConfig {
             addr: addr.into(),
             terminals: 64,
             pipeline: 8,
+            rate_per_s: None,
             duration: Duration::from_secs(10),
             points: 1,
             citizens: demo::DEFAULT_CITIZENS,
@@ -69,6 +88,15 @@ impl RedeemConfig {
             snapshot_connections: DEFAULT_SNAPSHOT_CONNECTIONS,
             busy_backoff: DEFAULT_BUSY_BACKOFF,
             client: ClientConfig::default(),
+        }
+    }
+
+    /// `closed` or `open`.
+    pub fn mode_name(&self) -> &'static str {
+        if self.rate_per_s.is_some() {
+            "open"
+        } else {
+            "closed"
         }
     }
 
@@ -143,12 +171,26 @@ pub struct RedeemOutcome {
     pub ok: u64,
     /// Every redemption that did not succeed, including those with unknown outcome.
     pub errors: u64,
+    /// Open loop: redemptions due in the sending window (sent, skipped, or not sent because
+    /// their terminal was lost). `None` in a closed loop, which has no schedule.
+    pub scheduled: Option<u64>,
+    /// Redemptions handed to the connections.
+    pub sent: u64,
+    /// Open loop: sends not made because the terminal had its maximum unanswered.
+    pub skipped_send: u64,
+    /// From the start of the load to the last send, and at least the configured duration.
+    pub send_window: Duration,
+    /// Wall-clock start of the load, Unix milliseconds.
+    pub started_unix_ms: u64,
     /// Error counts by code name (`BUSY`, `INSUFFICIENT_POINTS`, ...) or `CLOSED`/`IO`/`TIMEOUT`.
     pub errors_by_code: BTreeMap<String, u64>,
     /// From the start of the load to the last answer of the drain.
     pub elapsed: Duration,
-    /// Latency of acknowledged redemptions, microseconds.
+    /// Latency of acknowledged redemptions, microseconds: from the send in a closed loop, from
+    /// the due time in an open loop.
     pub latency_us: Histogram<u64>,
+    /// One entry per elapsed second of the load and its drain.
+    pub per_second: Vec<SecondStats>,
     pub acked: Vec<AckedRedeem>,
     pub unanswered: Vec<UnansweredRedeem>,
     /// Terminals that stopped early because their connection was lost or stuck.
@@ -164,6 +206,16 @@ impl RedeemOutcome {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.ok as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Sends per second over the sending window: in an open loop, what the offered rate became.
+    pub fn achieved_rate_per_s(&self) -> f64 {
+        let secs = self.send_window.as_secs_f64();
+        if secs > 0.0 {
+            self.sent as f64 / secs
         } else {
             0.0
         }
@@ -189,9 +241,16 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
         None
     };
 
+    // In an open loop the in-flight bound is ours to count, so the connection must not make a
+    // send wait for a slot below it.
+    let mut load_client = config.client.clone();
+    if config.rate_per_s.is_some() {
+        load_client.max_in_flight = load_client.max_in_flight.max(config.pipeline);
+    }
     let load_terminals = &all_terminals[..config.terminals];
+    let load_client = &load_client;
     let clients = futures::future::join_all(load_terminals.iter().map(|(id, password, fingerprint)| async move {
-        login_retrying(&config.addr, *id, password, *fingerprint, &config.client)
+        login_retrying(&config.addr, *id, password, *fingerprint, load_client)
             .await
             .map(|c| (*id, Arc::new(c)))
             .map_err(|error| RunError::Login { terminal_id: *id, error })
@@ -200,43 +259,41 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
     .into_iter()
     .collect::<Result<Vec<_>, _>>()?;
 
-    let mykeys: Arc<Vec<MyKeyId>> = Arc::new(citizens.iter().map(|c| c.mykey_id).collect());
-    let touched: Arc<Vec<AtomicBool>> = Arc::new((0..citizens.len()).map(|_| AtomicBool::new(false)).collect());
     let started = Instant::now();
-    let deadline = started + config.duration;
-    let mut lanes = Vec::with_capacity(clients.len() * config.pipeline);
-    for (terminal_id, client) in &clients {
-        let terminal =
-            Arc::new(TerminalState { id: *terminal_id, seqs: SeqSource::new(), lost: AtomicBool::new(false) });
-        for _ in 0..config.pipeline {
-            let lane = Lane {
-                client: client.clone(),
-                terminal: terminal.clone(),
-                mykeys: mykeys.clone(),
-                touched: touched.clone(),
-                account: config.account.clone(),
-                points: config.points,
-                busy_backoff: config.busy_backoff,
-                deadline,
-            };
-            lanes.push(tokio::spawn(lane.run()));
+    let started_unix_ms = unix_ms();
+    let work = Arc::new(Work {
+        mykeys: citizens.iter().map(|c| c.mykey_id).collect(),
+        touched: (0..citizens.len()).map(|_| AtomicBool::new(false)).collect(),
+        account: config.account.clone(),
+        points: config.points,
+        timeline: Timeline::new(started, config.duration + config.client.request_timeout),
+    });
+    let terminals: Vec<_> = clients
+        .iter()
+        .map(|(terminal_id, client)| {
+            let state =
+                Arc::new(TerminalState { id: *terminal_id, seqs: SeqSource::new(), lost: AtomicBool::new(false) });
+            (client.clone(), state)
+        })
+        .collect();
+    let (totals, scheduled) = match config.rate_per_s {
+        None => (run_closed_loop(config, &terminals, &work, started).await, None),
+        Some(rate_per_s) => {
+            let schedule = Schedule::new(started, rate_per_s, config.duration, terminals.len());
+            let totals = open_loop::run(&schedule, config.pipeline, &terminals, &work).await;
+            (totals, Some(schedule.count()))
         }
-    }
-    let mut totals = LaneStats::new();
-    for lane in lanes {
-        // A lane has no panicking path; a join error can only be runtime shutdown, in which
-        // case there is nothing left to record.
-        if let Ok(stats) = lane.await {
-            totals.merge(stats);
-        }
-    }
+    };
     let elapsed = started.elapsed();
+    let send_window =
+        totals.last_send.map_or(Duration::ZERO, |t| t.saturating_duration_since(started)).max(config.duration);
     let terminals_lost: Vec<TerminalId> = {
         let mut ids: Vec<_> = totals.unanswered.iter().map(|u| u.terminal_id).collect();
         ids.sort();
         ids.dedup();
         ids
     };
+    drop(terminals);
     drop(clients);
 
     let acked_points: u64 = totals.acked.iter().map(|a| a.points).sum();
@@ -246,7 +303,7 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
             let after =
                 read_balances(&config.addr, &snapshot_terminals, citizens.clone(), &config.account, &config.client)
                     .await;
-            judge(&before, after, &touched, acked_points, totals.unanswered.len())
+            judge(&before, after, &work.touched, acked_points, totals.unanswered.len())
         }
     };
 
@@ -254,8 +311,14 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
         ok: totals.ok,
         errors: totals.errors_by_code.values().sum(),
         errors_by_code: totals.errors_by_code,
+        scheduled,
+        sent: totals.sent,
+        skipped_send: totals.skipped_send,
+        send_window,
+        started_unix_ms,
         elapsed,
         latency_us: totals.latency_us,
+        per_second: work.timeline.seconds(),
         acked: totals.acked,
         unanswered: totals.unanswered,
         terminals_lost,
@@ -278,6 +341,13 @@ fn validate(config: &RedeemConfig) -> Result<(), RunError> {
     }
     if config.pipeline == 0 {
         return invalid("--pipeline must be at least 1".to_owned());
+    }
+    if let Some(rate) = config.rate_per_s {
+        if !(rate > 0.0 && rate <= OPEN_LOOP_RATE_PER_S_MAX) {
+            return invalid(format!(
+                "--rate must be above 0 and at most {OPEN_LOOP_RATE_PER_S_MAX} per second; got {rate}"
+            ));
+        }
     }
     if config.citizens == 0 {
         return invalid("--citizens must be at least 1".to_owned());
@@ -318,110 +388,10 @@ fn judge(
     (Some(drop), verification)
 }
 
-struct TerminalState {
-    id: TerminalId,
-    seqs: SeqSource,
-    /// Set by the first lane that loses the connection; the others stop after their answer.
-    lost: AtomicBool,
-}
-
-/// One in-flight slot of one terminal: sends a redemption, waits, records, repeats.
-struct Lane {
-    client: Arc<TerminalClient>,
-    terminal: Arc<TerminalState>,
-    mykeys: Arc<Vec<MyKeyId>>,
-    touched: Arc<Vec<AtomicBool>>,
-    account: AccountRef,
-    points: u64,
-    busy_backoff: Duration,
-    deadline: Instant,
-}
-
-impl Lane {
-    async fn run(self) -> LaneStats {
-        let mut stats = LaneStats::new();
-        let mut rng = StdRng::from_rng(&mut rand::rng());
-        while Instant::now() < self.deadline && !self.terminal.lost.load(Ordering::Relaxed) {
-            let index = rng.random_range(0..self.mykeys.len());
-            let request = Redeem {
-                seq: self.terminal.seqs.next(),
-                mykey_id: self.mykeys[index],
-                account: self.account.clone(),
-                points: self.points,
-            };
-            self.touched[index].store(true, Ordering::Relaxed);
-            let sent = Instant::now();
-            match self.client.redeem(request.clone()).await {
-                Ok(ok) => {
-                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    stats.latency_us.saturating_record(micros.max(1));
-                    stats.ok += 1;
-                    stats.acked.push(AckedRedeem {
-                        terminal_id: self.terminal.id,
-                        seq: request.seq,
-                        txn_no: ok.txn_no,
-                        citizen_index: index as u64,
-                        points: ok.points,
-                        replayed: ok.replayed,
-                    });
-                }
-                Err(e) if e.outcome_unknown() => {
-                    stats.count_error(e.kind_name());
-                    stats.unanswered.push(UnansweredRedeem {
-                        terminal_id: self.terminal.id,
-                        seq: request.seq,
-                        request,
-                        error: e.kind_name(),
-                    });
-                    self.terminal.lost.store(true, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) => {
-                    let backoff = e.code().is_some_and(|c| c.is_retryable());
-                    stats.count_error(e.kind_name());
-                    if backoff {
-                        tokio::time::sleep(self.busy_backoff).await;
-                    }
-                }
-            }
-        }
-        stats
-    }
-}
-
-struct LaneStats {
-    ok: u64,
-    errors_by_code: BTreeMap<String, u64>,
-    latency_us: Histogram<u64>,
-    acked: Vec<AckedRedeem>,
-    unanswered: Vec<UnansweredRedeem>,
-}
-
-impl LaneStats {
-    fn new() -> LaneStats {
-        LaneStats {
-            ok: 0,
-            errors_by_code: BTreeMap::new(),
-            latency_us: new_latency_histogram(),
-            acked: Vec::new(),
-            unanswered: Vec::new(),
-        }
-    }
-
-    fn count_error(&mut self, name: String) {
-        *self.errors_by_code.entry(name).or_insert(0) += 1;
-    }
-
-    fn merge(&mut self, other: LaneStats) {
-        self.ok += other.ok;
-        for (name, n) in other.errors_by_code {
-            *self.errors_by_code.entry(name).or_insert(0) += n;
-        }
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.latency_us.add(&other.latency_us);
-        self.acked.extend(other.acked);
-        self.unanswered.extend(other.unanswered);
-    }
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A histogram from 1 µs to [`LATENCY_US_MAX`] at 3 significant digits.

@@ -1,4 +1,5 @@
-//! The figures of a redeem run, as text for the console and as JSON for the record.
+//! The figures of a redeem run, as text for the console and as JSON for the record (and, through
+//! [`crate::html`], as a page for operators).
 //!
 //! The JSON carries the command that produced it, so a figure written down elsewhere can be
 //! traced back to the exact run ("measured, not claimed").
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use crate::display::{thousands, thousands_signed};
 use crate::redeem::{RedeemConfig, RedeemOutcome, Verification};
+use crate::timeline::SecondStats;
 
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,17 +26,35 @@ pub struct LatencyUs {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub command: Option<String>,
+    /// `closed` (each terminal keeps `pipeline` in flight) or `open` (a fixed rate; `pipeline`
+    /// is the most each terminal may have unanswered).
+    pub mode: &'static str,
     pub addr: String,
     pub terminals: usize,
     pub pipeline: usize,
+    /// Open loop: the rate asked for, redemptions per second over all terminals.
+    pub offered_rate_per_s: Option<f64>,
+    /// Sends per second over the sending window (at least the duration).
+    pub achieved_rate_per_s: f64,
+    /// Open loop: redemptions due in the sending window.
+    pub scheduled: Option<u64>,
+    pub sent: u64,
+    /// Open loop: sends not made because the terminal had its maximum unanswered (always 0 in
+    /// a closed loop).
+    pub skipped_send: u64,
+    /// Wall-clock start of the load, Unix milliseconds.
+    pub started_unix_ms: u64,
     pub points: u64,
     pub citizens: u64,
     pub ok: u64,
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
     pub throughput_per_s: f64,
+    /// From the start of the load to the last answer of the drain.
     pub duration_s: f64,
-    /// Latency of acknowledged redemptions.
+    /// The configured sending time.
+    pub configured_duration_s: f64,
+    /// Latency of acknowledged redemptions (open loop: from the due time).
     pub latency_us: LatencyUs,
     pub verified: bool,
     /// `passed`, `failed` or `not_applicable`.
@@ -44,6 +64,8 @@ pub struct Report {
     pub balance_drop: Option<i64>,
     pub unanswered: usize,
     pub terminals_lost: usize,
+    /// One entry per elapsed second of the load and its drain, by the time of the answer.
+    pub per_second: Vec<SecondStats>,
 }
 
 impl Report {
@@ -56,9 +78,16 @@ impl Report {
         };
         Report {
             command,
+            mode: config.mode_name(),
             addr: config.addr.clone(),
             terminals: config.terminals,
             pipeline: config.pipeline,
+            offered_rate_per_s: config.rate_per_s,
+            achieved_rate_per_s: outcome.achieved_rate_per_s(),
+            scheduled: outcome.scheduled,
+            sent: outcome.sent,
+            skipped_send: outcome.skipped_send,
+            started_unix_ms: outcome.started_unix_ms,
             points: config.points,
             citizens: config.working_set(),
             ok: outcome.ok,
@@ -66,6 +95,7 @@ impl Report {
             errors_by_code: outcome.errors_by_code.clone(),
             throughput_per_s: outcome.throughput_per_s(),
             duration_s: outcome.elapsed.as_secs_f64(),
+            configured_duration_s: config.duration.as_secs_f64(),
             latency_us: LatencyUs {
                 p50: h.value_at_quantile(0.50),
                 p90: h.value_at_quantile(0.90),
@@ -80,6 +110,7 @@ impl Report {
             balance_drop: outcome.balance_drop,
             unanswered: outcome.unanswered.len(),
             terminals_lost: outcome.terminals_lost.len(),
+            per_second: outcome.per_second.clone(),
         }
     }
 
@@ -92,16 +123,35 @@ impl Report {
         serde_json::to_string_pretty(self)
     }
 
+    /// The report as a self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        crate::html::render(self)
+    }
+
     /// The console summary.
     pub fn to_text(&self) -> String {
+        let load = match self.offered_rate_per_s {
+            Some(rate) => format!(
+                "open loop at {rate} /s over {} terminals, at most {} unanswered each",
+                self.terminals, self.pipeline
+            ),
+            None => format!("{} terminals x {} in flight", self.terminals, self.pipeline),
+        };
         let mut out = format!(
-            "redeem: {} terminals x {} in flight, {} pt each, {} citizens, {:.2} s\n",
-            self.terminals,
-            self.pipeline,
+            "redeem: {load}, {} pt each, {} citizens, {:.2} s\n",
             thousands(self.points),
             thousands(self.citizens),
             self.duration_s
         );
+        if let Some(rate) = self.offered_rate_per_s {
+            out.push_str(&format!(
+                "rate         offered {rate:.1} /s, achieved {:.1} /s (sent {} of {} due, skipped {})\n",
+                self.achieved_rate_per_s,
+                thousands(self.sent),
+                thousands(self.scheduled.unwrap_or(0)),
+                thousands(self.skipped_send)
+            ));
+        }
         out.push_str(&format!("throughput   {:.1} ok/s\n", self.throughput_per_s));
         out.push_str(&format!("ok           {}\n", thousands(self.ok)));
         out.push_str(&format!("errors       {}\n", thousands(self.errors)));
@@ -109,8 +159,9 @@ impl Report {
             out.push_str(&format!("  {name:<26} {}\n", thousands(*n)));
         }
         let l = &self.latency_us;
+        let since = if self.offered_rate_per_s.is_some() { "  (from the due time)" } else { "" };
         out.push_str(&format!(
-            "latency us   p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
+            "latency us   p50 {}  p90 {}  p99 {}  p99.9 {}  max {}{since}\n",
             thousands(l.p50),
             thousands(l.p90),
             thousands(l.p99),

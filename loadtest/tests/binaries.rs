@@ -101,7 +101,65 @@ async fn loadtest_writes_its_figures_as_json() {
     assert_eq!(json["verified"], true);
     assert!(json["ok"].as_u64().unwrap() > 0);
     assert!(json["command"].as_str().unwrap().contains("--terminals 2"));
+    assert_eq!(json["mode"], "closed");
+    assert!(json["offered_rate_per_s"].is_null());
+    assert_eq!(json["skipped_send"], 0);
+    assert!(!json["per_second"].as_array().unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadtest_at_a_fixed_rate_writes_json_and_an_html_report() {
+    let server = FakeServer::start(FakeOptions::default()).await;
+    let dir = std::env::temp_dir().join(format!("loadtest-rate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("run.json");
+    let html_path = dir.join("run.html");
+    let addr = server.addr.to_string();
+    let (code, out, err) = run(Command::new(LOADTEST).args([
+        "redeem",
+        "--addr",
+        &addr,
+        "--terminals",
+        "2",
+        "--rate",
+        "100",
+        "--duration",
+        "1s",
+        "--citizens",
+        "20",
+        "--json",
+        json_path.to_str().unwrap(),
+        "--report",
+        html_path.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verification passed"), "{out}");
+    assert!(out.contains("offered 100.0 /s, achieved"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(json["mode"], "open");
+    assert_eq!(json["offered_rate_per_s"], 100.0);
+    assert_eq!(json["scheduled"], 100);
+    assert_eq!(json["skipped_send"], 0);
+    assert_eq!(json["pipeline"], 64, "the open loop's default bound");
+    let seconds = json["per_second"].as_array().unwrap();
+    assert!(!seconds.is_empty());
+    for key in ["second", "ok", "errors", "p50_us", "p99_us"] {
+        assert!(seconds[0].get(key).is_some(), "missing per_second.{key}");
+    }
+    let ok_per_second: u64 = seconds.iter().map(|s| s["ok"].as_u64().unwrap()).sum();
+    assert_eq!(ok_per_second, json["ok"].as_u64().unwrap());
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("p99.9") && html.contains("--rate 100"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadtest_refuses_a_rate_of_zero() {
+    let (code, _, err) = run(Command::new(LOADTEST).args(["redeem", "--addr", "127.0.0.1:9", "--rate", "0"])).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--rate must be above 0"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,11 @@ async fn clean_run_acknowledges_what_the_balances_lost() {
         assert!(json["latency_us"].get(key).is_some(), "missing latency_us.{key}");
     }
     assert_eq!(json["verified"], true);
+    assert_eq!(json["mode"], "closed");
+    assert_eq!(json["skipped_send"], 0);
+    assert!(json["offered_rate_per_s"].is_null());
+    assert_eq!(outcome.per_second.iter().map(|s| s.ok).sum::<u64>(), outcome.ok);
+    assert_eq!(outcome.sent, outcome.ok, "every send acknowledged");
     assert!(report.to_text().contains("verification passed"));
 }
 

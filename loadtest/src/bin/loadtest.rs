@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loadtest::redeem::{run_redeem, RedeemConfig};
+use loadtest::redeem::{run_redeem, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
 use loadtest::{parse_duration, ClientConfig};
 
@@ -19,7 +19,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Closed-loop point redemptions from the demo's (イ) terminals, with balance verification.
+    /// Point redemptions from the demo's (イ) terminals, closed loop or at a fixed rate
+    /// (--rate), with balance verification.
     Redeem(RedeemArgs),
 }
 
@@ -31,9 +32,15 @@ struct RedeemArgs {
     /// Simulated terminals, one connection each (at most 500, the demo's (イ) terminals).
     #[arg(long, default_value_t = 64)]
     terminals: usize,
-    /// Redemptions each terminal keeps in flight.
-    #[arg(long, default_value_t = 8)]
-    pipeline: usize,
+    /// Redemptions each terminal keeps in flight [default: 8]. With --rate: the most each
+    /// terminal may have unanswered; a send due beyond it is skipped and counted [default: 64].
+    #[arg(long)]
+    pipeline: Option<usize>,
+    /// Open loop: send this many redemptions per second in total, dealt to the terminals
+    /// round-robin at fixed times whether or not earlier ones were answered; latency counts
+    /// from each one's due time. Without it the load is a closed loop.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
     /// How long to start new redemptions (e.g. 10s, 2m, 500ms); outstanding ones are then awaited.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
@@ -52,6 +59,10 @@ struct RedeemArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Also write a self-contained HTML page (parameters, percentiles, errors, throughput and
+    /// latency per second as charts) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -72,22 +83,37 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Redeem(a) => {
             let mut config = RedeemConfig::new(a.addr);
             config.terminals = a.terminals;
-            config.pipeline = a.pipeline;
+            config.rate_per_s = a.rate;
+            config.pipeline = a.pipeline.unwrap_or(if a.rate.is_some() {
+                DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL
+            } else {
+                config.pipeline
+            });
             config.duration = a.duration;
             config.points = a.points;
             config.citizens = a.citizens;
             config.verify = !a.no_verify;
             config.client = ClientConfig { request_timeout: a.timeout, ..ClientConfig::default() };
-            eprintln!(
-                "loadtest redeem: {} terminals x {} in flight for {:?} against {}",
-                config.terminals, config.pipeline, config.duration, config.addr
-            );
+            match config.rate_per_s {
+                Some(rate) => eprintln!(
+                    "loadtest redeem: {rate}/s open loop over {} terminals (at most {} unanswered each) for {:?} \
+                     against {}",
+                    config.terminals, config.pipeline, config.duration, config.addr
+                ),
+                None => eprintln!(
+                    "loadtest redeem: {} terminals x {} in flight for {:?} against {}",
+                    config.terminals, config.pipeline, config.duration, config.addr
+                ),
+            }
             let outcome = run_redeem(&config).await.context("redeem run")?;
             let report = Report::new(&config, &outcome, Some(command_line));
             print!("{}", report.to_text());
             if let Some(path) = a.json {
                 let json = report.to_json().context("encoding the report")?;
                 std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = a.report {
+                std::fs::write(&path, report.to_html()).with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

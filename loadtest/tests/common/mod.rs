@@ -1,11 +1,12 @@
 //! A tiny fake switch for the client and runner tests: speaks protocol v1 on `127.0.0.1:0`,
 //! checks demo credentials, keeps balances for the first demo citizens, and answers
 //! redemptions in reversed batches so that only a client that matches by correlation id
-//! gets the right answers.
+//! gets the right answers. It can also answer every redemption a fixed time after it arrived
+//! (a slow switch), and notes when each redemption arrived (to check a sending rate).
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,9 @@ pub struct FakeOptions {
     pub refuse_connections: u64,
     /// Citizens `0..citizens` of the demo have balances.
     pub citizens: u64,
+    /// When set, every redemption is answered this long after it arrived, independently of
+    /// the others (instead of the held batches above).
+    pub answer_delay: Option<Duration>,
 }
 
 impl Default for FakeOptions {
@@ -52,6 +56,7 @@ impl Default for FakeOptions {
             answer_heartbeats: true,
             refuse_connections: 0,
             citizens: 100,
+            answer_delay: None,
         }
     }
 }
@@ -65,6 +70,8 @@ pub struct FakeState {
     pub reversed_batches: AtomicU64,
     pub applied_points: AtomicU64,
     txn_counter: AtomicU64,
+    /// When each redemption arrived, in arrival order (all connections).
+    pub redeem_arrivals: Mutex<Vec<Instant>>,
 }
 
 pub struct FakeServer {
@@ -91,6 +98,7 @@ impl FakeServer {
             reversed_batches: AtomicU64::new(0),
             applied_points: AtomicU64::new(0),
             txn_counter: AtomicU64::new(0),
+            redeem_arrivals: Mutex::new(Vec::new()),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -109,6 +117,10 @@ impl FakeServer {
 
     pub fn balance(&self, mykey: MyKeyId) -> u64 {
         self.state.balances.lock().unwrap().get(&mykey).copied().unwrap_or(0)
+    }
+
+    pub fn redeem_arrivals(&self) -> Vec<Instant> {
+        self.state.redeem_arrivals.lock().unwrap().clone()
     }
 }
 
@@ -129,17 +141,27 @@ async fn serve(stream: TcpStream, state: Arc<FakeState>) {
     let mut held: Vec<(u32, Redeem)> = Vec::new();
     let mut held_since = Instant::now();
     let mut answered: u64 = 0;
+    // Redemptions waiting out `answer_delay`, with the time each is due; due times only grow.
+    let mut delayed: VecDeque<(Instant, u32, Redeem)> = VecDeque::new();
     loop {
-        let next = if held.is_empty() {
-            framed.next().await
-        } else {
-            match tokio::time::timeout_at(held_since + state.options.flush_after, framed.next()).await {
+        let held_due = (!held.is_empty()).then(|| held_since + state.options.flush_after);
+        let delayed_due = delayed.front().map(|(due, _, _)| *due);
+        let wake = match (held_due, delayed_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let next = match wake {
+            None => framed.next().await,
+            Some(wake) => match tokio::time::timeout_at(wake, framed.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    answered += flush(&mut framed, &state, terminal, &mut held).await;
+                    if held_due.is_some_and(|due| due <= Instant::now()) {
+                        answered += flush(&mut framed, &state, terminal, &mut held).await;
+                    }
+                    answered += answer_due(&mut framed, &state, terminal, &mut delayed).await;
                     continue;
                 }
-            }
+            },
         };
         let Some(Ok(frame)) = next else { return };
         let request = match Request::decode(&frame) {
@@ -189,6 +211,11 @@ async fn serve(stream: TcpStream, state: Arc<FakeState>) {
                 {
                     return;
                 }
+                state.redeem_arrivals.lock().unwrap().push(Instant::now());
+                if let Some(delay) = state.options.answer_delay {
+                    delayed.push_back((Instant::now() + delay, frame.corr_id, redeem));
+                    continue;
+                }
                 if held.is_empty() {
                     held_since = Instant::now();
                 }
@@ -220,6 +247,27 @@ async fn flush(
         Response::encode_frame(&answer, PROTOCOL_VERSION_1, corr_id, framed.write_buffer_mut());
     }
     let _ = SinkExt::<Frame>::flush(framed).await;
+    count
+}
+
+/// Answers the delayed redemptions whose time has come; returns how many it answered.
+async fn answer_due(
+    framed: &mut Framed<TcpStream, FrameCodec>,
+    state: &FakeState,
+    terminal: Option<TerminalId>,
+    delayed: &mut VecDeque<(Instant, u32, Redeem)>,
+) -> u64 {
+    let now = Instant::now();
+    let mut count = 0;
+    while delayed.front().is_some_and(|(due, _, _)| *due <= now) {
+        let Some((_, corr_id, redeem)) = delayed.pop_front() else { break };
+        let answer = apply(state, terminal, &redeem);
+        Response::encode_frame(&answer, PROTOCOL_VERSION_1, corr_id, framed.write_buffer_mut());
+        count += 1;
+    }
+    if count > 0 {
+        let _ = SinkExt::<Frame>::flush(framed).await;
+    }
     count
 }
 
