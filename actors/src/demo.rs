@@ -187,7 +187,7 @@ pub fn citizen(index: u64) -> DemoCitizen {
         mykey_id: mykey.parse().expect("demo MyKey IDs are valid"),
         cert_serial: serial,
         kawasaki_points: 5_000 + (index.wrapping_mul(7_919) % 45_000),
-        event_points: if index % 3 == 0 { 2_000 } else { 0 },
+        event_points: if index.is_multiple_of(3) { 2_000 } else { 0 },
     }
 }
 

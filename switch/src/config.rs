@@ -91,7 +91,7 @@ pub struct Overrides {
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the environment, then `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
         Self::load_with_layers(file, None, overrides)
     }
 
@@ -100,7 +100,7 @@ impl Config {
         file: Option<&Path>,
         base: Option<&str>,
         overrides: &Overrides,
-    ) -> Result<Config, figment::Error> {
+    ) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(base) = base {
             figment = figment.merge(Toml::string(base));
@@ -109,7 +109,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed("SWITCH_").split("__"));
-        let mut config: Config = figment.extract()?;
+        let mut config: Config = figment.extract().map_err(Box::new)?;
         if let Some(d) = &overrides.data_dir {
             config.data.dir = d.clone();
         }
