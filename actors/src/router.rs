@@ -13,8 +13,6 @@ use actix::prelude::*;
 use protocol::{AccountRef, Login, MyKeyId, TxnNo};
 use tokio::sync::oneshot;
 
-use crate::catalog::Catalog;
-use crate::clock::Clock;
 use crate::error::SwitchError;
 use crate::journal::WalletId;
 use crate::lookup::{Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
@@ -43,9 +41,6 @@ pub struct Router {
     wallets: HashMap<WalletId, Slot>,
     lookup: Addr<Lookup>,
     wallet_deps: WalletDeps,
-    store: Arc<dyn Store>,
-    catalog: Arc<Catalog>,
-    clock: Clock,
     login_policy: LoginPolicy,
     hashing: HashingSlots,
     limits: RouterLimits,
@@ -57,9 +52,6 @@ impl Router {
         Router {
             wallets: HashMap::new(),
             lookup,
-            store: wallet_deps.store.clone(),
-            catalog: wallet_deps.catalog.clone(),
-            clock: wallet_deps.clock.clone(),
             wallet_deps,
             login_policy,
             hashing: HashingSlots::per_core(),
@@ -133,7 +125,7 @@ impl Router {
             Err(SendError::Closed(_)) => return request.fail(SwitchError::TemporaryFailure),
         }
         let router = ctx.address();
-        let store = self.store.clone();
+        let store = self.wallet_deps.store.clone();
         tokio::task::spawn_local(async move {
             match rx.await.unwrap_or(Err(SwitchError::TemporaryFailure)) {
                 // Internal hop: admission was decided when the request entered the router.
@@ -200,9 +192,9 @@ impl Handler<TerminalLogin> for Router {
     fn handle(&mut self, msg: TerminalLogin, _: &mut Self::Context) {
         self.next_session_id += 1;
         let fut = terminal_auth::login(
-            self.store.clone(),
-            self.catalog.clone(),
-            self.clock.clone(),
+            self.wallet_deps.store.clone(),
+            self.wallet_deps.catalog.clone(),
+            self.wallet_deps.clock.clone(),
             self.login_policy,
             self.hashing.clone(),
             self.next_session_id,

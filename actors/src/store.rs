@@ -82,7 +82,7 @@ pub trait Store: Send + Sync + 'static {
 
     fn terminal(&self, terminal: TerminalId) -> StoreFuture<Option<TerminalRecord>>;
     /// Counts a failed login; locks the terminal until `now + lock_ms` when the count reaches
-    /// `max_failures`. Returns the new record.
+    /// `max_failures`.
     fn record_login_failure(
         &self,
         terminal: TerminalId,

@@ -153,7 +153,6 @@ impl Handler<Passivate> for Wallet {
 }
 
 /// The parts of a request that must match for a retry to count as the same request.
-#[derive(Clone)]
 enum Content {
     Redeem { account: AccountRef, points: u64 },
     Void { txn_no: TxnNo },
@@ -197,20 +196,18 @@ impl Handler<WalletRequest> for Wallet {
         match request {
             WalletRequest::Balances { session, reply } => answer(reply, self.balances(state, &session)),
             WalletRequest::Redeem { session, seq, account, points, reply } => {
-                let key = terminal_key(session.terminal_id, seq);
-                let content = Content::Redeem { account: account.clone(), points };
-                let job = match self.plan_redeem(state, &session, seq, &account, points) {
-                    Ok((entry, receipt)) => self.commit(key, content, entry, receipt),
-                    Err(refusal) => self.refuse(key, seq, content, refusal),
+                let attempt = self.attempt(state, &session, seq, Content::Redeem { account: account.clone(), points });
+                let job: Job = match self.plan_redeem(state, &session, &attempt, &account, points) {
+                    Ok((entry, receipt)) => Box::pin(attempt.append(self.deps.ledger.clone(), entry, receipt)),
+                    Err(refusal) => Box::pin(attempt.refuse(refusal)),
                 };
                 self.finish(job, reply, ctx);
             }
             WalletRequest::Void { session, seq, txn_no, reply } => {
-                let key = terminal_key(session.terminal_id, seq);
-                let content = Content::Void { txn_no };
-                let job = match self.void_preconditions(state, &session) {
-                    Ok(()) => self.plan_and_commit_void(state, session, seq, txn_no, key, content),
-                    Err(refusal) => self.refuse(key, seq, content, refusal),
+                let attempt = self.attempt(state, &session, seq, Content::Void { txn_no });
+                let job: Job = match self.void_preconditions(state, &session) {
+                    Ok(()) => self.plan_and_commit_void(state, session, txn_no, attempt),
+                    Err(refusal) => Box::pin(attempt.refuse(refusal)),
                 };
                 self.finish(job, reply, ctx);
             }
@@ -246,7 +243,7 @@ impl Wallet {
         &self,
         state: &WalletState,
         session: &TerminalSession,
-        seq: u64,
+        attempt: &Attempt,
         account: &AccountRef,
         points: u64,
     ) -> Result<(NewEntry, Receipt), SwitchError> {
@@ -271,7 +268,7 @@ impl Wallet {
         let entry = NewEntry {
             kind: EntryKind::Redeem,
             wallet: Some((state.wallet_id, state.version)),
-            idem_key: Some(terminal_key(session.terminal_id, seq)),
+            idem_key: Some(attempt.key.clone()),
             venue: Some(Venue {
                 terminal_id: session.terminal_id,
                 municipality: session.municipality.to_string(),
@@ -284,7 +281,7 @@ impl Wallet {
             postings,
         };
         let receipt = Receipt {
-            seq,
+            seq: attempt.seq,
             txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
             original_txn_no: None,
             txn_time_ms: 0,
@@ -316,50 +313,33 @@ impl Wallet {
         &self,
         state: &WalletState,
         session: Arc<TerminalSession>,
-        seq: u64,
         txn_no: TxnNo,
-        key: String,
-        content: Content,
+        attempt: Attempt,
     ) -> Job {
         let store = self.deps.store.clone();
         let ledger = self.deps.ledger.clone();
-        let catalog = self.deps.catalog.clone();
         let today = self.deps.clock.business_date();
-        let wallet_id = state.wallet_id;
-        let version = state.version;
-        let mykey_id = state.mykey_id;
-        let current_usable = |account: &AccountRef| state.usable(account, today);
-        let usable_by_account: Vec<(AccountRef, u64)> =
-            state.accounts.keys().map(|a| (a.clone(), current_usable(a))).collect();
+        let (wallet_id, version) = (state.wallet_id, state.version);
+        // Balances now, for the receipt; which account is known only once the entry is read.
+        let usable_now: Vec<(AccountRef, u64)> =
+            state.accounts.keys().map(|a| (a.clone(), state.usable(a, today))).collect();
         Box::pin(async move {
-            let refusal = |e: SwitchError| {
-                check_key_then_refuse(
-                    store.clone(),
-                    catalog.clone(),
-                    key.clone(),
-                    content.clone(),
-                    wallet_id,
-                    mykey_id,
-                    seq,
-                    e,
-                )
-            };
             let original = match store.entry_by_txn(txn_no).await {
                 Ok(Some(r)) => r,
-                Ok(None) => return refusal(SwitchError::UnknownTransaction).await,
+                Ok(None) => return attempt.refuse(SwitchError::UnknownTransaction).await,
                 Err(e) => return Finished::Failed(e.into()),
             };
             if original.kind != EntryKind::Redeem || original.wallet != Some(wallet_id) {
-                return refusal(SwitchError::VoidNotAllowed("not a redemption")).await;
+                return attempt.refuse(SwitchError::VoidNotAllowed("not a redemption")).await;
             }
             if original.txn_no.business_date() != today {
-                return refusal(SwitchError::VoidNotAllowed("not the same business day")).await;
+                return attempt.refuse(SwitchError::VoidNotAllowed("not the same business day")).await;
             }
             if original.location_id != Some(session.location_id) {
-                return refusal(SwitchError::VoidNotAllowed("made at another location")).await;
+                return attempt.refuse(SwitchError::VoidNotAllowed("made at another location")).await;
             }
             match store.void_of(original.entry_id).await {
-                Ok(Some(_)) => return refusal(SwitchError::AlreadyVoided).await,
+                Ok(Some(_)) => return attempt.refuse(SwitchError::AlreadyVoided).await,
                 Ok(None) => {}
                 Err(e) => return Finished::Failed(e.into()),
             }
@@ -367,12 +347,12 @@ impl Wallet {
                 Ok(p) => p.iter().map(Posting::reversed).collect(),
                 Err(e) => return Finished::Failed(e.into()),
             };
-            let before = usable_by_account.iter().find(|(a, _)| *a == original.account).map_or(0, |(_, v)| *v);
+            let before = usable_now.iter().find(|(a, _)| *a == original.account).map_or(0, |(_, v)| *v);
             let balance_after = before + original.points;
             let entry = NewEntry {
                 kind: EntryKind::Void,
                 wallet: Some((wallet_id, version)),
-                idem_key: Some(key.clone()),
+                idem_key: Some(attempt.key.clone()),
                 venue: Some(Venue {
                     terminal_id: session.terminal_id,
                     municipality: session.municipality.to_string(),
@@ -385,12 +365,12 @@ impl Wallet {
                 postings,
             };
             let receipt = Receipt {
-                seq,
+                seq: attempt.seq,
                 txn_no: original.txn_no, // replaced by the void's own number once durable
                 original_txn_no: Some(original.txn_no),
                 txn_time_ms: 0,
-                mykey_id,
-                account_name: catalog.account_name(&original.account),
+                mykey_id: attempt.mykey_id,
+                account_name: attempt.catalog.account_name(&original.account),
                 account: original.account,
                 points: original.points,
                 balance_after,
@@ -398,30 +378,21 @@ impl Wallet {
                 location_name: session.location_name.clone(),
                 replayed: false,
             };
-            append_and_settle(store, ledger, catalog, key, content, wallet_id, mykey_id, entry, receipt).await
+            attempt.append(ledger, entry, receipt).await
         })
     }
 
-    fn commit(&self, key: String, content: Content, entry: NewEntry, receipt: Receipt) -> Job {
-        let store = self.deps.store.clone();
-        let ledger = self.deps.ledger.clone();
-        let catalog = self.deps.catalog.clone();
-        let (wallet_id, mykey_id) = (self.wallet_id, receipt.mykey_id);
-        Box::pin(append_and_settle(store, ledger, catalog, key, content, wallet_id, mykey_id, entry, receipt))
-    }
-
-    fn refuse(&self, key: String, seq: u64, content: Content, refusal: SwitchError) -> Job {
-        let mykey_id = self.state.as_ref().map(|s| s.mykey_id).unwrap_or_else(|| "00000000".parse().expect("valid"));
-        Box::pin(check_key_then_refuse(
-            self.deps.store.clone(),
-            self.deps.catalog.clone(),
-            key,
+    /// The idempotency context of one mutating request of this wallet.
+    fn attempt(&self, state: &WalletState, session: &TerminalSession, seq: u64, content: Content) -> Attempt {
+        Attempt {
+            store: self.deps.store.clone(),
+            catalog: self.deps.catalog.clone(),
+            key: terminal_key(session.terminal_id, seq),
             content,
-            self.wallet_id,
-            mykey_id,
+            wallet_id: state.wallet_id,
+            mykey_id: state.mykey_id,
             seq,
-            refusal,
-        ))
+        }
     }
 
     /// Runs a job to the end before the next message (`ctx.wait`), then applies and answers.
@@ -450,46 +421,9 @@ impl Wallet {
     }
 }
 
-/// Appends the entry and turns the ledger's verdict into how the request finished.
-#[allow(clippy::too_many_arguments)]
-async fn append_and_settle(
-    store: Arc<dyn Store>,
-    ledger: Addr<Ledger>,
-    catalog: Arc<Catalog>,
-    key: String,
-    content: Content,
-    wallet_id: WalletId,
-    mykey_id: MyKeyId,
-    entry: NewEntry,
-    mut receipt: Receipt,
-) -> Finished {
-    let postings = entry.postings.clone();
-    match ask(&ledger, |reply| Append { entry, reply }).await {
-        Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
-            // For a void too, the receipt carries the new entry's own number.
-            receipt.txn_no = txn_no;
-            receipt.txn_time_ms = created_at_ms;
-            Finished::Applied { postings, receipt }
-        }
-        Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => {
-            let seq = receipt.seq;
-            check_key_then_refuse(store, catalog, key, content, wallet_id, mykey_id, seq, SwitchError::Internal).await
-        }
-        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => {
-            let seq = receipt.seq;
-            check_key_then_refuse(store, catalog, key, content, wallet_id, mykey_id, seq, SwitchError::AlreadyVoided)
-                .await
-        }
-        Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Finished::Stale,
-        Ok(Appended::Refused(CommitOutcome::Committed)) => Finished::Failed(SwitchError::Internal),
-        Err(e) => Finished::Failed(e),
-    }
-}
-
-/// Before refusing, looks for an entry already stored under this idempotency key: the same
-/// content gets the first answer again, different content gets IDEMPOTENCY_CONFLICT.
-#[allow(clippy::too_many_arguments)]
-async fn check_key_then_refuse(
+/// One mutating request as idempotency sees it: its key, what a stored entry under that key
+/// must match to count as the same request, and what is needed to rebuild the first answer.
+struct Attempt {
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     key: String,
@@ -497,15 +431,38 @@ async fn check_key_then_refuse(
     wallet_id: WalletId,
     mykey_id: MyKeyId,
     seq: u64,
-    refusal: SwitchError,
-) -> Finished {
-    match store.entry_by_key(key).await {
-        Ok(Some(record)) if content.matches(wallet_id, &record) => {
-            Finished::Replayed(replay_receipt(&catalog, &record, mykey_id, seq))
+}
+
+impl Attempt {
+    /// Appends the entry and turns the ledger's verdict into how the request finished.
+    async fn append(self, ledger: Addr<Ledger>, entry: NewEntry, mut receipt: Receipt) -> Finished {
+        let postings = entry.postings.clone();
+        match ask(&ledger, |reply| Append { entry, reply }).await {
+            Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
+                // For a void too, the receipt carries the new entry's own number.
+                receipt.txn_no = txn_no;
+                receipt.txn_time_ms = created_at_ms;
+                Finished::Applied { postings, receipt }
+            }
+            Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => self.refuse(SwitchError::Internal).await,
+            Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => self.refuse(SwitchError::AlreadyVoided).await,
+            Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Finished::Stale,
+            Ok(Appended::Refused(CommitOutcome::Committed)) => Finished::Failed(SwitchError::Internal),
+            Err(e) => Finished::Failed(e),
         }
-        Ok(Some(_)) => Finished::Failed(SwitchError::IdempotencyConflict),
-        Ok(None) => Finished::Failed(refusal),
-        Err(e) => Finished::Failed(e.into()),
+    }
+
+    /// Before refusing, looks for an entry already stored under this idempotency key: the same
+    /// content gets the first answer again, different content gets IDEMPOTENCY_CONFLICT.
+    async fn refuse(self, refusal: SwitchError) -> Finished {
+        match self.store.entry_by_key(self.key).await {
+            Ok(Some(record)) if self.content.matches(self.wallet_id, &record) => {
+                Finished::Replayed(replay_receipt(&self.catalog, &record, self.mykey_id, self.seq))
+            }
+            Ok(Some(_)) => Finished::Failed(SwitchError::IdempotencyConflict),
+            Ok(None) => Finished::Failed(refusal),
+            Err(e) => Finished::Failed(e.into()),
+        }
     }
 }
 

@@ -40,11 +40,23 @@ pub enum MessageType {
 }
 
 impl MessageType {
+    /// Every v1 message type, requests then responses.
+    pub const ALL: [MessageType; 11] = [
+        MessageType::Login,
+        MessageType::Heartbeat,
+        MessageType::CardRead,
+        MessageType::Redeem,
+        MessageType::Void,
+        MessageType::LoginOk,
+        MessageType::HeartbeatOk,
+        MessageType::CardReadOk,
+        MessageType::RedeemOk,
+        MessageType::VoidOk,
+        MessageType::Error,
+    ];
+
     pub fn from_u16(value: u16) -> Option<MessageType> {
-        use MessageType::*;
-        [Login, Heartbeat, CardRead, Redeem, Void, LoginOk, HeartbeatOk, CardReadOk, RedeemOk, VoidOk, Error]
-            .into_iter()
-            .find(|t| *t as u16 == value)
+        MessageType::ALL.into_iter().find(|t| *t as u16 == value)
     }
 
     pub fn as_u16(self) -> u16 {

@@ -34,20 +34,6 @@ impl SplitMix64 {
     }
 }
 
-const ALL_TYPES: [MessageType; 11] = [
-    MessageType::Login,
-    MessageType::Heartbeat,
-    MessageType::CardRead,
-    MessageType::Redeem,
-    MessageType::Void,
-    MessageType::LoginOk,
-    MessageType::HeartbeatOk,
-    MessageType::CardReadOk,
-    MessageType::RedeemOk,
-    MessageType::VoidOk,
-    MessageType::Error,
-];
-
 /// Valid encodings to mutate: mutations of real frames reach deep into the body decoders,
 /// which random bytes rarely do.
 fn seed_frames() -> Vec<Vec<u8>> {
@@ -111,7 +97,7 @@ fn frame_shaped(rng: &mut SplitMix64) -> Vec<u8> {
     let body = rng.bytes(48);
     let msg_type = match rng.below(4) {
         0 => rng.next() as u16,
-        _ => ALL_TYPES[rng.below(ALL_TYPES.len())].as_u16(),
+        _ => MessageType::ALL[rng.below(MessageType::ALL.len())].as_u16(),
     };
     let version = if rng.below(8) == 0 { rng.next() as u8 } else { 1 };
     let mut out = Vec::with_capacity(11 + body.len());

@@ -95,13 +95,9 @@ impl Dispatcher {
                 void_ok,
             ),
             Request::Heartbeat => Response::HeartbeatOk { server_time_ms: self.clock.now_ms() },
-            Request::Login(_) => error_response_code(ErrorCode::AlreadyLoggedIn, "already logged in"),
+            Request::Login(_) => Response::error(ErrorCode::AlreadyLoggedIn, "already logged in"),
         }
     }
-}
-
-fn error_response_code(code: ErrorCode, message: &str) -> Response {
-    Response::error(code, message)
 }
 
 fn card_read_ok(b: CardBalances) -> Response {
