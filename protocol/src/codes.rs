@@ -149,6 +149,41 @@ impl ErrorCode {
         }
     }
 
+    /// A short Japanese description for people (the counter's display, the ops dashboard).
+    pub fn meaning_ja(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MalformedMessage => "電文の形式が不正です",
+            FrameTooLarge => "電文が長すぎます",
+            UnsupportedVersion => "未対応のプロトコル版です",
+            UnknownMessageType => "未知の電文種別です",
+            NotLoggedIn => "ログインしていません",
+            AlreadyLoggedIn => "既にログインしています",
+            MalformedFrame => "フレームが不正です",
+            UnexpectedResponse => "応答電文は送信できません",
+            BadCredentials => "端末IDまたはパスワードが違います",
+            FingerprintMismatch => "端末識別情報が登録内容と異なります",
+            TerminalLocked => "端末がロックされています",
+            TerminalNotRegistered => "端末が登録されていません",
+            TerminalRetired => "端末は削除されています",
+            TerminalKindNotAllowed => "この端末種別では実行できません",
+            UnknownCard => "カードに紐づくマイキーIDがありません",
+            UnknownMyKeyId => "マイキーIDが見つかりません",
+            MyKeyRevoked => "マイキーIDは失効しています",
+            InsufficientPoints => "ポイント残高が不足しています",
+            AccountNotUsableHere => "このポイントはこの端末では利用できません",
+            InvalidAmount => "ポイント数が不正です",
+            IdempotencyConflict => "同じシーケンス番号で別の内容が送信済みです",
+            UnknownTransaction => "取引済番号が見つかりません",
+            AlreadyVoided => "既に取り消されています",
+            VoidNotAllowed => "この取引はここでは取り消せません",
+            InvalidField => "項目の値が不正です",
+            Busy => "混雑しています。同じ内容で再度お試しください",
+            TemporaryFailure => "一時的な障害です。同じ内容で再度お試しください",
+            Internal => "システムエラーです",
+        }
+    }
+
     /// Whether the terminal should retry the same request (same sequence number) later.
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorCode::Busy | ErrorCode::TemporaryFailure)

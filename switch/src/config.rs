@@ -13,6 +13,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::store::postgres::PostgresSettings;
+
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,9 +78,43 @@ pub struct LedgerConfig {
     pub max_pending_entries: usize,
 }
 
+/// Which storage engine serves the switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded store in `data.dir`.
+    Sqlite,
+    /// A PostgreSQL database at `store.url`.
+    Postgres,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoreConfig {
+    pub kind: StoreKind,
     pub sqlite_readers: usize,
+    /// PostgreSQL connection string; never in a file of this repository when it holds a
+    /// password (use `SWITCH_STORE__URL` or a file outside it).
+    pub url: Option<String>,
+    pub pool_size: usize,
+    pub statement_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Apply missing PostgreSQL migrations at `serve` instead of refusing to start.
+    pub migrate_on_serve: bool,
+}
+
+impl StoreConfig {
+    /// The PostgreSQL settings, or why there are none.
+    pub fn postgres(&self) -> Result<PostgresSettings, String> {
+        let url = self.url.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+            "store.kind = \"postgres\" needs store.url (set SWITCH_STORE__URL=postgres://user@host:port/db)".to_owned()
+        })?;
+        Ok(PostgresSettings {
+            url: url.to_owned(),
+            pool_size: self.pool_size.max(1),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms.max(1)),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms.max(1)),
+        })
+    }
 }
 
 /// Flags that override the configuration (for automation and the demo).
@@ -163,5 +199,19 @@ mod tests {
         let c = Config::load_with_layers(None, Some("[data]\ndir = \"/x\"\n"), &o).unwrap();
         assert_eq!(c.terminal.listen.port(), 1);
         assert_eq!(c.data.dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn store_kind_and_postgres_settings() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.store.kind, StoreKind::Sqlite);
+        assert!(!c.store.migrate_on_serve);
+        assert!(c.store.postgres().unwrap_err().contains("SWITCH_STORE__URL"), "no url in the defaults");
+        let layer = "[store]\nkind = \"postgres\"\nurl = \"postgres://switch@db:5432/points\"\npool_size = 0\n";
+        let c = Config::load_with_layers(None, Some(layer), &Overrides::default()).unwrap();
+        assert_eq!(c.store.kind, StoreKind::Postgres);
+        let pg = c.store.postgres().unwrap();
+        assert_eq!(pg.pool_size, 1, "at least one connection");
+        assert_eq!(pg.statement_timeout, Duration::from_millis(c.store.statement_timeout_ms));
     }
 }

@@ -1,5 +1,6 @@
-//! The HTTP side (actix-web): `GET /health` and `GET /metrics` (Prometheus text). Partners,
-//! web pages and the ops dashboard join it later.
+//! The HTTP side (actix-web): `GET /health`, `GET /metrics` (Prometheus text) and the ops
+//! dashboard (`GET /ops`, `GET /ops/series.json`, see [`crate::ops`]). Partners and web pages
+//! join it later.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +10,8 @@ use actix_web::{get, web, App, HttpResponse, HttpServer};
 use actors::router::{ActiveWallets, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+
+use crate::ops;
 
 struct HttpState {
     router: Addr<Router>,
@@ -62,11 +65,20 @@ pub fn bind(
     store_kind: &'static str,
     metrics: Option<PrometheusHandle>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
+    // The dashboard's sampler reads the same metrics once a second, from now on.
+    let ops = web::Data::new(ops::OpsState { series: metrics.clone().map(ops::start) });
     let state = web::Data::new(HttpState { router, store_kind, metrics });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).service(health).service(metrics_text))
-        .workers(1)
-        .disable_signals()
-        .bind(addr)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(ops.clone())
+            .service(health)
+            .service(metrics_text)
+            .configure(ops::routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     Ok((bound, server.run()))
 }

@@ -3,16 +3,18 @@
 //!
 //! # Layout
 //! - [`config`]: TOML defaults + file + `SWITCH_*` environment + flags.
-//! - [`store`]: storage engines (embedded SQLite: migrations, group-commit batches, audit,
-//!   demo seeding).
+//! - [`store`]: storage engines (embedded SQLite and PostgreSQL: migrations, group-commit
+//!   batches, audit, demo seeding; a private PostgreSQL cluster for tests).
 //! - [`terminal`]: the TCP side of the terminal protocol.
-//! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`).
+//! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`).
+//! - [`ops`]: the ops dashboard: a sampler of the switch's own metrics and the page.
 //! - [`metrics`]: the Prometheus recorder and the metric descriptions.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
 
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod ops;
 pub mod server;
 pub mod store;
 pub mod terminal;

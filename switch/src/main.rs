@@ -1,4 +1,4 @@
-//! `switch`: serve, demo, check.
+//! `switch`: serve, demo, check, migrate.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,9 +8,9 @@ use std::sync::Arc;
 use actors::store::Store;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use switch::config::{Config, Overrides};
-use switch::store::sqlite::seed::{self, SeedOptions};
-use switch::store::SqliteStore;
+use switch::config::{Config, Overrides, StoreKind};
+use switch::store::seed::{self, SeedOptions};
+use switch::store::{OpenedStore, PostgresStore, SqliteStore};
 
 #[derive(Parser)]
 #[command(name = "switch", version, about = "The municipal point switch (MyKey Platform / 自治体ポイント管理クラウド)")]
@@ -36,6 +36,13 @@ enum Command {
     },
     /// Prove the books balance; exit 1 and name the first discrepancy otherwise.
     Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Apply the store's schema migrations and print its schema version.
+    Migrate {
         #[arg(long)]
         config: Option<PathBuf>,
         #[arg(long)]
@@ -99,6 +106,10 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Migrate { config, data_dir } => {
+            let overrides = Overrides { data_dir, ..Overrides::default() };
+            Config::load(config.as_deref(), &overrides).context("reading configuration").and_then(|c| migrate(&c))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -116,6 +127,9 @@ struct DemoOptions {
 
 fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
     if let Some(d) = &demo {
+        if d.fresh && config.store.kind == StoreKind::Postgres {
+            bail!("--fresh only deletes an embedded store's data directory; empty the PostgreSQL database yourself");
+        }
         if d.fresh && config.data.dir.exists() {
             std::fs::remove_dir_all(&config.data.dir)
                 .with_context(|| format!("removing {}", config.data.dir.display()))?;
@@ -124,13 +138,12 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
     let metrics = switch::metrics::install().context("installing the metrics recorder")?;
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let store = Arc::new(
-            SqliteStore::open(&config.database_path(), config.store.sqlite_readers).context("opening the store")?,
-        );
+        let store = switch::store::open_for_serving(&config).await.context("opening the store")?;
         if let Some(d) = &demo {
             prepare_demo(&store, &config.data.dir, d.citizens).await?;
         }
-        let bound = switch::server::start(&config, store as Arc<dyn Store>, "sqlite", Some(metrics)).await?;
+        let shared: Arc<dyn Store> = store.shared();
+        let bound = switch::server::start(&config, shared, store.kind(), Some(metrics)).await?;
         if demo.is_some() {
             print_demo_help(&bound);
         }
@@ -143,12 +156,13 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
     })
 }
 
-async fn prepare_demo(store: &Arc<SqliteStore>, dir: &Path, citizens: u64) -> anyhow::Result<()> {
+async fn prepare_demo(store: &OpenedStore, dir: &Path, citizens: u64) -> anyhow::Result<()> {
     if store.demo_is_loaded().await? {
-        eprintln!("demo: reusing the data in {} (use --fresh to start over)", dir.display());
+        eprintln!("demo: reusing the data in {} (use --fresh to start over)", store.location());
         return Ok(());
     }
-    eprintln!("demo: loading 川崎市 (141305), 608 terminals and {citizens} citizens into {} ...", dir.display());
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!("demo: loading 川崎市 (141305), 608 terminals and {citizens} citizens into {} ...", store.location());
     let started = std::time::Instant::now();
     let options = SeedOptions { citizens, only_terminals: None, now_ms: actors::clock::Clock::System.now_ms() };
     let summary = store.load_demo(options).await?;
@@ -191,11 +205,27 @@ async fn wait_for_shutdown() {
 }
 
 fn check(config: &Config) -> anyhow::Result<bool> {
-    let path = config.database_path();
-    if !path.exists() {
-        bail!("no store at {}", path.display());
-    }
-    let report = SqliteStore::audit_file(&path)?;
+    let report = match config.store.kind {
+        StoreKind::Sqlite => {
+            let path = config.database_path();
+            if !path.exists() {
+                bail!("no store at {}", path.display());
+            }
+            SqliteStore::audit_file(&path)?
+        }
+        StoreKind::Postgres => tokio_runtime()?.block_on(async {
+            let store = PostgresStore::connect(config.store.postgres().map_err(anyhow::Error::msg)?).await?;
+            let version = store.schema_version().await?;
+            if version == 0 || version > switch::store::postgres::latest_version() {
+                bail!(
+                    "PostgreSQL {} holds schema version {version}, which this switch cannot check (it knows 1 to {})",
+                    store.target(),
+                    switch::store::postgres::latest_version()
+                );
+            }
+            anyhow::Ok(store.audit_books().await?)
+        })?,
+    };
     println!(
         "journal entries: {}\npostings:        {}\nwallets:         {}",
         report.entries, report.postings, report.wallets
@@ -210,4 +240,34 @@ fn check(config: &Config) -> anyhow::Result<bool> {
             Ok(false)
         }
     }
+}
+
+/// `switch migrate`: brings the configured store's schema up to date and says which it is.
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    match config.store.kind {
+        StoreKind::Sqlite => {
+            // Opening the embedded store migrates it (and takes the data directory's lock).
+            let store = SqliteStore::open(&config.database_path(), 1).context("opening the store")?;
+            println!(
+                "schema version {} (embedded store {})",
+                switch::store::sqlite::latest_version(),
+                store.path().display()
+            );
+        }
+        StoreKind::Postgres => tokio_runtime()?.block_on(async {
+            let store = PostgresStore::connect(config.store.postgres().map_err(anyhow::Error::msg)?).await?;
+            let (from, to) = store.migrate().await?;
+            if from == to {
+                println!("schema version {to} (PostgreSQL {}; already up to date)", store.target());
+            } else {
+                println!("schema version {to} (PostgreSQL {}; migrated from {from})", store.target());
+            }
+            anyhow::Ok(())
+        })?,
+    }
+    Ok(())
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting a runtime")
 }

@@ -1,10 +1,11 @@
-//! Prometheus metrics: the recorder, the metric descriptions, and the text for `GET /metrics`.
+//! Prometheus metrics: the recorder, the metric descriptions, and the text for `GET /metrics`
+//! (read back every second by the ops dashboard, `crate::ops`).
 //!
 //! Metrics are recorded where things happen (connections, ledger, router) through the
 //! `metrics` facade; this module installs the one recorder and renders it.
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Request and commit latencies: 100 µs to 10 s.
 const LATENCY_BUCKETS_S: &[f64] =
@@ -15,12 +16,17 @@ const BATCH_BUCKETS: &[f64] =
 
 /// Installs the process-wide recorder (once, at start).
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS_S)?
-        .set_buckets_for_metric(Matcher::Full("switch_ledger_batch_entries".into()), BATCH_BUCKETS)?
-        .install_recorder()?;
+    let handle = builder()?.install_recorder()?;
     describe();
     Ok(handle)
+}
+
+/// The exporter as the switch configures it (buckets), not installed: `install` uses it, and
+/// tests build a local recorder from it to read back exactly what the switch renders.
+pub fn builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS_S)?
+        .set_buckets_for_metric(Matcher::Full("switch_ledger_batch_entries".into()), BATCH_BUCKETS)
 }
 
 fn describe() {

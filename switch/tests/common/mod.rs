@@ -55,6 +55,44 @@ pub fn query_i64(dir: &Path, statement: &str) -> i64 {
     c.query_row(statement, [], |r| r.get(0)).unwrap()
 }
 
+/// A new empty database on this test binary's private PostgreSQL cluster; its URL.
+pub fn postgres_database() -> String {
+    let name = std::thread::current().name().unwrap_or("switch").to_owned();
+    let cluster = switch::store::postgres::cluster::PrivateCluster::try_shared().unwrap_or_else(|e| panic!("{e}"));
+    cluster.create_database(&name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The environment that points a switch at `url`.
+pub fn postgres_env(url: &str) -> Vec<(String, String)> {
+    vec![("SWITCH_STORE__KIND".into(), "postgres".into()), ("SWITCH_STORE__URL".into(), url.into())]
+}
+
+/// Runs `switch ARGS` to the end with `env` (and RUST_LOG=warn).
+pub fn switch_command(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switch"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Seeds a migrated PostgreSQL database as [`seed_terminals`] seeds the embedded store.
+pub fn seed_postgres(url: &str, citizens: u64, terminals: &[u32]) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let settings = switch::store::postgres::PostgresSettings::for_test(url);
+        let store = switch::store::PostgresStore::connect(settings).await.unwrap();
+        let options = SeedOptions {
+            citizens,
+            only_terminals: Some(terminals.iter().map(|t| tid(*t)).collect()),
+            now_ms: actors::clock::Clock::System.now_ms(),
+        };
+        store.load_demo(options).await.unwrap();
+    });
+}
+
 pub struct Server {
     pub dir: PathBuf,
     child: Option<Child>,
@@ -92,6 +130,33 @@ impl Server {
         };
         s.spawn();
         s
+    }
+
+    /// A switch on PostgreSQL: a new database on this test binary's private cluster, migrated
+    /// with `switch migrate`, seeded with `citizens` and `terminals`, served with `env` more.
+    pub fn start_postgres(citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
+        let url = postgres_database();
+        let mut all = postgres_env(&url);
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let migrated = switch_command(&["migrate"], &all);
+        assert!(migrated.status.success(), "switch migrate: {}", String::from_utf8_lossy(&migrated.stderr));
+        seed_postgres(&url, citizens, terminals);
+        let temp = tempfile::tempdir().unwrap();
+        let mut s = Server {
+            dir: temp.path().to_path_buf(),
+            child: None,
+            terminal: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
+            env: all,
+            _temp: Some(temp),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The environment this server runs with (store kind and URL on PostgreSQL).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     fn spawn(&mut self) {
@@ -138,8 +203,12 @@ impl Server {
 
     /// Runs `switch check` on this store; returns (passed, output).
     pub fn check(&self) -> (bool, String) {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_switch")).args(["check", "--data-dir"]).arg(&self.dir).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_switch"))
+            .args(["check", "--data-dir"])
+            .arg(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
         (
             out.status.success(),
             format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),

@@ -1,0 +1,320 @@
+//! A real headless Chromium (Debian's `chromium` package) driven over the DevTools protocol:
+//! just enough WebSocket (RFC 6455) and CDP to open a page, evaluate an expression in it and
+//! take a screenshot, with no crate beyond what the workspace already has. The browser runs in
+//! real time (no virtual time), so a page that polls its server is seen doing so.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// How to get a browser onto a Debian machine; printed when there is none.
+pub const INSTALL_HINT: &str = "apt-get install -y chromium fonts-noto-cjk";
+/// A file of Debian's `fonts-noto-cjk` (Japanese glyphs for the screenshots).
+const CJK_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
+/// The Chromium to run: `$CHROMIUM`, else Debian's `/usr/bin/chromium`. Panics (the test
+/// fails, it is never skipped) with how to install it when there is none.
+pub fn executable() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "CHROMIUM={} does not exist; Debian's Chromium installs with: {INSTALL_HINT}",
+            path.display()
+        );
+        return path;
+    }
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(candidate).exists() {
+            if !Path::new(CJK_FONT).exists() {
+                eprintln!("note: {CJK_FONT} is missing, so screenshots show no Japanese; {INSTALL_HINT}");
+            }
+            return candidate.into();
+        }
+    }
+    panic!(
+        "this test needs a headless Chromium and found none (looked at $CHROMIUM, /usr/bin/chromium, \
+         /usr/bin/chromium-browser). Install it, with the Japanese fonts the page needs, as root:\n\n    {INSTALL_HINT}\n"
+    );
+}
+
+/// A headless Chromium with a fresh profile, killed on drop.
+pub struct Browser {
+    child: Child,
+    profile: tempfile::TempDir,
+    ws_path: String,
+    port: u16,
+    size: (u32, u32),
+}
+
+impl Browser {
+    /// Starts the browser for pages of `width` × `height` CSS pixels and waits for its DevTools
+    /// port.
+    pub fn launch(exe: &Path, (width, height): (u32, u32)) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(profile.path().join("chromium.log")).unwrap();
+        let child = Command::new(exe)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--mute-audio",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e} (install: {INSTALL_HINT})", exe.display()));
+        let mut browser = Browser { child, profile, ws_path: String::new(), port: 0, size: (width, height) };
+        // Chromium writes the port it chose and the browser's WebSocket path here.
+        let active = browser.profile.path().join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&active) {
+                let mut lines = text.lines();
+                if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
+                    browser.port = port.trim().parse().unwrap();
+                    browser.ws_path = path.trim().to_string();
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = browser.child.try_wait() {
+                panic!("chromium exited at start ({status}):\n{}", browser.log_tail());
+            }
+            assert!(Instant::now() < deadline, "chromium did not open its DevTools port:\n{}", browser.log_tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        browser
+    }
+
+    /// A new tab showing `url` (loaded), attached for commands.
+    pub fn open(&self, url: &str) -> Page {
+        let mut cdp = Cdp::connect(self.port, &self.ws_path);
+        let target = cdp.call(None, "Target.createTarget", json!({ "url": "about:blank" }));
+        let target_id = target["targetId"].as_str().unwrap().to_string();
+        let attached = cdp.call(None, "Target.attachToTarget", json!({ "targetId": target_id, "flatten": true }));
+        let session = attached["sessionId"].as_str().unwrap().to_string();
+        let mut page = Page { cdp, session };
+        page.call("Page.enable", json!({}));
+        // The window includes some browser frame; the page itself gets exactly this size.
+        let (width, height) = self.size;
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        );
+        page.call("Page.navigate", json!({ "url": url }));
+        let loaded = format!("document.readyState === 'complete' && location.href === {}", json!(url));
+        page.wait_for(Duration::from_secs(60), &loaded, |v| *v == json!(true));
+        page
+    }
+
+    /// The end of the browser's own log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.profile.path().join("chromium.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One tab.
+pub struct Page {
+    cdp: Cdp,
+    session: String,
+}
+
+impl Page {
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.cdp.call(Some(&self.session), method, params)
+    }
+
+    /// Evaluates a JavaScript expression in the page; its value must be JSON-serialisable.
+    pub fn eval(&mut self, expression: &str) -> Value {
+        let r = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("evaluating in the page failed: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` every 250 ms until `done` accepts its value; panics with the last
+    /// value after `timeout`.
+    pub fn wait_for(&mut self, timeout: Duration, expression: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.eval(expression);
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page did not reach the expected state in {timeout:?}; last:\n{value:#}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// A PNG of the viewport.
+    pub fn screenshot(&mut self) -> Vec<u8> {
+        let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        base64_decode(r["data"].as_str().expect("screenshot data"))
+    }
+}
+
+/// A DevTools protocol connection (one WebSocket to the browser; tabs as flat sessions).
+struct Cdp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    next_id: u64,
+}
+
+impl Cdp {
+    fn connect(port: u16, path: &str) -> Cdp {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        write!(
+            writer,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.contains(" 101 "), "DevTools refused the WebSocket: {status}");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        Cdp { reader, writer, next_id: 1 }
+    }
+
+    /// Sends a command and waits for its answer, skipping events.
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            message["sessionId"] = json!(s);
+        }
+        self.send(0x1, message.to_string().as_bytes());
+        loop {
+            let answer: Value = serde_json::from_slice(&self.receive()).unwrap();
+            if answer["id"].as_u64() == Some(id) {
+                if let Some(e) = answer.get("error") {
+                    panic!("{method} failed: {e}");
+                }
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// One frame from the client: FIN, the opcode, masked (RFC 6455 §5.3).
+    fn send(&mut self, opcode: u8, payload: &[u8]) {
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.writer.write_all(&frame).unwrap();
+    }
+
+    /// One whole message from the server (unmasked frames, possibly fragmented); answers pings.
+    fn receive(&mut self) -> Vec<u8> {
+        let mut message = Vec::new();
+        loop {
+            let mut head = [0u8; 2];
+            self.reader.read_exact(&mut head).unwrap();
+            let (fin, opcode) = (head[0] & 0x80 != 0, head[0] & 0x0F);
+            let len = match head[1] & 0x7F {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.reader.read_exact(&mut b).unwrap();
+                    u64::from(u16::from_be_bytes(b))
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.reader.read_exact(&mut b).unwrap();
+                    u64::from_be_bytes(b)
+                }
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; len as usize];
+            self.reader.read_exact(&mut payload).unwrap();
+            match opcode {
+                0x8 => panic!("DevTools closed the connection"),
+                0x9 => self.send(0xA, &payload),
+                0xA => {}
+                _ => {
+                    message.extend_from_slice(&payload);
+                    if fin {
+                        return message;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, d)| n | (u32::from(*d) << (18 - 6 * i)));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn base64_round_trip() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGVsbG8hIQ=="), b"hello!!");
+    assert_eq!(base64_decode("YWJj"), b"abc");
+}

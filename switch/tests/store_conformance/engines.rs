@@ -1,0 +1,274 @@
+//! The engines the suite runs against: what each needs beyond the `Store` trait.
+
+use std::sync::Arc;
+
+use actors::journal::{CommitOutcome, Posting, PreparedEntry};
+use actors::store::Store;
+use switch::store::seed::SeedOptions;
+
+// ---------------------------------------------------------------------------------------------
+// Engines
+
+/// What the suite needs of an engine beyond the `Store` trait.
+pub trait Engine: Sized + Send + Sync + 'static {
+    /// A new, empty database (no schema).
+    async fn empty() -> Self;
+    /// Applies migrations up to `version` (all when None), as `switch migrate` does; the
+    /// resulting version, or the refusal in words.
+    async fn migrate(&self, version: Option<u32>) -> Result<u32, String>;
+    /// Opens the store on the (migrated) database; replaces any store already open, as a
+    /// restart after a crash would (nothing is flushed or closed first).
+    async fn open(&mut self);
+    /// Drops the open store (the embedded one holds its data directory's lock).
+    fn close(&mut self);
+    fn store(&self) -> Arc<dyn Store>;
+    async fn load_demo(&self, options: SeedOptions);
+    async fn exec(&self, sql: &str);
+    async fn query_i64(&self, sql: &str) -> i64;
+    /// Starts committing `batch` and cuts it off midway — after its rows are written, before
+    /// COMMIT — as a crash or a lost connection would. Returns what the store answered, if it
+    /// answered at all.
+    async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>>;
+    /// Counts indexes named `journal_wallet` (schema version 1 has it, version 2 drops it).
+    const JOURNAL_WALLET_INDEX_SQL: &'static str;
+}
+
+mod sqlite_engine {
+    use super::*;
+    use switch::store::SqliteStore;
+
+    pub struct Sqlite {
+        dir: tempfile::TempDir,
+        store: Option<Arc<SqliteStore>>,
+    }
+
+    impl Sqlite {
+        fn path(&self) -> std::path::PathBuf {
+            self.dir.path().join("switch.db")
+        }
+        fn conn(&self) -> rusqlite::Connection {
+            rusqlite::Connection::open(self.path()).unwrap()
+        }
+    }
+
+    impl Engine for Sqlite {
+        async fn empty() -> Self {
+            Sqlite { dir: tempfile::tempdir().unwrap(), store: None }
+        }
+
+        async fn migrate(&self, version: Option<u32>) -> Result<u32, String> {
+            match version {
+                Some(1) => {
+                    // Version 1 exactly as a switch of that time left it.
+                    let c = self.conn();
+                    c.execute_batch(
+                        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+                    )
+                    .unwrap();
+                    c.execute_batch(include_str!("../../src/store/sqlite/0001_initial.sql")).unwrap();
+                    c.execute("INSERT INTO schema_migrations VALUES (1, 0)", []).unwrap();
+                    Ok(1)
+                }
+                Some(v) => panic!("the suite builds only version 1 by hand, not {v}"),
+                // Opening the embedded store migrates it.
+                None => match &self.store {
+                    Some(_) => Ok(switch::store::sqlite::latest_version()),
+                    None => SqliteStore::open(&self.path(), 1)
+                        .map(|_| switch::store::sqlite::latest_version())
+                        .map_err(|e| e.to_string()),
+                },
+            }
+        }
+
+        async fn open(&mut self) {
+            self.store = None; // releases the data directory's lock
+            self.store = Some(Arc::new(SqliteStore::open(&self.path(), 2).unwrap()));
+        }
+
+        fn close(&mut self) {
+            self.store = None;
+        }
+
+        fn store(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("store opened")
+        }
+
+        async fn load_demo(&self, options: SeedOptions) {
+            self.store.as_ref().expect("store opened").load_demo(options).await.unwrap();
+        }
+
+        async fn exec(&self, sql: &str) {
+            self.conn().execute_batch(sql).unwrap();
+        }
+
+        async fn query_i64(&self, sql: &str) -> i64 {
+            self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+
+        async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>> {
+            // The embedded store's writer cannot be cut off inside this process (kill -9 of the
+            // whole switch is `tests/crash.rs`); what a crash leaves on disk is the same: a
+            // transaction that wrote the batch's rows and never committed. Write those, then
+            // drop the connection and the store without committing.
+            let mut c = self.conn();
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+            for p in &batch {
+                tx.execute(
+                    "INSERT INTO journal (entry_id, txn_no, kind, created_at_ms, business_date, wallet_id, idem_key,
+                                          account, points, balance_after)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
+                    rusqlite::params![
+                        p.entry_id as i64,
+                        p.txn_no.as_str(),
+                        p.entry.kind as u8,
+                        p.created_at_ms as i64,
+                        p.business_date(),
+                        p.entry.wallet.map(|(w, _)| w.0 as i64),
+                        p.entry.idem_key,
+                        p.entry.account.to_string(),
+                        p.entry.points as i64
+                    ],
+                )
+                .unwrap();
+                if let Some((w, _)) = p.entry.wallet {
+                    tx.execute("UPDATE wallets SET version = version + 1 WHERE wallet_id = ?1", [w.0 as i64]).unwrap();
+                }
+            }
+            std::mem::forget(tx); // no ROLLBACK statement: the connection just goes away
+            drop(c);
+            self.store = None;
+            None
+        }
+
+        const JOURNAL_WALLET_INDEX_SQL: &'static str =
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'journal_wallet'";
+    }
+}
+
+mod postgres_engine {
+    use super::*;
+    use std::time::Duration;
+    use switch::store::postgres::cluster::PrivateCluster;
+    use switch::store::postgres::PostgresSettings;
+    use switch::store::PostgresStore;
+
+    pub struct Postgres {
+        url: String,
+        store: Option<Arc<PostgresStore>>,
+        client: tokio_postgres::Client,
+    }
+
+    async fn connect(url: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    impl Postgres {
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Engine for Postgres {
+        async fn empty() -> Self {
+            let name = std::thread::current().name().unwrap_or("conformance").to_owned();
+            let url = tokio::task::spawn_blocking(move || PrivateCluster::try_shared()?.create_database(&name))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let client = connect(&url).await;
+            Postgres { url, store: None, client }
+        }
+
+        async fn migrate(&self, version: Option<u32>) -> Result<u32, String> {
+            let store =
+                PostgresStore::connect(PostgresSettings::for_test(&self.url)).await.map_err(|e| e.to_string())?;
+            let target = version.unwrap_or_else(switch::store::postgres::latest_version);
+            store.migrate_to(target).await.map(|(_, to)| to).map_err(|e| e.to_string())
+        }
+
+        async fn open(&mut self) {
+            self.store = None;
+            let store = PostgresStore::connect(PostgresSettings::for_test(&self.url)).await.unwrap();
+            store.ensure_schema(false).await.unwrap();
+            self.store = Some(Arc::new(store));
+        }
+
+        fn close(&mut self) {
+            self.store = None;
+        }
+
+        fn store(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("store opened")
+        }
+
+        async fn load_demo(&self, options: SeedOptions) {
+            self.store.as_ref().expect("store opened").load_demo(options).await.unwrap();
+        }
+
+        async fn exec(&self, sql: &str) {
+            self.client.batch_execute(sql).await.unwrap();
+        }
+
+        async fn query_i64(&self, sql: &str) -> i64 {
+            self.client.query_one(sql, &[]).await.unwrap().get(0)
+        }
+
+        async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>> {
+            // Hold the key of a lot the batch creates in an open transaction: the batch writes
+            // its journal rows, postings and versions, then waits on that key, before COMMIT.
+            // Terminate its backend there, as a crash of the server process or a cut network
+            // would, then let the blocker go.
+            let new_lot = batch
+                .iter()
+                .flat_map(|p| p.entry.postings.iter())
+                .find_map(|p| match p {
+                    Posting::Citizen { wallet, account, lot, amount } if *amount > 0 => {
+                        Some((wallet.0 as i64, account.to_string(), *lot as i32))
+                    }
+                    _ => None,
+                })
+                .expect("the batch credits a new lot");
+            let blocker = connect(&self.url).await;
+            blocker.batch_execute("BEGIN").await.unwrap();
+            blocker
+                .execute(
+                    "INSERT INTO wallet_lots (wallet_id, account, lot, amount) VALUES ($1, $2, $3, 0)",
+                    &[&new_lot.0, &new_lot.1, &new_lot.2],
+                )
+                .await
+                .unwrap();
+            let store = self.store();
+            let commit = tokio::spawn(async move { store.commit(batch).await });
+            let pid = loop {
+                let row = self
+                    .client
+                    .query_opt(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = 'municipal-switch'
+                         AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO wallet_lots%'",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                if let Some(row) = row {
+                    break row.get::<_, i32>(0);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            self.client.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+            blocker.batch_execute("ROLLBACK").await.unwrap();
+            let answer = tokio::time::timeout(Duration::from_secs(30), commit)
+                .await
+                .expect("a cut-off commit is answered, not left hanging")
+                .unwrap();
+            Some(answer.map_err(|e| e.to_string()))
+        }
+
+        const JOURNAL_WALLET_INDEX_SQL: &'static str =
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'journal_wallet'";
+    }
+}
+
+pub use postgres_engine::Postgres;
+pub use sqlite_engine::Sqlite;
