@@ -3,7 +3,7 @@
 //! closed loop itself, one task per in-flight slot.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{ClientError, TerminalClient};
-use crate::redeem::{new_latency_histogram, AckedRedeem, RedeemConfig, UnansweredRedeem};
+use crate::redeem::{new_latency_histogram, AckedRedeem, CitizenOrder, RedeemConfig, UnansweredRedeem};
 use crate::seq::SeqSource;
 use crate::timeline::Timeline;
 
@@ -30,6 +30,9 @@ pub(crate) struct TerminalState {
 /// What every lane of a run shares: the working set, what it touched and where it records.
 pub(crate) struct Work {
     pub(crate) mykeys: Vec<MyKeyId>,
+    pub(crate) order: CitizenOrder,
+    /// The next citizen of a sweep.
+    pub(crate) cursor: AtomicUsize,
     /// Citizens a redemption was sent for: the balances the verification compares.
     pub(crate) touched: Vec<AtomicBool>,
     pub(crate) account: AccountRef,
@@ -38,9 +41,13 @@ pub(crate) struct Work {
 }
 
 impl Work {
-    /// The next redemption of `terminal` for a random citizen, marked touched before it is sent.
+    /// The next redemption of `terminal` for a citizen picked in the run's order, marked
+    /// touched before it is sent.
     pub(crate) fn next_request(&self, terminal: &TerminalState, rng: &mut StdRng) -> (usize, Redeem) {
-        let index = rng.random_range(0..self.mykeys.len());
+        let index = match self.order {
+            CitizenOrder::Random => rng.random_range(0..self.mykeys.len()),
+            CitizenOrder::Sweep => self.cursor.fetch_add(1, Ordering::Relaxed) % self.mykeys.len(),
+        };
         let request = Redeem {
             seq: terminal.seqs.next(),
             mykey_id: self.mykeys[index],

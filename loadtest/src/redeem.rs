@@ -16,7 +16,7 @@
 //! the same sequence number.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,8 +61,11 @@ pub struct RedeemConfig {
     /// How long new redemptions are started; answers still outstanding are then awaited.
     pub duration: Duration,
     pub points: u64,
-    /// Working set: demo citizens `0..citizens` (capped at the demo's 10,000).
+    /// Working set: demo citizens `0..citizens`; at most as many as the demo loaded
+    /// (`switch demo --citizens N`, 10,000 by default).
     pub citizens: u64,
+    /// How each redemption picks its citizen from the working set.
+    pub order: CitizenOrder,
     pub account: AccountRef,
     /// Take balance snapshots and compare; off saves the card reads on very large sets.
     pub verify: bool,
@@ -83,6 +86,7 @@ impl RedeemConfig {
             duration: Duration::from_secs(10),
             points: 1,
             citizens: demo::DEFAULT_CITIZENS,
+            order: CitizenOrder::Random,
             account: kawasaki_account(),
             verify: true,
             snapshot_connections: DEFAULT_SNAPSHOT_CONNECTIONS,
@@ -102,8 +106,21 @@ impl RedeemConfig {
 
     /// The citizens actually used.
     pub fn working_set(&self) -> u64 {
-        self.citizens.min(demo::DEFAULT_CITIZENS)
+        self.citizens.min(CITIZENS_MAX)
     }
+}
+
+/// Most citizens a run can address: ids are generated on the client, a few dozen bytes each.
+pub const CITIZENS_MAX: u64 = 10_000_000;
+
+/// How a redemption picks its citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CitizenOrder {
+    /// Uniformly at random: hot wallets stay in memory, as on a busy day.
+    Random,
+    /// Each in turn from the first, wrapping: N redemptions over N citizens touch every
+    /// citizen once (how wallet memory for a million citizens is measured).
+    Sweep,
 }
 
 /// The Kawasaki municipal account `M141305`.
@@ -263,6 +280,8 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
     let started_unix_ms = unix_ms();
     let work = Arc::new(Work {
         mykeys: citizens.iter().map(|c| c.mykey_id).collect(),
+        order: config.order,
+        cursor: AtomicUsize::new(0),
         touched: (0..citizens.len()).map(|_| AtomicBool::new(false)).collect(),
         account: config.account.clone(),
         points: config.points,
@@ -349,8 +368,8 @@ fn validate(config: &RedeemConfig) -> Result<(), RunError> {
             ));
         }
     }
-    if config.citizens == 0 {
-        return invalid("--citizens must be at least 1".to_owned());
+    if config.citizens == 0 || config.citizens > CITIZENS_MAX {
+        return invalid(format!("--citizens must be 1 to {CITIZENS_MAX}; got {}", config.citizens));
     }
     if config.points == 0 {
         return invalid("--points must be at least 1".to_owned());

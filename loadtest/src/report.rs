@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::display::{thousands, thousands_signed};
-use crate::redeem::{RedeemConfig, RedeemOutcome, Verification};
+use crate::redeem::{CitizenOrder, RedeemConfig, RedeemOutcome, Verification};
 use crate::timeline::SecondStats;
 
 /// Latency percentiles in microseconds.
@@ -46,6 +46,8 @@ pub struct Report {
     pub started_unix_ms: u64,
     pub points: u64,
     pub citizens: u64,
+    /// `random` or `sweep` (each citizen in turn).
+    pub citizen_order: &'static str,
     pub ok: u64,
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
@@ -90,6 +92,10 @@ impl Report {
             started_unix_ms: outcome.started_unix_ms,
             points: config.points,
             citizens: config.working_set(),
+            citizen_order: match config.order {
+                CitizenOrder::Random => "random",
+                CitizenOrder::Sweep => "sweep",
+            },
             ok: outcome.ok,
             errors: outcome.errors,
             errors_by_code: outcome.errors_by_code.clone(),
@@ -138,9 +144,10 @@ impl Report {
             None => format!("{} terminals x {} in flight", self.terminals, self.pipeline),
         };
         let mut out = format!(
-            "redeem: {load}, {} pt each, {} citizens, {:.2} s\n",
+            "redeem: {load}, {} pt each, {} citizens ({}), {:.2} s\n",
             thousands(self.points),
             thousands(self.citizens),
+            self.citizen_order,
             self.duration_s
         );
         if let Some(rate) = self.offered_rate_per_s {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loadtest::redeem::{run_redeem, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
+use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
 use loadtest::{parse_duration, ClientConfig};
 
@@ -47,9 +47,13 @@ struct RedeemArgs {
     /// Points per redemption.
     #[arg(long, default_value_t = 1)]
     points: u64,
-    /// Demo citizens in the working set (at most 10,000).
+    /// Demo citizens in the working set: at most as many as the demo loaded (its --citizens).
     #[arg(long, default_value_t = 10_000)]
     citizens: u64,
+    /// Take the citizens in turn instead of at random, so N redemptions touch N citizens once
+    /// each (e.g. wallet memory for a million citizens who each redeemed once).
+    #[arg(long)]
+    sweep: bool,
     /// Bound on waiting for one answer; a terminal whose answer does not come stops.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
@@ -92,6 +96,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             config.duration = a.duration;
             config.points = a.points;
             config.citizens = a.citizens;
+            config.order = if a.sweep { CitizenOrder::Sweep } else { CitizenOrder::Random };
             config.verify = !a.no_verify;
             config.client = ClientConfig { request_timeout: a.timeout, ..ClientConfig::default() };
             match config.rate_per_s {

@@ -15,7 +15,7 @@ use protocol::{ErrorCode, FrameCodec, FrameError, Request, Response, PROTOCOL_VE
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 
 use super::dispatch::Dispatcher;
@@ -23,8 +23,9 @@ use super::TerminalLimits;
 
 type Outgoing = (u32, Response);
 
-/// Serves one connection until the peer leaves, idles out, or breaks framing.
-pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
+/// Serves one connection until the peer leaves, idles out, or breaks framing. `admission`
+/// holds the switch-wide in-flight slots shared by all connections.
+pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Arc<Semaphore>, limits: TerminalLimits) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(limits.max_frame_len_bytes));
@@ -94,8 +95,8 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
                 Err(refusal) => Some(refusal),
             },
             (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
-            (Some(s), request) => match in_flight.clone().try_acquire_owned() {
-                Err(_) => Some(Response::error(ErrorCode::Busy, "too many requests in flight on this connection")),
+            (Some(s), request) => match admit(&in_flight, &admission) {
+                Err(refusal) => Some(refusal),
                 Ok(permit) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
                     let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
@@ -138,6 +139,23 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
         let _ =
             tokio::time::timeout(DRAIN_AFTER_FRAMING_ERROR, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
     }
+}
+
+/// Slots of one request: one of its connection's and one of the switch's, held until its work
+/// ends. Refused with BUSY when either is exhausted.
+fn admit(
+    connection: &Arc<Semaphore>,
+    switch: &Arc<Semaphore>,
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), Response> {
+    let mine = connection
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Response::error(ErrorCode::Busy, "too many requests in flight on this connection"))?;
+    let shared = switch
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Response::error(ErrorCode::Busy, "the switch is at capacity; retry shortly"))?;
+    Ok((mine, shared))
 }
 
 /// Counts the answer by message type and result, and its latency.
