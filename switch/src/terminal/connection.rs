@@ -96,7 +96,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             },
             (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
             (Some(s), request) => match admit(&in_flight, &admission) {
-                Err(refusal) => Some(refusal),
+                Err(why) => Some(Response::error(ErrorCode::Busy, why)),
                 Ok(permit) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
                     let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
@@ -142,19 +142,13 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
 }
 
 /// Slots of one request: one of its connection's and one of the switch's, held until its work
-/// ends. Refused with BUSY when either is exhausted.
+/// ends; otherwise why the request is answered BUSY.
 fn admit(
     connection: &Arc<Semaphore>,
     switch: &Arc<Semaphore>,
-) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), Response> {
-    let mine = connection
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Response::error(ErrorCode::Busy, "too many requests in flight on this connection"))?;
-    let shared = switch
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Response::error(ErrorCode::Busy, "the switch is at capacity; retry shortly"))?;
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), &'static str> {
+    let mine = connection.clone().try_acquire_owned().map_err(|_| "too many requests in flight on this connection")?;
+    let shared = switch.clone().try_acquire_owned().map_err(|_| "the switch is at capacity; retry shortly")?;
     Ok((mine, shared))
 }
 
