@@ -182,6 +182,17 @@ pub enum Verification {
     NotApplicable(String),
 }
 
+impl Verification {
+    /// `passed`, `failed` or `not_applicable`, as the reports spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verification::Passed => "passed",
+            Verification::Failed => "failed",
+            Verification::NotApplicable(_) => "not_applicable",
+        }
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone)]
 pub struct RedeemOutcome {

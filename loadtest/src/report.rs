@@ -22,6 +22,18 @@ pub struct LatencyUs {
     pub max: u64,
 }
 
+impl LatencyUs {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> LatencyUs {
+        LatencyUs {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
 /// One run's figures; field names are the JSON keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -102,13 +114,7 @@ impl Report {
             throughput_per_s: outcome.throughput_per_s(),
             duration_s: outcome.elapsed.as_secs_f64(),
             configured_duration_s: config.duration.as_secs_f64(),
-            latency_us: LatencyUs {
-                p50: h.value_at_quantile(0.50),
-                p90: h.value_at_quantile(0.90),
-                p99: h.value_at_quantile(0.99),
-                p999: h.value_at_quantile(0.999),
-                max: h.max(),
-            },
+            latency_us: LatencyUs::of(h),
             verified: outcome.verification == Verification::Passed,
             verification,
             verification_note,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
+use loadtest::baseline_pg::{self, BaselineConfig};
 use loadtest::report::Report;
 use loadtest::{parse_duration, ClientConfig};
 
@@ -22,6 +23,33 @@ enum Command {
     /// Point redemptions from the demo's (イ) terminals, closed loop or at a fixed rate
     /// (--rate), with balance verification.
     Redeem(RedeemArgs),
+    /// The naive design (one PostgreSQL transaction per redemption) and then the switch on the
+    /// same PostgreSQL, with the same number of concurrent clients; prints both and the ratio.
+    BaselinePg(BaselinePgArgs),
+}
+
+#[derive(clap::Args)]
+struct BaselinePgArgs {
+    /// The PostgreSQL both sides use, e.g. postgres://postgres@127.0.0.1:5432/postgres. The
+    /// naive side works in its own schema `naive_baseline`; the switch migrates its own tables.
+    #[arg(long)]
+    url: String,
+    /// Concurrent clients on each side: database connections for the naive design, terminals
+    /// with one redemption in flight for the switch (at most 500).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// How long each side runs.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Demo citizens (the switch's demo is loaded with this many if the database is empty).
+    #[arg(long, default_value_t = 10_000)]
+    citizens: u64,
+    /// The switch binary [default: the `switch` beside this program].
+    #[arg(long)]
+    switch: Option<std::path::PathBuf>,
+    /// Also write the figures as JSON to this file (naive_per_s, switch_per_s, ratio, ...).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +149,22 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::fs::write(&path, report.to_html()).with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::BaselinePg(a) => {
+            let config = BaselineConfig {
+                url: a.url,
+                clients: a.clients,
+                duration: a.duration,
+                citizens: a.citizens,
+                switch_binary: a.switch,
+            };
+            let report = baseline_pg::run(&config).await.context("baseline-pg")?;
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.switch_ok > 0 && report.naive_ok > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }
