@@ -3,17 +3,17 @@
 //! closed loop itself, one task per in-flight slot.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use protocol::{AccountRef, MyKeyId, Redeem, RedeemOk, TerminalId};
+use protocol::{AccountRef, ErrorCode, MyKeyId, Redeem, RedeemOk, TerminalId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{ClientError, TerminalClient};
-use crate::redeem::{new_latency_histogram, AckedRedeem, RedeemConfig, UnansweredRedeem};
+use crate::redeem::{new_latency_histogram, AckedRedeem, CitizenOrder, RedeemConfig, UnansweredRedeem};
 use crate::seq::SeqSource;
 use crate::timeline::Timeline;
 
@@ -30,6 +30,9 @@ pub(crate) struct TerminalState {
 /// What every lane of a run shares: the working set, what it touched and where it records.
 pub(crate) struct Work {
     pub(crate) mykeys: Vec<MyKeyId>,
+    pub(crate) order: CitizenOrder,
+    /// The next citizen of a sweep.
+    pub(crate) cursor: AtomicUsize,
     /// Citizens a redemption was sent for: the balances the verification compares.
     pub(crate) touched: Vec<AtomicBool>,
     pub(crate) account: AccountRef,
@@ -38,9 +41,13 @@ pub(crate) struct Work {
 }
 
 impl Work {
-    /// The next redemption of `terminal` for a random citizen, marked touched before it is sent.
+    /// The next redemption of `terminal` for a citizen picked in the run's order, marked
+    /// touched before it is sent.
     pub(crate) fn next_request(&self, terminal: &TerminalState, rng: &mut StdRng) -> (usize, Redeem) {
-        let index = rng.random_range(0..self.mykeys.len());
+        let index = match self.order {
+            CitizenOrder::Random => rng.random_range(0..self.mykeys.len()),
+            CitizenOrder::Sweep => self.cursor.fetch_add(1, Ordering::Relaxed) % self.mykeys.len(),
+        };
         let request = Redeem {
             seq: terminal.seqs.next(),
             mykey_id: self.mykeys[index],
@@ -133,6 +140,8 @@ pub(crate) struct LaneStats {
     pub(crate) latency_us: Histogram<u64>,
     pub(crate) acked: Vec<AckedRedeem>,
     pub(crate) unanswered: Vec<UnansweredRedeem>,
+    /// Answered TEMPORARY_FAILURE: the switch could not tell whether it was applied.
+    pub(crate) uncertain: Vec<UnansweredRedeem>,
 }
 
 impl LaneStats {
@@ -146,6 +155,7 @@ impl LaneStats {
             latency_us: new_latency_histogram(),
             acked: Vec::new(),
             unanswered: Vec::new(),
+            uncertain: Vec::new(),
         }
     }
 
@@ -198,6 +208,16 @@ impl LaneStats {
             Err(e) => {
                 work.timeline.record_error(answered);
                 self.count_error(e.kind_name());
+                if e.code() == Some(ErrorCode::TemporaryFailure) {
+                    // Applied or not, the switch cannot say (a store outage mid-commit); a resend
+                    // with the same sequence number settles it.
+                    self.uncertain.push(UnansweredRedeem {
+                        terminal_id: terminal.id,
+                        seq: request.seq,
+                        request,
+                        error: e.kind_name(),
+                    });
+                }
                 if e.code().is_some_and(|c| c.is_retryable()) {
                     Next::BackOff
                 } else {
@@ -226,5 +246,6 @@ impl LaneStats {
         let _ = self.latency_us.add(&other.latency_us);
         self.acked.extend(other.acked);
         self.unanswered.extend(other.unanswered);
+        self.uncertain.extend(other.uncertain);
     }
 }

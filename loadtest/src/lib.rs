@@ -19,10 +19,13 @@
 //! - [`timeline`]: per-second buckets of a run (throughput and latency over time).
 //! - [`report`]: the run's figures as console text and JSON.
 //! - [`html`]: the run as a self-contained HTML page with charts, for operators.
+//! - [`baseline_pg`]: the naive one-transaction-per-redemption design against the switch, on
+//!   the same PostgreSQL.
 //! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
 //! - [`display`]: receipts and errors for people (Japanese first, Japan time).
 //! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
 
+pub mod baseline_pg;
 pub mod client;
 pub mod demo;
 pub mod display;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::display::{thousands, thousands_signed};
-use crate::redeem::{RedeemConfig, RedeemOutcome, Verification};
+use crate::redeem::{CitizenOrder, RedeemConfig, RedeemOutcome, Verification};
 use crate::timeline::SecondStats;
 
 /// Latency percentiles in microseconds.
@@ -20,6 +20,18 @@ pub struct LatencyUs {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+impl LatencyUs {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> LatencyUs {
+        LatencyUs {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
 }
 
 /// One run's figures; field names are the JSON keys.
@@ -46,6 +58,8 @@ pub struct Report {
     pub started_unix_ms: u64,
     pub points: u64,
     pub citizens: u64,
+    /// `random` or `sweep` (each citizen in turn).
+    pub citizen_order: &'static str,
     pub ok: u64,
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
@@ -63,6 +77,8 @@ pub struct Report {
     pub acked_points: u64,
     pub balance_drop: Option<i64>,
     pub unanswered: usize,
+    /// Answered TEMPORARY_FAILURE: outcome unknown until resent.
+    pub uncertain: usize,
     pub terminals_lost: usize,
     /// One entry per elapsed second of the load and its drain, by the time of the answer.
     pub per_second: Vec<SecondStats>,
@@ -90,25 +106,24 @@ impl Report {
             started_unix_ms: outcome.started_unix_ms,
             points: config.points,
             citizens: config.working_set(),
+            citizen_order: match config.order {
+                CitizenOrder::Random => "random",
+                CitizenOrder::Sweep => "sweep",
+            },
             ok: outcome.ok,
             errors: outcome.errors,
             errors_by_code: outcome.errors_by_code.clone(),
             throughput_per_s: outcome.throughput_per_s(),
             duration_s: outcome.elapsed.as_secs_f64(),
             configured_duration_s: config.duration.as_secs_f64(),
-            latency_us: LatencyUs {
-                p50: h.value_at_quantile(0.50),
-                p90: h.value_at_quantile(0.90),
-                p99: h.value_at_quantile(0.99),
-                p999: h.value_at_quantile(0.999),
-                max: h.max(),
-            },
+            latency_us: LatencyUs::of(h),
             verified: outcome.verification == Verification::Passed,
             verification,
             verification_note,
             acked_points: outcome.acked_points,
             balance_drop: outcome.balance_drop,
             unanswered: outcome.unanswered.len(),
+            uncertain: outcome.uncertain.len(),
             terminals_lost: outcome.terminals_lost.len(),
             per_second: outcome.per_second.clone(),
         }
@@ -138,9 +153,10 @@ impl Report {
             None => format!("{} terminals x {} in flight", self.terminals, self.pipeline),
         };
         let mut out = format!(
-            "redeem: {load}, {} pt each, {} citizens, {:.2} s\n",
+            "redeem: {load}, {} pt each, {} citizens ({}), {:.2} s\n",
             thousands(self.points),
             thousands(self.citizens),
+            self.citizen_order,
             self.duration_s
         );
         if let Some(rate) = self.offered_rate_per_s {

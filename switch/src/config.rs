@@ -41,6 +41,7 @@ pub struct TerminalConfig {
     pub max_frame_len_bytes: usize,
     pub max_connections: usize,
     pub max_in_flight_per_connection: usize,
+    pub max_in_flight_total: usize,
     pub idle_timeout_s: u64,
     pub request_timeout_ms: u64,
     pub login_max_failures: u32,

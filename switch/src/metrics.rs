@@ -18,6 +18,7 @@ const BATCH_BUCKETS: &[f64] =
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = builder()?.install_recorder()?;
     describe();
+    spawn_upkeep(handle.clone());
     Ok(handle)
 }
 
@@ -27,6 +28,22 @@ pub fn builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS_S)?
         .set_buckets_for_metric(Matcher::Full("switch_ledger_batch_entries".into()), BATCH_BUCKETS)
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Histogram samples wait in per-thread buffers until upkeep folds them into the buckets. With
+/// nobody scraping `/metrics` they would pile up (measured: RSS from 150 to 390 MB in 40 s of
+/// overload), so a small thread folds them every second whether or not anyone scrapes.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP_EVERY);
+        handle.run_upkeep();
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the metrics upkeep thread; histograms grow until scraped");
+    }
 }
 
 fn describe() {

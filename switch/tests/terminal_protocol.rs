@@ -391,6 +391,17 @@ fn metrics_count_requests_by_type_and_result() {
         assert!(matches!(c.call(&redeem(seq, "MY123456", "M141305", 1)), Response::RedeemOk(_)));
     }
     assert_eq!(code(&c.call(&redeem(4, "MY123456", "M141305", 1_000_000))), ErrorCode::InsufficientPoints);
+    // A redeem frame whose body is cut short, and a frame of a type the protocol lacks.
+    let mut frames = bytes::BytesMut::new();
+    redeem(5, "MY123456", "M141305", 1).encode_frame(1, 900, &mut frames);
+    let full = frames.split().freeze();
+    let mut cut = bytes::BytesMut::new();
+    cut.extend_from_slice(&((full.len() - 4 - 3) as u32).to_be_bytes());
+    cut.extend_from_slice(&full[4..full.len() - 3]);
+    cut.extend_from_slice(&[0, 0, 0, 7, 1, 0x7f, 0x7f, 0, 0, 3, 133]);
+    c.send_raw(&cut);
+    assert_eq!(code(&c.recv().1), ErrorCode::MalformedMessage);
+    assert!(matches!(c.recv().1, Response::Error(_)));
     let (status, text) = http_get(&s, "/metrics");
     assert!(status.contains("200"), "{status}");
     let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
@@ -398,7 +409,51 @@ fn metrics_count_requests_by_type_and_result() {
     assert_eq!(value(r#"switch_requests_total{type="redeem",result="ok"}"#).as_deref(), Some("3"), "{text}");
     assert_eq!(value(r#"switch_requests_total{type="redeem",result="INSUFFICIENT_POINTS"}"#).as_deref(), Some("1"));
     assert_eq!(value(r#"switch_requests_total{type="login",result="ok"}"#).as_deref(), Some("1"));
+    assert_eq!(value(r#"switch_requests_total{type="redeem",result="MALFORMED_MESSAGE"}"#).as_deref(), Some("1"));
+    assert!(line(r#"switch_requests_total{type="unknown","#).is_some(), "{text}");
     assert_eq!(value("switch_ledger_batch_entries_count").as_deref(), Some("3"), "three batches of one");
     assert!(line(r#"switch_request_duration_seconds_bucket{type="redeem",le="0.01"}"#).is_some());
     assert_eq!(value("switch_terminal_connections").as_deref(), Some("1"));
+}
+
+#[test]
+fn the_switch_wide_in_flight_bound_answers_busy_and_returns_its_slots() {
+    // Per connection the bound is generous; over the switch, four requests at once.
+    let s = Server::start_with(50, &[("SWITCH_TERMINAL__MAX_IN_FLIGHT_TOTAL", "4")], |_| {});
+    let mut terminals = [s.login(MUSEUM), s.login(SHOP)];
+    let before: u64 =
+        (0..50).map(|i| balance(&mut terminals[0], &actors::demo::citizen(i).cert_serial, "M141305")).sum();
+    // One write of 300 frames per connection: they arrive far faster than they commit.
+    for (t, c) in terminals.iter_mut().enumerate() {
+        let mut burst = bytes::BytesMut::new();
+        for i in 0..300u64 {
+            let mykey = actors::demo::citizen(i % 50).mykey_id.to_string();
+            redeem(10_000 * (t as u64 + 1) + i, &mykey, "M141305", 1).encode_frame(1, 1 + i as u32, &mut burst);
+        }
+        c.send_raw(&burst);
+    }
+    let (mut ok, mut busy) = (0u64, 0u64);
+    for c in terminals.iter_mut() {
+        for _ in 0..300 {
+            match c.recv().1 {
+                Response::RedeemOk(_) => ok += 1,
+                Response::Error(e) if e.code() == Some(ErrorCode::Busy) => {
+                    busy += 1;
+                    assert!(e.message.contains("capacity"), "{}", e.message);
+                }
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+    }
+    assert!(busy > 0 && ok > 0, "ok {ok}, busy {busy}");
+    // BUSY changed nothing: the books hold exactly the acknowledged redemptions.
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 1") as u64, ok);
+    let after: u64 =
+        (0..50).map(|i| balance(&mut terminals[0], &actors::demo::citizen(i).cert_serial, "M141305")).sum();
+    assert_eq!(before - after, ok);
+    // Every slot came back: a lone request is admitted again.
+    let mykey = actors::demo::citizen(0).mykey_id.to_string();
+    assert!(matches!(terminals[1].call(&redeem(99_999, &mykey, "M141305", 1)), Response::RedeemOk(_)));
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loadtest::redeem::{run_redeem, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
+use loadtest::baseline_pg::{self, BaselineConfig};
+use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
 use loadtest::{parse_duration, ClientConfig};
 
@@ -22,6 +23,33 @@ enum Command {
     /// Point redemptions from the demo's (イ) terminals, closed loop or at a fixed rate
     /// (--rate), with balance verification.
     Redeem(RedeemArgs),
+    /// The naive design (one PostgreSQL transaction per redemption) and then the switch on the
+    /// same PostgreSQL, with the same number of concurrent clients; prints both and the ratio.
+    BaselinePg(BaselinePgArgs),
+}
+
+#[derive(clap::Args)]
+struct BaselinePgArgs {
+    /// The PostgreSQL both sides use, e.g. postgres://postgres@127.0.0.1:5432/postgres. The
+    /// naive side works in its own schema `naive_baseline`; the switch migrates its own tables.
+    #[arg(long)]
+    url: String,
+    /// Concurrent clients on each side: database connections for the naive design, terminals
+    /// with one redemption in flight for the switch (at most 500).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// How long each side runs.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Demo citizens (the switch's demo is loaded with this many if the database is empty).
+    #[arg(long, default_value_t = 10_000)]
+    citizens: u64,
+    /// The switch binary [default: the `switch` beside this program].
+    #[arg(long)]
+    switch: Option<std::path::PathBuf>,
+    /// Also write the figures as JSON to this file (naive_per_s, switch_per_s, ratio, ...).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -47,9 +75,13 @@ struct RedeemArgs {
     /// Points per redemption.
     #[arg(long, default_value_t = 1)]
     points: u64,
-    /// Demo citizens in the working set (at most 10,000).
+    /// Demo citizens in the working set: at most as many as the demo loaded (its --citizens).
     #[arg(long, default_value_t = 10_000)]
     citizens: u64,
+    /// Take the citizens in turn instead of at random, so N redemptions touch N citizens once
+    /// each (e.g. wallet memory for a million citizens who each redeemed once).
+    #[arg(long)]
+    sweep: bool,
     /// Bound on waiting for one answer; a terminal whose answer does not come stops.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
@@ -92,6 +124,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             config.duration = a.duration;
             config.points = a.points;
             config.citizens = a.citizens;
+            config.order = if a.sweep { CitizenOrder::Sweep } else { CitizenOrder::Random };
             config.verify = !a.no_verify;
             config.client = ClientConfig { request_timeout: a.timeout, ..ClientConfig::default() };
             match config.rate_per_s {
@@ -116,6 +149,22 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::fs::write(&path, report.to_html()).with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::BaselinePg(a) => {
+            let config = BaselineConfig {
+                url: a.url,
+                clients: a.clients,
+                duration: a.duration,
+                citizens: a.citizens,
+                switch_binary: a.switch,
+            };
+            let report = baseline_pg::run(&config).await.context("baseline-pg")?;
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.switch_ok > 0 && report.naive_ok > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use actors::terminal_auth::TerminalSession;
 use bytes::BytesMut;
 use futures::StreamExt;
-use protocol::{ErrorCode, FrameCodec, FrameError, Request, Response, PROTOCOL_VERSION_1};
+use protocol::{ErrorCode, FrameCodec, FrameError, MessageType, Request, Response, PROTOCOL_VERSION_1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 
 use super::dispatch::Dispatcher;
@@ -23,8 +23,9 @@ use super::TerminalLimits;
 
 type Outgoing = (u32, Response);
 
-/// Serves one connection until the peer leaves, idles out, or breaks framing.
-pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
+/// Serves one connection until the peer leaves, idles out, or breaks framing. `admission`
+/// holds the switch-wide in-flight slots shared by all connections.
+pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Arc<Semaphore>, limits: TerminalLimits) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(limits.max_frame_len_bytes));
@@ -57,28 +58,25 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
             Some(Err(FrameError::Io(_))) => break,
         };
         let corr = frame.corr_id;
-        if frame.version != PROTOCOL_VERSION_1 {
+        let started = Instant::now();
+        // Counted under the type the frame names, so refused frames show in the metrics too.
+        let kind = MessageType::from_u16(frame.msg_type).map_or("unknown", MessageType::name);
+        let decoded = if frame.version != PROTOCOL_VERSION_1 {
             let msg = format!("protocol version {} is not supported; this server speaks 1", frame.version);
-            if !send_or_give_up(&tx, corr, Response::error(ErrorCode::UnsupportedVersion, msg), limits.idle_timeout)
-                .await
-            {
-                break;
-            }
-            continue;
-        }
-        let request = match Request::decode(&frame) {
+            Err(Response::error(ErrorCode::UnsupportedVersion, msg))
+        } else {
+            Request::decode(&frame).map_err(|e| Response::error(e.error_code(), e.to_string()))
+        };
+        let request = match decoded {
             Ok(r) => r,
-            Err(e) => {
-                if !send_or_give_up(&tx, corr, Response::error(e.error_code(), e.to_string()), limits.idle_timeout)
-                    .await
-                {
+            Err(refusal) => {
+                record(kind, &refusal, started);
+                if !send_or_give_up(&tx, corr, refusal, limits.idle_timeout).await {
                     break;
                 }
                 continue;
             }
         };
-        let started = Instant::now();
-        let kind = request.msg_type().name();
         let immediate = match (&session, request) {
             (_, Request::Heartbeat) => Some(Response::HeartbeatOk { server_time_ms: dispatcher.clock.now_ms() }),
             (Some(_), Request::Login(_)) => {
@@ -94,8 +92,8 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
                 Err(refusal) => Some(refusal),
             },
             (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
-            (Some(s), request) => match in_flight.clone().try_acquire_owned() {
-                Err(_) => Some(Response::error(ErrorCode::Busy, "too many requests in flight on this connection")),
+            (Some(s), request) => match admit(&in_flight, &admission) {
+                Err(why) => Some(Response::error(ErrorCode::Busy, why)),
                 Ok(permit) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
                     let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
@@ -138,6 +136,17 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, limits: Termi
         let _ =
             tokio::time::timeout(DRAIN_AFTER_FRAMING_ERROR, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
     }
+}
+
+/// Slots of one request: one of its connection's and one of the switch's, held until its work
+/// ends; otherwise why the request is answered BUSY.
+fn admit(
+    connection: &Arc<Semaphore>,
+    switch: &Arc<Semaphore>,
+) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), &'static str> {
+    let mine = connection.clone().try_acquire_owned().map_err(|_| "too many requests in flight on this connection")?;
+    let shared = switch.clone().try_acquire_owned().map_err(|_| "the switch is at capacity; retry shortly")?;
+    Ok((mine, shared))
 }
 
 /// Counts the answer by message type and result, and its latency.

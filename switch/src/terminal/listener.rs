@@ -14,6 +14,7 @@ use super::TerminalLimits;
 
 pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let admission = Arc::new(Semaphore::new(limits.max_in_flight_total));
     loop {
         let (mut stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -26,10 +27,10 @@ pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, lim
         };
         match slots.clone().try_acquire_owned() {
             Ok(permit) => {
-                let dispatcher = dispatcher.clone();
+                let (dispatcher, admission) = (dispatcher.clone(), admission.clone());
                 tokio::task::spawn_local(async move {
                     metrics::gauge!("switch_terminal_connections").increment(1.0);
-                    connection::serve(stream, dispatcher, limits).await;
+                    connection::serve(stream, dispatcher, admission, limits).await;
                     metrics::gauge!("switch_terminal_connections").decrement(1.0);
                     drop(permit);
                 });

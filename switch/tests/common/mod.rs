@@ -135,7 +135,12 @@ impl Server {
     /// A switch on PostgreSQL: a new database on this test binary's private cluster, migrated
     /// with `switch migrate`, seeded with `citizens` and `terminals`, served with `env` more.
     pub fn start_postgres(citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
-        let url = postgres_database();
+        Self::start_on_postgres(&postgres_database(), citizens, terminals, env)
+    }
+
+    /// As [`Self::start_postgres`], on the empty database at `url`.
+    pub fn start_on_postgres(url: &str, citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
+        let url = url.to_owned();
         let mut all = postgres_env(&url);
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let migrated = switch_command(&["migrate"], &all);
