@@ -1,10 +1,16 @@
 //! The ledger actor: numbers journal entries and makes them durable with group commit.
 //!
-//! Wallets from all over the switch append one entry each. While the store commits one batch,
+//! Wallets from all over the switch append one entry each. While the store commits a batch,
 //! the next accumulates; when the commit returns, every caller of that batch is answered and
 //! the next batch goes at once. Under load a batch holds as many entries as arrived during one
 //! commit (up to `max_batch_entries`), so one fsync serves many redemptions; with no load a
 //! lone entry commits immediately. Pending entries are bounded: past the bound, BUSY.
+//!
+//! A store may take several batches at once ([`Store::commit_concurrency`]: PostgreSQL commits
+//! on several connections; the embedded store has one writer and takes one). Concurrent batches
+//! never hold two entries of one wallet — a wallet appends its next entry only after its last is
+//! durable — so they touch disjoint wallets and may finish in any order; entry ids and
+//! transaction numbers stay unique, and a failed batch leaves only a gap in them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -81,7 +87,9 @@ pub struct Ledger {
     clock: Clock,
     limits: LedgerLimits,
     pending: VecDeque<(NewEntry, Reply<Appended>)>,
-    committing: bool,
+    /// Batches the store is committing now, at most `max_commits`.
+    committing: usize,
+    max_commits: usize,
     last_entry_id: u64,
     numberer: TxnNumberer,
 }
@@ -94,22 +102,28 @@ impl Ledger {
         limits: LedgerLimits,
         head: JournalHead,
     ) -> Self {
+        let max_commits = store.commit_concurrency().max(1);
         Ledger {
             store,
             settlement,
             clock,
             limits,
             pending: VecDeque::new(),
-            committing: false,
+            committing: 0,
+            max_commits,
             last_entry_id: head.last_entry_id,
             numberer: TxnNumberer::after(head.last_txn_no),
         }
     }
 
+    /// Starts batches while the store has room for them and entries wait.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.committing || self.pending.is_empty() {
-            return;
+        while self.committing < self.max_commits && !self.pending.is_empty() {
+            self.start_batch(ctx);
         }
+    }
+
+    fn start_batch(&mut self, ctx: &mut Context<Self>) {
         let n = self.pending.len().min(self.limits.max_batch_entries);
         let now_ms = self.clock.now_ms();
         let stamp = jst_stamp(now_ms);
@@ -123,11 +137,11 @@ impl Ledger {
         }
         let settlement_rows: Vec<Option<SettlementRow>> = batch.iter().map(settlement_delta).collect();
         let numbers: Vec<(u64, TxnNo)> = batch.iter().map(|e| (e.entry_id, e.txn_no)).collect();
-        self.committing = true;
+        self.committing += 1;
         let started = Instant::now();
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
-            act.committing = false;
+            act.committing -= 1;
             metrics::histogram!("switch_ledger_batch_entries").record(replies.len() as f64);
             metrics::histogram!("switch_ledger_commit_seconds").record(started.elapsed().as_secs_f64());
             match result {

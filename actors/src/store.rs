@@ -68,6 +68,12 @@ pub trait Store: Send + Sync + 'static {
     /// all; the answer has one outcome per entry, in order.
     fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>>;
 
+    /// Batches worth committing at once. Never two entries of one wallet are in concurrent
+    /// batches (see the ledger), so an engine with many connections may take several.
+    fn commit_concurrency(&self) -> usize {
+        1
+    }
+
     fn journal_head(&self) -> StoreFuture<JournalHead>;
     fn load_wallet(&self, wallet: WalletId) -> StoreFuture<Option<WalletState>>;
     fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>>;

@@ -25,11 +25,18 @@ struct GatedStore {
     batches: Mutex<Vec<Vec<PreparedEntry>>>,
     gate: Arc<Semaphore>,
     fail: Mutex<bool>,
+    /// What the store says it can commit at once.
+    concurrency: usize,
 }
 
 impl Default for GatedStore {
     fn default() -> Self {
-        GatedStore { batches: Mutex::default(), gate: Arc::new(Semaphore::new(0)), fail: Mutex::default() }
+        GatedStore {
+            batches: Mutex::default(),
+            gate: Arc::new(Semaphore::new(0)),
+            fail: Mutex::default(),
+            concurrency: 1,
+        }
     }
 }
 
@@ -51,6 +58,9 @@ impl Store for GatedStore {
                 Ok(vec![CommitOutcome::Committed; n])
             }
         })
+    }
+    fn commit_concurrency(&self) -> usize {
+        self.concurrency
     }
     fn journal_head(&self) -> StoreFuture<JournalHead> {
         not_here()
@@ -174,6 +184,54 @@ async fn entries_arriving_during_a_commit_share_the_next_one_and_wait_for_it() {
         (rows[0].location_id, rows[0].business_date, rows[0].transactions, rows[0].points),
         (7, 20261125, 101, 1_010)
     );
+}
+
+fn append_from(ledger: &Addr<Ledger>, wallets: std::ops::RangeInclusive<u64>) -> Vec<JoinHandle<AppendResult>> {
+    wallets
+        .map(|w| {
+            let l = ledger.clone();
+            actix::spawn(
+                async move { ask(&l, |reply| ::actors::ledger::Append { entry: redemption(w, 1), reply }).await },
+            )
+        })
+        .collect()
+}
+
+type AppendResult = Result<Appended, SwitchError>;
+type JoinHandle<T> = tokio::task::JoinHandle<T>;
+
+#[actix::test]
+async fn a_store_that_takes_several_batches_gets_them_at_once_and_no_more() {
+    let store = Arc::new(GatedStore { concurrency: 3, ..GatedStore::default() });
+    let (ledger, _) = start(store.clone(), 1_000);
+    // One at a time, each finding every commit slot it could use free: three batches go at once.
+    let mut answers = Vec::new();
+    for w in 1..=3u64 {
+        answers.extend(append_from(&ledger, w..=w));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    answers.extend(append_from(&ledger, 4..=10));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let sizes: Vec<usize> = store.batches.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 1, 1], "three commits in flight; the other seven wait for a free one");
+    assert!(answers.iter().all(|a| !a.is_finished()), "nobody is answered before their commit returns");
+
+    // Whichever commit returns first frees the slot for all seven waiting.
+    store.gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let sizes: Vec<usize> = store.batches.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![1, 1, 1, 7]);
+    assert_eq!(answers.iter().filter(|a| a.is_finished()).count(), 1, "exactly one batch is durable");
+
+    store.gate.add_permits(3);
+    let mut ids = std::collections::HashSet::new();
+    for a in answers {
+        match a.await.unwrap() {
+            Ok(Appended::Committed { entry_id, .. }) => assert!(ids.insert(entry_id), "entry ids stay unique"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), 10);
 }
 
 #[actix::test]

@@ -97,6 +97,8 @@ pub struct StoreConfig {
     /// password (use `SWITCH_STORE__URL` or a file outside it).
     pub url: Option<String>,
     pub pool_size: usize,
+    /// Ledger batches committed at once on PostgreSQL, each on its own connection.
+    pub concurrent_commits: usize,
     pub statement_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     /// Apply missing PostgreSQL migrations at `serve` instead of refusing to start.
@@ -112,6 +114,7 @@ impl StoreConfig {
         Ok(PostgresSettings {
             url: url.to_owned(),
             pool_size: self.pool_size.max(1),
+            concurrent_commits: self.concurrent_commits.clamp(1, self.pool_size.max(1)),
             statement_timeout: Duration::from_millis(self.statement_timeout_ms.max(1)),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms.max(1)),
         })

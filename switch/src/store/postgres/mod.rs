@@ -60,6 +60,8 @@ pub struct PostgresSettings {
     /// or a file outside the repository when it holds a password.
     pub url: String,
     pub pool_size: usize,
+    /// Ledger batches committed at once (each takes a connection of the pool).
+    pub concurrent_commits: usize,
     pub statement_timeout: Duration,
     pub connect_timeout: Duration,
 }
@@ -69,6 +71,7 @@ impl std::fmt::Debug for PostgresSettings {
         f.debug_struct("PostgresSettings")
             .field("url", &"(redacted)")
             .field("pool_size", &self.pool_size)
+            .field("concurrent_commits", &self.concurrent_commits)
             .field("statement_timeout", &self.statement_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
@@ -80,6 +83,7 @@ impl PostgresSettings {
         PostgresSettings {
             url: url.to_owned(),
             pool_size: 4,
+            concurrent_commits: 2,
             statement_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
         }

@@ -188,6 +188,10 @@ impl Store for PostgresStore {
         self.commit_batch(batch)
     }
 
+    fn commit_concurrency(&self) -> usize {
+        self.settings.concurrent_commits
+    }
+
     fn journal_head(&self) -> StoreFuture<JournalHead> {
         self.run(|c| {
             Box::pin(async move {
