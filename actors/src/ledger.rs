@@ -7,10 +7,12 @@
 //! lone entry commits immediately. Pending entries are bounded: past the bound, BUSY.
 //!
 //! A store may take several batches at once ([`Store::commit_concurrency`]: PostgreSQL commits
-//! on several connections; the embedded store has one writer and takes one). Concurrent batches
-//! never hold two entries of one wallet — a wallet appends its next entry only after its last is
-//! durable — so they touch disjoint wallets and may finish in any order; entry ids and
-//! transaction numbers stay unique, and a failed batch leaves only a gap in them.
+//! on several connections; the embedded store has one writer and takes one). A wallet appends
+//! its next entry only after its last is durable, so concurrent batches normally touch disjoint
+//! wallets; where they do not (two instances of a wallet briefly alive after passivation, or a
+//! batch abandoned at its deadline whose transaction still holds its locks) the store's version
+//! check under the wallet's row lock refuses the later entry as stale. Batches may finish in
+//! any order: entry ids and transaction numbers stay unique, and a failed batch leaves a gap.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

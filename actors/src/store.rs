@@ -68,8 +68,9 @@ pub trait Store: Send + Sync + 'static {
     /// all; the answer has one outcome per entry, in order.
     fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>>;
 
-    /// Batches worth committing at once. Never two entries of one wallet are in concurrent
-    /// batches (see the ledger), so an engine with many connections may take several.
+    /// Batches worth committing at once. An engine that takes more than one must still apply
+    /// each wallet's version check under a lock of that wallet, because two concurrent batches
+    /// can, rarely, carry entries of one wallet (see the ledger).
     fn commit_concurrency(&self) -> usize {
         1
     }

@@ -255,6 +255,9 @@ mod cases {
         assert_eq!(commit(&store, &voids).await, vec![Committed, AlreadyVoided]);
         let again = n.batch(vec![void(&spent[0], 3, "V3")]);
         assert_eq!(commit(&store, &again).await, vec![AlreadyVoided]);
+        // A retry of the void that succeeded: its key decides, before the voided entry does.
+        let retry = n.batch(vec![void(&spent[0], 3, "V1")]);
+        assert_eq!(commit(&store, &retry).await, vec![DuplicateKey]);
         let record = store.void_of(spent[0].entry_id).await.unwrap().expect("voided");
         assert_eq!(
             (record.entry_id, record.kind, record.voids_txn_no),

@@ -451,9 +451,14 @@ fn the_switch_wide_in_flight_bound_answers_busy_and_returns_its_slots() {
     let after: u64 =
         (0..50).map(|i| balance(&mut terminals[0], &actors::demo::citizen(i).cert_serial, "M141305")).sum();
     assert_eq!(before - after, ok);
-    // Every slot came back: a lone request is admitted again.
-    let mykey = actors::demo::citizen(0).mykey_id.to_string();
-    assert!(matches!(terminals[1].call(&redeem(99_999, &mykey, "M141305", 1)), Response::RedeemOk(_)));
+    // Every slot came back: four at once (the bound) are all admitted again.
+    for i in 0..4u64 {
+        let mykey = actors::demo::citizen(i).mykey_id.to_string();
+        terminals[1].send(&redeem(99_000 + i, &mykey, "M141305", 1));
+    }
+    for _ in 0..4 {
+        assert!(matches!(terminals[1].recv().1, Response::RedeemOk(_)), "all four slots are free again");
+    }
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }

@@ -94,26 +94,35 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
             (Some(s), request) => match admit(&in_flight, &admission) {
                 Err(why) => Some(Response::error(ErrorCode::Busy, why)),
-                Ok(permit) => {
+                Ok((connection_slot, switch_slot)) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
                     let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
                     tokio::task::spawn_local(async move {
                         let work = dispatcher.handle(session, request);
                         tokio::pin!(work);
+                        // The switch-wide slot is held while the work runs inside the switch, not
+                        // while its answer waits for a terminal that reads slowly: a few
+                        // terminals that stop reading must not take every slot of the switch.
+                        // The connection's slot is held until the answer is queued.
                         let response = tokio::select! {
                             response = &mut work => response,
                             _ = tokio::time::sleep(request_timeout) => {
                                 let late = super::dispatch::timeout_response();
                                 record(kind, &late, started);
-                                let _ = tokio::time::timeout(idle_timeout, tx.send((corr, late))).await;
-                                // Keep the in-flight slot until the work inside the switch ends.
-                                let _ = work.await;
+                                let answer = tokio::time::timeout(idle_timeout, tx.send((corr, late)));
+                                let finish = async move {
+                                    let _ = work.await;
+                                    drop(switch_slot);
+                                };
+                                let (_, ()) = tokio::join!(answer, finish);
+                                drop(connection_slot);
                                 return;
                             }
                         };
+                        drop(switch_slot);
                         record(kind, &response, started);
                         let _ = tokio::time::timeout(idle_timeout, tx.send((corr, response))).await;
-                        drop(permit);
+                        drop(connection_slot);
                     });
                     None
                 }

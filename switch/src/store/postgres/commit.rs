@@ -236,7 +236,8 @@ pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> 
     )
     .map_err(|e| match e.as_db_error() {
         // The server refused a statement: the transaction aborted, COMMIT rolled it back.
-        Some(db) if db.severity() == "ERROR" => PgError::Db(e),
+        // (The parsed severity: the text one is translated on a server with lc_messages set.)
+        Some(db) if db.parsed_severity() == Some(tokio_postgres::error::Severity::Error) => PgError::Db(e),
         // The session ended (FATAL) or the connection broke: COMMIT may have happened.
         _ => PgError::OutcomeUnknown(super::describe_error(&e)),
     })?;

@@ -45,6 +45,8 @@ use crate::store::seed::{SeedOptions, SeedSummary};
 const IO_THREADS: usize = 2;
 /// TCP keepalive idle time: notices a vanished server on an idle pooled connection.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// Exit status of a switch that found another switch holding its database's serving lock.
+pub const SERVING_LOCK_LOST_EXIT_CODE: i32 = 3;
 /// Key of the session advisory lock held by the serving switch ("SWSERVE!" in ASCII).
 const SERVING_LOCK_KEY: i64 = 0x5357_5345_5256_4521;
 /// How long a starting switch waits for the serving lock before it refuses to start.
@@ -93,8 +95,11 @@ impl PostgresSettings {
         let mut config = tokio_postgres::Config::from_str(&self.url)
             .map_err(|e| StoreError::Unavailable(format!("store.url is not a PostgreSQL connection string: {e}")))?;
         let timeout_ms = statement_timeout.map_or(0, |t| t.as_millis().max(1));
+        // A statement waiting for a lock gives up well before the deadline, so a transaction
+        // the switch abandoned at its deadline does not hold wallet locks the next batch needs.
+        let lock_timeout_ms = timeout_ms / 2;
         config
-            .options(format!("-c statement_timeout={timeout_ms}"))
+            .options(format!("-c statement_timeout={timeout_ms} -c lock_timeout={lock_timeout_ms}"))
             .application_name("municipal-switch")
             .connect_timeout(self.connect_timeout)
             .keepalives(true)
@@ -386,7 +391,16 @@ impl PostgresStore {
                             client = next;
                             break;
                         }
-                        Ok(_) => tracing::error!(%target, "another switch took the serving lock"),
+                        Ok(_) => {
+                            // Two switches numbering entries from overlapping journal heads
+                            // would fail each other's batches: the one that lost the lock stops.
+                            tracing::error!(
+                                %target,
+                                "another switch took the serving lock while this one was cut off from the database; \
+                                 stopping so that one switch serves it"
+                            );
+                            std::process::exit(SERVING_LOCK_LOST_EXIT_CODE);
+                        }
                         Err(_) => {}
                     }
                 }

@@ -50,7 +50,13 @@ pub async fn migrate(client: &mut Client) -> Result<(u32, u32), MigrateError> {
 
 /// Applies migrations up to `target` only (tests build the previous schema with it).
 pub async fn migrate_to(client: &mut Client, target: u32) -> Result<(u32, u32), MigrateError> {
-    client.batch_execute(CREATE_TABLE).await?;
+    // Two switches migrating an empty database at once would race on creating the table.
+    {
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+        tx.batch_execute(CREATE_TABLE).await?;
+        tx.commit().await?;
+    }
     let before = current_version(client).await?;
     if before > latest_version() {
         return Err(MigrateError::Newer { found: before, known: latest_version() });

@@ -22,6 +22,11 @@ fn unique_violation_on(err: &rusqlite::Error, column: &str) -> bool {
         if e.code == ErrorCode::ConstraintViolation && msg.contains(column))
 }
 
+fn key_taken(conn: &Connection, key: Option<&str>) -> rusqlite::Result<bool> {
+    let Some(key) = key else { return Ok(false) };
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM journal WHERE idem_key = ?1)")?.query_row([key], |r| r.get(0))
+}
+
 fn apply_entry(conn: &Connection, p: &PreparedEntry) -> rusqlite::Result<CommitOutcome> {
     let e = &p.entry;
     let venue = e.venue.as_ref();
@@ -52,7 +57,15 @@ fn apply_entry(conn: &Connection, p: &PreparedEntry) -> rusqlite::Result<CommitO
     match inserted {
         Ok(_) => {}
         Err(err) if unique_violation_on(&err, "journal.idem_key") => return Ok(CommitOutcome::DuplicateKey),
-        Err(err) if unique_violation_on(&err, "journal.voids_entry_id") => return Ok(CommitOutcome::AlreadyVoided),
+        Err(err) if unique_violation_on(&err, "journal.voids_entry_id") => {
+            // SQLite checks this index before the key's; a key already taken decides first, as
+            // in every other store (a retry of a void is a duplicate, not a second void).
+            return Ok(if key_taken(conn, e.idem_key.as_deref())? {
+                CommitOutcome::DuplicateKey
+            } else {
+                CommitOutcome::AlreadyVoided
+            });
+        }
         Err(err) => return Err(err),
     }
     if let Some((wallet, version)) = e.wallet {
