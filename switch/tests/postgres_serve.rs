@@ -135,3 +135,60 @@ fn terminals_redeem_and_void_exactly_once_and_the_books_balance() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+/// Several batches committing at once while wallets are passivated every second (so a wallet
+/// can briefly live twice): nothing acknowledged is lost, nothing applied twice, the books
+/// balance. The version check under the wallet's row lock is what keeps such batches apart.
+#[test]
+fn concurrent_batches_with_constant_passivation_keep_the_books() {
+    let load_terminals: Vec<u32> = (52559..52567).collect();
+    let terminals: Vec<u32> = load_terminals.iter().copied().chain(53055..=53058).collect();
+    let s = Server::start_postgres(
+        200,
+        &terminals,
+        &[
+            ("SWITCH_STORE__CONCURRENT_COMMITS", "4"),
+            ("SWITCH_WALLETS__ACTIVE_MAX", "20"),
+            ("SWITCH_WALLETS__IDLE_PASSIVATE_S", "1"),
+            ("SWITCH_WALLETS__SWEEP_EVERY_S", "1"),
+        ],
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = loadtest::RedeemConfig::new(s.terminal.to_string());
+    config.terminals = load_terminals.len();
+    config.pipeline = 4;
+    config.duration = std::time::Duration::from_secs(6);
+    config.citizens = 200;
+    let outcome = rt.block_on(loadtest::run_redeem(&config)).expect("the run starts");
+    assert!(outcome.ok > 500, "the load ran: {} ok, errors {:?}", outcome.ok, outcome.errors_by_code);
+    assert!(outcome.unanswered.is_empty(), "every request answered");
+    assert_ne!(outcome.verification, loadtest::Verification::Failed, "acknowledged points left the balances");
+
+    let url = s.env().iter().find(|(k, _)| k == "SWITCH_STORE__URL").map(|(_, v)| v.clone()).unwrap();
+    let journal: std::collections::HashSet<(String, String)> = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let rows = client.query("SELECT idem_key, txn_no FROM journal WHERE kind = 1", &[]).await.unwrap();
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    });
+    for a in &outcome.acked {
+        let key = (format!("T{}:{}", a.terminal_id, a.seq), a.txn_no.to_string());
+        assert!(journal.contains(&key), "acknowledged {key:?} is in the journal");
+    }
+    let passivated = http_get_text(&s, "/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix("switch_wallets_passivated_total ").map(|v| v.trim().parse::<f64>().unwrap()))
+        .unwrap_or(0.0);
+    assert!(passivated > 100.0, "wallets were passivated under the load ({passivated})");
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+fn http_get_text(s: &Server, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(s.http).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
