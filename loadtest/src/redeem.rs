@@ -28,6 +28,7 @@ use crate::client::{ClientConfig, ClientError};
 use crate::demo::{point_use_terminals, POINT_USE_TERMINALS_MAX};
 use crate::lane::{run_closed_loop, TerminalState, Work};
 use crate::open_loop::{self, Schedule};
+use crate::retry::{resend_unanswered, Settled};
 use crate::seq::SeqSource;
 use crate::snapshot::{login_retrying, read_balances, SnapshotError};
 use crate::timeline::{SecondStats, Timeline};
@@ -173,6 +174,40 @@ pub struct UnansweredRedeem {
     pub error: String,
 }
 
+/// Redemptions of unknown outcome, resent after the run with their own sequence numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Settlement {
+    pub resent: usize,
+    /// Answered OK on resending (applied now or, `replayed`, during the run): exactly once.
+    pub applied: usize,
+    pub applied_points: u64,
+    /// Refused on resending (never applied).
+    pub refused: usize,
+    /// No answer even on resending.
+    pub still_unknown: usize,
+    pub still_unknown_points: u64,
+}
+
+impl Settlement {
+    fn of(settled: Vec<Settled>) -> Settlement {
+        let mut s = Settlement { resent: settled.len(), ..Settlement::default() };
+        for one in settled {
+            match one.answer {
+                Ok(ok) => {
+                    s.applied += 1;
+                    s.applied_points += ok.points;
+                }
+                Err(e) if e.outcome_unknown() || e.code().is_some_and(|c| c.is_retryable()) => {
+                    s.still_unknown += 1;
+                    s.still_unknown_points += one.unanswered.request.points;
+                }
+                Err(_) => s.refused += 1,
+            }
+        }
+        s
+    }
+}
+
 /// Whether acknowledged points matched the balance drop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -224,6 +259,8 @@ pub struct RedeemOutcome {
     /// Answered TEMPORARY_FAILURE (the switch could not tell whether it applied them); the
     /// terminal went on. Resend with the same sequence number to settle them.
     pub uncertain: Vec<UnansweredRedeem>,
+    /// What resending the unanswered and uncertain redemptions found (verification runs only).
+    pub settled: Settlement,
     /// Terminals that stopped early because their connection was lost or stuck.
     pub terminals_lost: Vec<TerminalId>,
     pub acked_points: u64,
@@ -330,15 +367,27 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
     drop(clients);
 
     let acked_points: u64 = totals.acked.iter().map(|a| a.points).sum();
+    let mut settled = Settlement::default();
     let (balance_drop, verification) = match before {
         None => (None, Verification::NotApplicable("verification disabled".to_owned())),
         Some(before) => {
+            // Outcomes the run could not learn are settled first (resent with their own sequence
+            // numbers: applied at most once), so the books can be judged exactly.
+            let unknown: Vec<UnansweredRedeem> = totals.unanswered.iter().chain(&totals.uncertain).cloned().collect();
+            if !unknown.is_empty() {
+                settled = Settlement::of(resend_unanswered(&config.addr, &unknown, &config.client).await);
+            }
             let after =
                 read_balances(&config.addr, &snapshot_terminals, citizens.clone(), &config.account, &config.client)
                     .await;
-            let unknown = totals.unanswered.iter().chain(&totals.uncertain);
-            let unknown_points = unknown.clone().map(|u| u.request.points).sum();
-            judge(&before, after, &work.touched, acked_points, unknown.count(), unknown_points)
+            judge(
+                &before,
+                after,
+                &work.touched,
+                acked_points + settled.applied_points,
+                settled.still_unknown,
+                settled.still_unknown_points,
+            )
         }
     };
 
@@ -357,6 +406,7 @@ pub async fn run_redeem(config: &RedeemConfig) -> Result<RedeemOutcome, RunError
         acked: totals.acked,
         unanswered: totals.unanswered,
         uncertain: totals.uncertain,
+        settled,
         terminals_lost,
         acked_points,
         balance_drop,
@@ -425,9 +475,8 @@ fn judge(
     } else if drop >= acked && drop <= most {
         // Consistent, but a lost acknowledgement could hide behind an applied unknown one.
         Verification::NotApplicable(format!(
-            "{unknown} redemptions got no answer or TEMPORARY_FAILURE; their outcome is unknown ({} of their \
-             {unknown_points} points left the balances, which is consistent; resend them with the same sequence \
-             numbers to settle them)",
+            "{unknown} redemptions stayed without an answer even when resent; their outcome is unknown ({} of \
+             their {unknown_points} points left the balances, which is consistent)",
             drop - acked
         ))
     } else {

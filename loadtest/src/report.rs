@@ -75,6 +75,13 @@ pub struct Report {
     pub verification: &'static str,
     pub verification_note: Option<String>,
     pub acked_points: u64,
+    /// Unknown outcomes resent after the run: how many, and how many were applied (their points
+    /// count with the acknowledged ones), refused, or still without an answer.
+    pub settled_resent: usize,
+    pub settled_applied: usize,
+    pub settled_applied_points: u64,
+    pub settled_refused: usize,
+    pub settled_still_unknown: usize,
     pub balance_drop: Option<i64>,
     pub unanswered: usize,
     /// Answered TEMPORARY_FAILURE: outcome unknown until resent.
@@ -121,6 +128,11 @@ impl Report {
             verification,
             verification_note,
             acked_points: outcome.acked_points,
+            settled_resent: outcome.settled.resent,
+            settled_applied: outcome.settled.applied,
+            settled_applied_points: outcome.settled.applied_points,
+            settled_refused: outcome.settled.refused,
+            settled_still_unknown: outcome.settled.still_unknown,
             balance_drop: outcome.balance_drop,
             unanswered: outcome.unanswered.len(),
             uncertain: outcome.uncertain.len(),
@@ -191,11 +203,26 @@ impl Report {
                 self.terminals_lost
             ));
         }
+        if self.settled_resent > 0 {
+            out.push_str(&format!(
+                "settled      {} resent with their sequence numbers: {} applied ({} pt), {} refused, {} still unknown\n",
+                thousands(self.settled_resent as u64),
+                thousands(self.settled_applied as u64),
+                thousands(self.settled_applied_points),
+                thousands(self.settled_refused as u64),
+                thousands(self.settled_still_unknown as u64),
+            ));
+        }
         let drop =
             self.balance_drop.map_or_else(|| "not measured".to_owned(), |d| format!("{} pt", thousands_signed(d)));
         let note = self.verification_note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+        let settled = if self.settled_applied > 0 {
+            format!(" + settled {} pt", thousands(self.settled_applied_points))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "verification {}{note} (acknowledged {} pt, balance drop {drop})\n",
+            "verification {}{note} (acknowledged {} pt{settled}, balance drop {drop})\n",
             self.verification,
             thousands(self.acked_points)
         ));

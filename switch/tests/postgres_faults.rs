@@ -22,7 +22,8 @@ fn database_outages_under_load_answer_temporary_failure_and_lose_nothing() {
     // A cluster of this test's own: it is stopped and started under the switch.
     let cluster = PrivateCluster::start().unwrap_or_else(|e| panic!("{e}"));
     let url = cluster.create_database("faults").unwrap_or_else(|e| panic!("{e}"));
-    let terminals: Vec<u32> = (52559..52559 + TERMINALS as u32).collect();
+    // The load's terminals, and the balance readers of the verification (00053055–00053058).
+    let terminals: Vec<u32> = (52559..52559 + TERMINALS as u32).chain(53055..=53058).collect();
     // Store calls give up after 2 s, so an outage is answered long before a terminal's timeout.
     let server = Server::start_on_postgres(&url, 500, &terminals, &[("SWITCH_STORE__STATEMENT_TIMEOUT_MS", "2000")]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -32,7 +33,6 @@ fn database_outages_under_load_answer_temporary_failure_and_lose_nothing() {
     config.pipeline = 8;
     config.duration = LOAD;
     config.citizens = 500;
-    config.verify = false;
     let load = rt.spawn(async move { run_redeem(&config).await });
 
     // Seconds 3–5: crashed. Seconds 8–10: shut down cleanly. Then up to the end.
@@ -61,7 +61,12 @@ fn database_outages_under_load_answer_temporary_failure_and_lose_nothing() {
     assert!(ok_in(0, 3) > 0, "load before the outage: {:?}", outcome.per_second);
     assert!(ok_in(13, 17) > 0, "load after the database came back: {:?}", outcome.per_second);
 
-    // Every TEMPORARY_FAILURE settles by resending it with its sequence number.
+    // The run settled its TEMPORARY_FAILUREs by resending them, then found the balances exact.
+    assert_eq!(outcome.settled.resent, outcome.uncertain.len());
+    assert_eq!(outcome.settled.still_unknown, 0);
+    assert_eq!(outcome.verification, loadtest::Verification::Passed, "{:?}", outcome.settled);
+
+    // Every TEMPORARY_FAILURE settles by resending it with its sequence number (again: replayed).
     let client = loadtest::client::ClientConfig::default();
     let settled = rt.block_on(resend_unanswered(&server.terminal.to_string(), &outcome.uncertain, &client));
     assert_eq!(settled.len(), outcome.uncertain.len());
