@@ -8,13 +8,16 @@
 //! # Layout
 //! - Domain, no actors: [`journal`] (entries, postings, double entry), [`wallet_state`]
 //!   (sub-accounts and lots), [`catalog`] (municipalities, events, locations), [`clock`]
-//!   (Japan time), [`error`] (the domain error and its one mapping to wire codes).
+//!   (Japan time), [`error`] (the domain error and its one mapping to wire codes),
+//!   [`card_proof`] (proof that the citizen holds the card: certificate, challenge, signature),
+//!   [`mykey_issuance`] (the rules of choosing a MyKey ID: three generations, three duplicates).
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
 //! - [`mailbox`]: bounded asks (BUSY instead of waiting).
 //! - [`demo`]: the manual's Kawasaki sample as deterministic data.
 
+pub mod card_proof;
 pub mod catalog;
 pub mod clock;
 pub mod demo;
@@ -23,6 +26,7 @@ pub mod journal;
 pub mod ledger;
 pub mod lookup;
 pub mod mailbox;
+pub mod mykey_issuance;
 pub mod router;
 pub mod settlement;
 pub mod store;
