@@ -10,7 +10,9 @@
 //!   (sub-accounts and lots), [`catalog`] (municipalities, events, locations), [`clock`]
 //!   (Japan time), [`error`] (the domain error and its one mapping to wire codes),
 //!   [`card_proof`] (proof that the citizen holds the card: certificate, challenge, signature),
-//!   [`mykey_issuance`] (the rules of choosing a MyKey ID: three generations, three duplicates).
+//!   [`mykey_issuance`] (the rules of choosing a MyKey ID: three generations, three duplicates),
+//!   [`registration`] (municipal points and special support events as their forms are validated,
+//!   bank accounts in transfer form).
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
@@ -27,6 +29,7 @@ pub mod ledger;
 pub mod lookup;
 pub mod mailbox;
 pub mod mykey_issuance;
+pub mod registration;
 pub mod router;
 pub mod settlement;
 pub mod store;
