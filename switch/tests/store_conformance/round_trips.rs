@@ -71,27 +71,35 @@ fn a_batch_is_a_few_round_trips_whatever_its_size() {
         let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(settings).await.unwrap());
         let mut n = Numbers::of(&store).await;
         let mut versions = vec![1u64; 4097];
+        // The proxy counts a turn whenever the client sends after the server answered, so a
+        // pipeline that leaves in two writes (the connection task runs on another thread) or a
+        // batch of megabytes still being sent when the first insert is answered counts one more.
+        // Such noise only adds: each size runs three times and its fewest turns count.
         let mut measured = Vec::new();
-        for (round, size) in [1u64, 1, 64, 4096].into_iter().enumerate() {
-            let entries = (1..=size).map(|w| {
-                let v = versions[w as usize];
-                versions[w as usize] += 1;
-                redeem(w, v, &format!("RT{round}:{w}"), 1)
-            });
-            let batch = n.batch(entries.collect());
-            let before = turns.0.load(Ordering::SeqCst);
-            assert!(commit(&store, &batch).await.iter().all(|o| *o == Committed));
-            measured.push((size, turns.0.load(Ordering::SeqCst) - before));
+        let mut first = None;
+        for size in [1u64, 64, 4096] {
+            let mut fewest = u64::MAX;
+            for repeat in 0..3 {
+                let entries = (1..=size).map(|w| {
+                    let v = versions[w as usize];
+                    versions[w as usize] += 1;
+                    redeem(w, v, &format!("RT{size}.{repeat}:{w}"), 1)
+                });
+                let batch = n.batch(entries.collect());
+                let before = turns.0.load(Ordering::SeqCst);
+                assert!(commit(&store, &batch).await.iter().all(|o| *o == Committed));
+                let trips = turns.0.load(Ordering::SeqCst) - before;
+                first.get_or_insert(trips);
+                fewest = fewest.min(trips);
+            }
+            measured.push((size, fewest));
         }
-        eprintln!("round trips per batch (entries, round trips): {measured:?}");
-        // Two by design: BEGIN + locks + reads; writes + COMMIT; the first batch on a connection
-        // also prepares its statements. The proxy counts a turn whenever the client sends after
-        // the server answered, so a pipeline that leaves in two writes (the connection task runs
-        // on another thread) or a batch of megabytes still being sent when the first insert is
-        // answered counts one more: allow that, and no growth with the size.
-        assert!(measured[0].1 <= 4, "{measured:?}");
-        for (size, trips) in &measured[1..] {
-            assert!(*trips <= 3, "{size} entries took {trips} round trips: {measured:?}");
+        eprintln!("first batch {first:?}; fewest round trips per batch (entries, round trips): {measured:?}");
+        // Two by design: BEGIN + locks + reads; writes + COMMIT. The first batch on a connection
+        // also prepares its statements.
+        assert!(first.is_some_and(|t| t <= 5), "first batch: {first:?}");
+        for (size, trips) in &measured {
+            assert!(*trips <= 2, "{size} entries took {trips} round trips: {measured:?}");
         }
     });
 }
