@@ -469,17 +469,37 @@ mod cases {
         assert_eq!(commit(&store, &batch).await, vec![Committed, Committed]);
         let report = store.audit().await.unwrap();
         assert_eq!((report.entries, report.postings, report.wallets, report.first_discrepancy), (5, 12, 3, None));
+        // (planted, what the audit must name, how to take it back). A negative lot cannot be
+        // planted: both engines' CHECK refuses it; the audit looks anyway, for restored dumps.
         let plants = [
-            ("UPDATE wallet_lots SET amount = amount + 1 WHERE wallet_id = 2 AND lot = 99991231", "wallet 2"),
-            ("UPDATE wallets SET version = version + 5 WHERE wallet_id = 3", "has version"),
-            ("UPDATE postings SET amount = amount + 1 WHERE entry_id = 1 AND seq = 1", "postings sum to"),
+            (
+                "UPDATE wallet_lots SET amount = amount + 1 WHERE wallet_id = 2 AND lot = 99991231",
+                "wallet 2",
+                "UPDATE wallet_lots SET amount = amount - 1 WHERE wallet_id = 2 AND lot = 99991231",
+            ),
+            (
+                "UPDATE wallets SET version = version + 5 WHERE wallet_id = 3",
+                "has version",
+                "UPDATE wallets SET version = version - 5 WHERE wallet_id = 3",
+            ),
+            (
+                "UPDATE postings SET amount = amount + 1 WHERE entry_id = 1 AND seq = 1",
+                "postings sum to",
+                "UPDATE postings SET amount = amount - 1 WHERE entry_id = 1 AND seq = 1",
+            ),
+            (
+                "INSERT INTO journal (entry_id, txn_no, kind, created_at_ms, business_date, account, points,
+                                      balance_after)
+                 VALUES (999, '20261125000000999999', 3, 0, 20261125, 'M141305', 0, 0)",
+                "entry 999 (取引済番号 20261125000000999999) has no postings",
+                "DELETE FROM journal WHERE entry_id = 999",
+            ),
         ];
-        for (plant, expect) in plants {
+        for (plant, expect, undo) in plants {
             e.exec(plant).await;
             let found = store.audit().await.unwrap().first_discrepancy.unwrap_or_else(|| panic!("{plant} found"));
             assert!(found.contains(expect), "{plant}: {found}");
-            let undo = plant.replace("+ 1", "- 1").replace("+ 5", "- 5");
-            e.exec(&undo).await;
+            e.exec(undo).await;
         }
         assert_books_balance(&store).await;
     }
