@@ -2,8 +2,10 @@
 //!
 //! No actor, no store: the wallet actor owns one [`WalletState`] and mutates it only with
 //! postings the store has made durable.
-
-use std::collections::BTreeMap;
+//!
+//! A million wallets can be in memory at once, each with one to a few sub-accounts of one to a
+//! few lots, so both levels are sorted vectors rather than B-trees: a B-tree allocates a node
+//! for eleven entries however few it holds (measured: 2.1 KB per active citizen with B-trees).
 
 use protocol::{AccountRef, MyKeyId};
 
@@ -27,20 +29,99 @@ impl WalletStatus {
     }
 }
 
-/// One sub-account: points by lot expiry date (`yyyymmdd`, or `NO_EXPIRY`).
+/// One sub-account: points by lot expiry date (`yyyymmdd`, or `NO_EXPIRY`), sorted by expiry,
+/// no empty lot kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubAccount {
-    lots: BTreeMap<u32, u64>,
+    lots: Vec<(u32, u64)>,
 }
 
 impl SubAccount {
     /// Points usable on `today`: lots whose expiry is today or later.
     pub fn usable(&self, today: u32) -> u64 {
-        self.lots.range(today..).map(|(_, v)| *v).sum()
+        self.usable_lots(today).map(|(_, v)| *v).sum()
     }
 
     pub fn lots(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.lots.iter().map(|(k, v)| (*k, *v))
+        self.lots.iter().copied()
+    }
+
+    /// Lots still valid on `today`, earliest expiry first.
+    fn usable_lots(&self, today: u32) -> impl Iterator<Item = &(u32, u64)> + '_ {
+        let first = self.lots.partition_point(|(lot, _)| *lot < today);
+        self.lots[first..].iter()
+    }
+
+    /// Adds `amount` (negative: takes) to a lot; `None` if the lot would go negative.
+    fn add(&mut self, lot: u32, amount: i64) -> Option<()> {
+        match self.lots.binary_search_by_key(&lot, |(l, _)| *l) {
+            Ok(i) => {
+                let next = u64::try_from(self.lots[i].1 as i64 + amount).ok()?;
+                if next == 0 {
+                    self.lots.remove(i);
+                } else {
+                    self.lots[i].1 = next;
+                }
+            }
+            Err(i) => {
+                let next = u64::try_from(amount).ok()?;
+                if next > 0 {
+                    self.lots.insert(i, (lot, next));
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// A wallet's sub-accounts, sorted by account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accounts {
+    entries: Vec<(AccountRef, SubAccount)>,
+}
+
+impl Accounts {
+    pub fn get(&self, account: &AccountRef) -> Option<&SubAccount> {
+        self.position(account).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &AccountRef> + '_ {
+        self.entries.iter().map(|(a, _)| a)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&AccountRef, &SubAccount)> + '_ {
+        self.entries.iter().map(|(a, s)| (a, s))
+    }
+
+    fn position(&self, account: &AccountRef) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(a, _)| a.cmp(account))
+    }
+
+    fn entry(&mut self, account: &AccountRef) -> &mut SubAccount {
+        let i = match self.position(account) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (account.clone(), SubAccount::default()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    /// Gives back the room vectors keep for growth (after loading).
+    fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+        for (_, sub) in &mut self.entries {
+            sub.lots.shrink_to_fit();
+        }
+    }
+}
+
+impl std::ops::Index<&AccountRef> for Accounts {
+    type Output = SubAccount;
+
+    fn index(&self, account: &AccountRef) -> &SubAccount {
+        self.get(account).unwrap_or_else(|| panic!("no sub-account {account}"))
     }
 }
 
@@ -52,7 +133,7 @@ pub struct WalletState {
     pub status: WalletStatus,
     /// Number of entries applied to this wallet; every durable write checks it.
     pub version: u64,
-    pub accounts: BTreeMap<AccountRef, SubAccount>,
+    pub accounts: Accounts,
 }
 
 /// Spending more than the usable balance.
@@ -63,14 +144,21 @@ pub struct Insufficient {
 
 impl WalletState {
     pub fn new(wallet_id: WalletId, mykey_id: MyKeyId, status: WalletStatus, version: u64) -> Self {
-        WalletState { wallet_id, mykey_id, status, version, accounts: BTreeMap::new() }
+        WalletState { wallet_id, mykey_id, status, version, accounts: Accounts::default() }
     }
 
     /// Adds a stored lot while loading.
     pub fn load_lot(&mut self, account: AccountRef, lot: u32, amount: u64) {
         if amount > 0 {
-            *self.accounts.entry(account).or_default().lots.entry(lot).or_default() += amount;
+            let added = self.accounts.entry(&account).add(lot, amount.min(i64::MAX as u64) as i64);
+            debug_assert!(added.is_some());
         }
+    }
+
+    /// Called once the store's lots are all loaded: the wallet keeps no spare room.
+    pub fn loaded(mut self) -> Self {
+        self.accounts.shrink();
+        self
     }
 
     pub fn usable(&self, account: &AccountRef, today: u32) -> u64 {
@@ -87,7 +175,7 @@ impl WalletState {
         let mut left = points;
         let mut postings = Vec::new();
         if let Some(sub) = self.accounts.get(account) {
-            for (lot, amount) in sub.lots.range(today..) {
+            for (lot, amount) in sub.usable_lots(today) {
                 if left == 0 {
                     break;
                 }
@@ -113,14 +201,8 @@ impl WalletState {
         for p in postings {
             if let Posting::Citizen { wallet, account, lot, amount } = p {
                 assert_eq!(*wallet, self.wallet_id, "posting for another wallet");
-                let sub = self.accounts.entry(account.clone()).or_default();
-                let slot = sub.lots.entry(*lot).or_default();
-                let next = *slot as i64 + amount;
-                assert!(next >= 0, "lot {lot} of {account} would go negative");
-                *slot = next as u64;
-                if *slot == 0 {
-                    sub.lots.remove(lot);
-                }
+                let applied = self.accounts.entry(account).add(*lot, *amount);
+                assert!(applied.is_some(), "lot {lot} of {account} would go negative");
             }
         }
         self.version += 1;

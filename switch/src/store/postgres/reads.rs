@@ -144,7 +144,7 @@ async fn load_wallet(c: &ClientWrapper, wallet: WalletId) -> Result<Option<Walle
         let lot: i32 = col(r, 4)?;
         state.load_lot(account(r, 3)?, lot as u32, unsigned(r, 5, "negative lot")?);
     }
-    Ok(Some(state))
+    Ok(Some(state.loaded()))
 }
 
 fn terminal_record(r: &Row) -> Result<TerminalRecord, PgError> {

@@ -133,7 +133,7 @@ fn load_wallet(conn: &Connection, wallet: WalletId) -> rusqlite::Result<Option<W
         let (account, lot, amount) = lot?;
         state.load_lot(account, lot, u64::try_from(amount).map_err(|_| bad(2, "negative lot"))?);
     }
-    Ok(Some(state))
+    Ok(Some(state.loaded()))
 }
 
 fn terminal_record(r: &Row<'_>) -> rusqlite::Result<TerminalRecord> {
