@@ -46,11 +46,12 @@ fn error_code_table_lists_every_code_with_its_name_and_behaviour() {
 
     for code in ErrorCode::ALL {
         let cells = &rows[&code.as_u16()];
-        assert_eq!(cells.len(), 5, "SPEC.md §6 row {code}: code | name | meaning | retryable | closes");
+        assert_eq!(cells.len(), 6, "SPEC.md §6 row {code}: code | name | meaning | retryable | closes | display");
         assert_eq!(cells[1], code.name(), "SPEC.md §6 row {}: name", code.as_u16());
         assert!(!cells[2].is_empty(), "SPEC.md §6 row {code}: meaning is empty");
         assert_eq!(yes_no(&cells[3]), code.is_retryable(), "SPEC.md §6 row {code}: retryable");
         assert_eq!(yes_no(&cells[4]), code.closes_connection(), "SPEC.md §6 row {code}: closes");
+        assert_eq!(cells[5], code.meaning_ja(), "SPEC.md §6 row {code}: display text");
     }
 }
 
