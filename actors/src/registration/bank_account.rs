@@ -8,7 +8,7 @@
 //! `( ) . - / ,`), and refuses what has no such form (kanji, hiragana, other symbols): a name a
 //! bank would reject is better refused at the form than at the first transfer.
 
-use super::{require, FieldError};
+use super::{narrow_digit, require, FieldError};
 
 /// Length limit of the holder's name in a transfer record (half-width characters).
 pub const HOLDER_KANA_MAX: usize = 30;
@@ -141,13 +141,6 @@ fn account_number(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Opt
     }
 }
 
-fn narrow_digit(c: char) -> char {
-    match c {
-        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-        _ => c,
-    }
-}
-
 /// The holder's name as a transfer carries it, or the first character that has no such form.
 pub fn zengin_kana(input: &str) -> Result<String, char> {
     let mut out = String::with_capacity(input.len());
@@ -217,21 +210,23 @@ fn push_half_katakana(c: char, out: &mut String) -> Result<(), char> {
     Ok(())
 }
 
+/// Kawasaki's account as a form, for tests here and of the forms that hold an account.
+#[cfg(test)]
+pub(crate) fn sample_form() -> BankAccountForm {
+    BankAccountForm {
+        bank_name: "横浜銀行".into(),
+        bank_code: "0138".into(),
+        branch_name: "川崎支店".into(),
+        branch_code: "310".into(),
+        account_type: Some(AccountType::Ordinary),
+        account_number: "1234567".into(),
+        holder_name: "カワサキシ カイケイカンリシャ".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form() -> BankAccountForm {
-        BankAccountForm {
-            bank_name: "横浜銀行".into(),
-            bank_code: "0138".into(),
-            branch_name: "川崎支店".into(),
-            branch_code: "310".into(),
-            account_type: Some(AccountType::Ordinary),
-            account_number: "1234567".into(),
-            holder_name: "カワサキシ カイケイカンリシャ".into(),
-        }
-    }
 
     #[test]
     fn holder_names_become_what_transfers_carry() {
@@ -250,7 +245,7 @@ mod tests {
     #[test]
     fn a_good_form_gives_the_account() {
         let mut errors = Vec::new();
-        let account = form().validate("bank.", &mut errors).expect("valid");
+        let account = sample_form().validate("bank.", &mut errors).expect("valid");
         assert!(errors.is_empty());
         assert_eq!(account.holder_kana, "ｶﾜｻｷｼ ｶｲｹｲｶﾝﾘｼﾔ");
         assert_eq!(account.account_type.zengin_code(), 1);
@@ -265,7 +260,7 @@ mod tests {
             account_type: None,
             account_number: "12345678".into(),
             holder_name: "川崎市".into(),
-            ..form()
+            ..sample_form()
         };
         let mut errors = Vec::new();
         assert!(f.validate("bank.", &mut errors).is_none());
@@ -285,7 +280,9 @@ mod tests {
 
     #[test]
     fn short_account_numbers_are_zero_padded_and_full_width_digits_accepted() {
-        let f = BankAccountForm { account_number: "１２３４".into(), bank_code: "０１３８".into(), ..form() };
+        let f = BankAccountForm {
+            account_number: "１２３４".into(), bank_code: "０１３８".into(), ..sample_form()
+        };
         let account = f.validate("", &mut Vec::new()).unwrap();
         assert_eq!((account.account_number.as_str(), account.bank_code.as_str()), ("0001234", "0138"));
     }

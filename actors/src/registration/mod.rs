@@ -26,6 +26,14 @@ impl FieldError {
     }
 }
 
+/// Full-width digits (０–９) as typed by people, read as ASCII digits; anything else unchanged.
+pub(crate) fn narrow_digit(c: char) -> char {
+    match c {
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+        _ => c,
+    }
+}
+
 /// A required text field of at most `max_chars` characters, trimmed.
 pub(crate) fn require(field: &str, value: &str, max_chars: usize, errors: &mut Vec<FieldError>) -> Option<String> {
     let value = value.trim();

@@ -7,7 +7,7 @@
 use protocol::{MunicipalityCode, TerminalId};
 
 use super::bank_account::{BankAccount, BankAccountForm};
-use super::{require, FieldError};
+use super::{narrow_digit, require, FieldError};
 
 /// When points of this kind expire (A1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -258,7 +258,7 @@ fn postal_code(value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         .trim_start_matches('〒')
         .chars()
         .filter(|c| !matches!(c, '-' | '－' | 'ー'))
-        .map(|c| if ('０'..='９').contains(&c) { char::from_u32(c as u32 - 0xFEE0).unwrap_or(c) } else { c })
+        .map(narrow_digit)
         .collect();
     if digits.len() == 7 && digits.bytes().all(|b| b.is_ascii_digit()) {
         Some(format!("{}-{}", &digits[..3], &digits[3..]))
@@ -337,7 +337,7 @@ fn terminal_list(ids: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<Ter
 
 #[cfg(test)]
 mod tests {
-    use super::super::bank_account::AccountType;
+    use super::super::bank_account::sample_form;
     use super::*;
 
     fn contact() -> ContactForm {
@@ -352,15 +352,7 @@ mod tests {
     }
 
     fn bank() -> BankAccountForm {
-        BankAccountForm {
-            bank_name: "横浜銀行".into(),
-            bank_code: "0138".into(),
-            branch_name: "川崎支店".into(),
-            branch_code: "310".into(),
-            account_type: Some(AccountType::Ordinary),
-            account_number: "1234567".into(),
-            holder_name: "カワサキシ".into(),
-        }
+        BankAccountForm { holder_name: "カワサキシ".into(), ..sample_form() }
     }
 
     fn kawasaki() -> MunicipalPointForm {
