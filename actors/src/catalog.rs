@@ -1,9 +1,12 @@
 //! Reference data every node holds whole: municipalities, special support events, locations.
 //!
 //! It changes rarely (set-up screens) and is read on every request, so it is an immutable
-//! snapshot shared by `Arc`; a change publishes a new snapshot.
+//! snapshot shared by `Arc`; a change publishes a new snapshot through [`SharedCatalog`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use protocol::{AccountKind, AccountRef, MunicipalityCode, TerminalId};
 
@@ -104,5 +107,26 @@ impl Catalog {
             }
             AccountKind::Reserved => false,
         }
+    }
+}
+
+/// The current catalog snapshot, shared by every wallet and the router. Readers take the
+/// snapshot without a lock; a registration reloads the catalog from the store and publishes
+/// the new snapshot with [`SharedCatalog::publish`], so requests see it from then on while a
+/// request already under way finishes on the snapshot it started with.
+#[derive(Clone, Default)]
+pub struct SharedCatalog(Arc<ArcSwap<Catalog>>);
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(ArcSwap::from_pointee(catalog)))
+    }
+
+    pub fn current(&self) -> Arc<Catalog> {
+        self.0.load_full()
+    }
+
+    pub fn publish(&self, catalog: Catalog) {
+        self.0.store(Arc::new(catalog));
     }
 }

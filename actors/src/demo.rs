@@ -6,6 +6,10 @@
 //! filled in with plausible names and passwords derived from the terminal id.
 
 use protocol::{Fingerprint, MyKeyId, TerminalId, TerminalKind};
+
+use crate::card_proof::{Card, CardIssuer};
+use crate::registration::bank_account::{AccountType, BankAccountForm};
+use crate::registration::point::{ContactForm, ExpiryPolicy, MunicipalPointForm};
 use sha2::{Digest, Sha256};
 
 /// 全国地方公共団体コード of 川崎市.
@@ -21,6 +25,10 @@ pub const DEMO_EVENT_NAME: &str = "かわさきミュージアム応援イベン
 /// Ids of the (イ) terminals (point use): 00052559 to 00053058.
 pub const POINT_USE_FIRST_ID: u32 = 52559;
 pub const POINT_USE_LAST_ID: u32 = 53058;
+/// The card expiry every demo card gets (yyyymmdd).
+pub const CARD_EXPIRES_ON: u32 = 20301231;
+/// Seed of the demo's test card issuer: its public key is what a demo switch trusts.
+const CARD_ISSUER_SEED: &[u8] = b"mykey-demo-card-issuer";
 /// Default number of demo citizens.
 pub const DEFAULT_CITIZENS: u64 = 10_000;
 
@@ -189,6 +197,47 @@ pub fn citizen(index: u64) -> DemoCitizen {
         kawasaki_points: 5_000 + (index.wrapping_mul(7_919) % 45_000),
         event_points: if index.is_multiple_of(3) { 2_000 } else { 0 },
     }
+}
+
+/// 川崎市's municipal-point registration (画面4) as the demo enters it.
+pub fn kawasaki_point_form() -> MunicipalPointForm {
+    MunicipalPointForm {
+        point_name: KAWASAKI_POINT_NAME.into(),
+        expiry: Some(ExpiryPolicy::MonthsAfterCredit { months: 24 }),
+        municipality_name: KAWASAKI_NAME.into(),
+        municipality_code: KAWASAKI_CODE.into(),
+        contact: ContactForm {
+            department: "市民文化局 市民生活部".into(),
+            contact_person: "川崎 太郎".into(),
+            postal_code: "210-8577".into(),
+            address: "神奈川県川崎市川崎区宮本町1番地".into(),
+            phone: "044-200-2111".into(),
+            email: "point@city.kawasaki.example".into(),
+        },
+        bank: BankAccountForm {
+            bank_name: "横浜銀行".into(),
+            bank_code: "0138".into(),
+            branch_name: "川崎支店".into(),
+            branch_code: "310".into(),
+            account_type: Some(AccountType::Ordinary),
+            account_number: "1234567".into(),
+            holder_name: "カワサキシ".into(),
+        },
+    }
+}
+
+/// The ID-issuing businesses of the sample (T8): (ID付与事業者ID, name).
+pub const ID_ISSUERS: &[(&str, &str)] = &[("000001", LIBRARY), ("000002", SHOPPING_STREET)];
+
+/// The test card issuer of the demo (and the tests): every demo card is signed by it.
+pub fn card_issuer() -> CardIssuer {
+    CardIssuer::from_seed(CARD_ISSUER_SEED)
+}
+
+/// The My Number card of demo citizen `index`, as the card issuer made it: the my page's
+/// card login and MyKey ID change take its signature.
+pub fn card(index: u64) -> Card {
+    card_issuer().card(&citizen(index).cert_serial, CARD_EXPIRES_ON)
 }
 
 fn base36(mut value: u64, width: usize) -> String {

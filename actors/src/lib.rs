@@ -16,6 +16,8 @@
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
+//! - [`registry`]: the set-up side's storage interface (municipalities, terminals, MyKey
+//!   profiles, service IDs, staff), off the redemption path.
 //! - [`mailbox`]: bounded asks (BUSY instead of waiting).
 //! - [`demo`]: the manual's Kawasaki sample as deterministic data.
 
@@ -30,6 +32,7 @@ pub mod lookup;
 pub mod mailbox;
 pub mod mykey_issuance;
 pub mod registration;
+pub mod registry;
 pub mod router;
 pub mod settlement;
 pub mod store;

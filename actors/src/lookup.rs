@@ -43,6 +43,13 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         }
     }
 
+    /// Forgets every key whose value matches (rare: identity changes scan the cache once).
+    pub fn forget_where(&mut self, mut matches: impl FnMut(&V) -> bool) {
+        self.map.retain(|_, v| !matches(v));
+        let map = &self.map;
+        self.order.retain(|k| map.contains_key(k));
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -57,6 +64,8 @@ pub struct Lookup {
     by_mykey: BoundedCache<MyKeyId, WalletId>,
     by_card: BoundedCache<String, (WalletId, MyKeyId)>,
     mailbox_capacity: usize,
+    /// Bumped by every [`Forget`]: a store answer read before it may be stale and is not cached.
+    epoch: u64,
 }
 
 impl Lookup {
@@ -66,6 +75,7 @@ impl Lookup {
             by_mykey: BoundedCache::new(cache_entries),
             by_card: BoundedCache::new(cache_entries),
             mailbox_capacity,
+            epoch: 0,
         }
     }
 }
@@ -84,13 +94,19 @@ enum CacheFill {
     Card(String, WalletId, MyKeyId),
 }
 
-impl Message for CacheFill {
+/// A store answer and the cache epoch it was asked in.
+struct Fill(u64, CacheFill);
+
+impl Message for Fill {
     type Result = ();
 }
 
-impl Handler<CacheFill> for Lookup {
+impl Handler<Fill> for Lookup {
     type Result = ();
-    fn handle(&mut self, fill: CacheFill, _: &mut Self::Context) {
+    fn handle(&mut self, Fill(epoch, fill): Fill, _: &mut Self::Context) {
+        if epoch != self.epoch {
+            return;
+        }
         match fill {
             CacheFill::MyKey(mykey, wallet) => self.by_mykey.insert(mykey, wallet),
             CacheFill::Card(serial, wallet, mykey) => {
@@ -105,6 +121,7 @@ impl Handler<CacheFill> for Lookup {
 /// on every wake), answers, and sends what to remember back to the actor.
 fn miss<T: Send + 'static>(
     ctx: &Context<Lookup>,
+    epoch: u64,
     read: crate::store::StoreFuture<Option<T>>,
     not_found: SwitchError,
     remember: impl FnOnce(&T) -> CacheFill + 'static,
@@ -115,7 +132,7 @@ fn miss<T: Send + 'static>(
     tokio::task::spawn_local(async move {
         match read.await {
             Ok(Some(found)) => {
-                me.do_send(remember(&found));
+                me.do_send(Fill(epoch, remember(&found)));
                 answer(reply, Ok(wallet_of(&found)));
             }
             Ok(None) => answer(reply, Err(not_found)),
@@ -142,7 +159,7 @@ impl Handler<ResolveMyKey> for Lookup {
         }
         let key = msg.mykey_id;
         let read = self.store.wallet_by_mykey(key);
-        miss(ctx, read, SwitchError::UnknownMyKeyId, move |w| CacheFill::MyKey(key, *w), msg.reply, |w| *w);
+        miss(ctx, self.epoch, read, SwitchError::UnknownMyKeyId, move |w| CacheFill::MyKey(key, *w), msg.reply, |w| *w);
     }
 }
 
@@ -163,9 +180,34 @@ impl Handler<ResolveCard> for Lookup {
             return answer(msg.reply, Ok(wallet));
         }
         let serial = msg.cert_serial.clone();
-        let read = self.store.wallet_by_card(msg.cert_serial);
+        let store = self.store.clone();
+        // A serial nobody is linked to may be a renewed card reported by the lifecycle service.
+        let read = Box::pin(async move {
+            match store.wallet_by_card(msg.cert_serial.clone()).await? {
+                Some(hit) => Ok(Some(hit)),
+                None => store.adopt_renewed_card(msg.cert_serial).await,
+            }
+        });
         let remember = move |hit: &(WalletId, MyKeyId)| CacheFill::Card(serial, hit.0, hit.1);
-        miss(ctx, read, SwitchError::UnknownCard, remember, msg.reply, |hit| hit.0);
+        miss(ctx, self.epoch, read, SwitchError::UnknownCard, remember, msg.reply, |hit| hit.0);
+    }
+}
+
+/// Forgets what the caches say about a wallet whose MyKey ID or card changed.
+pub struct Forget {
+    pub wallet: WalletId,
+}
+
+impl Message for Forget {
+    type Result = ();
+}
+
+impl Handler<Forget> for Lookup {
+    type Result = ();
+    fn handle(&mut self, msg: Forget, _: &mut Self::Context) {
+        self.epoch += 1;
+        self.by_mykey.forget_where(|w| *w == msg.wallet);
+        self.by_card.forget_where(|(w, _)| *w == msg.wallet);
     }
 }
 

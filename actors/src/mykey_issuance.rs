@@ -126,7 +126,9 @@ pub fn parse_strict(typed: &str) -> Result<MyKeyId, IssuanceError> {
     MyKeyId::from_ascii(bytes).map_err(|_| IssuanceError::Malformed)
 }
 
-fn random_id(rng: &mut impl Rng) -> MyKeyId {
+/// One random candidate, as a press of 自動生成 draws it (callers preview a seeded generator's
+/// draws to ask the store about them first).
+pub fn random_id(rng: &mut impl Rng) -> MyKeyId {
     let mut bytes = [0u8; 8];
     for b in &mut bytes {
         *b = ALPHABET[rng.random_range(0..ALPHABET.len())];

@@ -15,11 +15,12 @@ use tokio::sync::oneshot;
 
 use crate::error::SwitchError;
 use crate::journal::WalletId;
-use crate::lookup::{Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
+use crate::lookup::{Forget, Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
 use crate::mailbox::{answer, Reply};
+use crate::registry::IdentityConflict;
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
-use crate::wallet::{CardBalances, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
+use crate::wallet::{CardBalances, IdentityChange, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
 
 /// Limits of the router and its wallet registry.
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +194,7 @@ impl Handler<TerminalLogin> for Router {
         self.next_session_id += 1;
         let fut = terminal_auth::login(
             self.wallet_deps.store.clone(),
-            self.wallet_deps.catalog.clone(),
+            self.wallet_deps.catalog.current(),
             self.wallet_deps.clock.clone(),
             self.login_policy,
             self.hashing.clone(),
@@ -266,6 +267,36 @@ impl Handler<VoidRedemption> for Router {
     fn handle(&mut self, msg: VoidRedemption, ctx: &mut Self::Context) {
         let VoidRedemption { session, seq, txn_no, reply } = msg;
         self.route(ctx, |r| ResolveTxn { txn_no, reply: r }, WalletRequest::Void { session, seq, txn_no, reply });
+    }
+}
+
+/// An identity change of a citizen (my page): revoke, or change the MyKey ID. Goes through the
+/// citizen's wallet so it is ordered with the citizen's redemptions; once applied, the lookup
+/// caches forget the wallet's old MyKey ID and card.
+pub struct ChangeIdentity {
+    pub wallet: WalletId,
+    pub change: IdentityChange,
+    pub reply: Reply<Result<MyKeyId, IdentityConflict>>,
+}
+
+impl Message for ChangeIdentity {
+    type Result = ();
+}
+
+impl Handler<ChangeIdentity> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: ChangeIdentity, _: &mut Self::Context) {
+        let (tx, rx) = oneshot::channel();
+        self.deliver(msg.wallet, WalletRequest::Identity { change: msg.change, reply: tx });
+        let (lookup, wallet) = (self.lookup.clone(), msg.wallet);
+        tokio::task::spawn_local(async move {
+            let result = rx.await.unwrap_or(Err(SwitchError::TemporaryFailure));
+            if matches!(result, Ok(Ok(_))) {
+                // Control message: it must not be lost to a full mailbox.
+                lookup.do_send(Forget { wallet });
+            }
+            answer(msg.reply, result);
+        });
     }
 }
 

@@ -12,6 +12,7 @@ use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind,
 
 use crate::catalog::Catalog;
 use crate::journal::{CommitOutcome, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
+use crate::registry::{CardLink, IdentityConflict};
 use crate::wallet_state::WalletState;
 
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
@@ -100,6 +101,23 @@ pub trait Store: Send + Sync + 'static {
     fn clear_login_failures(&self, terminal: TerminalId) -> StoreFuture<()>;
 
     fn catalog(&self) -> StoreFuture<Catalog>;
+
+    // Identity changes: called by the citizen's wallet actor, so they are ordered with the
+    // citizen's redemptions (a redemption planned before a revocation commits before it).
+    /// Revokes the MyKey ID for good (R12). False when the wallet does not exist.
+    fn revoke_wallet(&self, wallet: WalletId, now_ms: u64) -> StoreFuture<bool>;
+    /// Gives the wallet a new MyKey ID and re-binds the card (R11); the old ID is retired and
+    /// never issued again.
+    fn change_mykey(
+        &self,
+        wallet: WalletId,
+        new_mykey: MyKeyId,
+        card: CardLink,
+        now_ms: u64,
+    ) -> StoreFuture<Result<(), IdentityConflict>>;
+    /// A card serial nobody is linked to: if the certificate-lifecycle service reported it as
+    /// the renewal of a linked card, moves the link to it (R13) and answers as `wallet_by_card`.
+    fn adopt_renewed_card(&self, new_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>>;
     fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>>;
     /// Proves the books: every entry balances, every wallet lot equals its postings' sum,
     /// every wallet version equals its number of entries, no lot is negative.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::catalog::SharedCatalog;
 use crate::clock::Clock;
 use crate::ledger::{Ledger, LedgerLimits};
 use crate::lookup::Lookup;
@@ -53,20 +54,27 @@ pub struct Actors {
     pub ledger: Addr<Ledger>,
     pub lookup: Addr<Lookup>,
     pub settlement: Addr<Settlement>,
+    /// The catalog snapshot every wallet reads; registrations publish new ones.
+    pub catalog: SharedCatalog,
 }
 
 /// Starts the actors on the current actix system. Reads what they need from the store first,
 /// so a store that is down fails here, loudly, instead of on the first request.
 pub async fn start(store: Arc<dyn Store>, clock: Clock, limits: ActorLimits) -> Result<Actors, StoreError> {
     let head = store.journal_head().await?;
-    let catalog = Arc::new(store.catalog().await?);
+    let catalog = SharedCatalog::new(store.catalog().await?);
     let totals = store.settlement_totals().await?;
 
     let settlement = Settlement::new(totals, limits.settlement_mailbox_capacity).start();
     let ledger = Ledger::new(store.clone(), settlement.clone(), clock.clone(), limits.ledger, head).start();
     let lookup = Lookup::new(store.clone(), limits.lookup_cache_entries, limits.lookup_mailbox_capacity).start();
-    let wallet_deps =
-        WalletDeps { store, ledger: ledger.clone(), catalog, clock, mailbox_capacity: limits.wallet_mailbox_capacity };
+    let wallet_deps = WalletDeps {
+        store,
+        ledger: ledger.clone(),
+        catalog: catalog.clone(),
+        clock,
+        mailbox_capacity: limits.wallet_mailbox_capacity,
+    };
     let router = Router::new(lookup.clone(), wallet_deps, limits.login, limits.router).start();
-    Ok(Actors { router, ledger, lookup, settlement })
+    Ok(Actors { router, ledger, lookup, settlement, catalog })
 }

@@ -10,7 +10,7 @@ use protocol::{Fingerprint, Login, MunicipalityCode, TerminalId, TerminalKind};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::error::SwitchError;
-use crate::store::Store;
+use crate::store::{Store, TerminalRecord};
 
 /// Who is on the other end of a logged-in connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,19 @@ pub fn hash_password(password: &str) -> String {
     hasher().hash_password(password.as_bytes(), &salt).expect("argon2 hashing with valid parameters").to_string()
 }
 
+/// Hashes many terminal passwords (a 様式II issuance, the demo) on every core, in order.
+pub fn hash_passwords(passwords: &[&str]) -> Vec<String> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+    let chunk = passwords.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = passwords
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|p| hash_password(p)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("hashing thread")).collect()
+    })
+}
+
 /// A hash no password matches, checked for unknown terminal ids.
 fn unknown_terminal_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -85,6 +98,38 @@ fn same_fingerprint(a: &Fingerprint, b: &Fingerprint) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Checks a terminal's id and password (login, registration, the issuer list), counting a
+/// wrong password towards the lockout. Retirement and the device are the caller's to check.
+pub async fn check_credentials(
+    store: &Arc<dyn Store>,
+    now: u64,
+    policy: LoginPolicy,
+    slots: &HashingSlots,
+    terminal_id: protocol::TerminalId,
+    password: String,
+) -> Result<TerminalRecord, SwitchError> {
+    let Some(record) = store.terminal(terminal_id).await? else {
+        // Spend the same work as for a real terminal, so timing does not tell which ids exist.
+        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        let _ = tokio::task::spawn_blocking(move || verify_password(&password, unknown_terminal_hash())).await;
+        return Err(SwitchError::BadCredentials);
+    };
+    if record.locked_until_ms > now {
+        return Err(SwitchError::TerminalLocked { retry_after_s: (record.locked_until_ms - now).div_ceil(1000) });
+    }
+    let stored = record.password_hash.clone();
+    // Hashing takes milliseconds of CPU: keep it off the actor thread, a core at a time.
+    let password_ok = {
+        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
+    };
+    if !password_ok {
+        store.record_login_failure(terminal_id, now, policy.max_failures, policy.lock_ms).await?;
+        return Err(SwitchError::BadCredentials);
+    }
+    Ok(record)
+}
+
 /// Checks a login and returns the session, counting failures towards the lockout.
 pub async fn login(
     store: Arc<dyn Store>,
@@ -96,34 +141,11 @@ pub async fn login(
     request: Login,
 ) -> Result<TerminalSession, SwitchError> {
     let now = clock.now_ms();
-    let Some(record) = store.terminal(request.terminal_id).await? else {
-        // Spend the same work as for a real terminal, so timing does not tell which ids exist.
-        let password = request.password.clone();
-        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
-        let _ = tokio::task::spawn_blocking(move || verify_password(&password, unknown_terminal_hash())).await;
-        return Err(SwitchError::BadCredentials);
-    };
-    if record.locked_until_ms > now {
-        return Err(SwitchError::TerminalLocked { retry_after_s: (record.locked_until_ms - now).div_ceil(1000) });
-    }
-    let password = request.password.clone();
-    let stored = record.password_hash.clone();
-    // Hashing takes milliseconds of CPU: keep it off the actor thread, a core at a time.
-    let password_ok = {
-        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
-        tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
-    };
+    let record = check_credentials(&store, now, policy, &slots, request.terminal_id, request.password.clone()).await?;
     let fingerprint_ok = record.fingerprint.as_ref().map(|f| same_fingerprint(f, &request.fingerprint));
-    let refusal = if !password_ok {
-        Some(SwitchError::BadCredentials)
-    } else if fingerprint_ok == Some(false) {
-        Some(SwitchError::FingerprintMismatch)
-    } else {
-        None
-    };
-    if let Some(refusal) = refusal {
+    if fingerprint_ok == Some(false) {
         store.record_login_failure(request.terminal_id, now, policy.max_failures, policy.lock_ms).await?;
-        return Err(refusal);
+        return Err(SwitchError::FingerprintMismatch);
     }
     if record.retired {
         return Err(SwitchError::TerminalRetired);

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use protocol::{AccountRef, MyKeyId, TxnNo};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::error::SwitchError;
 use crate::journal::{
@@ -28,6 +28,7 @@ use crate::journal::{
 };
 use crate::ledger::{Append, Appended, Ledger};
 use crate::mailbox::{answer, ask, Reply};
+use crate::registry::{CardLink, IdentityConflict};
 use crate::store::Store;
 use crate::terminal_auth::TerminalSession;
 use crate::wallet_state::{WalletState, WalletStatus};
@@ -71,9 +72,37 @@ pub struct CardBalances {
 
 /// Requests a wallet handles, each with its reply channel.
 pub enum WalletRequest {
-    Redeem { session: Arc<TerminalSession>, seq: u64, account: AccountRef, points: u64, reply: Reply<Receipt> },
-    Void { session: Arc<TerminalSession>, seq: u64, txn_no: TxnNo, reply: Reply<Receipt> },
-    Balances { session: Arc<TerminalSession>, reply: Reply<CardBalances> },
+    Redeem {
+        session: Arc<TerminalSession>,
+        seq: u64,
+        account: AccountRef,
+        points: u64,
+        reply: Reply<Receipt>,
+    },
+    Void {
+        session: Arc<TerminalSession>,
+        seq: u64,
+        txn_no: TxnNo,
+        reply: Reply<Receipt>,
+    },
+    Balances {
+        session: Arc<TerminalSession>,
+        reply: Reply<CardBalances>,
+    },
+    /// Identity changes from the my page: ordered with this citizen's redemptions.
+    Identity {
+        change: IdentityChange,
+        reply: Reply<Result<MyKeyId, IdentityConflict>>,
+    },
+}
+
+/// A change of who the wallet belongs to (R11, R12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityChange {
+    /// Revoke the MyKey ID for good; answers the revoked ID.
+    Revoke,
+    /// A new MyKey ID and the card it is bound to now; answers the new ID.
+    ChangeMyKey { new_mykey: MyKeyId, card: CardLink },
 }
 
 impl WalletRequest {
@@ -83,7 +112,7 @@ impl WalletRequest {
             WalletRequest::Redeem { session, seq, .. } | WalletRequest::Void { session, seq, .. } => {
                 Some(terminal_key(session.terminal_id, *seq))
             }
-            WalletRequest::Balances { .. } => None,
+            WalletRequest::Balances { .. } | WalletRequest::Identity { .. } => None,
         }
     }
 
@@ -92,6 +121,7 @@ impl WalletRequest {
         match self {
             WalletRequest::Redeem { reply, .. } | WalletRequest::Void { reply, .. } => answer(reply, Err(error)),
             WalletRequest::Balances { reply, .. } => answer(reply, Err(error)),
+            WalletRequest::Identity { reply, .. } => answer(reply, Err(error)),
         }
     }
 }
@@ -112,7 +142,7 @@ impl Message for Passivate {
 pub struct WalletDeps {
     pub store: Arc<dyn Store>,
     pub ledger: Addr<Ledger>,
-    pub catalog: Arc<Catalog>,
+    pub catalog: SharedCatalog,
     pub clock: Clock,
     pub mailbox_capacity: usize,
 }
@@ -211,11 +241,15 @@ impl Handler<WalletRequest> for Wallet {
                 };
                 self.finish(job, reply, ctx);
             }
+            WalletRequest::Identity { change, reply } => self.change_identity(state, change, reply, ctx),
         }
     }
 }
 
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Finished>>>;
+type StoreJob = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Result<MyKeyId, IdentityConflict>, crate::store::StoreError>>>,
+>;
 
 impl Wallet {
     fn balances(&self, state: &WalletState, session: &TerminalSession) -> Result<CardBalances, SwitchError> {
@@ -223,13 +257,12 @@ impl Wallet {
             return Err(SwitchError::MyKeyRevoked);
         }
         let today = self.deps.clock.business_date();
-        let accounts = self
-            .deps
-            .catalog
+        let catalog = self.deps.catalog.current();
+        let accounts = catalog
             .usable_accounts(session.terminal_id, session.municipality, today)
             .into_iter()
             .map(|(account, usable_until)| UsableBalance {
-                name: self.deps.catalog.account_name(&account),
+                name: catalog.account_name(&account),
                 balance: state.usable(&account, today),
                 account,
                 usable_until,
@@ -257,7 +290,7 @@ impl Wallet {
             return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
         }
         let today = self.deps.clock.business_date();
-        if !self.deps.catalog.is_usable_at(account, session.terminal_id, session.municipality, today) {
+        if !self.deps.catalog.current().is_usable_at(account, session.terminal_id, session.municipality, today) {
             return Err(SwitchError::AccountNotUsableHere);
         }
         let mut postings = state
@@ -287,7 +320,7 @@ impl Wallet {
             txn_time_ms: 0,
             mykey_id: state.mykey_id,
             account: account.clone(),
-            account_name: self.deps.catalog.account_name(account),
+            account_name: self.deps.catalog.current().account_name(account),
             points,
             balance_after,
             terminal_id: session.terminal_id,
@@ -382,11 +415,53 @@ impl Wallet {
         })
     }
 
+    /// Writes an identity change and applies it to the loaded state once the store has it. A
+    /// revoked wallet changes no more (R12); revoking it again answers as the first time.
+    fn change_identity(
+        &self,
+        state: &WalletState,
+        change: IdentityChange,
+        reply: Reply<Result<MyKeyId, IdentityConflict>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (wallet, mykey, now) = (state.wallet_id, state.mykey_id, self.deps.clock.now_ms());
+        let store = self.deps.store.clone();
+        let job = match (&change, state.status) {
+            (IdentityChange::Revoke, WalletStatus::Revoked) => return answer(reply, Ok(Ok(mykey))),
+            (_, WalletStatus::Revoked) => return answer(reply, Err(SwitchError::MyKeyRevoked)),
+            (IdentityChange::Revoke, WalletStatus::Active) => {
+                let write = store.revoke_wallet(wallet, now);
+                Box::pin(async move { write.await.map(|_| Ok(mykey)) }) as StoreJob
+            }
+            (IdentityChange::ChangeMyKey { new_mykey, card }, WalletStatus::Active) => {
+                let (new_mykey, write) = (*new_mykey, store.change_mykey(wallet, *new_mykey, card.clone(), now));
+                Box::pin(async move { write.await.map(|r| r.map(|()| new_mykey)) })
+            }
+        };
+        ctx.wait(job.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Ok(id)) => {
+                if let Some(state) = act.state.as_mut() {
+                    match change {
+                        IdentityChange::Revoke => state.status = WalletStatus::Revoked,
+                        IdentityChange::ChangeMyKey { .. } => state.mykey_id = id,
+                    }
+                }
+                answer(reply, Ok(Ok(id)));
+            }
+            Ok(Err(conflict)) => answer(reply, Ok(Err(conflict))),
+            Err(e) => {
+                // Outcome unknown on a network store: reload before anything else.
+                ctx.stop();
+                answer(reply, Err(e.into()));
+            }
+        }));
+    }
+
     /// The idempotency context of one mutating request of this wallet.
     fn attempt(&self, state: &WalletState, session: &TerminalSession, seq: u64, content: Content) -> Attempt {
         Attempt {
             store: self.deps.store.clone(),
-            catalog: self.deps.catalog.clone(),
+            catalog: self.deps.catalog.current(),
             key: terminal_key(session.terminal_id, seq),
             content,
             wallet_id: state.wallet_id,

@@ -95,6 +95,21 @@ impl Store for GatedStore {
     fn clear_login_failures(&self, _: TerminalId) -> StoreFuture<()> {
         not_here()
     }
+    fn revoke_wallet(&self, _: WalletId, _: u64) -> StoreFuture<bool> {
+        not_here()
+    }
+    fn change_mykey(
+        &self,
+        _: WalletId,
+        _: MyKeyId,
+        _: ::actors::registry::CardLink,
+        _: u64,
+    ) -> StoreFuture<Result<(), ::actors::registry::IdentityConflict>> {
+        not_here()
+    }
+    fn adopt_renewed_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
+        not_here()
+    }
     fn catalog(&self) -> StoreFuture<Catalog> {
         not_here()
     }

@@ -1,4 +1,4 @@
-//! Error codes carried by the v1 `Error` response.
+//! Error codes carried by the `Error` response (the same in every protocol version).
 //!
 //! Codes are stable: a code once published keeps its number and meaning forever, and new codes
 //! only take unused numbers. Terminals branch on the number; the message is for people.
@@ -13,13 +13,15 @@ pub enum ErrorCode {
     MalformedMessage = 100,
     /// The length prefix exceeds the maximum frame length; the connection is closed.
     FrameTooLarge = 101,
-    /// The frame's protocol version is not spoken by this server.
+    /// The frame's protocol version is not spoken by this server (it speaks 1 and 2).
     UnsupportedVersion = 102,
     /// The message type is unknown (or reserved for a later version).
     UnknownMessageType = 103,
-    /// A request other than login or heartbeat arrived before a successful login.
+    /// A request that needs a session arrived before a successful login (all but login,
+    /// heartbeat, terminal registration and the ID issuer list).
     NotLoggedIn = 104,
-    /// A login arrived on a connection that is already logged in.
+    /// A login, terminal registration or ID issuer list arrived on a connection that is
+    /// already logged in.
     AlreadyLoggedIn = 105,
     /// The length prefix is below the header size; the connection is closed.
     MalformedFrame = 106,
@@ -38,6 +40,11 @@ pub enum ErrorCode {
     TerminalRetired = 204,
     /// This terminal's kind may not perform the request (for example a (エ) terminal redeeming).
     TerminalKindNotAllowed = 205,
+    /// The terminal is already registered on a device; registering it on another one needs the
+    /// municipality to reset it first.
+    TerminalAlreadyRegistered = 206,
+    /// An (ア) terminal's registration names no ID issuer, or one it may not be registered for.
+    UnknownIdIssuer = 207,
 
     /// No MyKey ID is linked to this card's user-certificate serial number.
     UnknownCard = 300,
@@ -45,6 +52,8 @@ pub enum ErrorCode {
     UnknownMyKeyId = 301,
     /// The MyKey ID was revoked (失効); its balances cannot be used.
     MyKeyRevoked = 302,
+    /// The citizen has no service ID (customer id) at this terminal's ID issuer.
+    NoServiceId = 303,
 
     /// The selected sub-account holds fewer points than requested.
     InsufficientPoints = 400,
@@ -91,9 +100,12 @@ impl ErrorCode {
         ErrorCode::TerminalNotRegistered,
         ErrorCode::TerminalRetired,
         ErrorCode::TerminalKindNotAllowed,
+        ErrorCode::TerminalAlreadyRegistered,
+        ErrorCode::UnknownIdIssuer,
         ErrorCode::UnknownCard,
         ErrorCode::UnknownMyKeyId,
         ErrorCode::MyKeyRevoked,
+        ErrorCode::NoServiceId,
         ErrorCode::InsufficientPoints,
         ErrorCode::AccountNotUsableHere,
         ErrorCode::InvalidAmount,
@@ -132,9 +144,12 @@ impl ErrorCode {
             ErrorCode::TerminalNotRegistered => "TERMINAL_NOT_REGISTERED",
             ErrorCode::TerminalRetired => "TERMINAL_RETIRED",
             ErrorCode::TerminalKindNotAllowed => "TERMINAL_KIND_NOT_ALLOWED",
+            ErrorCode::TerminalAlreadyRegistered => "TERMINAL_ALREADY_REGISTERED",
+            ErrorCode::UnknownIdIssuer => "UNKNOWN_ID_ISSUER",
             ErrorCode::UnknownCard => "UNKNOWN_CARD",
             ErrorCode::UnknownMyKeyId => "UNKNOWN_MYKEY_ID",
             ErrorCode::MyKeyRevoked => "MYKEY_REVOKED",
+            ErrorCode::NoServiceId => "NO_SERVICE_ID",
             ErrorCode::InsufficientPoints => "INSUFFICIENT_POINTS",
             ErrorCode::AccountNotUsableHere => "ACCOUNT_NOT_USABLE_HERE",
             ErrorCode::InvalidAmount => "INVALID_AMOUNT",
@@ -167,9 +182,12 @@ impl ErrorCode {
             TerminalNotRegistered => "端末が登録されていません",
             TerminalRetired => "端末は削除されています",
             TerminalKindNotAllowed => "この端末種別では実行できません",
+            TerminalAlreadyRegistered => "端末は既に登録されています",
+            UnknownIdIssuer => "ID付与事業者が登録されていません",
             UnknownCard => "カードに紐づくマイキーIDがありません",
             UnknownMyKeyId => "マイキーIDが見つかりません",
             MyKeyRevoked => "マイキーIDは失効しています",
+            NoServiceId => "サービスIDが登録されていません",
             InsufficientPoints => "ポイント残高が不足しています",
             AccountNotUsableHere => "このポイントはこの端末では利用できません",
             InvalidAmount => "ポイント数が不正です",
@@ -214,5 +232,10 @@ mod tests {
         }
         assert_eq!(ErrorCode::from_u16(0), None);
         assert_eq!(ErrorCode::from_u16(999), None);
+    }
+
+    #[test]
+    fn all_is_in_numeric_order() {
+        assert!(ErrorCode::ALL.windows(2).all(|w| w[0].as_u16() < w[1].as_u16()));
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //!      0    4 length      u32 BE: bytes after this field (7 + body length)
-//!      4    1 version     protocol version, 0x01 for v1
+//!      4    1 version     protocol version: 0x01 or 0x02
 //!      5    2 msg_type    u16 BE, see `message::MessageType`
 //!      7    4 corr_id     u32 BE, chosen by the terminal, echoed in the response
 //!     11    n body        message fields
@@ -11,18 +11,44 @@
 //!
 //! The length is checked against the configured maximum as soon as its 4 bytes have arrived,
 //! before any of the frame is buffered, so a hostile length cannot make the server allocate.
+//!
+//! The header keeps this layout in every version (SPEC.md §3.3), so the codec splits frames of
+//! any version; which versions are spoken is decided by the message decoders and
+//! [`is_supported_version`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Protocol version 1.
 pub const PROTOCOL_VERSION_1: u8 = 1;
+/// Protocol version 2: every v1 message plus terminal registration and service IDs.
+pub const PROTOCOL_VERSION_2: u8 = 2;
+/// The newest version this crate speaks; a terminal that has it sends its frames in it.
+pub const PROTOCOL_VERSION_LATEST: u8 = PROTOCOL_VERSION_2;
+/// Every version this crate decodes; a frame of any other version is UNSUPPORTED_VERSION.
+pub const SUPPORTED_VERSIONS: [u8; 2] = [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2];
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
 /// Bytes counted by the length that precede the body: version, message type, correlation id.
 pub const HEADER_AFTER_LENGTH_BYTES: usize = 7;
-/// Default maximum of the length field (64 KiB): far above any v1 message.
+/// Default maximum of the length field (64 KiB): above any message this crate encodes.
 pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 64 * 1024;
+
+/// Whether frames of this version are decoded (rather than answered UNSUPPORTED_VERSION).
+pub fn is_supported_version(version: u8) -> bool {
+    SUPPORTED_VERSIONS.contains(&version)
+}
+
+/// The version to answer a frame of `request_version` in: its own when it is spoken, so a v1
+/// terminal never sees a v2 frame; version 1 otherwise, the one version every terminal reads
+/// (UNSUPPORTED_VERSION, and the refusals sent with corr_id 0).
+pub fn answer_version(request_version: u8) -> u8 {
+    if is_supported_version(request_version) {
+        request_version
+    } else {
+        PROTOCOL_VERSION_1
+    }
+}
 
 /// One decoded frame: header fields and the raw body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +167,16 @@ mod tests {
         let mut src = BytesMut::from(&[0u8, 0, 0, 101][..]);
         assert!(matches!(codec.decode(&mut src), Err(FrameError::TooLarge { len: 101, max: 100 })));
         assert!(src.capacity() < 101, "nothing reserved for the hostile length");
+    }
+
+    #[test]
+    fn answers_in_the_request_version_or_else_in_v1() {
+        assert_eq!(answer_version(1), 1);
+        assert_eq!(answer_version(2), 2);
+        for other in (0..=u8::MAX).filter(|v| !SUPPORTED_VERSIONS.contains(v)) {
+            assert!(!is_supported_version(other));
+            assert_eq!(answer_version(other), PROTOCOL_VERSION_1);
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Terminal protocol v1 of the municipal point switch.
+//! Terminal protocol (versions 1 and 2) of the municipal point switch.
 //!
 //! POS terminals (museum counters, shop tills, ticket printers, granting devices) talk to the
 //! switch over TCP with the compact, pipelined binary protocol specified in `protocol/SPEC.md`.
@@ -10,7 +10,8 @@
 //!   [`FrameCodec`], which checks the length prefix against a maximum before buffering.
 //! - [`wire`]: primitive field encodings (big-endian integers, length-prefixed strings).
 //! - [`types`]: validated identifiers (terminal id, MyKey ID, transaction number, ...).
-//! - [`message`]: the v1 requests and responses and their bodies; the message-type space.
+//! - [`message`]: the requests and responses of v1 and v2 and their bodies; the message-type
+//!   space and which version defines each type.
 //! - [`codes`]: every error code a terminal can receive, stable forever.
 
 pub mod codes;
@@ -20,11 +21,16 @@ pub mod types;
 pub mod wire;
 
 pub use codes::ErrorCode;
-pub use frame::{Frame, FrameCodec, FrameError, DEFAULT_MAX_FRAME_LEN_BYTES, PROTOCOL_VERSION_1};
+pub use frame::{
+    answer_version, is_supported_version, Frame, FrameCodec, FrameError, DEFAULT_MAX_FRAME_LEN_BYTES,
+    PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_LATEST, SUPPORTED_VERSIONS,
+};
 pub use message::{
-    AccountBalance, CardReadOk, DecodeError, ErrorBody, Login, LoginOk, MessageType, Redeem, RedeemOk, Request,
-    Response, Void, VoidOk,
+    AccountBalance, CardReadOk, DecodeError, ErrorBody, IdIssuer, IdIssuerList, IdIssuerListOk, Login, LoginOk,
+    MessageType, Redeem, RedeemOk, Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk,
+    TerminalContact, TerminalRegister, TerminalRegisterOk, Void, VoidOk,
 };
 pub use types::{
-    AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo, TypeError,
+    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo,
+    TypeError,
 };

@@ -1,28 +1,47 @@
-//! The v1 messages, their bodies, and the message-type space.
+//! The messages of v1 and v2, their bodies, and the message-type space.
 //!
 //! A response's type is its request's type with the high bit set (`0x8000 | request`); the
-//! error response is `0xFFFF`. Ranges are reserved now so later versions can add ticket,
-//! service-ID, merge and grant messages without disturbing v1 terminals (see SPEC.md §3).
+//! error response is `0xFFFF`. Ranges are reserved so later versions can add ticket,
+//! service-ID, merge and grant messages without disturbing older terminals (see SPEC.md §3).
+//! Version 2 adds terminal registration (`message/registration.rs`) and service IDs
+//! (`message/service_id.rs`); a message is decoded only from a frame of a version that defines
+//! it, so a v1 terminal sees exactly the v1 protocol.
+
+mod registration;
+mod service_id;
 
 use bytes::{BufMut, BytesMut};
 
+pub use self::registration::{
+    IdIssuer, IdIssuerList, IdIssuerListOk, TerminalContact, TerminalRegister, TerminalRegisterOk,
+};
+pub use self::service_id::{ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk};
 use crate::codes::ErrorCode;
-use crate::frame::{write_frame, Frame};
+use crate::frame::{is_supported_version, write_frame, Frame, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2};
 use crate::types::{
-    AccountKind, AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo, TypeError,
+    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo,
+    TypeError,
 };
 use crate::wire::{put_str16, put_str8, Reader, WireError};
 
 /// Longest password accepted in a login (bytes of UTF-8).
 pub const PASSWORD_MAX_LEN_BYTES: usize = 64;
-/// Longest user-certificate serial number accepted in a card read.
+/// Longest user-certificate serial number accepted in a card read (and in the service-ID
+/// messages, which carry the same serial and, optionally, a signing-certificate serial).
 pub const CERT_SERIAL_MAX_LEN_BYTES: usize = 32;
+/// Longest customer id (顧客ID / 利用カード番号) of a service ID.
+pub const CUSTOMER_ID_MAX_LEN_BYTES: usize = 32;
+/// Most ID issuers listed in one IdIssuerListOk: 250 entries of the longest name still fit a
+/// frame of the default maximum length, which every terminal accepts.
+pub const ID_ISSUER_LIST_MAX: usize = 250;
+/// Most customer ids listed in one ServiceIdLookupOk (its count is a u8).
+pub const SERVICE_ID_LOOKUP_MAX: usize = u8::MAX as usize;
 /// Largest number of points one Redeem may move (12 digits); larger is INVALID_AMOUNT.
 pub const POINTS_MAX: u64 = 999_999_999_999;
 /// Most sub-accounts listed in one card-read response.
 pub const CARD_READ_ACCOUNTS_MAX: usize = 64;
 
-/// The message types of v1.
+/// The message types of every version; [`MessageType::since`] tells which version added each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum MessageType {
@@ -31,32 +50,89 @@ pub enum MessageType {
     CardRead = 0x0003,
     Redeem = 0x0004,
     Void = 0x0005,
+    /// v2: terminal registration (端末の登録), before login.
+    TerminalRegister = 0x0006,
+    /// v2: the ID issuers a terminal may be registered for, before login.
+    IdIssuerList = 0x0007,
+    /// v2: service-ID registration (サービスIDの登録).
+    ServiceIdRegister = 0x0020,
+    /// v2: service-ID lookup (サービスIDの照会).
+    ServiceIdLookup = 0x0021,
     LoginOk = 0x8001,
     HeartbeatOk = 0x8002,
     CardReadOk = 0x8003,
     RedeemOk = 0x8004,
     VoidOk = 0x8005,
+    TerminalRegisterOk = 0x8006,
+    IdIssuerListOk = 0x8007,
+    ServiceIdRegisterOk = 0x8020,
+    ServiceIdLookupOk = 0x8021,
     Error = 0xFFFF,
 }
 
 impl MessageType {
-    /// Every v1 message type, requests then responses.
-    pub const ALL: [MessageType; 11] = [
+    /// Every message type of every version, requests then responses.
+    pub const ALL: [MessageType; 19] = [
         MessageType::Login,
         MessageType::Heartbeat,
         MessageType::CardRead,
         MessageType::Redeem,
         MessageType::Void,
+        MessageType::TerminalRegister,
+        MessageType::IdIssuerList,
+        MessageType::ServiceIdRegister,
+        MessageType::ServiceIdLookup,
         MessageType::LoginOk,
         MessageType::HeartbeatOk,
         MessageType::CardReadOk,
         MessageType::RedeemOk,
         MessageType::VoidOk,
+        MessageType::TerminalRegisterOk,
+        MessageType::IdIssuerListOk,
+        MessageType::ServiceIdRegisterOk,
+        MessageType::ServiceIdLookupOk,
         MessageType::Error,
     ];
 
+    /// The type with this number in any version. To decode a frame use
+    /// [`MessageType::from_u16_in`], which also checks that the frame's version defines it.
     pub fn from_u16(value: u16) -> Option<MessageType> {
         MessageType::ALL.into_iter().find(|t| *t as u16 == value)
+    }
+
+    /// The type with this number if protocol `version` defines it: `None` for an unsupported
+    /// version, and for a v2 type in a v1 frame (a v1 terminal must see no change at all).
+    pub fn from_u16_in(value: u16, version: u8) -> Option<MessageType> {
+        if !is_supported_version(version) {
+            return None;
+        }
+        MessageType::from_u16(value).filter(|t| t.since() <= version)
+    }
+
+    /// The protocol version that introduced this type; later versions keep it unchanged.
+    pub fn since(self) -> u8 {
+        match self {
+            MessageType::TerminalRegister
+            | MessageType::IdIssuerList
+            | MessageType::ServiceIdRegister
+            | MessageType::ServiceIdLookup
+            | MessageType::TerminalRegisterOk
+            | MessageType::IdIssuerListOk
+            | MessageType::ServiceIdRegisterOk
+            | MessageType::ServiceIdLookupOk => PROTOCOL_VERSION_2,
+            // Listed, not matched with `_`, so that a type added later must choose its version.
+            MessageType::Login
+            | MessageType::Heartbeat
+            | MessageType::CardRead
+            | MessageType::Redeem
+            | MessageType::Void
+            | MessageType::LoginOk
+            | MessageType::HeartbeatOk
+            | MessageType::CardReadOk
+            | MessageType::RedeemOk
+            | MessageType::VoidOk
+            | MessageType::Error => PROTOCOL_VERSION_1,
+        }
     }
 
     pub fn as_u16(self) -> u16 {
@@ -72,7 +148,7 @@ impl MessageType {
         match value & 0x7FFF {
             0x0001..=0x000F => "core",
             0x0010..=0x001F => "point tickets (reserved)",
-            0x0020..=0x002F => "service IDs (reserved)",
+            0x0020..=0x002F => "service IDs",
             0x0030..=0x003F => "shopping-street merge (reserved)",
             0x0040..=0x004F => "administrative grants (reserved)",
             0x0050..=0x0FFF => "future (reserved)",
@@ -88,11 +164,19 @@ impl MessageType {
             MessageType::CardRead => "card_read",
             MessageType::Redeem => "redeem",
             MessageType::Void => "void",
+            MessageType::TerminalRegister => "terminal_register",
+            MessageType::IdIssuerList => "id_issuer_list",
+            MessageType::ServiceIdRegister => "service_id_register",
+            MessageType::ServiceIdLookup => "service_id_lookup",
             MessageType::LoginOk => "login_ok",
             MessageType::HeartbeatOk => "heartbeat_ok",
             MessageType::CardReadOk => "card_read_ok",
             MessageType::RedeemOk => "redeem_ok",
             MessageType::VoidOk => "void_ok",
+            MessageType::TerminalRegisterOk => "terminal_register_ok",
+            MessageType::IdIssuerListOk => "id_issuer_list_ok",
+            MessageType::ServiceIdRegisterOk => "service_id_register_ok",
+            MessageType::ServiceIdLookupOk => "service_id_lookup_ok",
             MessageType::Error => "error",
         }
     }
@@ -101,6 +185,8 @@ impl MessageType {
 /// A body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    #[error("protocol version {0} is not supported; versions 1 and 2 are")]
+    UnsupportedVersion(u8),
     #[error("unknown message type 0x{0:04X}")]
     UnknownType(u16),
     #[error("message type 0x{0:04X} is a response, not a request")]
@@ -119,6 +205,7 @@ impl DecodeError {
     /// The one mapping from decode failures to wire error codes.
     pub fn error_code(&self) -> ErrorCode {
         match self {
+            DecodeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
             DecodeError::UnknownType(_) => ErrorCode::UnknownMessageType,
             DecodeError::ResponseType(_) | DecodeError::RequestType(_) => ErrorCode::UnexpectedResponse,
             DecodeError::Wire(_) => ErrorCode::MalformedMessage,
@@ -166,6 +253,16 @@ pub enum Request {
     },
     Redeem(Redeem),
     Void(Void),
+    /// v2, before login: binds the terminal to this device and records its contact details.
+    TerminalRegister(TerminalRegister),
+    /// v2, before login: the ID issuers for the registration screen's pull-down.
+    IdIssuerList(IdIssuerList),
+    /// v2: links a customer id at the terminal's ID issuer to the card's citizen.
+    ServiceIdRegister(ServiceIdRegister),
+    /// v2: the customer ids of the card's citizen at the terminal's ID issuer.
+    ServiceIdLookup {
+        cert_serial: String,
+    },
 }
 
 /// Successful login (`0x8001`).
@@ -264,6 +361,10 @@ pub enum Response {
     CardReadOk(CardReadOk),
     RedeemOk(RedeemOk),
     VoidOk(VoidOk),
+    TerminalRegisterOk(TerminalRegisterOk),
+    IdIssuerListOk(IdIssuerListOk),
+    ServiceIdRegisterOk(ServiceIdRegisterOk),
+    ServiceIdLookupOk(ServiceIdLookupOk),
     Error(ErrorBody),
 }
 
@@ -292,6 +393,53 @@ fn read_terminal(r: &mut Reader<'_>) -> Result<TerminalId, DecodeError> {
     field("terminal_id", TerminalId::from_ascii(r.bytes(8, "terminal_id")?))
 }
 
+fn read_issuer(r: &mut Reader<'_>) -> Result<IdIssuerId, DecodeError> {
+    field("issuer_id", IdIssuerId::from_ascii(r.bytes(6, "issuer_id")?))
+}
+
+fn read_terminal_kind(r: &mut Reader<'_>) -> Result<TerminalKind, DecodeError> {
+    field("terminal_kind", TerminalKind::from_u8(r.u8("terminal_kind")?))
+}
+
+fn read_municipality(r: &mut Reader<'_>) -> Result<MunicipalityCode, DecodeError> {
+    field("municipality_code", MunicipalityCode::from_ascii(r.bytes(6, "municipality_code")?))
+}
+
+/// The 様式II password of Login, TerminalRegister and IdIssuerList: at most 64 bytes.
+fn read_password(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let password = r.str8("password")?;
+    if password.len() > PASSWORD_MAX_LEN_BYTES {
+        return Err(DecodeError::Range("password"));
+    }
+    Ok(password)
+}
+
+/// A serial number or customer id: 1 to `max` characters from `[A-Za-z0-9]`.
+fn read_alphanumeric(r: &mut Reader<'_>, name: &'static str, max: usize) -> Result<String, DecodeError> {
+    let text = r.str8(name)?;
+    if is_alphanumeric_id(&text, max) {
+        Ok(text)
+    } else {
+        Err(DecodeError::Range(name))
+    }
+}
+
+fn is_alphanumeric_id(text: &str, max: usize) -> bool {
+    !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn read_cert_serial(r: &mut Reader<'_>, name: &'static str) -> Result<String, DecodeError> {
+    read_alphanumeric(r, name, CERT_SERIAL_MAX_LEN_BYTES)
+}
+
+/// Checks the version and that the version defines the type; the direction is the caller's.
+fn frame_type(frame: &Frame) -> Result<MessageType, DecodeError> {
+    if !is_supported_version(frame.version) {
+        return Err(DecodeError::UnsupportedVersion(frame.version));
+    }
+    MessageType::from_u16_in(frame.msg_type, frame.version).ok_or(DecodeError::UnknownType(frame.msg_type))
+}
+
 impl Request {
     pub fn msg_type(&self) -> MessageType {
         match self {
@@ -300,10 +448,15 @@ impl Request {
             Request::CardRead { .. } => MessageType::CardRead,
             Request::Redeem(_) => MessageType::Redeem,
             Request::Void(_) => MessageType::Void,
+            Request::TerminalRegister(_) => MessageType::TerminalRegister,
+            Request::IdIssuerList(_) => MessageType::IdIssuerList,
+            Request::ServiceIdRegister(_) => MessageType::ServiceIdRegister,
+            Request::ServiceIdLookup { .. } => MessageType::ServiceIdLookup,
         }
     }
 
-    /// Appends this request as one complete frame.
+    /// Appends this request as one complete frame. The version must define the message
+    /// (`msg_type().since() <= version`); a server refuses it otherwise.
     pub fn encode_frame(&self, version: u8, corr_id: u32, out: &mut BytesMut) {
         write_frame(out, version, self.msg_type().as_u16(), corr_id, |b| self.encode_body(b));
     }
@@ -327,14 +480,18 @@ impl Request {
                 b.put_u64(v.seq);
                 b.put_slice(v.txn_no.as_bytes());
             }
+            Request::TerminalRegister(x) => x.encode(b),
+            Request::IdIssuerList(x) => x.encode(b),
+            Request::ServiceIdRegister(x) => x.encode(b),
+            Request::ServiceIdLookup { cert_serial } => put_str8(b, cert_serial),
         }
     }
 
-    /// Decodes a request frame's body. The frame's version is the caller's concern.
+    /// Decodes a request frame, as the server does after framing (SPEC.md §2, rules 3–5): the
+    /// version (`UnsupportedVersion`), the type as that version defines it (`UnknownType`, so
+    /// a v2 type in a v1 frame is unknown), the direction, then the body.
     pub fn decode(frame: &Frame) -> Result<Request, DecodeError> {
-        let Some(msg_type) = MessageType::from_u16(frame.msg_type) else {
-            return Err(DecodeError::UnknownType(frame.msg_type));
-        };
+        let msg_type = frame_type(frame)?;
         if MessageType::is_response(frame.msg_type) {
             return Err(DecodeError::ResponseType(frame.msg_type));
         }
@@ -342,24 +499,12 @@ impl Request {
         let request = match msg_type {
             MessageType::Login => {
                 let terminal_id = read_terminal(&mut r)?;
-                let password = r.str8("password")?;
-                if password.len() > PASSWORD_MAX_LEN_BYTES {
-                    return Err(DecodeError::Range("password"));
-                }
+                let password = read_password(&mut r)?;
                 let fingerprint = r.array::<32>("fingerprint")?;
                 Request::Login(Login { terminal_id, password, fingerprint })
             }
             MessageType::Heartbeat => Request::Heartbeat,
-            MessageType::CardRead => {
-                let cert_serial = r.str8("cert_serial")?;
-                let valid = !cert_serial.is_empty()
-                    && cert_serial.len() <= CERT_SERIAL_MAX_LEN_BYTES
-                    && cert_serial.bytes().all(|b| b.is_ascii_alphanumeric());
-                if !valid {
-                    return Err(DecodeError::Range("cert_serial"));
-                }
-                Request::CardRead { cert_serial }
-            }
+            MessageType::CardRead => Request::CardRead { cert_serial: read_cert_serial(&mut r, "cert_serial")? },
             MessageType::Redeem => {
                 let seq = r.u64("seq")?;
                 let mykey_id = read_mykey(&mut r)?;
@@ -371,6 +516,12 @@ impl Request {
                 let seq = r.u64("seq")?;
                 let txn_no = read_txn(&mut r, "txn_no")?;
                 Request::Void(Void { seq, txn_no })
+            }
+            MessageType::TerminalRegister => Request::TerminalRegister(TerminalRegister::decode(&mut r)?),
+            MessageType::IdIssuerList => Request::IdIssuerList(IdIssuerList::decode(&mut r)?),
+            MessageType::ServiceIdRegister => Request::ServiceIdRegister(ServiceIdRegister::decode(&mut r)?),
+            MessageType::ServiceIdLookup => {
+                Request::ServiceIdLookup { cert_serial: read_cert_serial(&mut r, "cert_serial")? }
             }
             _ => unreachable_response(frame.msg_type)?,
         };
@@ -391,6 +542,10 @@ impl Response {
             Response::CardReadOk(_) => MessageType::CardReadOk,
             Response::RedeemOk(_) => MessageType::RedeemOk,
             Response::VoidOk(_) => MessageType::VoidOk,
+            Response::TerminalRegisterOk(_) => MessageType::TerminalRegisterOk,
+            Response::IdIssuerListOk(_) => MessageType::IdIssuerListOk,
+            Response::ServiceIdRegisterOk(_) => MessageType::ServiceIdRegisterOk,
+            Response::ServiceIdLookupOk(_) => MessageType::ServiceIdLookupOk,
             Response::Error(_) => MessageType::Error,
         }
     }
@@ -399,7 +554,8 @@ impl Response {
         Response::Error(ErrorBody::new(code, message))
     }
 
-    /// Appends this response as one complete frame.
+    /// Appends this response as one complete frame, in the version of its request
+    /// (`frame::answer_version`).
     pub fn encode_frame(&self, version: u8, corr_id: u32, out: &mut BytesMut) {
         write_frame(out, version, self.msg_type().as_u16(), corr_id, |b| self.encode_body(b));
     }
@@ -456,6 +612,10 @@ impl Response {
                 put_str8(b, &x.location_name);
                 b.put_u8(u8::from(x.replayed));
             }
+            Response::TerminalRegisterOk(x) => x.encode(b),
+            Response::IdIssuerListOk(x) => x.encode(b),
+            Response::ServiceIdRegisterOk(x) => x.encode(b),
+            Response::ServiceIdLookupOk(x) => x.encode(b),
             Response::Error(e) => {
                 b.put_u16(e.code);
                 put_str16(b, &e.message);
@@ -463,11 +623,10 @@ impl Response {
         }
     }
 
-    /// Decodes a response frame's body (used by terminals and the load generator).
+    /// Decodes a response frame (used by terminals and the load generator), with the same
+    /// version rules as [`Request::decode`].
     pub fn decode(frame: &Frame) -> Result<Response, DecodeError> {
-        let Some(msg_type) = MessageType::from_u16(frame.msg_type) else {
-            return Err(DecodeError::UnknownType(frame.msg_type));
-        };
+        let msg_type = frame_type(frame)?;
         if !MessageType::is_response(frame.msg_type) {
             return Err(DecodeError::RequestType(frame.msg_type));
         }
@@ -475,11 +634,8 @@ impl Response {
         let response = match msg_type {
             MessageType::LoginOk => Response::LoginOk(LoginOk {
                 session_id: r.u64("session_id")?,
-                terminal_kind: field("terminal_kind", TerminalKind::from_u8(r.u8("terminal_kind")?))?,
-                municipality_code: field(
-                    "municipality_code",
-                    MunicipalityCode::from_ascii(r.bytes(6, "municipality_code")?),
-                )?,
+                terminal_kind: read_terminal_kind(&mut r)?,
+                municipality_code: read_municipality(&mut r)?,
                 municipality_name: r.str8("municipality_name")?,
                 location_name: r.str8("location_name")?,
                 terminal_name: r.str8("terminal_name")?,
@@ -513,7 +669,7 @@ impl Response {
                 balance_after: r.u64("balance_after")?,
                 terminal_id: read_terminal(&mut r)?,
                 location_name: r.str8("location_name")?,
-                replayed: read_flag(&mut r)?,
+                replayed: read_bool(&mut r, "replayed")?,
             }),
             MessageType::VoidOk => Response::VoidOk(VoidOk {
                 seq: r.u64("seq")?,
@@ -527,8 +683,12 @@ impl Response {
                 balance_after: r.u64("balance_after")?,
                 terminal_id: read_terminal(&mut r)?,
                 location_name: r.str8("location_name")?,
-                replayed: read_flag(&mut r)?,
+                replayed: read_bool(&mut r, "replayed")?,
             }),
+            MessageType::TerminalRegisterOk => Response::TerminalRegisterOk(TerminalRegisterOk::decode(&mut r)?),
+            MessageType::IdIssuerListOk => Response::IdIssuerListOk(IdIssuerListOk::decode(&mut r)?),
+            MessageType::ServiceIdRegisterOk => Response::ServiceIdRegisterOk(ServiceIdRegisterOk::decode(&mut r)?),
+            MessageType::ServiceIdLookupOk => Response::ServiceIdLookupOk(ServiceIdLookupOk::decode(&mut r)?),
             MessageType::Error => Response::Error(ErrorBody { code: r.u16("code")?, message: r.str16("message")? }),
             _ => return Err(DecodeError::RequestType(frame.msg_type)),
         };
@@ -537,10 +697,11 @@ impl Response {
     }
 }
 
-fn read_flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
-    match r.u8("replayed")? {
+/// A bool: 0 or 1; any other byte is out of its domain, so one value has one encoding.
+fn read_bool(r: &mut Reader<'_>, name: &'static str) -> Result<bool, DecodeError> {
+    match r.u8(name)? {
         0 => Ok(false),
         1 => Ok(true),
-        _ => Err(DecodeError::Range("replayed")),
+        _ => Err(DecodeError::Range(name)),
     }
 }

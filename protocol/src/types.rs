@@ -22,6 +22,8 @@ pub enum TypeError {
     TerminalKind(u8),
     #[error("account code is malformed for its kind")]
     AccountCode,
+    #[error("ID issuer id must be 6 digits")]
+    IdIssuerId,
 }
 
 /// A terminal id (端末ID): 8 digits, zero padded, as issued in 様式II (00052459 ...).
@@ -237,6 +239,50 @@ impl fmt::Debug for MunicipalityCode {
     }
 }
 
+/// The id of an ID issuer (ID付与事業者ID): 6 ASCII digits, zero padded (`000001`). It has no
+/// check digit; the server decides which ids exist.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdIssuerId([u8; 6]);
+
+impl IdIssuerId {
+    pub fn from_ascii(bytes: &[u8]) -> Result<Self, TypeError> {
+        let arr: [u8; 6] = bytes.try_into().map_err(|_| TypeError::IdIssuerId)?;
+        if arr.iter().all(u8::is_ascii_digit) {
+            Ok(IdIssuerId(arr))
+        } else {
+            Err(TypeError::IdIssuerId)
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 6] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("??????")
+    }
+}
+
+impl std::str::FromStr for IdIssuerId {
+    type Err = TypeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdIssuerId::from_ascii(s.as_bytes())
+    }
+}
+
+impl fmt::Display for IdIssuerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for IdIssuerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdIssuerId({})", self.as_str())
+    }
+}
+
 /// The terminal identification information (端末識別情報): a SHA-256 digest, 32 bytes (R39).
 pub type Fingerprint = [u8; 32];
 
@@ -402,6 +448,16 @@ mod tests {
         assert!("141306".parse::<MunicipalityCode>().is_err());
         assert!("14130".parse::<MunicipalityCode>().is_err());
         assert!("14130a".parse::<MunicipalityCode>().is_err());
+    }
+
+    #[test]
+    fn id_issuer_id_is_six_digits() {
+        let id: IdIssuerId = "000001".parse().unwrap();
+        assert_eq!(id.to_string(), "000001");
+        assert_eq!(id.as_bytes(), b"000001");
+        for bad in ["00001", "0000001", "00000a", "", "０００００１"] {
+            assert!(bad.parse::<IdIssuerId>().is_err(), "{bad}");
+        }
     }
 
     #[test]

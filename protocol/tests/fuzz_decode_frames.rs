@@ -7,8 +7,10 @@ mod protocol_fuzz;
 
 use bytes::BytesMut;
 use protocol::{
-    AccountBalance, AccountRef, CardReadOk, ErrorCode, Login, MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk,
-    Request, Response, TerminalId, TxnNo, Void,
+    AccountBalance, AccountRef, CardReadOk, ErrorCode, IdIssuer, IdIssuerId, IdIssuerList, IdIssuerListOk, Login,
+    MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk, Request, Response, ServiceIdLookupOk, ServiceIdRegister,
+    ServiceIdRegisterOk, TerminalContact, TerminalId, TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void,
+    PROTOCOL_VERSION_2,
 };
 
 /// SplitMix64: a tiny deterministic generator, so that a failure reproduces from its seed.
@@ -89,6 +91,93 @@ fn seed_frames() -> Vec<Vec<u8>> {
         response.encode_frame(1, i as u32, &mut out);
         frames.push(out.to_vec());
     }
+    frames.extend(v2_seed_frames());
+    frames
+}
+
+/// The v2 messages, in v2 frames, with every optional part present in one of them.
+fn v2_seed_frames() -> Vec<Vec<u8>> {
+    let terminal: TerminalId = "00052459".parse().unwrap();
+    let mykey: MyKeyId = "MY123456".parse().unwrap();
+    let issuer: IdIssuerId = "000001".parse().unwrap();
+    let contact = TerminalContact {
+        contact_name: "川崎花子".into(),
+        shop_name: "高津図書館".into(),
+        postal_code: "213-0001".into(),
+        address: "川崎市高津区溝口1-6-10".into(),
+        phone: "044-200-2111".into(),
+        email: "takatsu-lib@city.kawasaki.example".into(),
+    };
+    let requests = [
+        Request::TerminalRegister(TerminalRegister {
+            terminal_id: terminal,
+            password: "a912ikfja".into(),
+            fingerprint: [9; 32],
+            contact: contact.clone(),
+            id_issuer_id: Some(issuer),
+        }),
+        Request::TerminalRegister(TerminalRegister {
+            terminal_id: terminal,
+            password: String::new(),
+            fingerprint: [0; 32],
+            contact,
+            id_issuer_id: None,
+        }),
+        Request::IdIssuerList(IdIssuerList { terminal_id: terminal, password: "a912ikfja".into() }),
+        Request::ServiceIdRegister(ServiceIdRegister {
+            cert_serial: "030D45".into(),
+            customer_id: "180000000011".into(),
+            signing_cert_serial: Some("030D46".into()),
+        }),
+        Request::ServiceIdRegister(ServiceIdRegister {
+            cert_serial: "030D45".into(),
+            customer_id: "180000000011".into(),
+            signing_cert_serial: None,
+        }),
+        Request::ServiceIdLookup { cert_serial: "030D45".into() },
+    ];
+    let responses = [
+        Response::TerminalRegisterOk(TerminalRegisterOk {
+            terminal_kind: TerminalKind::ServiceId,
+            municipality_code: "141305".parse().unwrap(),
+            municipality_name: "川崎市".into(),
+            location_name: "高津図書館".into(),
+            terminal_name: "高津図書館1台目".into(),
+            id_issuer_name: "川崎市立図書館".into(),
+            registered_at_ms: 1_795_564_867_512,
+        }),
+        Response::IdIssuerListOk(IdIssuerListOk {
+            issuers: vec![
+                IdIssuer { issuer_id: issuer, name: "川崎市立図書館".into() },
+                IdIssuer { issuer_id: "000002".parse().unwrap(), name: "ブレーメン商店街".into() },
+            ],
+        }),
+        Response::ServiceIdRegisterOk(ServiceIdRegisterOk {
+            mykey_id: mykey,
+            issuer_id: issuer,
+            issuer_name: "川崎市立図書館".into(),
+            customer_id: "180000000011".into(),
+            replaced: true,
+        }),
+        Response::ServiceIdLookupOk(ServiceIdLookupOk {
+            mykey_id: mykey,
+            issuer_id: issuer,
+            issuer_name: "川崎市立図書館".into(),
+            customer_ids: vec!["180000000011".into(), "A1".into()],
+        }),
+        Response::error(ErrorCode::NoServiceId, "no service id"),
+    ];
+    let mut frames = Vec::new();
+    for (i, request) in requests.iter().enumerate() {
+        let mut out = BytesMut::new();
+        request.encode_frame(PROTOCOL_VERSION_2, i as u32, &mut out);
+        frames.push(out.to_vec());
+    }
+    for (i, response) in responses.iter().enumerate() {
+        let mut out = BytesMut::new();
+        response.encode_frame(PROTOCOL_VERSION_2, i as u32, &mut out);
+        frames.push(out.to_vec());
+    }
     frames
 }
 
@@ -99,7 +188,12 @@ fn frame_shaped(rng: &mut SplitMix64) -> Vec<u8> {
         0 => rng.next() as u16,
         _ => MessageType::ALL[rng.below(MessageType::ALL.len())].as_u16(),
     };
-    let version = if rng.below(8) == 0 { rng.next() as u8 } else { 1 };
+    // Mostly the spoken versions 1 and 2 (which decide what a type means), sometimes any.
+    let version = match rng.below(8) {
+        0 => rng.next() as u8,
+        1..=3 => 1,
+        _ => 2,
+    };
     let mut out = Vec::with_capacity(11 + body.len());
     out.extend_from_slice(&(7 + body.len() as u32).to_be_bytes());
     out.push(version);
@@ -109,7 +203,8 @@ fn frame_shaped(rng: &mut SplitMix64) -> Vec<u8> {
     out
 }
 
-/// A valid frame with a few bytes overwritten, inserted or removed, or cut short.
+/// A valid frame with a few bytes overwritten, inserted or removed, or cut short, or with its
+/// version byte flipped between 1 and 2 (a v2 message in a v1 frame, a v1 one in a v2 frame).
 fn mutated(rng: &mut SplitMix64, seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut frame = seeds[rng.below(seeds.len())].clone();
     for _ in 0..=rng.below(3) {
@@ -117,10 +212,11 @@ fn mutated(rng: &mut SplitMix64, seeds: &[Vec<u8>]) -> Vec<u8> {
             break;
         }
         let at = rng.below(frame.len());
-        match rng.below(4) {
+        match rng.below(5) {
             0 => frame[at] = rng.next() as u8,
             1 => frame[at] ^= 1 << rng.below(8),
             2 => frame.insert(at, rng.next() as u8),
+            3 if frame.len() > 4 => frame[4] ^= 0x03,
             _ => frame.truncate(at),
         }
     }

@@ -1,5 +1,6 @@
-//! Property tests of the codec: every valid message survives encode → frame split → decode,
-//! however the bytes are chunked into reads, and no input makes the decoders panic.
+//! Property tests of the codec: every valid message survives encode → frame split → decode in
+//! every version that defines it, however the bytes are chunked into reads; a v2 message in a
+//! v1 frame is an unknown type; and no input makes the decoders panic.
 
 #[path = "../fuzz/src/lib.rs"]
 mod protocol_fuzz;
@@ -8,8 +9,11 @@ use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use protocol::{
-    AccountBalance, AccountRef, CardReadOk, ErrorBody, Frame, FrameCodec, Login, LoginOk, MunicipalityCode, MyKeyId,
-    Redeem, RedeemOk, Request, Response, TerminalId, TerminalKind, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1,
+    is_supported_version, AccountBalance, AccountRef, CardReadOk, DecodeError, ErrorBody, Frame, FrameCodec, IdIssuer,
+    IdIssuerId, IdIssuerList, IdIssuerListOk, Login, LoginOk, MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk,
+    Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
+    TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2,
+    SUPPORTED_VERSIONS,
 };
 use tokio_util::codec::Decoder;
 
@@ -50,6 +54,15 @@ fn account() -> impl Strategy<Value = AccountRef> {
     ]
 }
 
+fn id_issuer_id() -> impl Strategy<Value = IdIssuerId> {
+    "[0-9]{6}".prop_map(|s| s.parse().unwrap())
+}
+
+/// A certificate serial or customer id: 1–32 ASCII alphanumerics.
+fn serial() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9]{1,32}"
+}
+
 fn terminal_kind() -> impl Strategy<Value = TerminalKind> {
     (1u8..=4).prop_map(|v| TerminalKind::from_u8(v).unwrap())
 }
@@ -60,23 +73,74 @@ fn str8_text() -> impl Strategy<Value = String> {
 }
 
 fn login() -> impl Strategy<Value = Login> {
-    // 16 characters of at most 4 bytes stay within the 64-byte password limit.
-    (terminal_id(), "\\PC{0,16}", any::<[u8; 32]>()).prop_map(|(terminal_id, password, fingerprint)| Login {
+    (terminal_id(), password(), any::<[u8; 32]>()).prop_map(|(terminal_id, password, fingerprint)| Login {
         terminal_id,
         password,
         fingerprint,
     })
 }
 
-fn request() -> impl Strategy<Value = Request> {
+/// 16 characters of at most 4 bytes stay within the 64-byte password limit.
+fn password() -> impl Strategy<Value = String> {
+    "\\PC{0,16}"
+}
+
+fn contact() -> impl Strategy<Value = TerminalContact> {
+    [str8_text(), str8_text(), str8_text(), str8_text(), str8_text(), str8_text()].prop_map(
+        |[contact_name, shop_name, postal_code, address, phone, email]| TerminalContact {
+            contact_name,
+            shop_name,
+            postal_code,
+            address,
+            phone,
+            email,
+        },
+    )
+}
+
+fn terminal_register() -> impl Strategy<Value = TerminalRegister> {
+    (terminal_id(), password(), any::<[u8; 32]>(), contact(), proptest::option::of(id_issuer_id())).prop_map(
+        |(terminal_id, password, fingerprint, contact, id_issuer_id)| TerminalRegister {
+            terminal_id,
+            password,
+            fingerprint,
+            contact,
+            id_issuer_id,
+        },
+    )
+}
+
+fn service_id_register() -> impl Strategy<Value = ServiceIdRegister> {
+    (serial(), serial(), proptest::option::of(serial())).prop_map(|(cert_serial, customer_id, signing_cert_serial)| {
+        ServiceIdRegister { cert_serial, customer_id, signing_cert_serial }
+    })
+}
+
+/// The requests v1 defines.
+fn v1_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         login().prop_map(Request::Login),
         Just(Request::Heartbeat),
-        "[A-Za-z0-9]{1,32}".prop_map(|cert_serial| Request::CardRead { cert_serial }),
+        serial().prop_map(|cert_serial| Request::CardRead { cert_serial }),
         (any::<u64>(), mykey_id(), account(), any::<u64>())
             .prop_map(|(seq, mykey_id, account, points)| Request::Redeem(Redeem { seq, mykey_id, account, points })),
         (any::<u64>(), txn_no()).prop_map(|(seq, txn_no)| Request::Void(Void { seq, txn_no })),
     ]
+}
+
+/// The requests v2 adds.
+fn v2_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        terminal_register().prop_map(Request::TerminalRegister),
+        (terminal_id(), password())
+            .prop_map(|(terminal_id, password)| Request::IdIssuerList(IdIssuerList { terminal_id, password })),
+        service_id_register().prop_map(Request::ServiceIdRegister),
+        serial().prop_map(|cert_serial| Request::ServiceIdLookup { cert_serial }),
+    ]
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![v1_request(), v2_request()]
 }
 
 fn login_ok() -> impl Strategy<Value = LoginOk> {
@@ -176,7 +240,56 @@ fn void_ok() -> impl Strategy<Value = VoidOk> {
         )
 }
 
-fn response() -> impl Strategy<Value = Response> {
+fn terminal_register_ok() -> impl Strategy<Value = TerminalRegisterOk> {
+    (terminal_kind(), municipality_code(), [str8_text(), str8_text(), str8_text(), str8_text()], any::<u64>()).prop_map(
+        |(
+            terminal_kind,
+            municipality_code,
+            [municipality_name, location_name, terminal_name, id_issuer_name],
+            registered_at_ms,
+        )| TerminalRegisterOk {
+            terminal_kind,
+            municipality_code,
+            municipality_name,
+            location_name,
+            terminal_name,
+            id_issuer_name,
+            registered_at_ms,
+        },
+    )
+}
+
+fn id_issuer_list_ok() -> impl Strategy<Value = IdIssuerListOk> {
+    let issuer = || (id_issuer_id(), str8_text()).prop_map(|(issuer_id, name)| IdIssuer { issuer_id, name });
+    // Up to the 250 issuers an IdIssuerListOk is encoded with; mostly short lists.
+    prop_oneof![3 => vec(issuer(), 0..=8), 1 => vec(issuer(), 0..=250)].prop_map(|issuers| IdIssuerListOk { issuers })
+}
+
+fn service_id_register_ok() -> impl Strategy<Value = ServiceIdRegisterOk> {
+    (mykey_id(), id_issuer_id(), str8_text(), serial(), any::<bool>()).prop_map(
+        |(mykey_id, issuer_id, issuer_name, customer_id, replaced)| ServiceIdRegisterOk {
+            mykey_id,
+            issuer_id,
+            issuer_name,
+            customer_id,
+            replaced,
+        },
+    )
+}
+
+fn service_id_lookup_ok() -> impl Strategy<Value = ServiceIdLookupOk> {
+    (mykey_id(), id_issuer_id(), str8_text(), vec(serial(), 0..=255)).prop_map(
+        |(mykey_id, issuer_id, issuer_name, customer_ids)| ServiceIdLookupOk {
+            mykey_id,
+            issuer_id,
+            issuer_name,
+            customer_ids,
+        },
+    )
+}
+
+/// The responses v1 defines.
+fn v1_response() -> impl Strategy<Value = Response> {
     prop_oneof![
         login_ok().prop_map(Response::LoginOk),
         any::<u64>().prop_map(|server_time_ms| Response::HeartbeatOk { server_time_ms }),
@@ -188,6 +301,20 @@ fn response() -> impl Strategy<Value = Response> {
     ]
 }
 
+/// The responses v2 adds.
+fn v2_response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        terminal_register_ok().prop_map(Response::TerminalRegisterOk),
+        id_issuer_list_ok().prop_map(Response::IdIssuerListOk),
+        service_id_register_ok().prop_map(Response::ServiceIdRegisterOk),
+        service_id_lookup_ok().prop_map(Response::ServiceIdLookupOk),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![v1_response(), v2_response()]
+}
+
 /// A message of either direction, as it travels.
 #[derive(Debug, Clone)]
 enum Message {
@@ -195,8 +322,33 @@ enum Message {
     Response(Response),
 }
 
+impl Message {
+    fn msg_type(&self) -> MessageType {
+        match self {
+            Message::Request(r) => r.msg_type(),
+            Message::Response(r) => r.msg_type(),
+        }
+    }
+
+    fn encode_frame(&self, version: u8, corr_id: u32, out: &mut BytesMut) {
+        match self {
+            Message::Request(r) => r.encode_frame(version, corr_id, out),
+            Message::Response(r) => r.encode_frame(version, corr_id, out),
+        }
+    }
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![request().prop_map(Message::Request), response().prop_map(Message::Response)]
+}
+
+/// A supported version that defines the type: the newest, or with `prefer_v1` the oldest.
+fn version_for(msg_type: MessageType, prefer_v1: bool) -> u8 {
+    if prefer_v1 {
+        msg_type.since()
+    } else {
+        PROTOCOL_VERSION_2
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,42 +389,84 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn any_valid_request_encodes_then_decodes_to_itself(request in request(), corr_id in any::<u32>()) {
-        let mut wire = BytesMut::new();
-        request.encode_frame(PROTOCOL_VERSION_1, corr_id, &mut wire);
-        let frames = frames_of(&wire);
-        prop_assert_eq!(frames.len(), 1);
-        let frame = &frames[0];
-        prop_assert_eq!(frame.version, PROTOCOL_VERSION_1);
-        prop_assert_eq!(frame.msg_type, request.msg_type().as_u16());
-        prop_assert_eq!(frame.corr_id, corr_id);
-        prop_assert_eq!(Request::decode(frame), Ok(request));
+    fn any_valid_request_encodes_then_decodes_to_itself_in_every_version_defining_it(
+        request in request(),
+        corr_id in any::<u32>(),
+    ) {
+        for version in SUPPORTED_VERSIONS.into_iter().filter(|v| *v >= request.msg_type().since()) {
+            let mut wire = BytesMut::new();
+            request.encode_frame(version, corr_id, &mut wire);
+            let frames = frames_of(&wire);
+            prop_assert_eq!(frames.len(), 1);
+            let frame = &frames[0];
+            prop_assert_eq!(frame.version, version);
+            prop_assert_eq!(frame.msg_type, request.msg_type().as_u16());
+            prop_assert_eq!(frame.corr_id, corr_id);
+            prop_assert_eq!(Request::decode(frame), Ok(request.clone()));
+        }
     }
 
     #[test]
-    fn any_valid_response_encodes_then_decodes_to_itself(response in response(), corr_id in any::<u32>()) {
+    fn any_valid_response_encodes_then_decodes_to_itself_in_every_version_defining_it(
+        response in response(),
+        corr_id in any::<u32>(),
+    ) {
+        for version in SUPPORTED_VERSIONS.into_iter().filter(|v| *v >= response.msg_type().since()) {
+            let mut wire = BytesMut::new();
+            response.encode_frame(version, corr_id, &mut wire);
+            let frames = frames_of(&wire);
+            prop_assert_eq!(frames.len(), 1);
+            let frame = &frames[0];
+            prop_assert_eq!(frame.version, version);
+            prop_assert_eq!(frame.msg_type, response.msg_type().as_u16());
+            prop_assert_eq!(frame.corr_id, corr_id);
+            prop_assert_eq!(Response::decode(frame), Ok(response.clone()));
+        }
+    }
+
+    #[test]
+    fn v1_messages_have_the_same_bytes_in_v1_and_v2_but_the_version(message in message()) {
+        prop_assume!(message.msg_type().since() == PROTOCOL_VERSION_1);
+        let (mut v1, mut v2) = (BytesMut::new(), BytesMut::new());
+        message.encode_frame(PROTOCOL_VERSION_1, 7, &mut v1);
+        message.encode_frame(PROTOCOL_VERSION_2, 7, &mut v2);
+        prop_assert_eq!(v2[4], PROTOCOL_VERSION_2);
+        v2[4] = PROTOCOL_VERSION_1;
+        prop_assert_eq!(v1, v2);
+    }
+
+    #[test]
+    fn a_v2_message_in_a_v1_frame_is_an_unknown_type(message in prop_oneof![
+        v2_request().prop_map(Message::Request),
+        v2_response().prop_map(Message::Response),
+    ]) {
         let mut wire = BytesMut::new();
-        response.encode_frame(PROTOCOL_VERSION_1, corr_id, &mut wire);
-        let frames = frames_of(&wire);
-        prop_assert_eq!(frames.len(), 1);
-        let frame = &frames[0];
-        prop_assert_eq!(frame.version, PROTOCOL_VERSION_1);
-        prop_assert_eq!(frame.msg_type, response.msg_type().as_u16());
-        prop_assert_eq!(frame.corr_id, corr_id);
-        prop_assert_eq!(Response::decode(frame), Ok(response));
+        message.encode_frame(PROTOCOL_VERSION_1, 3, &mut wire);
+        let frame = &frames_of(&wire)[0];
+        let unknown = DecodeError::UnknownType(message.msg_type().as_u16());
+        prop_assert_eq!(Request::decode(frame).err(), Some(unknown.clone()));
+        prop_assert_eq!(Response::decode(frame).err(), Some(unknown));
+    }
+
+    #[test]
+    fn any_message_in_an_unsupported_version_is_refused_as_such(message in message(), version in any::<u8>()) {
+        prop_assume!(!is_supported_version(version));
+        let mut wire = BytesMut::new();
+        message.encode_frame(version, 3, &mut wire);
+        let frame = &frames_of(&wire)[0];
+        prop_assert_eq!(Request::decode(frame).err(), Some(DecodeError::UnsupportedVersion(version)));
+        prop_assert_eq!(Response::decode(frame).err(), Some(DecodeError::UnsupportedVersion(version)));
     }
 
     #[test]
     fn frames_split_across_arbitrary_reads_decode_the_same(
-        messages in vec(message(), 1..8),
+        messages in vec((message(), any::<bool>()), 1..8),
         cuts in vec(any::<prop::sample::Index>(), 0..12),
     ) {
+        // v1 and v2 frames mixed on one stream, as a v2 terminal may send them.
         let mut wire = BytesMut::new();
-        for (i, m) in messages.iter().enumerate() {
-            match m {
-                Message::Request(r) => r.encode_frame(PROTOCOL_VERSION_1, i as u32, &mut wire),
-                Message::Response(r) => r.encode_frame(PROTOCOL_VERSION_1, i as u32, &mut wire),
-            }
+        for (i, (m, prefer_v1)) in messages.iter().enumerate() {
+            m.encode_frame(version_for(m.msg_type(), *prefer_v1), i as u32, &mut wire);
         }
         let whole = frames_of(&wire);
 
@@ -294,8 +488,9 @@ proptest! {
         prop_assert_eq!(&pieces, &whole);
 
         prop_assert_eq!(whole.len(), messages.len());
-        for (i, (frame, m)) in whole.iter().zip(&messages).enumerate() {
+        for (i, (frame, (m, prefer_v1))) in whole.iter().zip(&messages).enumerate() {
             prop_assert_eq!(frame.corr_id, i as u32);
+            prop_assert_eq!(frame.version, version_for(m.msg_type(), *prefer_v1));
             match m {
                 Message::Request(r) => prop_assert_eq!(&Request::decode(frame).unwrap(), r),
                 Message::Response(r) => prop_assert_eq!(&Response::decode(frame).unwrap(), r),

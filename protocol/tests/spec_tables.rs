@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{ErrorCode, MessageType};
+use protocol::{ErrorCode, MessageType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, SUPPORTED_VERSIONS};
 
 const SPEC: &str = include_str!("../SPEC.md");
 
@@ -57,16 +57,20 @@ fn error_code_table_lists_every_code_with_its_name_and_behaviour() {
 
 #[test]
 fn message_type_table_matches_message_type() {
-    // Rows whose first cell is one `0xNNNN` value are the §3.1 table.
-    let rows: Vec<(u16, String)> =
-        table_rows().into_iter().filter_map(|cells| Some((parse_hex_u16(&cells[0])?, cells[1].clone()))).collect();
-    assert_eq!(rows.len(), 11, "SPEC.md §3.1 lists the 11 v1 message types");
-    for (value, name) in &rows {
-        let t = MessageType::from_u16(*value).unwrap_or_else(|| panic!("SPEC.md §3.1: 0x{value:04X} is not a v1 type"));
+    // Rows whose first cell is one `0xNNNN` value are the §3.1 table:
+    // type | message | direction | since | section.
+    let rows: Vec<(u16, Vec<String>)> =
+        table_rows().into_iter().filter_map(|cells| Some((parse_hex_u16(&cells[0])?, cells))).collect();
+    assert_eq!(rows.len(), MessageType::ALL.len(), "SPEC.md §3.1 lists the 19 message types of v1 and v2");
+    for (value, cells) in &rows {
+        let name = &cells[1];
+        let t = MessageType::from_u16(*value).unwrap_or_else(|| panic!("SPEC.md §3.1: 0x{value:04X} is not a type"));
         assert_eq!(&format!("{t:?}"), name, "SPEC.md §3.1: name of 0x{value:04X}");
+        assert_eq!(cells[3], t.since().to_string(), "SPEC.md §3.1: the version that defines {t:?}");
         if *value != MessageType::Error.as_u16() && MessageType::is_response(*value) {
-            let request = MessageType::from_u16(value & 0x7FFF).expect("every v1 response has a request");
+            let request = MessageType::from_u16(value & 0x7FFF).expect("every response has a request");
             assert_eq!(format!("{request:?}Ok"), *name, "a response is its request | 0x8000");
+            assert_eq!(request.since(), t.since(), "a response is defined with its request");
         }
     }
     for value in 0..=u16::MAX {
@@ -101,13 +105,30 @@ fn type_space_table_matches_message_type_family() {
     assert_eq!(next, 0x8000, "SPEC.md §3.2 ranges must end at 0x7FFF");
 }
 
+/// The low 15 bits each version defines (SPEC.md §3.2), besides 0xFFFF.
+fn defined_in(version: u8, low: u16) -> bool {
+    match version {
+        PROTOCOL_VERSION_1 => (0x0001..=0x0005).contains(&low),
+        PROTOCOL_VERSION_2 => (0x0001..=0x0007).contains(&low) || (0x0020..=0x0021).contains(&low),
+        _ => false,
+    }
+}
+
 #[test]
-fn reserved_and_unassigned_types_are_unknown_to_v1() {
-    for value in 0..=u16::MAX {
-        let low = value & 0x7FFF;
-        let defined = MessageType::from_u16(value).is_some();
-        if value != 0xFFFF && !(0x0001..=0x0005).contains(&low) {
-            assert!(!defined, "0x{value:04X} lies outside v1 but decodes as a v1 type");
+fn each_version_defines_exactly_its_types_and_no_reserved_one() {
+    for version in 0..=u8::MAX {
+        for value in 0..=u16::MAX {
+            let expected =
+                SUPPORTED_VERSIONS.contains(&version) && (value == 0xFFFF || defined_in(version, value & 0x7FFF));
+            let defined = MessageType::from_u16_in(value, version).is_some();
+            assert_eq!(defined, expected, "version {version}, type 0x{value:04X}");
         }
+    }
+}
+
+#[test]
+fn the_v1_types_are_unchanged_in_v2() {
+    for t in MessageType::ALL.into_iter().filter(|t| t.since() == PROTOCOL_VERSION_1) {
+        assert_eq!(MessageType::from_u16_in(t.as_u16(), PROTOCOL_VERSION_2), Some(t));
     }
 }

@@ -12,15 +12,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::BytesMut;
 use expect_test::{expect, Expect};
 use protocol::{
-    AccountBalance, AccountRef, CardReadOk, ErrorBody, ErrorCode, FrameCodec, Login, LoginOk, MessageType,
-    MunicipalityCode, MyKeyId, Redeem, RedeemOk, Request, Response, TerminalId, TerminalKind, TxnNo, Void, VoidOk,
-    PROTOCOL_VERSION_1,
+    answer_version, AccountBalance, AccountRef, CardReadOk, DecodeError, ErrorBody, ErrorCode, FrameCodec, IdIssuer,
+    IdIssuerId, IdIssuerList, IdIssuerListOk, Login, LoginOk, MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk,
+    Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
+    TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2,
 };
 use tokio_util::codec::Decoder;
 
 const SPEC: &str = include_str!("../SPEC.md");
 
-/// Conversation vectors (SPEC §7.1–7.2): one test each below.
+/// Conversation vectors (SPEC §7.1–7.3): one test each below.
 const MESSAGE_VECTORS: &[&str] = &[
     "login",
     "login-ok",
@@ -36,9 +37,20 @@ const MESSAGE_VECTORS: &[&str] = &[
     "void-ok",
     "error-busy",
     "error-frame-too-large",
+    "heartbeat-v2",
+    "heartbeat-ok-v2",
+    "id-issuer-list",
+    "id-issuer-list-ok",
+    "terminal-register",
+    "terminal-register-ok",
+    "service-id-register",
+    "service-id-register-ok",
+    "service-id-lookup",
+    "service-id-lookup-ok",
+    "error-no-service-id",
 ];
 
-/// Rejection vectors (SPEC §7.3): one test each below.
+/// Rejection vectors (SPEC §7.4): one test each below.
 const REJECTION_VECTORS: &[&str] = &[
     "reject-length-below-header",
     "reject-frame-too-large",
@@ -50,6 +62,8 @@ const REJECTION_VECTORS: &[&str] = &[
     "reject-lowercase-mykey-id",
     "reject-bad-check-digit",
     "reject-password-not-utf8",
+    "reject-v2-type-in-v1-frame",
+    "reject-signing-serial-without-notify",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -133,44 +147,54 @@ fn assert_same_bytes(name: &str, encoded: &[u8], spec: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 
 /// Splits the vector into exactly one frame and checks its header.
-fn single_frame(vector: &Vector, corr_id: u32, msg_type: MessageType) -> protocol::Frame {
+fn single_frame(vector: &Vector, version: u8, corr_id: u32, msg_type: MessageType) -> protocol::Frame {
     let mut buf = BytesMut::from(&vector.bytes[..]);
     let frame = FrameCodec::default()
         .decode(&mut buf)
         .unwrap_or_else(|e| panic!("{}: frame error {e}", vector.name))
         .unwrap_or_else(|| panic!("{}: incomplete frame", vector.name));
     assert!(buf.is_empty(), "{}: {} bytes after the frame", vector.name, buf.len());
-    assert_eq!(frame.version, PROTOCOL_VERSION_1, "{}: version", vector.name);
+    assert_eq!(frame.version, version, "{}: version", vector.name);
     assert_eq!(frame.msg_type, msg_type.as_u16(), "{}: msg_type", vector.name);
     assert_eq!(frame.corr_id, corr_id, "{}: corr_id", vector.name);
     frame
 }
 
-fn check_request_vector(name: &str, corr_id: u32, request: Request) {
+fn check_request_vector(name: &str, version: u8, corr_id: u32, request: Request) {
     let vector = spec_vector(name);
     let mut encoded = BytesMut::new();
-    request.encode_frame(PROTOCOL_VERSION_1, corr_id, &mut encoded);
+    request.encode_frame(version, corr_id, &mut encoded);
     assert_same_bytes(name, &encoded, &vector.bytes);
 
-    let frame = single_frame(&vector, corr_id, request.msg_type());
+    let frame = single_frame(&vector, version, corr_id, request.msg_type());
     assert_eq!(Request::decode(&frame), Ok(request), "decoding SPEC.md vector {name}");
     assert!(Response::decode(&frame).is_err(), "{name}: a request must not decode as a response");
 }
 
-fn check_response_vector(name: &str, corr_id: u32, response: Response) {
+fn check_response_vector(name: &str, version: u8, corr_id: u32, response: Response) {
     let vector = spec_vector(name);
     let mut encoded = BytesMut::new();
-    response.encode_frame(PROTOCOL_VERSION_1, corr_id, &mut encoded);
+    response.encode_frame(version, corr_id, &mut encoded);
     assert_same_bytes(name, &encoded, &vector.bytes);
 
-    let frame = single_frame(&vector, corr_id, response.msg_type());
+    let frame = single_frame(&vector, version, corr_id, response.msg_type());
     assert_eq!(Response::decode(&frame), Ok(response), "decoding SPEC.md vector {name}");
     assert!(Request::decode(&frame).is_err(), "{name}: a response must not decode as a request");
 }
 
-/// What the server answers to the first frame of `bytes`, following SPEC §2 step by step:
-/// the code, the corr_id of the answer, whether it closes, and the detail for people.
-fn server_verdict(bytes: &[u8]) -> Result<Request, (ErrorCode, u32, bool, String)> {
+/// How the server refuses a frame: the code, the corr_id and version of the answer, whether the
+/// connection closes, and the detail for people.
+struct Refusal {
+    code: ErrorCode,
+    corr_id: u32,
+    version: u8,
+    closes: bool,
+    message: String,
+}
+
+/// What the server answers to the first frame of `bytes`, following SPEC §2: framing (rules
+/// 1–2), then `Request::decode` for the version, the type and the body (rules 3–5).
+fn server_verdict(bytes: &[u8]) -> Result<Request, Refusal> {
     let mut buf = BytesMut::from(bytes);
     let frame = match FrameCodec::default().decode(&mut buf) {
         Ok(Some(frame)) => frame,
@@ -181,27 +205,31 @@ fn server_verdict(bytes: &[u8]) -> Result<Request, (ErrorCode, u32, bool, String
                 protocol::FrameError::TooShort { .. } => ErrorCode::MalformedFrame,
                 protocol::FrameError::Io(_) => unreachable!("no i/o here"),
             };
-            return Err((code, 0, true, e.to_string()));
+            let message = e.to_string();
+            return Err(Refusal { code, corr_id: 0, version: PROTOCOL_VERSION_1, closes: true, message });
         }
     };
-    if frame.version != PROTOCOL_VERSION_1 {
-        let detail = format!("version {} is not supported", frame.version);
-        return Err((ErrorCode::UnsupportedVersion, frame.corr_id, false, detail));
-    }
-    Request::decode(&frame).map_err(|e| (e.error_code(), frame.corr_id, false, e.to_string()))
+    Request::decode(&frame).map_err(|e| Refusal {
+        code: e.error_code(),
+        corr_id: frame.corr_id,
+        version: answer_version(frame.version),
+        closes: false,
+        message: e.to_string(),
+    })
 }
 
-fn check_rejection_vector(name: &str, expected_corr_id: u32, detail: Expect) {
+fn check_rejection_vector(name: &str, expected_corr_id: u32, expected_version: u8, detail: Expect) {
     let vector = spec_vector(name);
     let tag = vector.attrs.get("error").unwrap_or_else(|| panic!("{name}: rejection vector without error= tag"));
-    let (code, corr_id, closes, message) = match server_verdict(&vector.bytes) {
+    let refusal = match server_verdict(&vector.bytes) {
         Ok(request) => panic!("{name}: expected {tag}, but the frame decodes as {request:?}"),
-        Err(verdict) => verdict,
+        Err(refusal) => refusal,
     };
-    assert_eq!(code.name(), tag, "{name}: error code");
-    assert_eq!(corr_id, expected_corr_id, "{name}: corr_id of the answer");
-    assert_eq!(closes, code.closes_connection(), "{name}: whether the connection closes");
-    detail.assert_eq(&message);
+    assert_eq!(refusal.code.name(), tag, "{name}: error code");
+    assert_eq!(refusal.corr_id, expected_corr_id, "{name}: corr_id of the answer");
+    assert_eq!(refusal.version, expected_version, "{name}: version of the answer");
+    assert_eq!(refusal.closes, refusal.code.closes_connection(), "{name}: whether the connection closes");
+    detail.assert_eq(&refusal.message);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,7 +285,7 @@ fn redeem_ok(replayed: bool) -> Response {
 fn login_vector_matches_spec() {
     let login =
         Login { terminal_id: museum_terminal(), password: "jgia8zo9a".to_owned(), fingerprint: MUSEUM_FINGERPRINT };
-    check_request_vector("login", 1, Request::Login(login));
+    check_request_vector("login", PROTOCOL_VERSION_1, 1, Request::Login(login));
 }
 
 #[test]
@@ -273,22 +301,27 @@ fn login_ok_vector_matches_spec() {
         server_time_ms: 1_795_570_198_250,
         idle_timeout_s: 90,
     };
-    check_response_vector("login-ok", 1, Response::LoginOk(ok));
+    check_response_vector("login-ok", PROTOCOL_VERSION_1, 1, Response::LoginOk(ok));
 }
 
 #[test]
 fn heartbeat_vector_matches_spec() {
-    check_request_vector("heartbeat", 2, Request::Heartbeat);
+    check_request_vector("heartbeat", PROTOCOL_VERSION_1, 2, Request::Heartbeat);
 }
 
 #[test]
 fn heartbeat_ok_vector_matches_spec() {
-    check_response_vector("heartbeat-ok", 2, Response::HeartbeatOk { server_time_ms: 1_795_570_200_000 });
+    check_response_vector(
+        "heartbeat-ok",
+        PROTOCOL_VERSION_1,
+        2,
+        Response::HeartbeatOk { server_time_ms: 1_795_570_200_000 },
+    );
 }
 
 #[test]
 fn card_read_vector_matches_spec() {
-    check_request_vector("card-read", 3, Request::CardRead { cert_serial: "030D45".to_owned() });
+    check_request_vector("card-read", PROTOCOL_VERSION_1, 3, Request::CardRead { cert_serial: "030D45".to_owned() });
 }
 
 #[test]
@@ -310,34 +343,34 @@ fn card_read_ok_vector_matches_spec() {
             },
         ],
     };
-    check_response_vector("card-read-ok", 3, Response::CardReadOk(ok));
+    check_response_vector("card-read-ok", PROTOCOL_VERSION_1, 3, Response::CardReadOk(ok));
 }
 
 #[test]
 fn redeem_vector_matches_spec() {
     let redeem = Redeem { seq: 1042, mykey_id: citizen(), account: AccountRef::municipal(kawasaki()), points: 500 };
-    check_request_vector("redeem", 4, Request::Redeem(redeem));
+    check_request_vector("redeem", PROTOCOL_VERSION_1, 4, Request::Redeem(redeem));
 }
 
 #[test]
 fn redeem_ok_vector_matches_spec() {
-    check_response_vector("redeem-ok", 4, redeem_ok(false));
+    check_response_vector("redeem-ok", PROTOCOL_VERSION_1, 4, redeem_ok(false));
 }
 
 #[test]
 fn replayed_redeem_ok_vector_matches_spec() {
-    check_response_vector("redeem-ok-replayed", 5, redeem_ok(true));
+    check_response_vector("redeem-ok-replayed", PROTOCOL_VERSION_1, 5, redeem_ok(true));
 }
 
 #[test]
 fn insufficient_points_error_vector_matches_spec() {
     let error = Response::error(ErrorCode::InsufficientPoints, "insufficient points: balance 4500, requested 6000");
-    check_response_vector("error-insufficient-points", 6, error);
+    check_response_vector("error-insufficient-points", PROTOCOL_VERSION_1, 6, error);
 }
 
 #[test]
 fn void_vector_matches_spec() {
-    check_request_vector("void", 7, Request::Void(Void { seq: 1044, txn_no: redemption_txn() }));
+    check_request_vector("void", PROTOCOL_VERSION_1, 7, Request::Void(Void { seq: 1044, txn_no: redemption_txn() }));
 }
 
 #[test]
@@ -356,13 +389,14 @@ fn void_ok_vector_matches_spec() {
         location_name: MUSEUM.to_owned(),
         replayed: false,
     };
-    check_response_vector("void-ok", 7, Response::VoidOk(ok));
+    check_response_vector("void-ok", PROTOCOL_VERSION_1, 7, Response::VoidOk(ok));
 }
 
 #[test]
 fn busy_error_vector_matches_spec() {
     check_response_vector(
         "error-busy",
+        PROTOCOL_VERSION_1,
         8,
         Response::error(ErrorCode::Busy, "busy: too many requests in flight, retry"),
     );
@@ -373,7 +407,130 @@ fn frame_too_large_error_vector_matches_spec() {
     // The message is exactly what the codec reports for that length, so a server can pass it on.
     let refusal = protocol::FrameError::TooLarge { len: 1_048_576, max: protocol::DEFAULT_MAX_FRAME_LEN_BYTES };
     let error = Response::Error(ErrorBody::new(ErrorCode::FrameTooLarge, refusal.to_string()));
-    check_response_vector("error-frame-too-large", 0, error);
+    check_response_vector("error-frame-too-large", PROTOCOL_VERSION_1, 0, error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version 2: the library counter
+// ---------------------------------------------------------------------------------------------
+
+const LIBRARY: &str = "川崎市立図書館";
+const TAKATSU: &str = "高津図書館";
+
+fn library_terminal() -> TerminalId {
+    "00052459".parse().unwrap()
+}
+
+fn library_issuer() -> IdIssuerId {
+    "000001".parse().unwrap()
+}
+
+/// SHA-256 of the ASCII text `mykey-demo-device:00052459` (the demo device fingerprint).
+const LIBRARY_FINGERPRINT: [u8; 32] = [
+    0x00, 0x6d, 0x45, 0x12, 0xaa, 0x7e, 0x6e, 0x85, 0x15, 0x44, 0x26, 0xf9, 0x22, 0x9c, 0xbd, 0x79, 0x97, 0x7e, 0x3d,
+    0xaa, 0x2d, 0xb5, 0x12, 0x6c, 0xa8, 0x73, 0xe9, 0xaa, 0x99, 0x32, 0x62, 0x0e,
+];
+
+#[test]
+fn heartbeat_in_v2_vector_matches_spec() {
+    check_request_vector("heartbeat-v2", PROTOCOL_VERSION_2, 1, Request::Heartbeat);
+}
+
+#[test]
+fn heartbeat_ok_in_v2_vector_matches_spec() {
+    let ok = Response::HeartbeatOk { server_time_ms: 1_795_564_800_000 };
+    check_response_vector("heartbeat-ok-v2", PROTOCOL_VERSION_2, 1, ok);
+}
+
+#[test]
+fn id_issuer_list_vector_matches_spec() {
+    let list = IdIssuerList { terminal_id: library_terminal(), password: "a912ikfja".to_owned() };
+    check_request_vector("id-issuer-list", PROTOCOL_VERSION_2, 2, Request::IdIssuerList(list));
+}
+
+#[test]
+fn id_issuer_list_ok_vector_matches_spec() {
+    // 様式II names the library for this terminal, so it is the one issuer offered.
+    let ok = IdIssuerListOk { issuers: vec![IdIssuer { issuer_id: library_issuer(), name: LIBRARY.to_owned() }] };
+    check_response_vector("id-issuer-list-ok", PROTOCOL_VERSION_2, 2, Response::IdIssuerListOk(ok));
+}
+
+#[test]
+fn terminal_register_vector_matches_spec() {
+    let register = TerminalRegister {
+        terminal_id: library_terminal(),
+        password: "a912ikfja".to_owned(),
+        fingerprint: LIBRARY_FINGERPRINT,
+        contact: TerminalContact {
+            contact_name: "川崎花子".to_owned(),
+            shop_name: TAKATSU.to_owned(),
+            postal_code: "213-0001".to_owned(),
+            address: "川崎市高津区溝口1-6-10".to_owned(),
+            phone: "044-200-2111".to_owned(),
+            email: "takatsu-lib@city.kawasaki.example".to_owned(),
+        },
+        id_issuer_id: Some(library_issuer()),
+    };
+    check_request_vector("terminal-register", PROTOCOL_VERSION_2, 3, Request::TerminalRegister(register));
+}
+
+#[test]
+fn terminal_register_ok_vector_matches_spec() {
+    let ok = TerminalRegisterOk {
+        terminal_kind: TerminalKind::ServiceId,
+        municipality_code: kawasaki(),
+        municipality_name: "川崎市".to_owned(),
+        location_name: TAKATSU.to_owned(),
+        terminal_name: "高津図書館1台目".to_owned(),
+        id_issuer_name: LIBRARY.to_owned(),
+        registered_at_ms: 1_795_564_867_512,
+    };
+    check_response_vector("terminal-register-ok", PROTOCOL_VERSION_2, 3, Response::TerminalRegisterOk(ok));
+}
+
+#[test]
+fn service_id_register_vector_matches_spec() {
+    let register = ServiceIdRegister {
+        cert_serial: "030D45".to_owned(),
+        customer_id: "180000000011".to_owned(),
+        signing_cert_serial: None,
+    };
+    check_request_vector("service-id-register", PROTOCOL_VERSION_2, 5, Request::ServiceIdRegister(register));
+}
+
+#[test]
+fn service_id_register_ok_vector_matches_spec() {
+    let ok = ServiceIdRegisterOk {
+        mykey_id: citizen(),
+        issuer_id: library_issuer(),
+        issuer_name: LIBRARY.to_owned(),
+        customer_id: "180000000011".to_owned(),
+        replaced: false,
+    };
+    check_response_vector("service-id-register-ok", PROTOCOL_VERSION_2, 5, Response::ServiceIdRegisterOk(ok));
+}
+
+#[test]
+fn service_id_lookup_vector_matches_spec() {
+    let lookup = Request::ServiceIdLookup { cert_serial: "030D45".to_owned() };
+    check_request_vector("service-id-lookup", PROTOCOL_VERSION_2, 6, lookup);
+}
+
+#[test]
+fn service_id_lookup_ok_vector_matches_spec() {
+    let ok = ServiceIdLookupOk {
+        mykey_id: citizen(),
+        issuer_id: library_issuer(),
+        issuer_name: LIBRARY.to_owned(),
+        customer_ids: vec!["180000000011".to_owned()],
+    };
+    check_response_vector("service-id-lookup-ok", PROTOCOL_VERSION_2, 6, Response::ServiceIdLookupOk(ok));
+}
+
+#[test]
+fn no_service_id_error_vector_matches_spec() {
+    let error = Response::error(ErrorCode::NoServiceId, "no service id at id issuer 000001 for this card");
+    check_response_vector("error-no-service-id", PROTOCOL_VERSION_2, 7, error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,37 +539,72 @@ fn frame_too_large_error_vector_matches_spec() {
 
 #[test]
 fn length_below_header_is_malformed_frame() {
-    check_rejection_vector("reject-length-below-header", 0, expect!["frame length 6 is below the header size 7"]);
+    check_rejection_vector(
+        "reject-length-below-header",
+        0,
+        PROTOCOL_VERSION_1,
+        expect!["frame length 6 is below the header size 7"],
+    );
 }
 
 #[test]
 fn length_above_maximum_is_frame_too_large() {
-    check_rejection_vector("reject-frame-too-large", 0, expect!["frame length 1048576 exceeds the maximum 65536"]);
+    check_rejection_vector(
+        "reject-frame-too-large",
+        0,
+        PROTOCOL_VERSION_1,
+        expect!["frame length 1048576 exceeds the maximum 65536"],
+    );
 }
 
 #[test]
-fn version_two_is_unsupported_version() {
-    check_rejection_vector("reject-unsupported-version", 10, expect!["version 2 is not supported"]);
+fn version_three_is_unsupported_version_answered_in_v1() {
+    check_rejection_vector(
+        "reject-unsupported-version",
+        10,
+        PROTOCOL_VERSION_1,
+        expect!["protocol version 3 is not supported; versions 1 and 2 are"],
+    );
 }
 
 #[test]
 fn reserved_type_is_unknown_message_type() {
-    check_rejection_vector("reject-reserved-message-type", 11, expect!["unknown message type 0x0010"]);
+    check_rejection_vector(
+        "reject-reserved-message-type",
+        11,
+        PROTOCOL_VERSION_1,
+        expect!["unknown message type 0x0010"],
+    );
 }
 
 #[test]
 fn response_type_sent_to_server_is_unexpected_response() {
-    check_rejection_vector("reject-response-type", 12, expect!["message type 0x8002 is a response, not a request"]);
+    check_rejection_vector(
+        "reject-response-type",
+        12,
+        PROTOCOL_VERSION_1,
+        expect!["message type 0x8002 is a response, not a request"],
+    );
 }
 
 #[test]
 fn trailing_byte_is_malformed_message() {
-    check_rejection_vector("reject-trailing-byte", 13, expect!["1 trailing bytes after the last field"]);
+    check_rejection_vector(
+        "reject-trailing-byte",
+        13,
+        PROTOCOL_VERSION_1,
+        expect!["1 trailing bytes after the last field"],
+    );
 }
 
 #[test]
 fn truncated_redeem_is_malformed_message() {
-    check_rejection_vector("reject-truncated-redeem", 14, expect!["body ends early while reading account_kind"]);
+    check_rejection_vector(
+        "reject-truncated-redeem",
+        14,
+        PROTOCOL_VERSION_1,
+        expect!["body ends early while reading account_kind"],
+    );
 }
 
 #[test]
@@ -420,6 +612,7 @@ fn lowercase_mykey_id_is_invalid_field() {
     check_rejection_vector(
         "reject-lowercase-mykey-id",
         15,
+        PROTOCOL_VERSION_1,
         expect!["field mykey_id: MyKey ID must be 8 characters from A-Z and 0-9"],
     );
 }
@@ -429,13 +622,40 @@ fn bad_check_digit_is_invalid_field() {
     check_rejection_vector(
         "reject-bad-check-digit",
         16,
+        PROTOCOL_VERSION_1,
         expect!["field account_code: account code is malformed for its kind"],
     );
 }
 
 #[test]
 fn password_not_utf8_is_malformed_message() {
-    check_rejection_vector("reject-password-not-utf8", 17, expect!["field password is not valid UTF-8"]);
+    check_rejection_vector(
+        "reject-password-not-utf8",
+        17,
+        PROTOCOL_VERSION_1,
+        expect!["field password is not valid UTF-8"],
+    );
+}
+
+#[test]
+fn v2_type_in_a_v1_frame_is_unknown_message_type() {
+    check_rejection_vector(
+        "reject-v2-type-in-v1-frame",
+        18,
+        PROTOCOL_VERSION_1,
+        expect!["unknown message type 0x0021"],
+    );
+}
+
+#[test]
+fn signing_serial_without_notify_is_invalid_field() {
+    // Refused in v2 and answered in v2: the frame's version is spoken.
+    check_rejection_vector(
+        "reject-signing-serial-without-notify",
+        19,
+        PROTOCOL_VERSION_2,
+        expect!["field signing_cert_serial is out of range"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,6 +672,32 @@ fn every_spec_vector_has_a_test_and_every_test_a_vector() {
         let is_rejection = REJECTION_VECTORS.contains(&v.name.as_str());
         assert_eq!(v.attrs.contains_key("error"), is_rejection, "{}: only rejection vectors carry error=", v.name);
     }
+}
+
+#[test]
+fn every_v2_vector_of_a_v2_type_is_unknown_in_a_v1_frame() {
+    // A v1 terminal or server must see a v2 message exactly as it saw it before v2 existed.
+    let mut checked = 0;
+    for v in spec_vectors().into_iter().filter(|v| MESSAGE_VECTORS.contains(&v.name.as_str())) {
+        let msg_type = u16::from_be_bytes([v.bytes[5], v.bytes[6]]);
+        let since = MessageType::from_u16(msg_type).map_or(PROTOCOL_VERSION_1, MessageType::since);
+        assert!(v.bytes[4] >= since, "{}: a vector must use a version that defines its type", v.name);
+        if since == PROTOCOL_VERSION_1 {
+            continue;
+        }
+        let mut bytes = v.bytes.clone();
+        bytes[4] = PROTOCOL_VERSION_1;
+        let frame = FrameCodec::default().decode(&mut BytesMut::from(&bytes[..])).unwrap().unwrap();
+        let unknown = DecodeError::UnknownType(msg_type);
+        if MessageType::is_response(msg_type) {
+            assert_eq!(Response::decode(&frame), Err(unknown), "{}", v.name);
+        } else {
+            assert_eq!(Request::decode(&frame), Err(unknown), "{}", v.name);
+            assert_eq!(server_verdict(&bytes).err().map(|r| r.code), Some(ErrorCode::UnknownMessageType));
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 8, "one vector per v2 message type");
 }
 
 #[test]

@@ -28,6 +28,45 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub settlement: MailboxConfig,
     pub store: StoreConfig,
+    pub mykey: MyKeyConfig,
+    pub api: ApiConfig,
+}
+
+/// The card side of the MyKey Platform.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MyKeyConfig {
+    /// Hex of the card issuer's Ed25519 public key whose certificates the my page accepts;
+    /// without it card proofs (MyKey ID creation, card login, change) are refused. The demo
+    /// sets its test card issuer.
+    pub card_issuer_public_key: Option<String>,
+}
+
+/// Limits of the HTTP API's sessions and logins.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiConfig {
+    pub session_lifetime_s: u64,
+    pub sessions_max: usize,
+    pub login_max_failures: u32,
+    pub login_window_s: u64,
+    pub login_lock_s: u64,
+    pub challenge_lifetime_s: u64,
+    pub challenges_max: usize,
+    pub issuance_sessions_max: usize,
+}
+
+impl ApiConfig {
+    pub fn limits(&self) -> crate::api::ApiLimits {
+        crate::api::ApiLimits {
+            session_lifetime_ms: self.session_lifetime_s.max(1) * 1000,
+            sessions_max: self.sessions_max.max(1),
+            login_max_failures: self.login_max_failures.max(1),
+            login_window_ms: self.login_window_s * 1000,
+            login_lock_ms: self.login_lock_s * 1000,
+            challenge_lifetime_ms: self.challenge_lifetime_s.max(1) * 1000,
+            challenges_max: self.challenges_max.max(1),
+            issuance_sessions_max: self.issuance_sessions_max.max(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

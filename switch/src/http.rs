@@ -1,6 +1,6 @@
-//! The HTTP side (actix-web): `GET /health`, `GET /metrics` (Prometheus text) and the ops
-//! dashboard (`GET /ops`, `GET /ops/series.json`, see [`crate::ops`]). Partners and web pages
-//! join it later.
+//! The HTTP side (actix-web): `GET /health`, `GET /metrics` (Prometheus text), the ops
+//! dashboard (`GET /ops`, `GET /ops/series.json`, see [`crate::ops`]) and the set-up and
+//! my-page API under `/api/v1` with its document at `GET /openapi.json` (see [`crate::api`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use actors::router::{ActiveWallets, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
+use crate::api::ApiState;
 use crate::ops;
 
 struct HttpState {
@@ -63,6 +64,7 @@ pub fn bind(
     router: Addr<Router>,
     store_kind: &'static str,
     metrics: Option<PrometheusHandle>,
+    api: web::Data<ApiState>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
     // The dashboard's sampler reads the same metrics once a second, from now on.
     let ops = web::Data::new(ops::OpsState { series: metrics.clone().map(ops::start) });
@@ -71,6 +73,8 @@ pub fn bind(
         App::new()
             .app_data(state.clone())
             .app_data(ops.clone())
+            .app_data(api.clone())
+            .configure(crate::api::routes)
             .service(health)
             .service(metrics_text)
             .configure(ops::routes)

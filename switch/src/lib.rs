@@ -6,12 +6,16 @@
 //! - [`store`]: storage engines (embedded SQLite and PostgreSQL: migrations, group-commit
 //!   batches, audit, demo seeding; a private PostgreSQL cluster for tests).
 //! - [`terminal`]: the TCP side of the terminal protocol.
-//! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`).
+//! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`, and the [`api`]).
+//! - [`api`]: the set-up and my-page JSON API with its OpenAPI document (issue 5).
+//! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
 //! - [`ops`]: the ops dashboard: a sampler of the switch's own metrics and the page.
 //! - [`metrics`]: the Prometheus recorder and the metric descriptions.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
 
+pub mod api;
 pub mod config;
+pub mod forms;
 pub mod http;
 pub mod metrics;
 pub mod ops;

@@ -3,9 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use actors::store::Store;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use switch::config::{Config, Overrides, StoreKind};
@@ -40,6 +38,26 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Add (or reset) a staff login of the admin API. The password is read from the
+    /// SWITCH_STAFF_PASSWORD environment variable, never from the command line. Stop the
+    /// switch first on the embedded store (it holds the data directory's lock).
+    StaffAdd {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The 設定用ID the person logs in with.
+        #[arg(long)]
+        login_id: String,
+        /// The municipality (全国地方公共団体コード) the account acts for; omit with --mic.
+        #[arg(long, conflicts_with = "mic")]
+        municipality: Option<String>,
+        /// The platform operator: every municipality, the ID-issuer master, issuance.
+        #[arg(long)]
+        mic: bool,
+        #[arg(long)]
+        name: String,
     },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
@@ -106,6 +124,12 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::StaffAdd { config, data_dir, login_id, municipality, mic, name } => {
+            let overrides = Overrides { data_dir, ..Overrides::default() };
+            Config::load(config.as_deref(), &overrides)
+                .context("reading configuration")
+                .and_then(|c| staff_add(&c, login_id, municipality, mic, name))
+        }
         Command::Migrate { config, data_dir } => {
             let overrides = Overrides { data_dir, ..Overrides::default() };
             Config::load(config.as_deref(), &overrides).context("reading configuration").and_then(|c| migrate(&c))
@@ -142,8 +166,13 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
         if let Some(d) = &demo {
             prepare_demo(&store, &config.data.dir, d.citizens).await?;
         }
-        let shared: Arc<dyn Store> = store.shared();
-        let bound = switch::server::start(&config, shared, store.kind(), Some(metrics)).await?;
+        let mut config = config;
+        if demo.is_some() && config.mykey.card_issuer_public_key.is_none() {
+            // The demo's cards come from its test card issuer (`actors::demo::card`).
+            config.mykey.card_issuer_public_key =
+                Some(switch::api::auth::hex(&actors::demo::card_issuer().public_key()));
+        }
+        let bound = switch::server::start(&config, &store, Some(metrics)).await?;
         if demo.is_some() {
             print_demo_help(&bound);
         }
@@ -166,6 +195,7 @@ async fn prepare_demo(store: &OpenedStore, dir: &Path, citizens: u64) -> anyhow:
     let started = std::time::Instant::now();
     let options = SeedOptions { citizens, only_terminals: None, now_ms: actors::clock::Clock::System.now_ms() };
     let summary = store.load_demo(options).await?;
+    switch::store::demo_setup::register(store.registry().as_ref(), actors::clock::Clock::System.now_ms()).await?;
     std::fs::write(dir.join("demo-terminals.csv"), seed::terminals_csv()).context("writing demo-terminals.csv")?;
     eprintln!(
         "demo: loaded {} terminals and {} citizens in {:.1} s; terminal ids and passwords (様式II) in {}",
@@ -183,7 +213,11 @@ fn print_demo_help(bound: &switch::server::Bound) {
          Try, in another shell:\n  \
          cargo run --release -p loadtest --bin terminal -- --addr {t} --id 00052559 card 030D45\n  \
          cargo run --release -p loadtest --bin terminal -- --addr {t} --id 00052559 redeem MY123456 M141305 500\n  \
-         cargo run --release -p loadtest --bin loadtest -- redeem --addr {t}\n",
+         cargo run --release -p loadtest --bin loadtest -- redeem --addr {t}\n\n\
+         Set-up and my-page API (OpenAPI document: http://{h}/openapi.json):\n  \
+         staff logins: mic-admin / mic-demo-password (MIC), kawasaki-admin / kawasaki-demo-password (川崎市)\n  \
+         curl -s -X POST http://{h}/api/v1/staff/login -H 'content-type: application/json' \\\n       \
+         -d '{{\"login_id\":\"kawasaki-admin\",\"password\":\"kawasaki-demo-password\"}}'\n",
         t = bound.terminal,
         h = bound.http
     );
@@ -265,6 +299,38 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
             anyhow::Ok(())
         })?,
     }
+    Ok(())
+}
+
+fn staff_add(
+    config: &Config,
+    login_id: String,
+    municipality: Option<String>,
+    mic: bool,
+    name: String,
+) -> anyhow::Result<()> {
+    use actors::registry::{StaffAccount, StaffRole};
+    let role = match (municipality, mic) {
+        (_, true) => StaffRole::Mic,
+        (Some(code), false) => StaffRole::Municipality(
+            code.parse()
+                .map_err(|_| anyhow::anyhow!("--municipality {code}: not a 6-digit code with its check digit"))?,
+        ),
+        (None, false) => bail!("give --municipality CODE or --mic"),
+    };
+    let password = std::env::var("SWITCH_STAFF_PASSWORD").unwrap_or_default();
+    if password.chars().count() < 12 {
+        bail!("set SWITCH_STAFF_PASSWORD to the new password (at least 12 characters)");
+    }
+    let account =
+        StaffAccount { login_id, password_hash: switch::api::auth::hash_secret(&password), role, display_name: name };
+    let now = actors::clock::Clock::System.now_ms();
+    tokio_runtime()?.block_on(async {
+        let store = switch::store::open_for_admin(config).await?;
+        store.registry().save_staff_account(account, now).await?;
+        anyhow::Ok(())
+    })?;
+    println!("staff account saved");
     Ok(())
 }
 

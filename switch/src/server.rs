@@ -4,15 +4,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::web;
+use actors::card_proof::TrustedIssuer;
 use actors::clock::Clock;
-use actors::store::Store;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::http;
+use crate::store::OpenedStore;
 use crate::terminal::dispatch::Dispatcher;
+use crate::terminal::setup::TerminalSetup;
 use crate::terminal::{listener, TerminalLimits};
+use actors::terminal_auth::HashingSlots;
 
 /// Addresses the switch actually listens on (ports may have been 0 in the config).
 #[derive(Debug, Clone, Copy)]
@@ -24,12 +29,29 @@ pub struct Bound {
 /// Starts actors and listeners on the current actix system; runs until the system stops.
 pub async fn start(
     config: &Config,
-    store: Arc<dyn Store>,
-    store_kind: &'static str,
+    store: &OpenedStore,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<Bound> {
     let clock = Clock::System;
-    let actors = actors::system::start(store, clock.clone(), config.actor_limits()).await.context("starting actors")?;
+    let actors =
+        actors::system::start(store.shared(), clock.clone(), config.actor_limits()).await.context("starting actors")?;
+    let card_issuer = match config.mykey.card_issuer_public_key.as_deref() {
+        Some(hex) => {
+            let key = crate::api::auth::unhex::<32>(hex.trim())
+                .context("mykey.card_issuer_public_key must be 64 hex digits")?;
+            Some(TrustedIssuer::from_public_key(&key).context("mykey.card_issuer_public_key is not a valid key")?)
+        }
+        None => None,
+    };
+    let api = web::Data::new(ApiState::new(
+        store.registry(),
+        store.shared(),
+        actors.router.clone(),
+        actors.catalog.clone(),
+        clock.clone(),
+        card_issuer,
+        config.api.limits(),
+    ));
 
     let t = &config.terminal;
     let limits = TerminalLimits {
@@ -40,8 +62,17 @@ pub async fn start(
         idle_timeout: Duration::from_secs(t.idle_timeout_s.max(1)),
         request_timeout: Duration::from_millis(t.request_timeout_ms.max(1)),
     };
+    let setup = TerminalSetup {
+        store: store.shared(),
+        registry: store.registry(),
+        catalog: actors.catalog.clone(),
+        clock: clock.clone(),
+        policy: config.actor_limits().login,
+        hashing: HashingSlots::per_core(),
+    };
     let dispatcher = Arc::new(Dispatcher {
         router: actors.router.clone(),
+        setup,
         clock,
         request_timeout: limits.request_timeout,
         idle_timeout_s: t.idle_timeout_s.min(u64::from(u16::MAX)) as u16,
@@ -50,7 +81,7 @@ pub async fn start(
     let terminal_addr = tcp.local_addr()?;
     tokio::task::spawn_local(listener::accept_loop(tcp, dispatcher, limits));
 
-    let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store_kind, metrics)
+    let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store.kind(), metrics, api)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
     tokio::task::spawn_local(async move {
         if let Err(e) = http_server.await {

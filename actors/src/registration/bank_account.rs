@@ -14,7 +14,7 @@ use super::{narrow_digit, require, FieldError};
 pub const HOLDER_KANA_MAX: usize = 30;
 
 /// 預金種目 with its code in transfer files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountType {
     /// 普通 (1)
@@ -44,7 +44,7 @@ impl AccountType {
 }
 
 /// The account as entered on the form.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct BankAccountForm {
     pub bank_name: String,
     pub bank_code: String,
@@ -56,7 +56,7 @@ pub struct BankAccountForm {
 }
 
 /// A validated account, holder's name normalized for transfers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BankAccount {
     pub bank_name: String,
     pub bank_code: String,
@@ -214,13 +214,7 @@ fn push_half_katakana(c: char, out: &mut String) -> Result<(), char> {
 #[cfg(test)]
 pub(crate) fn sample_form() -> BankAccountForm {
     BankAccountForm {
-        bank_name: "横浜銀行".into(),
-        bank_code: "0138".into(),
-        branch_name: "川崎支店".into(),
-        branch_code: "310".into(),
-        account_type: Some(AccountType::Ordinary),
-        account_number: "1234567".into(),
-        holder_name: "カワサキシ カイケイカンリシャ".into(),
+        holder_name: "カワサキシ カイケイカンリシャ".into(), ..crate::demo::kawasaki_point_form().bank
     }
 }
 

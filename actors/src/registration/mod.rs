@@ -8,9 +8,10 @@
 
 pub mod bank_account;
 pub mod point;
+pub mod terminal_survey;
 
 /// One wrong field of a form.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name in the request body (`bank.account_number`).
     pub field: String,

@@ -10,7 +10,7 @@ use super::bank_account::{BankAccount, BankAccountForm};
 use super::{narrow_digit, require, FieldError};
 
 /// When points of this kind expire (A1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExpiryPolicy {
     /// Every lot expires on this Japan date (`yyyymmdd`, last valid day).
@@ -20,7 +20,7 @@ pub enum ExpiryPolicy {
 }
 
 /// The organisation and contact fields F4 and F5 share.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct ContactForm {
     pub department: String,
     pub contact_person: String,
@@ -30,7 +30,7 @@ pub struct ContactForm {
     pub email: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Contact {
     pub department: String,
     pub contact_person: String,
@@ -43,7 +43,7 @@ pub struct Contact {
 }
 
 /// 画面4: a municipality registers its point.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct MunicipalPointForm {
     pub point_name: String,
     pub expiry: Option<ExpiryPolicy>,
@@ -65,7 +65,7 @@ pub struct MunicipalPoint {
 }
 
 /// 画面5-1 and 5-2: a municipality or prefecture registers a special support event.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct SupportEventForm {
     pub point_name: String,
     pub expiry: Option<ExpiryPolicy>,
@@ -337,33 +337,18 @@ fn terminal_list(ids: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<Ter
 
 #[cfg(test)]
 mod tests {
-    use super::super::bank_account::sample_form;
     use super::*;
 
     fn contact() -> ContactForm {
-        ContactForm {
-            department: "市民文化局 市民生活部".into(),
-            contact_person: "川崎 太郎".into(),
-            postal_code: "210-8577".into(),
-            address: "神奈川県川崎市川崎区宮本町1番地".into(),
-            phone: "044-200-2111".into(),
-            email: "point@city.kawasaki.example".into(),
-        }
+        crate::demo::kawasaki_point_form().contact
     }
 
     fn bank() -> BankAccountForm {
-        BankAccountForm { holder_name: "カワサキシ".into(), ..sample_form() }
+        crate::demo::kawasaki_point_form().bank
     }
 
     fn kawasaki() -> MunicipalPointForm {
-        MunicipalPointForm {
-            point_name: "川崎市ポイント".into(),
-            expiry: Some(ExpiryPolicy::MonthsAfterCredit { months: 24 }),
-            municipality_name: "川崎市".into(),
-            municipality_code: "141305".into(),
-            contact: contact(),
-            bank: bank(),
-        }
+        crate::demo::kawasaki_point_form()
     }
 
     fn museum_event() -> SupportEventForm {

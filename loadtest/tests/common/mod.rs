@@ -226,6 +226,8 @@ async fn serve(stream: TcpStream, state: Arc<FakeState>) {
                 continue;
             }
             Request::Void(_) => Response::error(ErrorCode::UnknownTransaction, "no such transaction"),
+            // The fake switch speaks the v1 redemption path only.
+            _ => Response::error(ErrorCode::UnknownMessageType, "not spoken by this fake switch"),
         };
         reply(&mut framed, frame.corr_id, &answer).await;
     }

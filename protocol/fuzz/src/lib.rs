@@ -8,11 +8,15 @@
 //! - splitting the stream into frames does not depend on how the bytes were chunked into reads;
 //! - the frames consumed re-encode to exactly the bytes consumed;
 //! - a frame decodes as a request or as a response, never as both;
+//! - only a version that defines a message decodes it (a v2 type in a v1 frame is unknown);
 //! - whatever decodes re-encodes to the very same frame (one encoding per message);
-//! - every decode failure maps to one of the four body error codes of SPEC.md §2.
+//! - a frame of an unsupported version fails as UNSUPPORTED_VERSION, and every other decode
+//!   failure maps to one of the four body error codes of SPEC.md §2.
 
 use bytes::BytesMut;
-use protocol::{ErrorCode, Frame, FrameCodec, Request, Response, DEFAULT_MAX_FRAME_LEN_BYTES};
+use protocol::{
+    is_supported_version, ErrorCode, Frame, FrameCodec, MessageType, Request, Response, DEFAULT_MAX_FRAME_LEN_BYTES,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// A small maximum, so that inputs also reach the "too large" path often.
@@ -21,6 +25,10 @@ const SMALL_MAX_FRAME_LEN_BYTES: usize = 64;
 /// Most accounts a CardReadOk is encoded with (`message::CARD_READ_ACCOUNTS_MAX`); a decoder
 /// accepts up to 255, so only shorter lists re-encode byte for byte.
 const CARD_READ_ACCOUNTS_ENCODED_MAX: usize = 64;
+
+/// Most issuers an IdIssuerListOk is encoded with (`message::ID_ISSUER_LIST_MAX`); a decoder
+/// accepts up to 65,535.
+const ID_ISSUERS_ENCODED_MAX: usize = 250;
 
 /// The first byte chooses the read size for the chunked pass; the rest is the byte stream.
 pub fn decode_frames(data: &[u8]) {
@@ -89,18 +97,19 @@ fn check_frame(frame: &Frame) {
 
     match request {
         Ok(request) => {
-            assert_eq!(request.msg_type().as_u16(), frame.msg_type);
+            check_type_in_version(request.msg_type(), frame);
             let mut out = BytesMut::new();
             request.encode_frame(frame.version, frame.corr_id, &mut out);
             assert_eq!(out, encoded(frame), "a decoded request re-encodes to its frame");
         }
-        Err(e) => check_error_code(e.error_code(), &e.to_string()),
+        Err(e) => check_error_code(frame, e.error_code(), &e.to_string()),
     }
     match response {
         Ok(response) => {
-            assert_eq!(response.msg_type().as_u16(), frame.msg_type);
+            check_type_in_version(response.msg_type(), frame);
             let canonical = match &response {
                 Response::CardReadOk(ok) => ok.accounts.len() <= CARD_READ_ACCOUNTS_ENCODED_MAX,
+                Response::IdIssuerListOk(ok) => ok.issuers.len() <= ID_ISSUERS_ENCODED_MAX,
                 _ => true,
             };
             if canonical {
@@ -109,11 +118,24 @@ fn check_frame(frame: &Frame) {
                 assert_eq!(out, encoded(frame), "a decoded response re-encodes to its frame");
             }
         }
-        Err(e) => check_error_code(e.error_code(), &e.to_string()),
+        Err(e) => check_error_code(frame, e.error_code(), &e.to_string()),
     }
 }
 
-fn check_error_code(code: ErrorCode, message: &str) {
+/// A message decodes only from a frame whose version defines its type.
+fn check_type_in_version(msg_type: MessageType, frame: &Frame) {
+    assert_eq!(msg_type.as_u16(), frame.msg_type);
+    assert!(is_supported_version(frame.version), "decoded from unsupported version {}", frame.version);
+    assert!(msg_type.since() <= frame.version, "{msg_type:?} decoded from a version {} frame", frame.version);
+}
+
+fn check_error_code(frame: &Frame, code: ErrorCode, message: &str) {
+    assert!(!message.is_empty());
+    if !is_supported_version(frame.version) {
+        // The version is checked first: nothing of such a frame is looked at.
+        assert_eq!(code, ErrorCode::UnsupportedVersion, "version {}: {message}", frame.version);
+        return;
+    }
     assert!(
         matches!(
             code,
@@ -124,7 +146,6 @@ fn check_error_code(code: ErrorCode, message: &str) {
         ),
         "decode failure mapped to {code}: {message}"
     );
-    assert!(!message.is_empty());
 }
 
 fn encoded(frame: &Frame) -> BytesMut {

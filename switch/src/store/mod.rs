@@ -1,8 +1,11 @@
 //! Storage engines behind `actors::store::Store`: the embedded SQLite store (the default,
 //! demo and small installations) and PostgreSQL (municipalities and the national operator).
-//! [`seed`] holds the demo's rows for both.
+//! [`seed`] holds the demo's rows for both; [`registry_rows`] what both store of the set-up
+//! side in the same form.
 
+pub mod demo_setup;
 pub mod postgres;
+pub mod registry_rows;
 pub mod seed;
 pub mod sqlite;
 
@@ -11,6 +14,7 @@ pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
 
+use actors::registry::Registry;
 use actors::store::{Store, StoreError, StoreFuture};
 
 use crate::config::{Config, StoreKind};
@@ -33,6 +37,14 @@ impl OpenedStore {
     }
 
     pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// The set-up side's storage, on the same engine and database.
+    pub fn registry(&self) -> Arc<dyn Registry> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
@@ -75,6 +87,20 @@ pub async fn open_for_serving(config: &Config) -> Result<OpenedStore, StoreError
             let store = PostgresStore::connect(settings).await?;
             store.ensure_schema(config.store.migrate_on_serve).await?;
             store.claim_serving().await?;
+            Ok(OpenedStore::Postgres(Arc::new(store)))
+        }
+    }
+}
+
+/// Opens the configured store for a one-off administrative command (`switch staff-add`): the
+/// embedded store takes the data directory's lock (the switch must be stopped); PostgreSQL
+/// needs its schema current and does not take the serving lock.
+pub async fn open_for_admin(config: &Config) -> Result<OpenedStore, StoreError> {
+    match config.store.kind {
+        StoreKind::Sqlite => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(&config.database_path(), 1)?))),
+        StoreKind::Postgres => {
+            let store = PostgresStore::connect(config.store.postgres().map_err(StoreError::Unavailable)?).await?;
+            store.ensure_schema(false).await?;
             Ok(OpenedStore::Postgres(Arc::new(store)))
         }
     }

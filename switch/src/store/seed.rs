@@ -11,7 +11,7 @@ use actors::clock::{add_days, jst_date, jst_stamp};
 use actors::demo::{self, DemoCitizen, DemoTerminal};
 use actors::journal::{EntryKind, NO_EXPIRY};
 use actors::ledger::TxnNumberer;
-use actors::terminal_auth::hash_password;
+use actors::terminal_auth::hash_passwords;
 use protocol::{TerminalId, TxnNo};
 
 /// What to load.
@@ -111,15 +111,8 @@ pub fn catalog_rows(options: &SeedOptions) -> CatalogRows {
 }
 
 fn hash_all(terminals: &[DemoTerminal]) -> Vec<String> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
-    let chunk = terminals.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = terminals
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|t| hash_password(&t.password)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("hashing thread")).collect()
-    })
+    let passwords: Vec<&str> = terminals.iter().map(|t| t.password.as_str()).collect();
+    hash_passwords(&passwords)
 }
 
 /// One posting row of a grant entry: (seq, wallet id or None for the issuer, account, lot, amount).
@@ -228,8 +221,7 @@ impl Iterator for Citizens {
     }
 }
 
-/// The card expiry every demo card gets (yyyymmdd).
-pub const CARD_EXPIRES_ON: u32 = 20301231;
+pub use actors::demo::CARD_EXPIRES_ON;
 
 /// The terminal list as 様式II (UTF-8 CSV with BOM, so spreadsheet software shows Japanese).
 pub fn terminals_csv() -> String {

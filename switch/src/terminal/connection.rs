@@ -21,7 +21,19 @@ use tokio_util::codec::FramedRead;
 use super::dispatch::Dispatcher;
 use super::TerminalLimits;
 
-type Outgoing = (u32, Response);
+/// Where an answer goes: the request's correlation id, in the request's protocol version.
+#[derive(Debug, Clone, Copy)]
+struct To {
+    corr: u32,
+    version: u8,
+}
+
+impl To {
+    /// Framing errors: correlation id 0, always in v1 (the frame could not be read).
+    const FRAMING: To = To { corr: 0, version: PROTOCOL_VERSION_1 };
+}
+
+type Outgoing = (To, Response);
 
 /// Serves one connection until the peer leaves, idles out, or breaks framing. `admission`
 /// holds the switch-wide in-flight slots shared by all connections.
@@ -45,28 +57,24 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             Some(Ok(frame)) => frame,
             Some(Err(FrameError::TooLarge { len, max })) => {
                 let error = Response::error(ErrorCode::FrameTooLarge, format!("frame length {len} exceeds {max}"));
-                send_or_give_up(&tx, 0, error, limits.idle_timeout).await;
+                send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
                 framing_broken = true;
                 break;
             }
             Some(Err(FrameError::TooShort { len })) => {
                 let error = Response::error(ErrorCode::MalformedFrame, format!("frame length {len} is below 7"));
-                send_or_give_up(&tx, 0, error, limits.idle_timeout).await;
+                send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
                 framing_broken = true;
                 break;
             }
             Some(Err(FrameError::Io(_))) => break,
         };
-        let corr = frame.corr_id;
+        let corr = To { corr: frame.corr_id, version: protocol::answer_version(frame.version) };
         let started = Instant::now();
         // Counted under the type the frame names, so refused frames show in the metrics too.
         let kind = MessageType::from_u16(frame.msg_type).map_or("unknown", MessageType::name);
-        let decoded = if frame.version != PROTOCOL_VERSION_1 {
-            let msg = format!("protocol version {} is not supported; this server speaks 1", frame.version);
-            Err(Response::error(ErrorCode::UnsupportedVersion, msg))
-        } else {
-            Request::decode(&frame).map_err(|e| Response::error(e.error_code(), e.to_string()))
-        };
+        // Decoding refuses unsupported versions and types the frame's version does not define.
+        let decoded = Request::decode(&frame).map_err(|e| Response::error(e.error_code(), e.to_string()));
         let request = match decoded {
             Ok(r) => r,
             Err(refusal) => {
@@ -91,6 +99,13 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
                 }
                 Err(refusal) => Some(refusal),
             },
+            // Registration comes before the first login (F10); decided before the next frame is
+            // read, so a Login pipelined behind it finds the terminal registered.
+            (Some(_), Request::TerminalRegister(_) | Request::IdIssuerList(_)) => {
+                Some(Response::error(ErrorCode::AlreadyLoggedIn, "registration happens before login"))
+            }
+            (None, Request::TerminalRegister(r)) => Some(dispatcher.setup.register_terminal(r).await),
+            (None, Request::IdIssuerList(r)) => Some(dispatcher.setup.id_issuers(r).await),
             (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
             (Some(s), request) => match admit(&in_flight, &admission) {
                 Err(why) => Some(Response::error(ErrorCode::Busy, why)),
@@ -174,18 +189,18 @@ const DRAIN_AFTER_FRAMING_ERROR_BYTES: u64 = 1 << 20;
 
 /// Queues an answer for the writer; false when the peer has not read its answers for the idle
 /// timeout (or is gone), so the connection should close rather than wait forever.
-async fn send_or_give_up(tx: &mpsc::Sender<Outgoing>, corr: u32, response: Response, patience: Duration) -> bool {
+async fn send_or_give_up(tx: &mpsc::Sender<Outgoing>, corr: To, response: Response, patience: Duration) -> bool {
     matches!(tokio::time::timeout(patience, tx.send((corr, response))).await, Ok(Ok(())))
 }
 
 async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, patience: Duration) {
     let mut buf = BytesMut::with_capacity(4096);
-    while let Some((corr, response)) = rx.recv().await {
-        response.encode_frame(PROTOCOL_VERSION_1, corr, &mut buf);
+    while let Some((to, response)) = rx.recv().await {
+        response.encode_frame(to.version, to.corr, &mut buf);
         // Batch whatever else is ready: one write for many pipelined answers.
         while buf.len() < 64 * 1024 {
             match rx.try_recv() {
-                Ok((corr, response)) => response.encode_frame(PROTOCOL_VERSION_1, corr, &mut buf),
+                Ok((to, response)) => response.encode_frame(to.version, to.corr, &mut buf),
                 Err(_) => break,
             }
         }

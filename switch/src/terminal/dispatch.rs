@@ -14,6 +14,8 @@ use protocol::{AccountBalance, CardReadOk, ErrorCode, Login, LoginOk, RedeemOk, 
 
 pub struct Dispatcher {
     pub router: Addr<Router>,
+    /// Registration and service IDs (protocol v2).
+    pub setup: super::setup::TerminalSetup,
     pub clock: Clock,
     pub request_timeout: Duration,
     pub idle_timeout_s: u16,
@@ -95,7 +97,11 @@ impl Dispatcher {
                 void_ok,
             ),
             Request::Heartbeat => Response::HeartbeatOk { server_time_ms: self.clock.now_ms() },
-            Request::Login(_) => Response::error(ErrorCode::AlreadyLoggedIn, "already logged in"),
+            Request::Login(_) | Request::TerminalRegister(_) | Request::IdIssuerList(_) => {
+                Response::error(ErrorCode::AlreadyLoggedIn, "already logged in")
+            }
+            Request::ServiceIdRegister(r) => self.setup.register_service_id(&session, r).await,
+            Request::ServiceIdLookup { cert_serial } => self.setup.lookup_service_ids(&session, cert_serial).await,
         }
     }
 }

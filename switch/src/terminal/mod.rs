@@ -5,10 +5,12 @@
 //! - [`connection`]: reads frames, enforces session, in-flight and idle limits, writes answers.
 //! - [`dispatch`]: turns a decoded request into an actor call and the result into a response;
 //!   the one place where domain errors become wire error frames.
+//! - [`setup`]: protocol v2's registration, ID-issuer list and service-ID messages.
 
 pub mod connection;
 pub mod dispatch;
 pub mod listener;
+pub mod setup;
 
 use std::time::Duration;
 

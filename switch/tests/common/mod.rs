@@ -269,12 +269,25 @@ impl Conn {
     }
 
     pub fn send(&mut self, request: &Request) -> u32 {
+        self.send_in(1, request)
+    }
+
+    /// Sends in protocol version `version`.
+    pub fn send_in(&mut self, version: u8, request: &Request) -> u32 {
         let corr = self.next_corr;
         self.next_corr += 1;
         let mut out = BytesMut::new();
-        request.encode_frame(1, corr, &mut out);
+        request.encode_frame(version, corr, &mut out);
         self.send_raw(&out);
         corr
+    }
+
+    /// A request in protocol v2; asserts the answer comes back in v2 too.
+    pub fn call_v2(&mut self, request: &Request) -> Response {
+        let corr = self.send_in(2, request);
+        let f = self.recv_frame().expect("connection closed");
+        assert_eq!((f.corr_id, f.version), (corr, 2), "answered in the request's version");
+        Response::decode(&f).unwrap()
     }
 
     /// The next frame, or None when the server closed the connection.

@@ -14,6 +14,7 @@
 //! - [`schema`]: versioned migrations (`migrations/*.sql`), `switch migrate`.
 //! - `commit`: one ledger batch in two round trips.
 //! - `reads`: the rest of the `Store` interface.
+//! - `registry`: the set-up side (`actors::registry::Registry`) and the identity changes.
 //! - `audit`: `switch check`.
 //! - `seed`: the demo's rows (from [`crate::store::seed`]).
 //! - [`cluster`]: a private throwaway cluster for tests and trials.
@@ -22,6 +23,7 @@ mod audit;
 pub mod cluster;
 mod commit;
 mod reads;
+mod registry;
 pub mod schema;
 mod seed;
 

@@ -7,6 +7,7 @@ use actors::catalog::{Catalog, Event, Location, Municipality};
 use actors::journal::{
     CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId,
 };
+use actors::registry::{CardLink, IdentityConflict};
 use actors::store::{AuditReport, SettlementRow, Store, StoreFuture, TerminalRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use deadpool_postgres::ClientWrapper;
@@ -18,11 +19,11 @@ use tokio_postgres::Row;
 use super::{PgError, PostgresStore};
 
 /// A column that does not convert is damaged data, not a passing fault.
-fn col<'r, T: FromSql<'r>>(row: &'r Row, idx: usize) -> Result<T, PgError> {
+pub(super) fn col<'r, T: FromSql<'r>>(row: &'r Row, idx: usize) -> Result<T, PgError> {
     row.try_get(idx).map_err(|e| PgError::Corrupt(format!("column {idx}: {e}")))
 }
 
-fn bad(what: &str, value: impl std::fmt::Debug) -> PgError {
+pub(super) fn bad(what: &str, value: impl std::fmt::Debug) -> PgError {
     PgError::Corrupt(format!("invalid {what} {value:?}"))
 }
 
@@ -307,6 +308,24 @@ impl Store for PostgresStore {
                 Ok(())
             })
         })
+    }
+
+    fn revoke_wallet(&self, wallet: WalletId, now_ms: u64) -> StoreFuture<bool> {
+        self.revoke_wallet_now(wallet, now_ms)
+    }
+
+    fn change_mykey(
+        &self,
+        wallet: WalletId,
+        new_mykey: MyKeyId,
+        card: CardLink,
+        now_ms: u64,
+    ) -> StoreFuture<Result<(), IdentityConflict>> {
+        self.change_mykey_now(wallet, new_mykey, card, now_ms)
+    }
+
+    fn adopt_renewed_card(&self, new_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
+        self.adopt_renewed_card_now(new_serial)
     }
 
     fn catalog(&self) -> StoreFuture<Catalog> {

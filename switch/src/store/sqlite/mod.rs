@@ -8,6 +8,7 @@
 mod audit;
 mod commit;
 mod reads;
+mod registry;
 mod schema;
 pub mod seed;
 

@@ -6,6 +6,7 @@ use actors::catalog::{Catalog, Event, Location, Municipality};
 use actors::journal::{
     CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId,
 };
+use actors::registry::{CardLink, IdentityConflict};
 use actors::store::{AuditReport, SettlementRow, Store, StoreFuture, TerminalRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TxnNo};
@@ -15,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::SqliteStore;
 
 /// Turns a stored value that fails validation into a row error (a corrupt store, not a panic).
-fn bad(col: usize, what: &str) -> rusqlite::Error {
+pub(super) fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, Type::Text, format!("invalid {what}").into())
 }
 
@@ -268,6 +269,24 @@ impl Store for SqliteStore {
             c.execute("UPDATE terminals SET failed_logins = 0 WHERE terminal_id = ?1", [terminal.value()])?;
             Ok(())
         })
+    }
+
+    fn revoke_wallet(&self, wallet: WalletId, now_ms: u64) -> StoreFuture<bool> {
+        self.revoke_wallet_now(wallet, now_ms)
+    }
+
+    fn change_mykey(
+        &self,
+        wallet: WalletId,
+        new_mykey: MyKeyId,
+        card: CardLink,
+        now_ms: u64,
+    ) -> StoreFuture<Result<(), IdentityConflict>> {
+        self.change_mykey_now(wallet, new_mykey, card, now_ms)
+    }
+
+    fn adopt_renewed_card(&self, new_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
+        self.adopt_renewed_card_now(new_serial)
     }
 
     fn catalog(&self) -> StoreFuture<Catalog> {

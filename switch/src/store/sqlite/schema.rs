@@ -6,8 +6,11 @@
 use rusqlite::{params, Connection};
 
 /// (version, SQL) in order. Append new migrations; never edit a published one.
-const MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("0001_initial.sql")), (2, include_str!("0002_drop_journal_wallet_index.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("0001_initial.sql")),
+    (2, include_str!("0002_drop_journal_wallet_index.sql")),
+    (3, include_str!("0003_registry.sql")),
+];
 
 pub fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
@@ -48,7 +51,7 @@ mod tests {
             .unwrap();
         c.execute_batch(MIGRATIONS[0].1).unwrap();
         c.execute("INSERT INTO schema_migrations VALUES (1, 0)", []).unwrap();
-        assert_eq!(migrate(&mut c).unwrap(), 2);
+        assert_eq!(migrate(&mut c).unwrap(), latest_version());
         let indexes: u32 =
             c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'journal_wallet'", [], |r| r.get(0)).unwrap();
         assert_eq!(indexes, 0);
@@ -57,10 +60,10 @@ mod tests {
     #[test]
     fn migrates_an_empty_database_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut c).unwrap(), 2);
-        assert_eq!(migrate(&mut c).unwrap(), 2);
+        assert_eq!(migrate(&mut c).unwrap(), latest_version());
+        assert_eq!(migrate(&mut c).unwrap(), latest_version());
         let n: u32 = c.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
-        assert_eq!(n, 2);
+        assert_eq!(n, latest_version());
         c.execute("INSERT INTO schema_migrations VALUES (99, 0)", []).unwrap();
         assert!(migrate(&mut c).is_err(), "a newer schema is refused");
     }

@@ -1,0 +1,643 @@
+//! Staff side of the API: municipality staff (their own municipality only) and the platform
+//! operator MIC (everything, plus the ID-issuer master, terminal issuance and the certificate
+//! lifecycle feed). Manual §I.1–I.5 (F2, F4–F8, F10 reset, F12), F25.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
+use actors::registration::bank_account::BankAccount;
+use actors::registration::point::{
+    is_prefecture, Contact, ExpiryPolicy, MunicipalPointForm, SupportEvent, SupportEventForm,
+};
+use actors::registry::{
+    is_issuer_id, CardRenewal, EventRecord, EventRefusal, IdIssuer, MunicipalPointRecord, Saved, StaffRole,
+    TerminalAdminRow, TerminalContact,
+};
+use protocol::{MunicipalityCode, TerminalId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{blocking, may_act_for, require_mic, verify_secret, Principal};
+use super::problem::Problem;
+use super::ApiState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(staff_login)
+        .service(logout)
+        .service(put_municipal_point)
+        .service(get_municipal_point)
+        .service(list_municipal_points)
+        .service(create_event)
+        .service(list_events)
+        .service(list_id_issuers)
+        .service(put_id_issuer)
+        .service(super::terminals::issue_terminals)
+        .service(super::terminals::list_terminals)
+        .service(patch_terminal)
+        .service(reset_terminal_device)
+        .service(record_card_renewal)
+        .service(mykey_by_service_id);
+}
+
+fn parse_code(field: &str, text: &str) -> Result<MunicipalityCode, Problem> {
+    text.parse()
+        .map_err(|_| Problem::field(field, "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))
+}
+
+fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
+    text.parse().map_err(|_| Problem::field("terminal_id", "format", "端末IDは数字8桁です"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login
+
+#[derive(Deserialize, ToSchema)]
+pub struct StaffLogin {
+    /// 設定用ID distributed by MIC.
+    login_id: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginAnswer {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    expires_at_ms: u64,
+    /// `mic` or `municipality`.
+    role: &'static str,
+    /// The municipality a municipality account acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    municipality_code: Option<String>,
+    display_name: String,
+}
+
+/// Staff login (画面2 → 画面3). Failed logins are throttled per login id and per address.
+#[utoipa::path(
+    request_body = StaffLogin,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, body = Problem, description = "unknown login id or wrong password (one answer for both)"),
+        (status = 429, body = Problem, description = "too many failed logins; see Retry-After"),
+        (status = 400, body = Problem), (status = 422, body = Problem)
+    )
+)]
+#[post("/api/v1/staff/login")]
+async fn staff_login(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<StaffLogin>,
+) -> Result<HttpResponse, Problem> {
+    let StaffLogin { login_id, password } = body.into_inner();
+    let keys = vec![format!("staff:{login_id}"), format!("ip:{}", ApiState::caller(&req))];
+    if let Some(wait) = state.throttle.locked(&keys, state.now()) {
+        return Err(Problem::throttled(wait));
+    }
+    let account = state.registry.staff_account(login_id.clone()).await?;
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
+    // Hash even for an unknown id, so the answer time does not tell ids apart.
+    let ok = blocking(move || match stored {
+        Some(hash) => verify_secret(&password, &hash),
+        None => {
+            let _ = verify_secret(&password, super::auth::unknown_account_hash());
+            false
+        }
+    })
+    .await?;
+    let Some(account) = account.filter(|_| ok) else {
+        state.throttle.failed(&keys, state.now());
+        return Err(Problem::new(StatusCode::UNAUTHORIZED, "bad-credentials", "IDまたはパスワードが違います"));
+    };
+    state.throttle.succeeded(&keys[0]);
+    let municipality_code = match &account.role {
+        StaffRole::Mic => None,
+        StaffRole::Municipality(code) => Some(code.as_str().to_owned()),
+    };
+    let role = if municipality_code.is_some() { "municipality" } else { "mic" };
+    let (token, expires_at_ms) = state
+        .sessions
+        .open(Principal::Staff { login_id: account.login_id.clone(), role: account.role.clone() }, state.now());
+    Ok(HttpResponse::Ok().json(LoginAnswer {
+        token,
+        expires_at_ms,
+        role,
+        municipality_code,
+        display_name: account.display_name,
+    }))
+}
+
+/// Ends the session of the bearer token (staff or citizen).
+#[utoipa::path(responses((status = 204, description = "logged out")), security(("bearer" = [])))]
+#[post("/api/v1/logout")]
+async fn logout(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
+    if let Some(token) = super::auth::bearer(&req) {
+        state.sessions.close(token);
+    }
+    HttpResponse::NoContent().finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Municipal points (F4)
+
+#[derive(Serialize, ToSchema)]
+pub struct MunicipalPointView {
+    municipality_code: String,
+    municipality_name: String,
+    point_name: String,
+    expiry: Option<ExpiryPolicy>,
+    #[serde(flatten)]
+    contact: Contact,
+    bank: BankAccount,
+    registered_at_ms: u64,
+    updated_at_ms: u64,
+}
+
+impl From<MunicipalPointRecord> for MunicipalPointView {
+    fn from(r: MunicipalPointRecord) -> Self {
+        let p = r.point;
+        MunicipalPointView {
+            municipality_code: p.municipality_code.as_str().to_owned(),
+            municipality_name: p.municipality_name,
+            point_name: p.point_name,
+            expiry: p.expiry,
+            contact: p.contact,
+            bank: p.bank,
+            registered_at_ms: r.registered_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        }
+    }
+}
+
+/// Registers the municipality's point (画面4), or updates it: one point per municipality.
+#[utoipa::path(
+    params(("code" = String, Path, description = "全国地方公共団体コード")),
+    request_body = MunicipalPointForm,
+    responses(
+        (status = 201, body = MunicipalPointView, description = "registered"),
+        (status = 200, body = MunicipalPointView, description = "updated"),
+        (status = 422, body = Problem, description = "wrong fields, each named"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[put("/api/v1/municipalities/{code}/point")]
+async fn put_municipal_point(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+    form: web::Json<MunicipalPointForm>,
+) -> Result<HttpResponse, Problem> {
+    let role = state.staff(&req)?;
+    let code = parse_code("code", &code)?;
+    may_act_for(&role, &code)?;
+    let point = form.validate().map_err(Problem::validation)?;
+    if point.municipality_code != code {
+        return Err(Problem::field("municipality_code", "mismatch", "URLの自治体コードと一致しません"));
+    }
+    let saved = state.registry.save_municipal_point(point, state.now()).await?;
+    state.reload_catalog().await?;
+    let record = state.registry.municipal_point(code).await?.ok_or_else(|| Problem::not_found("municipal point"))?;
+    let status = if saved == Saved::Created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).json(MunicipalPointView::from(record)))
+}
+
+#[utoipa::path(
+    params(("code" = String, Path, description = "全国地方公共団体コード")),
+    responses(
+        (status = 200, body = MunicipalPointView),
+        (status = 404, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/municipalities/{code}/point")]
+async fn get_municipal_point(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let role = state.staff(&req)?;
+    let code = parse_code("code", &code)?;
+    may_act_for(&role, &code)?;
+    let record = state.registry.municipal_point(code).await?.ok_or_else(|| Problem::not_found("municipal point"))?;
+    Ok(HttpResponse::Ok().json(MunicipalPointView::from(record)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PrefectureFilter {
+    /// Two-digit prefecture number (都道府県コードの上2桁), e.g. `14` for 神奈川県.
+    prefecture: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MunicipalPointChoice {
+    municipality_code: String,
+    municipality_name: String,
+    point_name: String,
+    prefecture: String,
+}
+
+/// The municipalities that registered a point (R17: what a default-municipality pulldown
+/// offers), optionally of one prefecture. Public.
+#[utoipa::path(
+    params(PrefectureFilter),
+    responses((status = 200, body = Vec<MunicipalPointChoice>), (status = 400, body = Problem))
+)]
+#[get("/api/v1/municipal-points")]
+async fn list_municipal_points(
+    state: web::Data<ApiState>,
+    filter: web::Query<PrefectureFilter>,
+) -> Result<HttpResponse, Problem> {
+    let catalog = state.catalog.current();
+    let mut out: Vec<MunicipalPointChoice> = catalog
+        .municipalities
+        .values()
+        .filter(|m| filter.prefecture.as_deref().is_none_or(|p| m.code.as_str().starts_with(p)))
+        .map(|m| MunicipalPointChoice {
+            municipality_code: m.code.as_str().to_owned(),
+            municipality_name: m.name.clone(),
+            point_name: m.point_name.clone(),
+            prefecture: m.code.as_str()[..2].to_owned(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.municipality_code.cmp(&b.municipality_code));
+    Ok(HttpResponse::Ok().json(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Special support events (F5)
+
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    /// 特定支援イベントコード, assigned by the switch.
+    event_code: String,
+    point_name: String,
+    expiry: Option<ExpiryPolicy>,
+    service_from: u32,
+    service_to: u32,
+    owner_name: String,
+    owner_code: String,
+    owner_is_prefecture: bool,
+    #[serde(flatten)]
+    contact: Contact,
+    /// None: settled to the owner's municipal-point account.
+    bank: Option<BankAccount>,
+    terminals: Vec<String>,
+    registered_at_ms: u64,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(r: EventRecord) -> Self {
+        let SupportEvent {
+            point_name,
+            expiry,
+            service_from,
+            service_to,
+            owner_name,
+            owner_code,
+            owner_is_prefecture,
+            contact,
+            bank,
+            terminals,
+        } = r.event;
+        EventView {
+            event_code: r.code,
+            point_name,
+            expiry,
+            service_from,
+            service_to,
+            owner_name,
+            owner_code: owner_code.as_str().to_owned(),
+            owner_is_prefecture,
+            contact,
+            bank,
+            terminals: terminals.iter().map(|t| t.to_string()).collect(),
+            registered_at_ms: r.registered_at_ms,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventRegistered {
+    /// 特定支援イベントの登録が完了しました。
+    message: &'static str,
+    event: EventView,
+}
+
+/// Registers a special support event of a municipality or prefecture (画面5-1, 5-2).
+#[utoipa::path(
+    params(("code" = String, Path, description = "the owner's 全国地方公共団体コード")),
+    request_body = SupportEventForm,
+    responses(
+        (status = 201, body = EventRegistered),
+        (status = 422, body = Problem, description = "wrong fields, each named; unknown or retired terminals"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/municipalities/{code}/events")]
+async fn create_event(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+    form: web::Json<SupportEventForm>,
+) -> Result<HttpResponse, Problem> {
+    let role = state.staff(&req)?;
+    let code = parse_code("code", &code)?;
+    may_act_for(&role, &code)?;
+    let owner_has_point = !is_prefecture(&code) && state.registry.municipal_point(code).await?.is_some();
+    let event = form.validate(owner_has_point).map_err(Problem::validation)?;
+    if event.owner_code != code {
+        return Err(Problem::field("owner_code", "mismatch", "URLの自治体コードと一致しません"));
+    }
+    let record = match state.registry.create_event(event, state.now()).await? {
+        Ok(record) => record,
+        Err(EventRefusal::UnknownTerminals(ids)) => {
+            let list: Vec<String> = ids.iter().map(|t| t.to_string()).collect();
+            return Err(Problem::field(
+                "terminals",
+                "unknown_terminal",
+                format!("登録されていない、または削除された端末です: {}", list.join(", ")),
+            ));
+        }
+    };
+    state.reload_catalog().await?;
+    Ok(HttpResponse::Created()
+        .json(EventRegistered {
+            message: "特定支援イベントの登録が完了しました。", event: record.into()
+        }))
+}
+
+#[utoipa::path(
+    params(("code" = String, Path, description = "the owner's 全国地方公共団体コード")),
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/municipalities/{code}/events")]
+async fn list_events(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let role = state.staff(&req)?;
+    let code = parse_code("code", &code)?;
+    may_act_for(&role, &code)?;
+    let events: Vec<EventView> = state.registry.events_of(code).await?.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(events))
+}
+
+// ---------------------------------------------------------------------------------------------
+// ID-issuing businesses (F8)
+
+/// The master of ID-issuing businesses (any staff member).
+#[utoipa::path(
+    responses((status = 200, body = Vec<IdIssuer>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/id-issuers")]
+async fn list_id_issuers(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    state.staff(&req)?;
+    Ok(HttpResponse::Ok().json(state.registry.id_issuers().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IdIssuerName {
+    /// ID付与事業者名
+    name: String,
+}
+
+/// Adds or renames an ID-issuing business (MIC only).
+#[utoipa::path(
+    params(("issuer_id" = String, Path, description = "ID付与事業者ID, 6 digits")),
+    request_body = IdIssuerName,
+    responses(
+        (status = 200, body = IdIssuer),
+        (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[put("/api/v1/id-issuers/{issuer_id}")]
+async fn put_id_issuer(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    issuer_id: web::Path<String>,
+    body: web::Json<IdIssuerName>,
+) -> Result<HttpResponse, Problem> {
+    require_mic(&state.staff(&req)?)?;
+    let issuer_id = issuer_id.into_inner();
+    if !is_issuer_id(&issuer_id) {
+        return Err(Problem::field("issuer_id", "digits", "ID付与事業者IDは数字6桁です"));
+    }
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(Problem::field("name", "required", "ID付与事業者名を60文字以内で入力してください"));
+    }
+    let issuer = IdIssuer { issuer_id, name };
+    state.registry.save_id_issuer(issuer.clone()).await?;
+    Ok(HttpResponse::Ok().json(issuer))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminals (F7, F10 reset, F12)
+
+#[derive(Serialize, ToSchema)]
+pub struct TerminalView {
+    terminal_id: String,
+    /// 1 (ア) service ID, 2 (イ) point use, 3 (ウ) tickets, 4 (エ) grants.
+    kind: u8,
+    kind_label: &'static str,
+    municipality_code: String,
+    location_name: String,
+    terminal_name: String,
+    id_issuer_name: Option<String>,
+    id_issuer_id: Option<String>,
+    contact: Option<TerminalContact>,
+    registered_at_ms: Option<u64>,
+    /// 削除要否
+    retired: bool,
+}
+
+impl From<TerminalAdminRow> for TerminalView {
+    fn from(r: TerminalAdminRow) -> Self {
+        TerminalView {
+            terminal_id: r.terminal_id.to_string(),
+            kind: r.kind as u8,
+            kind_label: r.kind.label(),
+            municipality_code: r.municipality.as_str().to_owned(),
+            location_name: r.location_name,
+            terminal_name: r.terminal_name,
+            id_issuer_name: r.id_issuer_name,
+            id_issuer_id: r.id_issuer_id,
+            contact: r.contact,
+            registered_at_ms: r.registered_at_ms,
+            retired: r.retired,
+        }
+    }
+}
+
+/// The terminal, when the caller may act for its municipality.
+async fn own_terminal(state: &ApiState, req: &HttpRequest, id: &str) -> Result<TerminalAdminRow, Problem> {
+    let role = state.staff(req)?;
+    let id = parse_terminal(id)?;
+    let row = state.registry.terminal_admin_row(id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    may_act_for(&role, &row.municipality)?;
+    Ok(row)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TerminalChange {
+    /// 削除要否: true retires the terminal (its logins are refused), false reinstates it.
+    retired: bool,
+}
+
+/// Retires or reinstates a terminal of the caller's municipality (削除要否).
+#[utoipa::path(
+    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
+    request_body = TerminalChange,
+    responses(
+        (status = 200, body = TerminalView),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/api/v1/terminals/{terminal_id}")]
+async fn patch_terminal(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    terminal_id: web::Path<String>,
+    body: web::Json<TerminalChange>,
+) -> Result<HttpResponse, Problem> {
+    let row = own_terminal(&state, &req, &terminal_id).await?;
+    state.registry.set_terminal_retired(row.terminal_id, body.retired).await?;
+    let row =
+        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
+}
+
+/// Forgets the device registered for a terminal, so it can be registered on a new one (F10
+/// DEFAULT: re-registration needs the municipality or MIC).
+#[utoipa::path(
+    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
+    responses(
+        (status = 200, body = TerminalView),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/terminals/{terminal_id}/device-reset")]
+async fn reset_terminal_device(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    terminal_id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let row = own_terminal(&state, &req, &terminal_id).await?;
+    state.registry.reset_terminal_device(row.terminal_id).await?;
+    let row =
+        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate lifecycle and service-ID lookup (MIC)
+
+#[derive(Deserialize, ToSchema)]
+pub struct RenewalReport {
+    old_serial: String,
+    new_serial: String,
+    /// yyyymmdd
+    new_expires_on: u32,
+    /// The new signing-certificate serial, when known.
+    new_signing_serial: Option<String>,
+}
+
+fn is_serial(s: &str) -> bool {
+    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Records a card renewal reported by the certificate-lifecycle service (F25 DEFAULT); the
+/// citizen's link moves to the new card on its first use (R13).
+#[utoipa::path(
+    request_body = RenewalReport,
+    responses(
+        (status = 204, description = "recorded"),
+        (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/certificate-renewals")]
+async fn record_card_renewal(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<RenewalReport>,
+) -> Result<HttpResponse, Problem> {
+    require_mic(&state.staff(&req)?)?;
+    let r = body.into_inner();
+    for (field, value) in [("old_serial", &r.old_serial), ("new_serial", &r.new_serial)] {
+        if !is_serial(value) {
+            return Err(Problem::field(field, "format", "発行番号は英数字32文字以内です"));
+        }
+    }
+    if r.new_signing_serial.as_deref().is_some_and(|s| !is_serial(s)) {
+        return Err(Problem::field("new_signing_serial", "format", "発行番号は英数字32文字以内です"));
+    }
+    if actors::clock::add_days(r.new_expires_on, 0) != r.new_expires_on {
+        return Err(Problem::field("new_expires_on", "date", "日付 (yyyymmdd) が不正です"));
+    }
+    state
+        .registry
+        .record_card_renewal(CardRenewal {
+            old_serial: r.old_serial,
+            new_serial: r.new_serial,
+            new_expires_on: r.new_expires_on,
+            new_signing_serial: r.new_signing_serial,
+            now_ms: state.now(),
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyKeyOfServiceId {
+    mykey_id: String,
+    /// `active` or `revoked`.
+    status: &'static str,
+}
+
+/// The MyKey ID linked to a service ID (R44). Partners get their own call with issue 6; here it
+/// is the operator's lookup.
+#[utoipa::path(
+    params(
+        ("issuer_id" = String, Path, description = "ID付与事業者ID"),
+        ("customer_id" = String, Path, description = "顧客ID")
+    ),
+    responses(
+        (status = 200, body = MyKeyOfServiceId),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/service-ids/{issuer_id}/{customer_id}")]
+async fn mykey_by_service_id(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    require_mic(&state.staff(&req)?)?;
+    let (issuer_id, customer_id) = path.into_inner();
+    let wallet = state
+        .registry
+        .wallet_by_service_id(issuer_id, customer_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("service ID"))?;
+    let citizen = state.registry.citizen(wallet).await?.ok_or_else(|| Problem::not_found("service ID"))?;
+    let status = match citizen.status {
+        actors::wallet_state::WalletStatus::Active => "active",
+        actors::wallet_state::WalletStatus::Revoked => "revoked",
+    };
+    Ok(HttpResponse::Ok().json(MyKeyOfServiceId { mykey_id: citizen.mykey_id.as_str().to_owned(), status }))
+}

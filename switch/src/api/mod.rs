@@ -1,0 +1,220 @@
+//! The HTTP API of the set-up side and the my page (issue 5), JSON over actix-web, described by
+//! the OpenAPI document at `GET /openapi.json`.
+//!
+//! - [`problem`]: every refusal as a problem document with a stable code.
+//! - [`auth`]: sessions, the login throttle, staff access rules.
+//! - [`admin`]: municipality staff and the platform operator (MIC): municipal points, events,
+//!   ID-issuing businesses, terminals, certificate renewals, service-ID lookup.
+//! - [`terminals`]: 様式I → 様式II issuance and the terminal list (JSON, CSV, xlsx).
+//! - [`mypage`]: citizens: card challenges, creating and changing the MyKey ID, login,
+//!   profile, revocation, service IDs.
+//!
+//! Handlers are thin: they check who is asking, validate with the domain's forms, call the
+//! registry (or the router, for what must pass through the citizen's wallet) and answer.
+
+// A refusal is a problem document of a few strings; answering one is the cold path of an HTTP
+// call, so handlers return it by value rather than boxed.
+#![allow(clippy::result_large_err)]
+
+pub mod admin;
+pub mod auth;
+pub mod mypage;
+pub mod problem;
+pub mod terminals;
+
+use std::sync::{Arc, Mutex};
+
+use actix::Addr;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use actors::card_proof::{ChallengeBook, TrustedIssuer};
+use actors::catalog::SharedCatalog;
+use actors::clock::Clock;
+use actors::journal::WalletId;
+use actors::registry::{Registry, StaffRole};
+use actors::router::Router;
+use actors::store::Store;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use auth::{bearer, LoginThrottle, Principal, Sessions};
+use mypage::IssuanceSessions;
+use problem::Problem;
+
+/// Limits of the API's in-memory state.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    pub session_lifetime_ms: u64,
+    pub sessions_max: usize,
+    pub login_max_failures: u32,
+    pub login_window_ms: u64,
+    pub login_lock_ms: u64,
+    pub challenge_lifetime_ms: u64,
+    pub challenges_max: usize,
+    pub issuance_sessions_max: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            session_lifetime_ms: 8 * 3600 * 1000,
+            sessions_max: 100_000,
+            login_max_failures: 5,
+            login_window_ms: 15 * 60 * 1000,
+            login_lock_ms: 15 * 60 * 1000,
+            challenge_lifetime_ms: 5 * 60 * 1000,
+            challenges_max: 100_000,
+            issuance_sessions_max: 10_000,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct ApiState {
+    pub registry: Arc<dyn Registry>,
+    pub store: Arc<dyn Store>,
+    pub router: Addr<Router>,
+    pub catalog: SharedCatalog,
+    pub clock: Clock,
+    pub sessions: Sessions,
+    pub throttle: LoginThrottle,
+    /// The card issuer whose certificates the switch accepts; None: card proofs are refused.
+    pub card_issuer: Option<TrustedIssuer>,
+    pub challenges: Mutex<ChallengeBook>,
+    pub issuance: Mutex<IssuanceSessions>,
+}
+
+impl ApiState {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        store: Arc<dyn Store>,
+        router: Addr<Router>,
+        catalog: SharedCatalog,
+        clock: Clock,
+        card_issuer: Option<TrustedIssuer>,
+        limits: ApiLimits,
+    ) -> ApiState {
+        ApiState {
+            registry,
+            store,
+            router,
+            catalog,
+            clock,
+            sessions: Sessions::new(limits.session_lifetime_ms, limits.sessions_max),
+            throttle: LoginThrottle::new(
+                limits.login_max_failures,
+                limits.login_window_ms,
+                limits.login_lock_ms,
+                limits.sessions_max,
+            ),
+            card_issuer,
+            challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
+            issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn principal(&self, req: &HttpRequest) -> Result<Principal, Problem> {
+        let token = bearer(req).ok_or_else(Problem::unauthorized)?;
+        self.sessions.principal(token, self.now()).ok_or_else(Problem::unauthorized)
+    }
+
+    /// The staff member behind the request's bearer token.
+    pub fn staff(&self, req: &HttpRequest) -> Result<StaffRole, Problem> {
+        match self.principal(req)? {
+            Principal::Staff { role, .. } => Ok(role),
+            Principal::Citizen { .. } => Err(Problem::forbidden("this is a staff function")),
+        }
+    }
+
+    /// The citizen behind the request's bearer token.
+    pub fn citizen(&self, req: &HttpRequest) -> Result<WalletId, Problem> {
+        match self.principal(req)? {
+            Principal::Citizen { wallet } => Ok(wallet),
+            Principal::Staff { .. } => Err(Problem::forbidden("this is a my-page function")),
+        }
+    }
+
+    /// Publishes the store's catalog after a registration changed it: terminals see a new
+    /// municipal point or event from their next request on.
+    pub async fn reload_catalog(&self) -> Result<(), Problem> {
+        self.catalog.publish(self.store.catalog().await?);
+        Ok(())
+    }
+
+    /// The caller's address, for the login throttle.
+    pub fn caller(req: &HttpRequest) -> String {
+        req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    }
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Municipal point switch — set-up and my-page API",
+        description = "MyKey Platform set-up (municipal points, special support events, ID-issuing businesses, \
+                       terminals) for municipality staff and the platform operator, and the citizen's my page \
+                       (MyKey ID creation and change with the card, login, profile, revocation, service IDs). \
+                       Errors are problem documents (application/problem+json) with a stable `code`."
+    ),
+    paths(
+        admin::staff_login,
+        admin::logout,
+        admin::put_municipal_point,
+        admin::get_municipal_point,
+        admin::list_municipal_points,
+        admin::create_event,
+        admin::list_events,
+        admin::list_id_issuers,
+        admin::put_id_issuer,
+        terminals::issue_terminals,
+        terminals::list_terminals,
+        admin::patch_terminal,
+        admin::reset_terminal_device,
+        admin::record_card_renewal,
+        admin::mykey_by_service_id,
+        mypage::card_challenge,
+        mypage::start_creation,
+        mypage::start_change,
+        mypage::generate,
+        mypage::check,
+        mypage::register,
+        mypage::login,
+        mypage::my_page,
+        mypage::change_profile,
+        mypage::revoke,
+        mypage::service_ids,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(responses((status = 200, description = "The OpenAPI document of this API")))]
+#[get("/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// Registers the API's routes (the same handlers the OpenAPI document lists).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(problem::json_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .app_data(web::PayloadConfig::default().limit(32 * 1024 * 1024))
+        .service(openapi_json)
+        .configure(admin::routes)
+        .configure(mypage::routes);
+}

@@ -1,0 +1,241 @@
+//! Terminal issuance from a municipality's survey (様式I → 様式II, F6, F7) and the terminal list
+//! with contact details (F12), as JSON, CSV (UTF-8 with BOM or Shift_JIS) or xlsx.
+//!
+//! Passwords exist in clear only in the issuance's answer: the store keeps their argon2 hashes.
+//! A survey whose terminals are already issued (the same kind, location and name in the same
+//! municipality) is refused, so a retried upload never issues a second set of terminals.
+
+use std::collections::HashSet;
+
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actors::registration::terminal_survey::{IssuedTerminal, SurveyRow, TerminalCounts};
+use actors::registry::{NewTerminal, TerminalAdminRow};
+use actors::terminal_auth::hash_passwords;
+use protocol::MunicipalityCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::admin::TerminalView;
+use super::auth::{blocking, may_act_for, require_mic};
+use super::problem::Problem;
+use super::ApiState;
+use crate::forms::{self, CsvEncoding, FormHeader};
+
+#[derive(Deserialize, IntoParams)]
+pub struct FormatQuery {
+    /// `json` (default), `csv` (UTF-8 with BOM), `csv-sjis` (Shift_JIS) or `xlsx`.
+    format: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv(CsvEncoding),
+    Xlsx,
+}
+
+fn format_of(q: &FormatQuery) -> Result<Format, Problem> {
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Format::Json),
+        "csv" => Ok(Format::Csv(CsvEncoding::Utf8Bom)),
+        "csv-sjis" => Ok(Format::Csv(CsvEncoding::ShiftJis)),
+        "xlsx" => Ok(Format::Xlsx),
+        _ => Err(Problem::field("format", "unknown", "format は json, csv, csv-sjis, xlsx のいずれかです")),
+    }
+}
+
+/// The 様式II file (or JSON) of these terminals.
+fn form2_answer(
+    format: Format,
+    header: &FormHeader,
+    rows: &[IssuedTerminal],
+    stem: &str,
+) -> Result<HttpResponse, Problem> {
+    let (bytes, content_type, ext) = match format {
+        Format::Json => {
+            let body: Vec<Form2Row> = rows.iter().map(Form2Row::from).collect();
+            return Ok(HttpResponse::Ok()
+                .json(Form2 { counts: TerminalCounts::tally(rows.iter().map(|t| &t.row)), rows: body }));
+        }
+        Format::Csv(encoding) => {
+            let charset = if encoding == CsvEncoding::ShiftJis { "Shift_JIS" } else { "utf-8" };
+            let bytes = forms::form2_csv(header, rows, encoding).map_err(Problem::validation)?;
+            (bytes, format!("text/csv; charset={charset}"), "csv")
+        }
+        Format::Xlsx => {
+            let bytes = forms::form2_xlsx(header, rows).map_err(|e| Problem::unavailable(e.to_string()))?;
+            (bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(), "xlsx")
+        }
+    };
+    let name = format!("{stem}_{}.{ext}", header.municipality_code.as_str());
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(name)],
+        })
+        .body(bytes))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Form2Row {
+    terminal_id: String,
+    kind: u8,
+    kind_label: &'static str,
+    id_issuer_name: Option<String>,
+    location_name: String,
+    terminal_name: String,
+    /// In clear only in the issuance's answer; empty in later lists.
+    password: String,
+    /// 削除要否
+    retire: bool,
+}
+
+impl From<&IssuedTerminal> for Form2Row {
+    fn from(t: &IssuedTerminal) -> Self {
+        Form2Row {
+            terminal_id: t.terminal_id.to_string(),
+            kind: t.row.kind as u8,
+            kind_label: t.row.kind.label(),
+            id_issuer_name: t.row.id_issuer_name.clone(),
+            location_name: t.row.location_name.clone(),
+            terminal_name: t.row.terminal_name.clone(),
+            password: t.password.clone(),
+            retire: t.retire,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Form2 {
+    #[schema(value_type = Object)]
+    counts: TerminalCounts,
+    rows: Vec<Form2Row>,
+}
+
+/// Issues terminal ids and passwords for a municipality's survey (様式I, CSV or xlsx, as the
+/// request body) and answers 様式II (MIC only). Ids are nationally sequential.
+#[utoipa::path(
+    params(("code" = String, Path, description = "全国地方公共団体コード"), FormatQuery),
+    request_body(content = Vec<u8>, description = "様式I as CSV (UTF-8 or Shift_JIS) or xlsx",
+                 content_type = "application/octet-stream"),
+    responses(
+        (status = 201, body = Form2, description = "様式II (JSON; or the CSV/xlsx file with ?format=)"),
+        (status = 409, body = Problem, description = "terminals of this survey were already issued"),
+        (status = 422, body = Problem, description = "the survey's problems, named by line and column"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/municipalities/{code}/terminal-issuance")]
+pub async fn issue_terminals(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+    query: web::Query<FormatQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    require_mic(&state.staff(&req)?)?;
+    let code: MunicipalityCode =
+        code.parse().map_err(|_| Problem::field("code", "check_digit", "自治体コードが不正です"))?;
+    let format = format_of(&query)?;
+    let catalog = state.catalog.current();
+    let expected = catalog
+        .municipalities
+        .get(&code)
+        .map(|m| FormHeader { municipality_name: m.name.clone(), municipality_code: code });
+    let hint = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let survey = forms::read_survey(&body, hint.as_deref(), expected.as_ref()).map_err(Problem::validation)?;
+    if survey.municipality_code != code {
+        return Err(Problem::field("全国地方公共団体コード", "mismatch", "URLの自治体コードと一致しません"));
+    }
+    refuse_issued(&state.registry.terminals_of(code).await?, &survey.rows)?;
+    // Ids come from the store; the survey's own numbering is replaced below.
+    let mut issued = survey.issue(1, &mut rand::rng()).map_err(|e| Problem::validation(e.into_field_errors()))?;
+    let passwords: Vec<String> = issued.iter().map(|t| t.password.clone()).collect();
+    let hashes = blocking(move || hash_passwords(&passwords.iter().map(String::as_str).collect::<Vec<_>>())).await?;
+    let rows: Vec<NewTerminal> = issued
+        .iter()
+        .zip(hashes)
+        .map(|(t, password_hash)| NewTerminal {
+            kind: t.row.kind,
+            id_issuer_name: t.row.id_issuer_name.clone(),
+            location_name: t.row.location_name.clone(),
+            terminal_name: t.row.terminal_name.clone(),
+            password_hash,
+        })
+        .collect();
+    let ids = state.registry.issue_terminals(code, rows).await?;
+    for (t, id) in issued.iter_mut().zip(ids) {
+        t.terminal_id = id;
+    }
+    state.reload_catalog().await?;
+    let header = FormHeader::from(&survey);
+    let mut answer = form2_answer(format, &header, &issued, "様式II")?;
+    *answer.status_mut() = actix_web::http::StatusCode::CREATED;
+    Ok(answer)
+}
+
+/// A survey whose rows are already terminals of the municipality was issued before.
+fn refuse_issued(existing: &[TerminalAdminRow], rows: &[SurveyRow]) -> Result<(), Problem> {
+    let known: HashSet<(u8, &str, &str)> =
+        existing.iter().map(|t| (t.kind as u8, t.location_name.as_str(), t.terminal_name.as_str())).collect();
+    match rows.iter().find(|r| known.contains(&(r.kind as u8, r.location_name.as_str(), r.terminal_name.as_str()))) {
+        Some(r) => Err(Problem::conflict("already-issued", "この様式Iの端末は発行済みです").detail(format!(
+            "{} {} / {} is already a terminal of this municipality",
+            r.kind.label(),
+            r.location_name,
+            r.terminal_name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The municipality's terminals (連絡先情報確認, 画面11): 様式II without passwords, with the
+/// contact details each terminal registered and 削除要否. JSON, CSV or xlsx.
+#[utoipa::path(
+    params(("code" = String, Path, description = "全国地方公共団体コード"), FormatQuery),
+    responses(
+        (status = 200, body = Vec<TerminalView>, description = "JSON; or 様式II as CSV/xlsx with ?format="),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+        (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/municipalities/{code}/terminals")]
+pub async fn list_terminals(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+    query: web::Query<FormatQuery>,
+) -> Result<HttpResponse, Problem> {
+    let role = state.staff(&req)?;
+    let code: MunicipalityCode =
+        code.parse().map_err(|_| Problem::field("code", "check_digit", "自治体コードが不正です"))?;
+    may_act_for(&role, &code)?;
+    let format = format_of(&query)?;
+    let terminals = state.registry.terminals_of(code).await?;
+    if format == Format::Json {
+        let views: Vec<TerminalView> = terminals.into_iter().map(TerminalView::from).collect();
+        return Ok(HttpResponse::Ok().json(views));
+    }
+    let name = state.catalog.current().municipalities.get(&code).map(|m| m.name.clone()).unwrap_or_default();
+    let header = FormHeader { municipality_name: name, municipality_code: code };
+    let rows: Vec<IssuedTerminal> = terminals
+        .into_iter()
+        .map(|t| IssuedTerminal {
+            row: SurveyRow {
+                kind: t.kind,
+                also_point_use: false,
+                id_issuer_name: t.id_issuer_name,
+                location_name: t.location_name,
+                terminal_name: t.terminal_name,
+            },
+            terminal_id: t.terminal_id,
+            password: String::new(),
+            retire: t.retired,
+        })
+        .collect();
+    form2_answer(format, &header, &rows, "端末一覧")
+}
