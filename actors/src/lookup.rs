@@ -181,13 +181,7 @@ impl Handler<ResolveCard> for Lookup {
         }
         let serial = msg.cert_serial.clone();
         let store = self.store.clone();
-        // A serial nobody is linked to may be a renewed card reported by the lifecycle service.
-        let read = Box::pin(async move {
-            match store.wallet_by_card(msg.cert_serial.clone()).await? {
-                Some(hit) => Ok(Some(hit)),
-                None => store.adopt_renewed_card(msg.cert_serial).await,
-            }
-        });
+        let read = Box::pin(async move { crate::store::card_holder(store.as_ref(), msg.cert_serial).await });
         let remember = move |hit: &(WalletId, MyKeyId)| CacheFill::Card(serial, hit.0, hit.1);
         miss(ctx, self.epoch, read, SwitchError::UnknownCard, remember, msg.reply, |hit| hit.0);
     }

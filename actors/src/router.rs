@@ -49,16 +49,14 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(lookup: Addr<Lookup>, wallet_deps: WalletDeps, login_policy: LoginPolicy, limits: RouterLimits) -> Self {
-        Router {
-            wallets: HashMap::new(),
-            lookup,
-            wallet_deps,
-            login_policy,
-            hashing: HashingSlots::per_core(),
-            limits,
-            next_session_id: 0,
-        }
+    pub fn new(
+        lookup: Addr<Lookup>,
+        wallet_deps: WalletDeps,
+        login_policy: LoginPolicy,
+        hashing: HashingSlots,
+        limits: RouterLimits,
+    ) -> Self {
+        Router { wallets: HashMap::new(), lookup, wallet_deps, login_policy, hashing, limits, next_session_id: 0 }
     }
 
     /// Delivers to the wallet, starting it if needed. A wallet that stopped since (failed load,

@@ -64,6 +64,15 @@ pub struct AuditReport {
     pub first_discrepancy: Option<String>,
 }
 
+/// The wallet a card belongs to, adopting a renewed card (R13) when the serial is not linked
+/// yet: what every reader of a card (terminals, the my page) asks.
+pub async fn card_holder(store: &dyn Store, cert_serial: String) -> Result<Option<(WalletId, MyKeyId)>, StoreError> {
+    match store.wallet_by_card(cert_serial.clone()).await? {
+        Some(hit) => Ok(Some(hit)),
+        None => store.adopt_renewed_card(cert_serial).await,
+    }
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Makes a batch durable in one transaction. Each entry is applied completely or not at
     /// all; the answer has one outcome per entry, in order.

@@ -12,7 +12,7 @@ use crate::lookup::Lookup;
 use crate::router::{Router, RouterLimits};
 use crate::settlement::Settlement;
 use crate::store::{Store, StoreError};
-use crate::terminal_auth::LoginPolicy;
+use crate::terminal_auth::{HashingSlots, LoginPolicy};
 use crate::wallet::WalletDeps;
 
 /// Every actor-side limit, filled in from configuration by the `switch` crate.
@@ -56,6 +56,8 @@ pub struct Actors {
     pub settlement: Addr<Settlement>,
     /// The catalog snapshot every wallet reads; registrations publish new ones.
     pub catalog: SharedCatalog,
+    /// Password checks at once (one per core), shared by logins and terminal registration.
+    pub hashing: HashingSlots,
 }
 
 /// Starts the actors on the current actix system. Reads what they need from the store first,
@@ -75,6 +77,7 @@ pub async fn start(store: Arc<dyn Store>, clock: Clock, limits: ActorLimits) -> 
         clock,
         mailbox_capacity: limits.wallet_mailbox_capacity,
     };
-    let router = Router::new(lookup.clone(), wallet_deps, limits.login, limits.router).start();
-    Ok(Actors { router, ledger, lookup, settlement, catalog })
+    let hashing = HashingSlots::per_core();
+    let router = Router::new(lookup.clone(), wallet_deps, limits.login, hashing.clone(), limits.router).start();
+    Ok(Actors { router, ledger, lookup, settlement, catalog, hashing })
 }

@@ -290,7 +290,7 @@ impl Wallet {
             return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
         }
         let today = self.deps.clock.business_date();
-        if !self.deps.catalog.current().is_usable_at(account, session.terminal_id, session.municipality, today) {
+        if !attempt.catalog.is_usable_at(account, session.terminal_id, session.municipality, today) {
             return Err(SwitchError::AccountNotUsableHere);
         }
         let mut postings = state
@@ -320,7 +320,7 @@ impl Wallet {
             txn_time_ms: 0,
             mykey_id: state.mykey_id,
             account: account.clone(),
-            account_name: self.deps.catalog.current().account_name(account),
+            account_name: attempt.catalog.account_name(account),
             points,
             balance_after,
             terminal_id: session.terminal_id,

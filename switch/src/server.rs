@@ -17,7 +17,6 @@ use crate::store::OpenedStore;
 use crate::terminal::dispatch::Dispatcher;
 use crate::terminal::setup::TerminalSetup;
 use crate::terminal::{listener, TerminalLimits};
-use actors::terminal_auth::HashingSlots;
 
 /// Addresses the switch actually listens on (ports may have been 0 in the config).
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +67,7 @@ pub async fn start(
         catalog: actors.catalog.clone(),
         clock: clock.clone(),
         policy: config.actor_limits().login,
-        hashing: HashingSlots::per_core(),
+        hashing: actors.hashing.clone(),
     };
     let dispatcher = Arc::new(Dispatcher {
         router: actors.router.clone(),

@@ -12,7 +12,7 @@ use actors::registry::{
     is_issuer_id, CardRenewal, EventRecord, EventRefusal, IdIssuer, MunicipalPointRecord, Saved, StaffRole,
     TerminalAdminRow, TerminalContact,
 };
-use protocol::{MunicipalityCode, TerminalId};
+use protocol::TerminalId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -36,11 +36,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(reset_terminal_device)
         .service(record_card_renewal)
         .service(mykey_by_service_id);
-}
-
-fn parse_code(field: &str, text: &str) -> Result<MunicipalityCode, Problem> {
-    text.parse()
-        .map_err(|_| Problem::field(field, "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))
 }
 
 fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
@@ -185,9 +180,7 @@ async fn put_municipal_point(
     code: web::Path<String>,
     form: web::Json<MunicipalPointForm>,
 ) -> Result<HttpResponse, Problem> {
-    let role = state.staff(&req)?;
-    let code = parse_code("code", &code)?;
-    may_act_for(&role, &code)?;
+    let (_, code) = state.staff_for(&req, &code)?;
     let point = form.validate().map_err(Problem::validation)?;
     if point.municipality_code != code {
         return Err(Problem::field("municipality_code", "mismatch", "URLの自治体コードと一致しません"));
@@ -214,9 +207,7 @@ async fn get_municipal_point(
     req: HttpRequest,
     code: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let role = state.staff(&req)?;
-    let code = parse_code("code", &code)?;
-    may_act_for(&role, &code)?;
+    let (_, code) = state.staff_for(&req, &code)?;
     let record = state.registry.municipal_point(code).await?.ok_or_else(|| Problem::not_found("municipal point"))?;
     Ok(HttpResponse::Ok().json(MunicipalPointView::from(record)))
 }
@@ -340,9 +331,7 @@ async fn create_event(
     code: web::Path<String>,
     form: web::Json<SupportEventForm>,
 ) -> Result<HttpResponse, Problem> {
-    let role = state.staff(&req)?;
-    let code = parse_code("code", &code)?;
-    may_act_for(&role, &code)?;
+    let (_, code) = state.staff_for(&req, &code)?;
     let owner_has_point = !is_prefecture(&code) && state.registry.municipal_point(code).await?.is_some();
     let event = form.validate(owner_has_point).map_err(Problem::validation)?;
     if event.owner_code != code {
@@ -380,9 +369,7 @@ async fn list_events(
     req: HttpRequest,
     code: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let role = state.staff(&req)?;
-    let code = parse_code("code", &code)?;
-    may_act_for(&role, &code)?;
+    let (_, code) = state.staff_for(&req, &code)?;
     let events: Vec<EventView> = state.registry.events_of(code).await?.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(events))
 }

@@ -33,6 +33,7 @@ use actors::journal::WalletId;
 use actors::registry::{Registry, StaffRole};
 use actors::router::Router;
 use actors::store::Store;
+use protocol::MunicipalityCode;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -127,6 +128,16 @@ impl ApiState {
             Principal::Staff { role, .. } => Ok(role),
             Principal::Citizen { .. } => Err(Problem::forbidden("this is a staff function")),
         }
+    }
+
+    /// The staff member behind the token, when they may act for the municipality `code` names.
+    pub fn staff_for(&self, req: &HttpRequest, code: &str) -> Result<(StaffRole, MunicipalityCode), Problem> {
+        let role = self.staff(req)?;
+        let code: MunicipalityCode = code.parse().map_err(|_| {
+            Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です")
+        })?;
+        auth::may_act_for(&role, &code)?;
+        Ok((role, code))
     }
 
     /// The citizen behind the request's bearer token.

@@ -16,6 +16,7 @@ use actors::mailbox::ask;
 use actors::mykey_issuance::{parse_strict, random_id, Generated, IssuanceError, IssuanceSession};
 use actors::registry::{CardLink, IdentityConflict, NewCitizen, NotifyChoices, ProfileChange};
 use actors::router::ChangeIdentity;
+use actors::store::card_holder;
 use actors::wallet::IdentityChange;
 use actors::wallet_state::WalletStatus;
 use protocol::{AccountKind, MunicipalityCode, MyKeyId};
@@ -296,10 +297,7 @@ async fn start_change(
         return Err(Problem::conflict("mykey-revoked", "マイキーIDは失効しています"));
     }
     // The card must be this citizen's (or its renewal, which the lookup adopts).
-    let holder = match state.store.wallet_by_card(card.cert_serial.clone()).await? {
-        Some(hit) => Some(hit),
-        None => state.store.adopt_renewed_card(card.cert_serial.clone()).await?,
-    };
+    let holder = card_holder(state.store.as_ref(), card.cert_serial.clone()).await?;
     if holder.map(|(w, _)| w) != Some(wallet) {
         return Err(Problem::forbidden("this card is not linked to the logged-in MyKey ID"));
     }
@@ -587,11 +585,7 @@ async fn login(
     let wallet = match (&body.card, &body.mykey_id) {
         (Some(proof), _) => {
             let card = verify_card(&state, proof, Purpose::CardLogin)?;
-            let hit = match state.store.wallet_by_card(card.cert_serial.clone()).await? {
-                Some(hit) => Some(hit),
-                None => state.store.adopt_renewed_card(card.cert_serial).await?,
-            };
-            hit.map(|(w, _)| w).ok_or_else(|| {
+            card_holder(state.store.as_ref(), card.cert_serial).await?.map(|(w, _)| w).ok_or_else(|| {
                 Problem::new(StatusCode::UNAUTHORIZED, "unknown-card", "カードに紐づくマイキーIDがありません")
             })?
         }

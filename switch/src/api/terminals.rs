@@ -12,12 +12,11 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::registration::terminal_survey::{IssuedTerminal, SurveyRow, TerminalCounts};
 use actors::registry::{NewTerminal, TerminalAdminRow};
 use actors::terminal_auth::hash_passwords;
-use protocol::MunicipalityCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::TerminalView;
-use super::auth::{blocking, may_act_for, require_mic};
+use super::auth::{blocking, require_mic};
 use super::problem::Problem;
 use super::ApiState;
 use crate::forms::{self, CsvEncoding, FormHeader};
@@ -136,9 +135,8 @@ pub async fn issue_terminals(
     query: web::Query<FormatQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    require_mic(&state.staff(&req)?)?;
-    let code: MunicipalityCode =
-        code.parse().map_err(|_| Problem::field("code", "check_digit", "自治体コードが不正です"))?;
+    let (role, code) = state.staff_for(&req, &code)?;
+    require_mic(&role)?;
     let format = format_of(&query)?;
     let catalog = state.catalog.current();
     let expected = catalog
@@ -210,10 +208,7 @@ pub async fn list_terminals(
     code: web::Path<String>,
     query: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let role = state.staff(&req)?;
-    let code: MunicipalityCode =
-        code.parse().map_err(|_| Problem::field("code", "check_digit", "自治体コードが不正です"))?;
-    may_act_for(&role, &code)?;
+    let (_, code) = state.staff_for(&req, &code)?;
     let format = format_of(&query)?;
     let terminals = state.registry.terminals_of(code).await?;
     if format == Format::Json {

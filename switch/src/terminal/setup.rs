@@ -143,13 +143,13 @@ impl TerminalSetup {
                     Some(
                         found
                             .ok_or_else(|| {
-                                error_response_code(ErrorCode::UnknownIdIssuer, "not an issuer of this terminal")
+                                Response::error(ErrorCode::UnknownIdIssuer, "not an issuer of this terminal")
                             })?
                             .name,
                     )
                 }
                 (TerminalKind::ServiceId, None) => {
-                    return Err(error_response_code(ErrorCode::UnknownIdIssuer, "an (ア) terminal picks its ID issuer"))
+                    return Err(Response::error(ErrorCode::UnknownIdIssuer, "an (ア) terminal picks its ID issuer"))
                 }
                 (_, Some(_)) => return Err(invalid("id_issuer_id", "only (ア) terminals have an ID issuer")),
                 (_, None) => None,
@@ -169,7 +169,7 @@ impl TerminalSetup {
                         && row.contact.as_ref() == Some(&contact)
                         && row.id_issuer_id == issuer_id;
                     if !same {
-                        return Err(error_response_code(
+                        return Err(Response::error(
                             ErrorCode::TerminalAlreadyRegistered,
                             "registered on a device already; the municipality can reset it",
                         ));
@@ -177,7 +177,7 @@ impl TerminalSetup {
                     row
                 }
                 Ok(RegisterOutcome::UnknownIssuer) => {
-                    return Err(error_response_code(ErrorCode::UnknownIdIssuer, "unknown ID issuer"))
+                    return Err(Response::error(ErrorCode::UnknownIdIssuer, "unknown ID issuer"))
                 }
                 Ok(RegisterOutcome::UnknownTerminal) => return Err(error_response(&SwitchError::BadCredentials)),
                 Err(e) => return Err(error_response(&e.into())),
@@ -203,10 +203,7 @@ impl TerminalSetup {
     /// The card holder's wallet and MyKey ID, refusing unknown cards and revoked IDs.
     async fn card_holder(&self, cert_serial: String) -> Result<(WalletId, protocol::MyKeyId), Response> {
         let store_error = |e: actors::store::StoreError| error_response(&e.into());
-        let hit = match self.store.wallet_by_card(cert_serial.clone()).await.map_err(store_error)? {
-            Some(hit) => Some(hit),
-            None => self.store.adopt_renewed_card(cert_serial).await.map_err(store_error)?,
-        };
+        let hit = actors::store::card_holder(self.store.as_ref(), cert_serial).await.map_err(store_error)?;
         let (wallet, _) = hit.ok_or_else(|| error_response(&SwitchError::UnknownCard))?;
         let citizen = self.registry.citizen(wallet).await.map_err(store_error)?;
         match citizen {
@@ -228,7 +225,7 @@ impl TerminalSetup {
             Some(id) => all.into_iter().find(|i| &i.issuer_id == id),
             None => all.into_iter().find(|i| Some(&i.name) == row.id_issuer_name.as_ref()),
         };
-        found.ok_or_else(|| error_response_code(ErrorCode::UnknownIdIssuer, "this terminal has no ID issuer"))
+        found.ok_or_else(|| Response::error(ErrorCode::UnknownIdIssuer, "this terminal has no ID issuer"))
     }
 
     pub async fn register_service_id(&self, session: &TerminalSession, request: ServiceIdRegister) -> Response {
@@ -245,7 +242,7 @@ impl TerminalSetup {
             let replaced = match self.registry.register_service_id(link).await {
                 Ok(Ok(replaced)) => replaced,
                 Ok(Err(ServiceIdRefusal::UnknownIssuer)) => {
-                    return Err(error_response_code(ErrorCode::UnknownIdIssuer, "unknown ID issuer"))
+                    return Err(Response::error(ErrorCode::UnknownIdIssuer, "unknown ID issuer"))
                 }
                 Ok(Err(ServiceIdRefusal::CustomerIdTaken)) => {
                     return Err(invalid("customer_id", "linked to another MyKey ID at this issuer"))
@@ -271,7 +268,7 @@ impl TerminalSetup {
             let customer_ids: Vec<String> =
                 rows.into_iter().filter(|r| r.issuer_id == issuer.issuer_id).map(|r| r.customer_id).collect();
             if customer_ids.is_empty() {
-                return Err(error_response_code(ErrorCode::NoServiceId, "no service ID at this terminal's issuer"));
+                return Err(Response::error(ErrorCode::NoServiceId, "no service ID at this terminal's issuer"));
             }
             Ok(Response::ServiceIdLookupOk(ServiceIdLookupOk {
                 mykey_id,
@@ -282,8 +279,4 @@ impl TerminalSetup {
         };
         result.await.unwrap_or_else(|refusal| refusal)
     }
-}
-
-fn error_response_code(code: ErrorCode, message: &str) -> Response {
-    Response::error(code, message)
 }
