@@ -10,12 +10,18 @@ use arc_swap::ArcSwap;
 
 use protocol::{AccountKind, AccountRef, MunicipalityCode, TerminalId};
 
+use crate::clock::add_months;
+use crate::journal::NO_EXPIRY;
+use crate::registration::point::ExpiryPolicy;
+
 /// A municipality that registered its point (F4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Municipality {
     pub code: MunicipalityCode,
     pub name: String,
     pub point_name: String,
+    /// When credited points expire (A1); None: never.
+    pub expiry: Option<ExpiryPolicy>,
 }
 
 /// A special support event (F5) and the terminals where its points can be used.
@@ -28,6 +34,8 @@ pub struct Event {
     pub service_from: u32,
     pub service_to: u32,
     pub terminals: HashSet<TerminalId>,
+    /// When credited points expire (A1); None: never.
+    pub expiry: Option<ExpiryPolicy>,
 }
 
 impl Event {
@@ -66,6 +74,42 @@ impl Catalog {
                 self.events.get(&account.code).map(|e| e.name.clone()).unwrap_or_else(|| account.code.clone())
             }
             AccountKind::Reserved => "留保ポイント".to_owned(),
+        }
+    }
+
+    /// Whether points can be credited to this account: a registered municipal point, a
+    /// registered event, or the reserved account.
+    pub fn accepts_credit(&self, account: &AccountRef) -> bool {
+        match account.kind {
+            AccountKind::Municipal => {
+                account.code.parse::<MunicipalityCode>().is_ok_and(|c| self.municipalities.contains_key(&c))
+            }
+            AccountKind::Event => self.events.contains_key(&account.code),
+            AccountKind::Reserved => true,
+        }
+    }
+
+    /// The lot (expiry date `yyyymmdd`, or `NO_EXPIRY`) that points credited to a municipal or
+    /// event account on `today` land in, by that point's expiry policy (A1). Reserved points
+    /// have their own rule (the reserve period), decided by the caller.
+    pub fn credit_lot(&self, account: &AccountRef, today: u32) -> u32 {
+        let policy = match account.kind {
+            AccountKind::Municipal => account
+                .code
+                .parse::<MunicipalityCode>()
+                .ok()
+                .and_then(|c| self.municipalities.get(&c))
+                .and_then(|m| m.expiry),
+            AccountKind::Event => self.events.get(&account.code).and_then(|e| e.expiry),
+            AccountKind::Reserved => None,
+        };
+        match policy {
+            None => NO_EXPIRY,
+            Some(ExpiryPolicy::FixedDate { date }) => date,
+            // The last valid day is the day before the same date N months later.
+            Some(ExpiryPolicy::MonthsAfterCredit { months }) => {
+                crate::clock::add_days(add_months(today, u32::from(months)), -1)
+            }
         }
     }
 

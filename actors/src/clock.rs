@@ -87,6 +87,19 @@ pub fn add_days(date: u32, days: i64) -> u32 {
     }
 }
 
+/// Adds `months` to a `yyyymmdd` date; a day past the end of the target month becomes its
+/// last day (31 January + 1 month = 28 or 29 February).
+pub fn add_months(date: u32, months: u32) -> u32 {
+    let text = format!("{date:08}");
+    match chrono::NaiveDate::parse_from_str(&text, "%Y%m%d") {
+        Ok(d) => match d.checked_add_months(chrono::Months::new(months)) {
+            Some(n) => n.format("%Y%m%d").to_string().parse().unwrap_or(date),
+            None => date,
+        },
+        Err(_) => date,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +117,12 @@ mod tests {
     fn next_second_rolls_over_days() {
         assert_eq!(next_second(20261231235959), 20270101000000);
         assert_eq!(add_days(20260228, 1), 20260301);
+    }
+
+    #[test]
+    fn months_clamp_to_the_end_of_the_month() {
+        assert_eq!(add_months(20260131, 1), 20260228);
+        assert_eq!(add_months(20261125, 6), 20270525);
+        assert_eq!(add_months(20261125, 0), 20261125);
     }
 }

@@ -37,6 +37,10 @@ pub enum SwitchError {
     AlreadyVoided,
     #[error("void not allowed: {0}")]
     VoidNotAllowed(&'static str),
+    #[error("no such municipal point or special support event")]
+    UnknownDestination,
+    #[error("the special support event has ended")]
+    EventEnded,
     #[error("switch is busy; retry with the same sequence number")]
     Busy,
     #[error("temporary failure, nothing applied; retry with the same sequence number")]
@@ -65,6 +69,8 @@ impl SwitchError {
             SwitchError::UnknownTransaction => ErrorCode::UnknownTransaction,
             SwitchError::AlreadyVoided => ErrorCode::AlreadyVoided,
             SwitchError::VoidNotAllowed(_) => ErrorCode::VoidNotAllowed,
+            // Partner and my-page refusals: terminals never send these requests.
+            SwitchError::UnknownDestination | SwitchError::EventEnded => ErrorCode::AccountNotUsableHere,
             SwitchError::Busy => ErrorCode::Busy,
             SwitchError::TemporaryFailure => ErrorCode::TemporaryFailure,
             SwitchError::Internal => ErrorCode::Internal,

@@ -22,6 +22,9 @@ pub enum HouseAccount {
     Location(u32),
     /// The issuer of municipal or event points; granting points debits it.
     Issuer(AccountRef),
+    /// A partner company (応援ポイント会社, online shop, crowdfunding site): points it migrated
+    /// in are debited to it; points spent at its shop are credited to it (精算 per partner).
+    Partner(u32),
 }
 
 impl HouseAccount {
@@ -30,12 +33,16 @@ impl HouseAccount {
         match self {
             HouseAccount::Location(id) => format!("L{id}"),
             HouseAccount::Issuer(a) => format!("I:{a}"),
+            HouseAccount::Partner(id) => format!("P{id}"),
         }
     }
 
     pub fn parse(key: &str) -> Option<HouseAccount> {
         if let Some(rest) = key.strip_prefix("I:") {
             return rest.parse().ok().map(HouseAccount::Issuer);
+        }
+        if let Some(rest) = key.strip_prefix('P') {
+            return rest.parse().ok().map(HouseAccount::Partner);
         }
         key.strip_prefix('L')?.parse().ok().map(HouseAccount::Location)
     }
@@ -90,6 +97,15 @@ pub enum EntryKind {
     Void = 2,
     /// Points granted by an issuer (opening balances of the demo, administrative grants).
     Grant = 3,
+    /// Points migrated in by a partner: ID-link file line, coupon, real-time migration.
+    Credit = 4,
+    /// Reserved points moved to a municipal or event account, by the citizen (R21) or by the
+    /// reserve-period sweep (R19).
+    Transfer = 5,
+    /// Points spent at a partner's online shop or crowdfunding site (F87).
+    ShopDebit = 6,
+    /// Full cancellation of a shop debit (F88): the points go back to the lots they came from.
+    ShopCancel = 7,
 }
 
 impl EntryKind {
@@ -98,6 +114,10 @@ impl EntryKind {
             1 => Some(EntryKind::Redeem),
             2 => Some(EntryKind::Void),
             3 => Some(EntryKind::Grant),
+            4 => Some(EntryKind::Credit),
+            5 => Some(EntryKind::Transfer),
+            6 => Some(EntryKind::ShopDebit),
+            7 => Some(EntryKind::ShopCancel),
             _ => None,
         }
     }
@@ -191,7 +211,9 @@ mod tests {
 
     #[test]
     fn house_account_keys_round_trip() {
-        for a in [HouseAccount::Location(12), HouseAccount::Issuer("M141305".parse().unwrap())] {
+        for a in
+            [HouseAccount::Location(12), HouseAccount::Issuer("M141305".parse().unwrap()), HouseAccount::Partner(7)]
+        {
             assert_eq!(HouseAccount::parse(&a.key()), Some(a));
         }
         assert_eq!(HouseAccount::parse("X1"), None);

@@ -193,7 +193,11 @@ fn settlement_delta(entry: &PreparedEntry) -> Option<SettlementRow> {
     let sign = match entry.entry.kind {
         EntryKind::Redeem => 1,
         EntryKind::Void => -1,
-        EntryKind::Grant => return None,
+        // Terminal settlement counts terminal redemptions only; the other kinds have no venue
+        // (shop debits are settled per partner from the journal).
+        EntryKind::Grant | EntryKind::Credit | EntryKind::Transfer | EntryKind::ShopDebit | EntryKind::ShopCancel => {
+            return None
+        }
     };
     Some(SettlementRow {
         municipality: venue.municipality.clone(),

@@ -15,6 +15,8 @@
 //!   bank accounts in transfer form).
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
+//!   [`wallet_points`] plans the movements that do not come from terminals (partner credits,
+//!   reserved moves and sweep, shop debits and cancellations) for the wallet.
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
 //! - [`registry`]: the set-up side's storage interface (municipalities, terminals, MyKey
 //!   profiles, service IDs, staff), off the redemption path.
@@ -31,6 +33,7 @@ pub mod ledger;
 pub mod lookup;
 pub mod mailbox;
 pub mod mykey_issuance;
+pub mod partners;
 pub mod registration;
 pub mod registry;
 pub mod router;
@@ -39,6 +42,7 @@ pub mod store;
 pub mod system;
 pub mod terminal_auth;
 pub mod wallet;
+pub mod wallet_points;
 pub mod wallet_state;
 
 pub use error::SwitchError;

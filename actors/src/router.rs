@@ -21,6 +21,7 @@ use crate::registry::IdentityConflict;
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
 use crate::wallet::{CardBalances, IdentityChange, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
+use crate::wallet_points::{PointOp, Posted};
 
 /// Limits of the router and its wallet registry.
 #[derive(Debug, Clone, Copy)]
@@ -295,6 +296,25 @@ impl Handler<ChangeIdentity> for Router {
             }
             answer(msg.reply, result);
         });
+    }
+}
+
+/// A movement of a citizen's points that is not a terminal's (partner credit, reserved move
+/// or sweep, shop debit or cancellation), for a wallet the caller already resolved.
+pub struct MovePoints {
+    pub wallet: WalletId,
+    pub op: PointOp,
+    pub reply: Reply<Option<Posted>>,
+}
+
+impl Message for MovePoints {
+    type Result = ();
+}
+
+impl Handler<MovePoints> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: MovePoints, _: &mut Self::Context) {
+        self.deliver(msg.wallet, WalletRequest::Points { op: msg.op, reply: msg.reply });
     }
 }
 

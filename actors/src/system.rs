@@ -14,6 +14,7 @@ use crate::settlement::Settlement;
 use crate::store::{Store, StoreError};
 use crate::terminal_auth::{HashingSlots, LoginPolicy};
 use crate::wallet::WalletDeps;
+use crate::wallet_points::ReservePolicy;
 
 /// Every actor-side limit, filled in from configuration by the `switch` crate.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,7 @@ pub struct ActorLimits {
     pub lookup_cache_entries: usize,
     pub settlement_mailbox_capacity: usize,
     pub login: LoginPolicy,
+    pub reserve: ReservePolicy,
 }
 
 impl ActorLimits {
@@ -43,6 +45,7 @@ impl ActorLimits {
             lookup_cache_entries: 10_000,
             settlement_mailbox_capacity: 1024,
             login: LoginPolicy { max_failures: 3, lock_ms: 60_000 },
+            reserve: ReservePolicy { reserve_days: 21 },
         }
     }
 }
@@ -76,6 +79,7 @@ pub async fn start(store: Arc<dyn Store>, clock: Clock, limits: ActorLimits) -> 
         catalog: catalog.clone(),
         clock,
         mailbox_capacity: limits.wallet_mailbox_capacity,
+        reserve: limits.reserve,
     };
     let hashing = HashingSlots::per_core();
     let router = Router::new(lookup.clone(), wallet_deps, limits.login, hashing.clone(), limits.router).start();

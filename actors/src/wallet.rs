@@ -31,6 +31,7 @@ use crate::mailbox::{answer, ask, Reply};
 use crate::registry::{CardLink, IdentityConflict};
 use crate::store::Store;
 use crate::terminal_auth::TerminalSession;
+use crate::wallet_points::{self as points, PointOp, Posted, ReservePolicy};
 use crate::wallet_state::{WalletState, WalletStatus};
 
 /// Largest number of points one request may move (the store keeps i64).
@@ -89,6 +90,12 @@ pub enum WalletRequest {
         session: Arc<TerminalSession>,
         reply: Reply<CardBalances>,
     },
+    /// Partner credits, reserved moves and sweeps, shop debits and cancellations
+    /// ([`crate::wallet_points`]); `None` answers a sweep with nothing due.
+    Points {
+        op: PointOp,
+        reply: Reply<Option<Posted>>,
+    },
     /// Identity changes from the my page: ordered with this citizen's redemptions.
     Identity {
         change: IdentityChange,
@@ -112,6 +119,13 @@ impl WalletRequest {
             WalletRequest::Redeem { session, seq, .. } | WalletRequest::Void { session, seq, .. } => {
                 Some(terminal_key(session.terminal_id, *seq))
             }
+            WalletRequest::Points { op, .. } => match op {
+                PointOp::Credit { key, .. }
+                | PointOp::MoveReserved { key, .. }
+                | PointOp::ShopDebit { key, .. }
+                | PointOp::ShopCancel { key, .. } => Some(key.clone()),
+                PointOp::SweepReserved { .. } => None,
+            },
             WalletRequest::Balances { .. } | WalletRequest::Identity { .. } => None,
         }
     }
@@ -122,6 +136,7 @@ impl WalletRequest {
             WalletRequest::Redeem { reply, .. } | WalletRequest::Void { reply, .. } => answer(reply, Err(error)),
             WalletRequest::Balances { reply, .. } => answer(reply, Err(error)),
             WalletRequest::Identity { reply, .. } => answer(reply, Err(error)),
+            WalletRequest::Points { reply, .. } => answer(reply, Err(error)),
         }
     }
 }
@@ -145,6 +160,7 @@ pub struct WalletDeps {
     pub catalog: SharedCatalog,
     pub clock: Clock,
     pub mailbox_capacity: usize,
+    pub reserve: ReservePolicy,
 }
 
 pub struct Wallet {
@@ -242,11 +258,13 @@ impl Handler<WalletRequest> for Wallet {
                 self.finish(job, reply, ctx);
             }
             WalletRequest::Identity { change, reply } => self.change_identity(state, change, reply, ctx),
+            WalletRequest::Points { op, reply } => self.move_points(state, op, reply, ctx),
         }
     }
 }
 
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Finished>>>;
+type PointsJob = std::pin::Pin<Box<dyn std::future::Future<Output = Option<points::Outcome>>>>;
 type StoreJob = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Result<MyKeyId, IdentityConflict>, crate::store::StoreError>>>,
 >;
@@ -453,6 +471,69 @@ impl Wallet {
                 // Outcome unknown on a network store: reload before anything else.
                 ctx.stop();
                 answer(reply, Err(e.into()));
+            }
+        }));
+    }
+
+    /// Plans a movement that is not a terminal's, runs it through the ledger before the next
+    /// message, applies it once durable and answers (see [`crate::wallet_points`]).
+    fn move_points(&self, state: &WalletState, op: PointOp, reply: Reply<Option<Posted>>, ctx: &mut Context<Self>) {
+        let (store, ledger) = (self.deps.store.clone(), self.deps.ledger.clone());
+        let catalog = self.deps.catalog.current();
+        let today = self.deps.clock.business_date();
+        let (wallet, mykey) = (state.wallet_id, state.mykey_id);
+        let plans = points::Context { state, catalog: &catalog, today, reserve: self.deps.reserve };
+        let job: PointsJob = match &op {
+            PointOp::ShopCancel { key, txn_no, shop } => {
+                let (key, txn_no, shop, state) = (key.clone(), *txn_no, *shop, state.clone());
+                let reserve = self.deps.reserve;
+                Box::pin(async move {
+                    let check = points::replay_check(&op, wallet, today).expect("cancel has a key");
+                    let refuse = |e| points::replay_or(store.clone(), wallet, mykey, &check, e);
+                    let original = match store.entry_by_txn(txn_no).await {
+                        Ok(Some(r)) => r,
+                        Ok(None) => return refuse(SwitchError::UnknownTransaction).await.into(),
+                        Err(e) => return Some(points::Outcome::Failed(e.into())),
+                    };
+                    let postings = match store.postings_of(original.entry_id).await {
+                        Ok(p) => p,
+                        Err(e) => return Some(points::Outcome::Failed(e.into())),
+                    };
+                    let plans = points::Context { state: &state, catalog: &catalog, today, reserve };
+                    match plans.plan_cancel(&key, shop, &original, postings) {
+                        Ok(plan) => Some(points::append(store, ledger, wallet, plan).await),
+                        Err(e) => refuse(e).await.into(),
+                    }
+                })
+            }
+            _ => match plans.plan(&op) {
+                Ok(Some(plan)) => Box::pin(async move { Some(points::append(store, ledger, wallet, plan).await) }),
+                Ok(None) => Box::pin(async { None }),
+                Err(e) if e.is_refusal() => {
+                    let check = points::replay_check(&op, wallet, today).expect("every op has a key");
+                    Box::pin(async move { Some(points::replay_or(store, wallet, mykey, &check, e).await) })
+                }
+                Err(e) => Box::pin(async move { Some(points::Outcome::Failed(e)) }),
+            },
+        };
+        ctx.wait(job.into_actor(self).map(move |outcome, act, ctx| match outcome {
+            None => answer(reply, Ok(None)),
+            Some(points::Outcome::Applied { postings, posted }) => {
+                if let Some(state) = act.state.as_mut() {
+                    state.apply(&postings);
+                }
+                answer(reply, Ok(Some(posted)));
+            }
+            Some(points::Outcome::Replayed(posted)) => answer(reply, Ok(Some(posted))),
+            Some(points::Outcome::Stale) => {
+                answer(reply, Err(SwitchError::TemporaryFailure));
+                ctx.stop();
+            }
+            Some(points::Outcome::Failed(e)) => {
+                if matches!(e, SwitchError::TemporaryFailure | SwitchError::Internal) {
+                    ctx.stop();
+                }
+                answer(reply, Err(e));
             }
         }));
     }

@@ -9,6 +9,7 @@ use actors::ledger::LedgerLimits;
 use actors::router::RouterLimits;
 use actors::system::ActorLimits;
 use actors::terminal_auth::LoginPolicy;
+use actors::wallet_points::ReservePolicy;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
@@ -30,6 +31,22 @@ pub struct Config {
     pub store: StoreConfig,
     pub mykey: MyKeyConfig,
     pub api: ApiConfig,
+    pub partners: PartnersConfig,
+}
+
+/// Partner flows (issue 6): reserved points, coupons, ID-link files.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartnersConfig {
+    pub reserve_days: u32,
+    pub sweep_every_s: u64,
+    pub spool_dir: PathBuf,
+    pub coupon_url_base: String,
+    pub coupons_per_request_max: u32,
+    pub id_link_file_max_bytes: u64,
+    pub id_link_in_flight: usize,
+    pub coupon_max_failures: u32,
+    pub coupon_window_s: u64,
+    pub coupon_lock_s: u64,
 }
 
 /// The card side of the MyKey Platform.
@@ -201,6 +218,12 @@ impl Config {
         Ok(config)
     }
 
+    /// Where ID-link files and results are kept: `partners.spool_dir`, under the data
+    /// directory when relative.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data.dir.join(&self.partners.spool_dir)
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data.dir.join("switch.db")
     }
@@ -226,6 +249,7 @@ impl Config {
                 max_failures: self.terminal.login_max_failures.max(1),
                 lock_ms: self.terminal.login_lock_s * 1000,
             },
+            reserve: ReservePolicy { reserve_days: self.partners.reserve_days.max(1) },
         }
     }
 }

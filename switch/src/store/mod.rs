@@ -14,6 +14,7 @@ pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
 
+use actors::partners::PartnerBook;
 use actors::registry::Registry;
 use actors::store::{Store, StoreError, StoreFuture};
 
@@ -45,6 +46,14 @@ impl OpenedStore {
 
     /// The set-up side's storage, on the same engine and database.
     pub fn registry(&self) -> Arc<dyn Registry> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// The partner side's storage, on the same engine and database.
+    pub fn partners(&self) -> Arc<dyn PartnerBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),

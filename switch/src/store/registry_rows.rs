@@ -25,6 +25,16 @@ struct EventDetails {
     bank: Option<BankAccount>,
 }
 
+/// The expiry policy inside a municipal point's or an event's details JSON (both keep it under
+/// `expiry`); None when there are no details or no policy: points then never expire.
+pub fn expiry_in_details(details: Option<&str>) -> Option<ExpiryPolicy> {
+    #[derive(Deserialize)]
+    struct Expiry {
+        expiry: Option<ExpiryPolicy>,
+    }
+    serde_json::from_str::<Expiry>(details?).ok()?.expiry
+}
+
 pub fn point_details_json(point: &MunicipalPoint) -> String {
     let details = PointDetails { expiry: point.expiry, contact: point.contact.clone(), bank: point.bank.clone() };
     serde_json::to_string(&details).unwrap_or_default()

@@ -22,6 +22,7 @@
 mod audit;
 pub mod cluster;
 mod commit;
+mod partners;
 mod reads;
 mod registry;
 pub mod schema;

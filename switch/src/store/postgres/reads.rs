@@ -17,6 +17,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use super::{PgError, PostgresStore};
+use crate::store::registry_rows::expiry_in_details;
 
 /// A column that does not convert is damaged data, not a passing fault.
 pub(super) fn col<'r, T: FromSql<'r>>(row: &'r Row, idx: usize) -> Result<T, PgError> {
@@ -75,10 +76,10 @@ async fn query_record(
 
 async fn load_catalog(c: &ClientWrapper) -> Result<Catalog, PgError> {
     let (municipalities, locations, event_terminals, events) = try_join!(
-        c.query("SELECT code, name, point_name FROM municipalities", &[]),
+        c.query("SELECT code, name, point_name, details FROM municipalities", &[]),
         c.query("SELECT location_id, municipality, name FROM locations", &[]),
         c.query("SELECT event_code, terminal_id FROM event_terminals", &[]),
-        c.query("SELECT code, name, owner_code, service_from, service_to FROM events", &[]),
+        c.query("SELECT code, name, owner_code, service_from, service_to, details FROM events", &[]),
     )?;
     let mut catalog = Catalog::default();
     for r in &municipalities {
@@ -87,6 +88,7 @@ async fn load_catalog(c: &ClientWrapper) -> Result<Catalog, PgError> {
             code: code.parse().map_err(|_| bad("municipality code", &code))?,
             name: col(r, 1)?,
             point_name: col(r, 2)?,
+            expiry: expiry_in_details(col::<Option<String>>(r, 3)?.as_deref()),
         };
         catalog.municipalities.insert(m.code, m);
     }
@@ -114,6 +116,7 @@ async fn load_catalog(c: &ClientWrapper) -> Result<Catalog, PgError> {
             owner_code: col(r, 2)?,
             service_from: col::<i32>(r, 3)? as u32,
             service_to: col::<i32>(r, 4)? as u32,
+            expiry: expiry_in_details(col::<Option<String>>(r, 5)?.as_deref()),
         };
         catalog.events.insert(e.code.clone(), e);
     }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_drop_journal_wallet_index.sql")),
     (3, include_str!("migrations/0003_registry.sql")),
+    (4, include_str!("migrations/0004_partners.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

@@ -7,6 +7,7 @@
 
 mod audit;
 mod commit;
+mod partners;
 mod reads;
 mod registry;
 mod schema;

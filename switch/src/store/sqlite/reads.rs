@@ -14,6 +14,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
+use crate::store::registry_rows::expiry_in_details;
 
 /// Turns a stored value that fails validation into a row error (a corrupt store, not a panic).
 pub(super) fn bad(col: usize, what: &str) -> rusqlite::Error {
@@ -60,13 +61,14 @@ fn query_record(
 
 fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
     let mut catalog = Catalog::default();
-    let mut stmt = conn.prepare("SELECT code, name, point_name FROM municipalities")?;
+    let mut stmt = conn.prepare("SELECT code, name, point_name, details FROM municipalities")?;
     for m in stmt.query_map([], |r| {
         let code: String = r.get(0)?;
         Ok(Municipality {
             code: code.parse().map_err(|_| bad(0, "municipality code"))?,
             name: r.get(1)?,
             point_name: r.get(2)?,
+            expiry: expiry_in_details(r.get::<_, Option<String>>(3)?.as_deref()),
         })
     })? {
         let m = m?;
@@ -92,7 +94,7 @@ fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
             terminals.entry(code).or_default().insert(t);
         }
     }
-    let mut stmt = conn.prepare("SELECT code, name, owner_code, service_from, service_to FROM events")?;
+    let mut stmt = conn.prepare("SELECT code, name, owner_code, service_from, service_to, details FROM events")?;
     for e in stmt.query_map([], |r| {
         Ok(Event {
             code: r.get(0)?,
@@ -101,6 +103,7 @@ fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
             service_from: r.get(3)?,
             service_to: r.get(4)?,
             terminals: HashSet::new(),
+            expiry: expiry_in_details(r.get::<_, Option<String>>(5)?.as_deref()),
         })
     })? {
         let mut e = e?;

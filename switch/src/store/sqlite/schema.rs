@@ -10,6 +10,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("0001_initial.sql")),
     (2, include_str!("0002_drop_journal_wallet_index.sql")),
     (3, include_str!("0003_registry.sql")),
+    (4, include_str!("0004_partners.sql")),
 ];
 
 pub fn latest_version() -> u32 {

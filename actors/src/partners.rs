@@ -1,0 +1,342 @@
+//! The partner side's store interface and its plain data (issue 6): partner companies and
+//! their API credentials and exchange rates, Idempotency-Key records, coupons, ID-link file
+//! uploads, real-time migration consents, shop-cancellation settings and the reserve sweep's
+//! work list.
+//!
+//! Off the redemption path: points themselves only ever move through the wallets and the
+//! journal. What this interface stores is what the journal cannot say: who a partner is, which
+//! coupons exist, how far an upload has got. Where a fact is already in the journal (was this
+//! coupon redeemed? was this line applied?) the journal's unique idempotency key decides, and
+//! these tables only remember it for display.
+
+use protocol::AccountRef;
+
+use crate::journal::WalletId;
+use crate::store::StoreFuture;
+
+/// What a partner may do over the API (A3: generic adapters configured per partner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Abilities {
+    /// Bulk-issue coupons (F77).
+    pub coupons: bool,
+    /// Upload ID-link exchange files (F84, F85).
+    pub id_link: bool,
+    /// Real-time migration after the citizen's consent (F83).
+    pub realtime: bool,
+    /// Online-shop / crowdfunding balance, debit and cancel (F86–F89).
+    pub shop: bool,
+}
+
+impl Abilities {
+    pub fn bits(self) -> i64 {
+        i64::from(self.coupons)
+            | i64::from(self.id_link) << 1
+            | i64::from(self.realtime) << 2
+            | i64::from(self.shop) << 3
+    }
+
+    pub fn from_bits(bits: i64) -> Abilities {
+        Abilities { coupons: bits & 1 != 0, id_link: bits & 2 != 0, realtime: bits & 4 != 0, shop: bits & 8 != 0 }
+    }
+}
+
+/// How many municipal points a partner's points are worth: `municipal_points` for every
+/// `partner_units`, rounded down (the partner keeps the remainder; integers only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ExchangeRate {
+    pub partner_units: u64,
+    pub municipal_points: u64,
+}
+
+impl ExchangeRate {
+    /// Municipal points for `partner_points`, rounded down; None on overflow or a zero rate.
+    pub fn convert(&self, partner_points: u64) -> Option<u64> {
+        if self.partner_units == 0 {
+            return None;
+        }
+        let value = u128::from(partner_points) * u128::from(self.municipal_points) / u128::from(self.partner_units);
+        u64::try_from(value).ok()
+    }
+
+    /// Both sides between 1 and a million: a rate is a small fraction, not an amount.
+    pub fn is_valid(&self) -> bool {
+        (1..=1_000_000).contains(&self.partner_units) && (1..=1_000_000).contains(&self.municipal_points)
+    }
+}
+
+/// A partner company (応援ポイント会社, online shop, crowdfunding site).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRecord {
+    pub partner_id: u32,
+    pub name: String,
+    /// The ID-issuing business whose service IDs name this partner's customers.
+    pub id_issuer_id: Option<String>,
+    /// SHA-256 (hex) of the API secret; the secret itself is shown once and never stored.
+    pub api_key_hash: String,
+    pub rate: ExchangeRate,
+    pub abilities: Abilities,
+    pub created_at_ms: u64,
+}
+
+/// A partner to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPartner {
+    pub name: String,
+    pub id_issuer_id: Option<String>,
+    pub api_key_hash: String,
+    pub rate: ExchangeRate,
+    pub abilities: Abilities,
+    pub created_at_ms: u64,
+}
+
+/// What an Idempotency-Key already held when a request claimed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// First use of the key: go ahead.
+    New,
+    /// The same request again (same operation and body hash): answer as the first time.
+    Same,
+    /// The key was used for a different request: refuse.
+    Different,
+}
+
+/// A coupon to create; the store numbers it (管理番号).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCoupon {
+    /// 16 digits, the last a check digit.
+    pub code: String,
+    pub value: u64,
+    /// Last Japan date (`yyyymmdd`) it may be redeemed (交換期限).
+    pub expires_on: u32,
+    /// None: the reserved account (R80).
+    pub destination: Option<AccountRef>,
+}
+
+/// A stored coupon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponRecord {
+    /// 管理番号.
+    pub coupon_no: u64,
+    pub partner_id: u32,
+    /// The issuance request (its Idempotency-Key) the coupon came from.
+    pub batch_key: String,
+    pub code: String,
+    pub value: u64,
+    pub expires_on: u32,
+    pub destination: Option<AccountRef>,
+    pub issued_at_ms: u64,
+    /// Set after the credit is durable; the journal's key `C<coupon_no>` is the truth.
+    pub redeemed_by: Option<WalletId>,
+    pub redeemed_at_ms: Option<u64>,
+}
+
+/// Where an ID-link upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Stored, waiting to be processed (or being processed, or interrupted by a restart).
+    Processing,
+    /// Every line has a result; the result file is complete.
+    Done,
+}
+
+impl UploadStatus {
+    pub fn code(self) -> i64 {
+        match self {
+            UploadStatus::Processing => 1,
+            UploadStatus::Done => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<UploadStatus> {
+        match code {
+            1 => Some(UploadStatus::Processing),
+            2 => Some(UploadStatus::Done),
+            _ => None,
+        }
+    }
+}
+
+/// An ID-link exchange file (交換依頼ファイル) and how far its processing got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub upload_id: u64,
+    pub partner_id: u32,
+    /// SHA-256 (hex) of the file: the same file uploaded again is the same upload.
+    pub sha256: String,
+    /// `utf-8` or `shift_jis`.
+    pub encoding: String,
+    pub bytes: u64,
+    pub status: UploadStatus,
+    /// Lines whose results are in the result file (the checkpoint a restart resumes from).
+    pub lines_done: u64,
+    /// Length of the result file at that checkpoint; a restart cuts anything after it.
+    pub result_bytes: u64,
+    pub applied: u64,
+    pub errors: u64,
+    pub created_at_ms: u64,
+    pub finished_at_ms: Option<u64>,
+}
+
+/// Progress to record at a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    pub lines_done: u64,
+    pub result_bytes: u64,
+    pub applied: u64,
+    pub errors: u64,
+    /// Set when the last line is done.
+    pub finished_at_ms: Option<u64>,
+}
+
+/// A municipality's (or event owner's) settlement state for shop cancellations (R97).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SettlementMark {
+    /// Settlement money was paid for business dates up to and including this one (0: none).
+    pub paid_through: u32,
+    /// Whether a shop debit may still be cancelled after its date was settled (default no).
+    pub cancel_after_settlement: bool,
+}
+
+/// A service ID resolved for a batch: the wallet it is linked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkedWallet {
+    pub wallet: WalletId,
+    pub revoked: bool,
+}
+
+pub trait PartnerBook: Send + Sync + 'static {
+    /// Registers a partner; None when the name is taken.
+    fn create_partner(&self, partner: NewPartner) -> StoreFuture<Option<u32>>;
+    fn partners(&self) -> StoreFuture<Vec<PartnerRecord>>;
+    fn partner(&self, partner_id: u32) -> StoreFuture<Option<PartnerRecord>>;
+    /// Replaces the API secret's hash (rotation); false for an unknown partner.
+    fn set_partner_key(&self, partner_id: u32, api_key_hash: String) -> StoreFuture<bool>;
+
+    /// Claims an Idempotency-Key for a request whose operation and body hash to
+    /// `request_hash`; the first claim wins and is kept.
+    fn claim_key(&self, partner_id: u32, key: String, request_hash: String, now_ms: u64) -> StoreFuture<KeyClaim>;
+
+    /// Stores the coupons of one issuance in one transaction. False when a code is taken
+    /// (the caller draws new codes and tries again; nothing was stored).
+    fn issue_coupons(
+        &self,
+        partner_id: u32,
+        batch_key: String,
+        coupons: Vec<NewCoupon>,
+        now_ms: u64,
+    ) -> StoreFuture<bool>;
+    /// The coupons of one issuance, by management number.
+    fn coupons_of_batch(&self, partner_id: u32, batch_key: String) -> StoreFuture<Vec<CouponRecord>>;
+    fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>>;
+    /// Notes who redeemed a coupon (after the credit is durable); idempotent.
+    fn note_coupon_redeemed(&self, coupon_no: u64, wallet: WalletId, now_ms: u64) -> StoreFuture<()>;
+
+    /// Records an upload, or answers the earlier one of the same partner and file.
+    fn create_upload(
+        &self,
+        partner_id: u32,
+        sha256: String,
+        encoding: String,
+        bytes: u64,
+        now_ms: u64,
+    ) -> StoreFuture<UploadRecord>;
+    fn upload(&self, upload_id: u64) -> StoreFuture<Option<UploadRecord>>;
+    fn uploads_of(&self, partner_id: u32) -> StoreFuture<Vec<UploadRecord>>;
+    /// Uploads not done yet: what a restarted switch resumes.
+    fn unfinished_uploads(&self) -> StoreFuture<Vec<UploadRecord>>;
+    fn save_upload_progress(&self, upload_id: u64, progress: UploadProgress) -> StoreFuture<()>;
+
+    /// Service IDs of one issuer → their wallets, in the order asked (None: not linked).
+    fn wallets_by_service_ids(
+        &self,
+        issuer_id: String,
+        customer_ids: Vec<String>,
+    ) -> StoreFuture<Vec<Option<LinkedWallet>>>;
+
+    /// The citizen's consent to real-time migration by a partner (F83), given or withdrawn.
+    fn set_consent(&self, wallet: WalletId, partner_id: u32, given: bool, now_ms: u64) -> StoreFuture<()>;
+    fn has_consent(&self, wallet: WalletId, partner_id: u32) -> StoreFuture<bool>;
+    /// Partners the citizen consented to.
+    fn consents_of(&self, wallet: WalletId) -> StoreFuture<Vec<u32>>;
+
+    /// The settlement state of an account's owner (`M141305`, `E<code>`).
+    fn settlement_mark(&self, account: AccountRef) -> StoreFuture<SettlementMark>;
+    fn set_settlement_mark(&self, account: AccountRef, mark: SettlementMark) -> StoreFuture<()>;
+
+    /// Up to `limit` wallets after `after` holding reserved lots whose deadline is before
+    /// `today`, by wallet id, with their default municipality (None: not set).
+    fn reserve_due(&self, today: u32, after: WalletId, limit: u32) -> StoreFuture<Vec<(WalletId, Option<String>)>>;
+}
+
+/// The check digit of a coupon code: Luhn over the first fifteen digits, so any single wrong
+/// digit and most swaps of neighbours are caught before the code is even looked up.
+pub fn luhn_digit(digits: &[u8]) -> u8 {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d.wrapping_sub(b'0') % 10);
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    b'0' + ((10 - sum % 10) % 10) as u8
+}
+
+/// Whether `code` is sixteen ASCII digits whose last is the check digit (R82).
+pub fn is_coupon_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 16 && b.iter().all(u8::is_ascii_digit) && luhn_digit(&b[..15]) == b[15]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_rates_round_down_in_integers() {
+        let jal = ExchangeRate { partner_units: 10_000, municipal_points: 10_500 };
+        assert_eq!(jal.convert(10_000), Some(10_500));
+        assert_eq!(jal.convert(9_999), Some(10_498)); // 10,498.95 rounded down
+        assert_eq!(jal.convert(0), Some(0));
+        assert_eq!(ExchangeRate { partner_units: 0, municipal_points: 1 }.convert(5), None);
+        assert_eq!(ExchangeRate { partner_units: 1, municipal_points: 1_000_000 }.convert(u64::MAX), None);
+        assert!(jal.is_valid());
+        assert!(!ExchangeRate { partner_units: 0, municipal_points: 1 }.is_valid());
+    }
+
+    #[test]
+    fn coupon_codes_carry_a_luhn_check_digit() {
+        let body = b"123456789012345";
+        let code = format!("{}{}", std::str::from_utf8(body).unwrap(), luhn_digit(body) as char);
+        assert!(is_coupon_code(&code));
+        // Any single changed digit is caught.
+        for i in 0..16 {
+            let mut wrong = code.clone().into_bytes();
+            wrong[i] = if wrong[i] == b'9' { b'0' } else { wrong[i] + 1 };
+            assert!(!is_coupon_code(std::str::from_utf8(&wrong).unwrap()), "position {i}");
+        }
+        assert!(!is_coupon_code("123456789012345"));
+        assert!(!is_coupon_code("12345678901234５6"));
+        assert!(!is_coupon_code(&format!("{code}0")));
+        // A known Luhn example: 7992739871 has check digit 3.
+        assert_eq!(luhn_digit(b"7992739871"), b'3');
+    }
+
+    #[test]
+    fn abilities_round_trip_through_bits() {
+        for bits in 0..16 {
+            assert_eq!(Abilities::from_bits(bits).bits(), bits);
+        }
+    }
+}

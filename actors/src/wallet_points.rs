@@ -1,0 +1,525 @@
+//! Point movements that do not come from a terminal: partner migrations (credits), the
+//! reserved account's moves (by the citizen, and by the reserve-period sweep), and online-shop
+//! debits and their cancellation (issue 6).
+//!
+//! They go through the citizen's [`crate::wallet::Wallet`] like redemptions do, so a credit, a
+//! move and a redemption of one citizen never interleave, and they reach the journal through
+//! the same ledger. Each carries an idempotency key the caller derives from what identifies
+//! it outside (partner + Idempotency-Key, upload + line, coupon number); the journal's unique
+//! key makes a second application impossible, and a retry is answered from the stored entry.
+//!
+//! This module plans (validates and builds the entry) without touching the wallet; the wallet
+//! actor runs the plan through the ledger and applies the postings once durable.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
+
+use crate::catalog::Catalog;
+use crate::clock::add_days;
+use crate::error::SwitchError;
+use crate::journal::{CommitOutcome, EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, WalletId};
+use crate::ledger::{Append, Appended, Ledger};
+use crate::mailbox::ask;
+use crate::store::Store;
+use crate::wallet::MAX_POINTS_PER_REQUEST;
+use crate::wallet_state::{WalletState, WalletStatus};
+
+/// Longest idempotency key a caller may derive (partner keys are at most 64 characters).
+pub const KEY_MAX_LEN: usize = 96;
+
+/// A movement of points other than a terminal's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointOp {
+    /// Points migrated in from outside (R23): to the reserved account, a municipal point or an
+    /// event, debiting `from` (the partner).
+    Credit { key: String, to: AccountRef, points: u64, from: HouseAccount },
+    /// The citizen moves reserved points still within their reserve period to a municipal or
+    /// event account (R20, R21).
+    MoveReserved { key: String, to: AccountRef, points: u64 },
+    /// Every reserved lot whose reserve period has ended goes to `to`, the citizen's default
+    /// municipality account (R19). Answers `None` when nothing is due.
+    SweepReserved { to: AccountRef },
+    /// An online-shop or crowdfunding debit (F87, A19): only from the account the partner names.
+    ShopDebit { key: String, account: AccountRef, points: u64, shop: u32 },
+    /// Full cancellation of the shop debit `txn_no` (F88, A17). Whether a cancellation after
+    /// settlement is allowed is the caller's check: it knows the municipality's setting.
+    ShopCancel { key: String, txn_no: TxnNo, shop: u32 },
+}
+
+/// What a movement did, as the HTTP side reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub txn_no: TxnNo,
+    pub time_ms: u64,
+    pub mykey_id: MyKeyId,
+    /// The account credited (credit, move, sweep, cancel) or debited (shop debit).
+    pub account: AccountRef,
+    pub points: u64,
+    /// The usable balance of `account` after the movement.
+    pub balance_after: u64,
+    /// True when this answers a retry from the stored entry.
+    pub replayed: bool,
+}
+
+/// Rules the wallet needs for reserved points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservePolicy {
+    /// Days a reserved lot may be moved by the citizen, counting the day it arrived (A5).
+    pub reserve_days: u32,
+}
+
+impl ReservePolicy {
+    /// The lot of reserved points received on `today`: the last day they may be moved.
+    pub fn deadline(&self, today: u32) -> u32 {
+        add_days(today, i64::from(self.reserve_days.max(1)) - 1)
+    }
+}
+
+/// Idempotency key of the sweep of one wallet on one day: two sweeps of a day cannot both move.
+pub fn sweep_key(wallet: WalletId, today: u32) -> String {
+    format!("S{}:{today}", wallet.0)
+}
+
+/// A planned movement: the entry to append and the answer once it is durable.
+pub struct Plan {
+    pub entry: NewEntry,
+    pub posted: Posted,
+    pub check: Replay,
+}
+
+/// What a stored entry under the same key must match to count as the same request.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub key: String,
+    pub kind: EntryKind,
+    pub account: AccountRef,
+    pub points: u64,
+    pub voids: Option<TxnNo>,
+}
+
+impl Replay {
+    fn matches(&self, wallet: WalletId, record: &JournalRecord) -> bool {
+        record.wallet == Some(wallet)
+            && record.kind == self.kind
+            && match self.voids {
+                Some(txn) => record.voids_txn_no == Some(txn),
+                None => record.account == self.account && record.points == self.points,
+            }
+    }
+}
+
+/// The parts of a wallet's situation a plan reads.
+pub struct Context<'a> {
+    pub state: &'a WalletState,
+    pub catalog: &'a Catalog,
+    pub today: u32,
+    pub reserve: ReservePolicy,
+}
+
+fn check_amount(points: u64) -> Result<(), SwitchError> {
+    if points == 0 || points > MAX_POINTS_PER_REQUEST {
+        return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
+    }
+    Ok(())
+}
+
+fn check_key(key: &str) -> Result<(), SwitchError> {
+    if key.is_empty() || key.len() > KEY_MAX_LEN {
+        return Err(SwitchError::Internal);
+    }
+    Ok(())
+}
+
+/// A municipal point or a special support event still in service: where migrated points may
+/// land besides the reserved account, and what a move or a shop debit may name.
+fn check_destination(catalog: &Catalog, account: &AccountRef, today: u32) -> Result<(), SwitchError> {
+    if !catalog.accepts_credit(account) {
+        return Err(SwitchError::UnknownDestination);
+    }
+    if account.kind == AccountKind::Event && catalog.events.get(&account.code).is_some_and(|e| today > e.service_to) {
+        return Err(SwitchError::EventEnded);
+    }
+    Ok(())
+}
+
+impl Context<'_> {
+    /// The lot credited points land in on `today`.
+    fn credit_lot(&self, account: &AccountRef) -> u32 {
+        match account.kind {
+            AccountKind::Reserved => self.reserve.deadline(self.today),
+            _ => self.catalog.credit_lot(account, self.today),
+        }
+    }
+
+    fn entry(&self, kind: EntryKind, key: String, account: &AccountRef, points: u64, postings: Vec<Posting>) -> Plan {
+        let mut after = self.state.clone();
+        after.apply(&postings);
+        let balance_after = after.usable(account, self.today);
+        let entry = NewEntry {
+            kind,
+            wallet: Some((self.state.wallet_id, self.state.version)),
+            idem_key: Some(key.clone()),
+            venue: None,
+            account: account.clone(),
+            points,
+            balance_after,
+            voids: None,
+            postings,
+        };
+        let posted = Posted {
+            txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
+            time_ms: 0,
+            mykey_id: self.state.mykey_id,
+            account: account.clone(),
+            points,
+            balance_after,
+            replayed: false,
+        };
+        Plan { entry, posted, check: Replay { key, kind, account: account.clone(), points, voids: None } }
+    }
+
+    fn citizen(&self, account: &AccountRef, lot: u32, amount: i64) -> Posting {
+        Posting::Citizen { wallet: self.state.wallet_id, account: account.clone(), lot, amount }
+    }
+
+    /// Plans a movement; `None` for a sweep with nothing due. A shop cancellation needs the
+    /// original entry first: see [`Context::plan_cancel`].
+    pub fn plan(&self, op: &PointOp) -> Result<Option<Plan>, SwitchError> {
+        match op {
+            PointOp::SweepReserved { .. } if self.state.status == WalletStatus::Revoked => return Ok(None),
+            _ if self.state.status == WalletStatus::Revoked => return Err(SwitchError::MyKeyRevoked),
+            _ => {}
+        }
+        match op {
+            PointOp::Credit { key, to, points, from } => {
+                check_key(key)?;
+                check_amount(*points)?;
+                if to.kind != AccountKind::Reserved {
+                    check_destination(self.catalog, to, self.today)?;
+                }
+                let postings = vec![
+                    self.citizen(to, self.credit_lot(to), *points as i64),
+                    Posting::House { account: from.clone(), amount: -(*points as i64) },
+                ];
+                Ok(Some(self.entry(EntryKind::Credit, key.clone(), to, *points, postings)))
+            }
+            PointOp::MoveReserved { key, to, points } => {
+                check_key(key)?;
+                check_amount(*points)?;
+                if to.kind == AccountKind::Reserved {
+                    return Err(SwitchError::UnknownDestination);
+                }
+                check_destination(self.catalog, to, self.today)?;
+                // Only lots still within their reserve period (R20): `plan_debit` skips lots
+                // whose deadline is before today, exactly as it skips expired points.
+                let mut postings = self
+                    .state
+                    .plan_debit(&AccountRef::reserved(), *points, self.today)
+                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                postings.push(self.citizen(to, self.credit_lot(to), *points as i64));
+                Ok(Some(self.entry(EntryKind::Transfer, key.clone(), to, *points, postings)))
+            }
+            PointOp::SweepReserved { to } => {
+                if to.kind != AccountKind::Municipal || !self.catalog.accepts_credit(to) {
+                    return Err(SwitchError::UnknownDestination);
+                }
+                let reserved = AccountRef::reserved();
+                let due: Vec<(u32, u64)> = self
+                    .state
+                    .accounts
+                    .get(&reserved)
+                    .map(|sub| sub.lots().filter(|(lot, _)| *lot < self.today).collect())
+                    .unwrap_or_default();
+                let points: u64 = due.iter().map(|(_, v)| v).sum();
+                if points == 0 {
+                    return Ok(None);
+                }
+                let mut postings: Vec<Posting> =
+                    due.iter().map(|(lot, v)| self.citizen(&reserved, *lot, -(*v as i64))).collect();
+                postings.push(self.citizen(to, self.credit_lot(to), points as i64));
+                let key = sweep_key(self.state.wallet_id, self.today);
+                Ok(Some(self.entry(EntryKind::Transfer, key, to, points, postings)))
+            }
+            PointOp::ShopDebit { key, account, points, shop } => {
+                check_key(key)?;
+                check_amount(*points)?;
+                if account.kind == AccountKind::Reserved {
+                    // Reserved points are never disclosed to shops, let alone spent there (R93).
+                    return Err(SwitchError::UnknownDestination);
+                }
+                check_destination(self.catalog, account, self.today)?;
+                if account.kind == AccountKind::Event
+                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
+                {
+                    return Err(SwitchError::EventEnded);
+                }
+                let mut postings = self
+                    .state
+                    .plan_debit(account, *points, self.today)
+                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                postings.push(Posting::House { account: HouseAccount::Partner(*shop), amount: *points as i64 });
+                Ok(Some(self.entry(EntryKind::ShopDebit, key.clone(), account, *points, postings)))
+            }
+            PointOp::ShopCancel { .. } => Err(SwitchError::Internal),
+        }
+    }
+
+    /// Plans the cancellation of `original` (already read from the store) with the reversed
+    /// `postings` of it: back to the very lots they came from, whatever their expiry (A17).
+    pub fn plan_cancel(
+        &self,
+        key: &str,
+        shop: u32,
+        original: &JournalRecord,
+        postings: Vec<Posting>,
+    ) -> Result<Plan, SwitchError> {
+        check_key(key)?;
+        if self.state.status == WalletStatus::Revoked {
+            return Err(SwitchError::MyKeyRevoked);
+        }
+        let shop_posting = Posting::House { account: HouseAccount::Partner(shop), amount: original.points as i64 };
+        if original.kind != EntryKind::ShopDebit
+            || original.wallet != Some(self.state.wallet_id)
+            || !postings.contains(&shop_posting)
+        {
+            return Err(SwitchError::UnknownTransaction);
+        }
+        let reversed: Vec<Posting> = postings.iter().map(Posting::reversed).collect();
+        let mut plan = self.entry(EntryKind::ShopCancel, key.to_owned(), &original.account, original.points, reversed);
+        plan.entry.voids = Some((original.entry_id, original.txn_no));
+        plan.check.voids = Some(original.txn_no);
+        Ok(plan)
+    }
+}
+
+/// How a movement ended, decided off the actor and applied on it.
+pub enum Outcome {
+    Applied {
+        postings: Vec<Posting>,
+        posted: Posted,
+    },
+    Replayed(Posted),
+    /// Another owner wrote this wallet: the wallet stops and the next request reloads.
+    Stale,
+    Failed(SwitchError),
+}
+
+/// Appends a planned entry and turns the ledger's verdict into an outcome.
+pub async fn append(store: Arc<dyn Store>, ledger: Addr<Ledger>, wallet: WalletId, plan: Plan) -> Outcome {
+    let Plan { entry, mut posted, check } = plan;
+    let postings = entry.postings.clone();
+    match ask(&ledger, |reply| Append { entry, reply }).await {
+        Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
+            posted.txn_no = txn_no;
+            posted.time_ms = created_at_ms;
+            Outcome::Applied { postings, posted }
+        }
+        Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => {
+            replay_or(store, wallet, posted.mykey_id, &check, SwitchError::Internal).await
+        }
+        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => {
+            replay_or(store, wallet, posted.mykey_id, &check, SwitchError::AlreadyVoided).await
+        }
+        Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Outcome::Stale,
+        Ok(Appended::Refused(CommitOutcome::Committed)) => Outcome::Failed(SwitchError::Internal),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// Before refusing, looks for an entry already stored under this key: the same request gets
+/// the first answer again; anything else under the key is an idempotency conflict.
+pub async fn replay_or(
+    store: Arc<dyn Store>,
+    wallet: WalletId,
+    mykey_id: MyKeyId,
+    check: &Replay,
+    refusal: SwitchError,
+) -> Outcome {
+    match store.entry_by_key(check.key.clone()).await {
+        Ok(Some(record)) if check.matches(wallet, &record) => Outcome::Replayed(Posted {
+            txn_no: record.txn_no,
+            time_ms: record.created_at_ms,
+            mykey_id,
+            account: record.account,
+            points: record.points,
+            balance_after: record.balance_after,
+            replayed: true,
+        }),
+        Ok(Some(_)) => Outcome::Failed(SwitchError::IdempotencyConflict),
+        Ok(None) => Outcome::Failed(refusal),
+        Err(e) => Outcome::Failed(e.into()),
+    }
+}
+
+/// What a refused request's key may already hold, for refusals decided before any append.
+pub fn replay_check(op: &PointOp, wallet: WalletId, today: u32) -> Option<Replay> {
+    let (key, kind, account, points, voids) = match op {
+        PointOp::Credit { key, to, points, .. } => (key.clone(), EntryKind::Credit, to.clone(), *points, None),
+        PointOp::MoveReserved { key, to, points } => (key.clone(), EntryKind::Transfer, to.clone(), *points, None),
+        PointOp::ShopDebit { key, account, points, .. } => {
+            (key.clone(), EntryKind::ShopDebit, account.clone(), *points, None)
+        }
+        PointOp::ShopCancel { key, txn_no, .. } => {
+            (key.clone(), EntryKind::ShopCancel, AccountRef::reserved(), 0, Some(*txn_no))
+        }
+        PointOp::SweepReserved { to } => (sweep_key(wallet, today), EntryKind::Transfer, to.clone(), 0, None),
+    };
+    Some(Replay { key, kind, account, points, voids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Event, Municipality};
+    use crate::journal::NO_EXPIRY;
+    use crate::registration::point::ExpiryPolicy;
+    use std::collections::HashSet;
+
+    const TODAY: u32 = 20261126;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        let code = "141305".parse().unwrap();
+        c.municipalities.insert(
+            code,
+            Municipality {
+                code,
+                name: "川崎市".into(),
+                point_name: "川崎市ポイント".into(),
+                expiry: Some(ExpiryPolicy::MonthsAfterCredit { months: 6 }),
+            },
+        );
+        c.events.insert(
+            "E001".into(),
+            Event {
+                code: "E001".into(),
+                name: "ミュージアム".into(),
+                owner_code: "141305".into(),
+                service_from: 20261101,
+                service_to: 20261231,
+                terminals: HashSet::new(),
+                expiry: None,
+            },
+        );
+        c.events.insert(
+            "OLD".into(),
+            Event {
+                code: "OLD".into(),
+                name: "終了".into(),
+                owner_code: "141305".into(),
+                service_from: 20250101,
+                service_to: 20251231,
+                terminals: HashSet::new(),
+                expiry: None,
+            },
+        );
+        c
+    }
+
+    fn wallet() -> WalletState {
+        WalletState::new(WalletId(3), "MY123456".parse().unwrap(), WalletStatus::Active, 0)
+    }
+
+    fn municipal() -> AccountRef {
+        "M141305".parse().unwrap()
+    }
+
+    fn ctx<'a>(state: &'a WalletState, catalog: &'a Catalog) -> Context<'a> {
+        Context { state, catalog, today: TODAY, reserve: ReservePolicy { reserve_days: 21 } }
+    }
+
+    fn credit(to: &str, points: u64) -> PointOp {
+        PointOp::Credit { key: "P1:k".into(), to: to.parse().unwrap(), points, from: HouseAccount::Partner(1) }
+    }
+
+    #[test]
+    fn credits_land_in_the_lot_their_policy_names() {
+        let (c, w) = (catalog(), wallet());
+        let plan = ctx(&w, &c).plan(&credit("R", 500)).unwrap().unwrap();
+        // 21 days counting the day of arrival: 11/26 … 12/16.
+        assert_eq!(
+            plan.entry.postings[0],
+            Posting::Citizen { wallet: WalletId(3), account: AccountRef::reserved(), lot: 20261216, amount: 500 }
+        );
+        assert!(crate::journal::postings_balance(&plan.entry.postings));
+        let plan = ctx(&w, &c).plan(&credit("M141305", 10)).unwrap().unwrap();
+        assert!(matches!(plan.entry.postings[0], Posting::Citizen { lot: 20270525, .. }));
+        let plan = ctx(&w, &c).plan(&credit("EE001", 10)).unwrap().unwrap();
+        assert!(matches!(plan.entry.postings[0], Posting::Citizen { lot: NO_EXPIRY, .. }));
+        assert_eq!(plan.posted.balance_after, 10);
+    }
+
+    #[test]
+    fn credits_refuse_unknown_or_ended_destinations_and_bad_amounts() {
+        let (c, w) = (catalog(), wallet());
+        assert_eq!(ctx(&w, &c).plan(&credit("M131016", 1)).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(ctx(&w, &c).plan(&credit("ENOPE", 1)).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(ctx(&w, &c).plan(&credit("EOLD", 1)).err(), Some(SwitchError::EventEnded));
+        assert!(matches!(ctx(&w, &c).plan(&credit("R", 0)), Err(SwitchError::InvalidAmount { .. })));
+        let mut revoked = wallet();
+        revoked.status = WalletStatus::Revoked;
+        assert_eq!(ctx(&revoked, &c).plan(&credit("R", 1)).err(), Some(SwitchError::MyKeyRevoked));
+        assert!(ctx(&revoked, &c).plan(&PointOp::SweepReserved { to: municipal() }).unwrap().is_none());
+    }
+
+    #[test]
+    fn moves_take_only_lots_within_their_reserve_period() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(AccountRef::reserved(), 20261125, 300); // deadline passed yesterday
+        w.load_lot(AccountRef::reserved(), 20261210, 200);
+        let mv = |points| PointOp::MoveReserved { key: "W3:a".into(), to: municipal(), points };
+        assert_eq!(ctx(&w, &c).plan(&mv(201)).err(), Some(SwitchError::InsufficientPoints { usable: 200 }));
+        let plan = ctx(&w, &c).plan(&mv(150)).unwrap().unwrap();
+        assert!(crate::journal::postings_balance(&plan.entry.postings));
+        assert_eq!(plan.posted.balance_after, 150);
+        let to_reserved = PointOp::MoveReserved { key: "W3:b".into(), to: AccountRef::reserved(), points: 1 };
+        assert_eq!(ctx(&w, &c).plan(&to_reserved).err(), Some(SwitchError::UnknownDestination));
+    }
+
+    #[test]
+    fn the_sweep_moves_every_overdue_lot_and_nothing_else() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(AccountRef::reserved(), 20261120, 300);
+        w.load_lot(AccountRef::reserved(), 20261125, 50);
+        w.load_lot(AccountRef::reserved(), 20261126, 200); // last movable day is today
+        let sweep = PointOp::SweepReserved { to: municipal() };
+        let plan = ctx(&w, &c).plan(&sweep).unwrap().unwrap();
+        assert_eq!(plan.entry.points, 350);
+        assert_eq!(plan.entry.idem_key.as_deref(), Some("S3:20261126"));
+        let mut after = w.clone();
+        after.apply(&plan.entry.postings);
+        assert_eq!(after.usable(&AccountRef::reserved(), TODAY), 200);
+        assert_eq!(after.usable(&municipal(), TODAY), 350);
+        // Reserved + municipal unchanged (R19).
+        assert_eq!(after.usable(&AccountRef::reserved(), 0) + after.usable(&municipal(), 0), 550);
+        assert!(ctx(&after, &c).plan(&sweep).unwrap().is_none());
+        let to_event = PointOp::SweepReserved { to: "EE001".parse().unwrap() };
+        assert_eq!(ctx(&w, &c).plan(&to_event).err(), Some(SwitchError::UnknownDestination));
+    }
+
+    #[test]
+    fn shop_debits_never_touch_reserved_points() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(AccountRef::reserved(), 20261210, 1_000);
+        w.load_lot(municipal(), NO_EXPIRY, 100);
+        let debit = |account: &str, points| PointOp::ShopDebit {
+            key: "P2:o1".into(),
+            account: account.parse().unwrap(),
+            points,
+            shop: 2,
+        };
+        assert_eq!(ctx(&w, &c).plan(&debit("R", 1)).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(
+            ctx(&w, &c).plan(&debit("M141305", 101)).err(),
+            Some(SwitchError::InsufficientPoints { usable: 100 })
+        );
+        let plan = ctx(&w, &c).plan(&debit("M141305", 40)).unwrap().unwrap();
+        assert_eq!(plan.posted.balance_after, 60);
+        assert!(plan.entry.postings.contains(&Posting::House { account: HouseAccount::Partner(2), amount: 40 }));
+    }
+}
