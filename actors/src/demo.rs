@@ -226,8 +226,29 @@ pub fn kawasaki_point_form() -> MunicipalPointForm {
     }
 }
 
-/// The ID-issuing businesses of the sample (T8): (ID付与事業者ID, name).
-pub const ID_ISSUERS: &[(&str, &str)] = &[("000001", LIBRARY), ("000002", SHOPPING_STREET)];
+/// The ID-issuing businesses of the sample (T8): (ID付与事業者ID, name), and the demo partner's
+/// customer numbers (JMB お得意様番号, F84) as the ID-issuing business its service IDs belong to.
+pub const ID_ISSUERS: &[(&str, &str)] =
+    &[("000001", LIBRARY), ("000002", SHOPPING_STREET), (DEMO_PARTNER_ISSUER, DEMO_PARTNER_ISSUER_NAME)];
+
+/// The ID-issuing business of the demo partner's customer numbers.
+pub const DEMO_PARTNER_ISSUER: &str = "000003";
+pub const DEMO_PARTNER_ISSUER_NAME: &str = "日本航空 JMBお得意様番号";
+/// The demo partner (応援ポイント会社): every partner ability, 10,000 miles = 10,500 points.
+pub const DEMO_PARTNER_NAME: &str = "日本航空";
+/// Its API key, `<partner id>.<secret>`: demo only (a real partner's key is shown once at
+/// registration). The demo registers it first, so its id is 1.
+pub const DEMO_PARTNER_KEY: &str = "1.demo-partner-secret-jal";
+pub const DEMO_PARTNER_RATE: (u64, u64) = (10_000, 10_500);
+
+/// The partner customer number demo citizen `index` linked as a service ID (one per citizen,
+/// so `loadtest migrate-batch` can build a file for every demo citizen).
+pub fn partner_customer_id(index: u64) -> String {
+    format!("JMB{:010}", index + 1)
+}
+
+/// The my-page password of every demo citizen (A27: letters and digits, at least 8).
+pub const MYPAGE_PASSWORD: &str = "demo-mypage-2026";
 
 /// The test card issuer of the demo (and the tests): every demo card is signed by it.
 pub fn card_issuer() -> CardIssuer {

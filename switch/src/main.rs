@@ -195,7 +195,12 @@ async fn prepare_demo(store: &OpenedStore, dir: &Path, citizens: u64) -> anyhow:
     let started = std::time::Instant::now();
     let options = SeedOptions { citizens, only_terminals: None, now_ms: actors::clock::Clock::System.now_ms() };
     let summary = store.load_demo(options).await?;
-    switch::store::demo_setup::register(store.registry().as_ref(), actors::clock::Clock::System.now_ms()).await?;
+    switch::store::demo_setup::register(
+        store.registry().as_ref(),
+        store.partners().as_ref(),
+        actors::clock::Clock::System.now_ms(),
+    )
+    .await?;
     std::fs::write(dir.join("demo-terminals.csv"), seed::terminals_csv()).context("writing demo-terminals.csv")?;
     eprintln!(
         "demo: loaded {} terminals and {} citizens in {:.1} s; terminal ids and passwords (様式II) in {}",

@@ -42,8 +42,21 @@ pub async fn start(
         }
         None => None,
     };
+    let p = &config.partners;
+    let partner_settings = crate::api::partners::PartnerSettings {
+        coupon_url_base: p.coupon_url_base.clone(),
+        coupons_per_request_max: p.coupons_per_request_max.max(1),
+        id_link_file_max_bytes: p.id_link_file_max_bytes,
+        spool_dir: config.spool_dir(),
+        id_link_in_flight: p.id_link_in_flight.max(1),
+        coupon_max_failures: p.coupon_max_failures.max(1),
+        coupon_window_ms: p.coupon_window_s * 1000,
+        coupon_lock_ms: p.coupon_lock_s * 1000,
+    };
     let api = web::Data::new(ApiState::new(
         store.registry(),
+        store.partners(),
+        partner_settings,
         store.shared(),
         actors.router.clone(),
         actors.catalog.clone(),

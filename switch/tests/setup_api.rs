@@ -20,7 +20,7 @@ fn server() -> Server {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let store = switch::store::SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
-            switch::store::demo_setup::register(&store, actors::clock::Clock::System.now_ms()).await.unwrap();
+            switch::store::demo_setup::register(&store, &store, actors::clock::Clock::System.now_ms()).await.unwrap();
         });
     })
 }

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod auth;
 pub mod mypage;
+pub mod partners;
 pub mod problem;
 pub mod terminals;
 
@@ -30,6 +31,7 @@ use actors::card_proof::{ChallengeBook, TrustedIssuer};
 use actors::catalog::SharedCatalog;
 use actors::clock::Clock;
 use actors::journal::WalletId;
+use actors::partners::PartnerBook;
 use actors::registry::{Registry, StaffRole};
 use actors::router::Router;
 use actors::store::Store;
@@ -39,6 +41,7 @@ use utoipa::{Modify, OpenApi};
 
 use auth::{bearer, LoginThrottle, Principal, Sessions};
 use mypage::IssuanceSessions;
+use partners::PartnerSettings;
 use problem::Problem;
 
 /// Limits of the API's in-memory state.
@@ -82,11 +85,17 @@ pub struct ApiState {
     pub card_issuer: Option<TrustedIssuer>,
     pub challenges: Mutex<ChallengeBook>,
     pub issuance: Mutex<IssuanceSessions>,
+    /// The partner side (issue 6).
+    pub partners: Arc<dyn PartnerBook>,
+    pub partner_settings: PartnerSettings,
 }
 
 impl ApiState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: Arc<dyn Registry>,
+        partners: Arc<dyn PartnerBook>,
+        partner_settings: PartnerSettings,
         store: Arc<dyn Store>,
         router: Addr<Router>,
         catalog: SharedCatalog,
@@ -110,6 +119,8 @@ impl ApiState {
             card_issuer,
             challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
+            partners,
+            partner_settings,
         }
     }
 
@@ -206,6 +217,9 @@ impl Modify for BearerAuth {
         mypage::change_profile,
         mypage::revoke,
         mypage::service_ids,
+        partners::registration::register_partner,
+        partners::registration::list_partners,
+        partners::registration::rotate_api_key,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -227,5 +241,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::default().limit(32 * 1024 * 1024))
         .service(openapi_json)
         .configure(admin::routes)
-        .configure(mypage::routes);
+        .configure(mypage::routes)
+        .configure(partners::registration::routes);
 }

@@ -7,6 +7,8 @@ use actors::registry::{IdIssuer, Registry, StaffAccount, StaffRole};
 use actors::store::StoreError;
 
 use crate::api::auth::hash_secret;
+use crate::api::partners::api_secret_hash;
+use actors::partners::{Abilities, ExchangeRate, NewPartner, PartnerBook};
 
 /// Staff logins of the demo: (login id, password, role, display name). Demo only: a real
 /// installation creates its accounts with `switch staff-add`.
@@ -15,7 +17,7 @@ pub const DEMO_STAFF: &[(&str, &str, Option<&str>, &str)] = &[
     ("kawasaki-admin", "kawasaki-demo-password", Some(demo::KAWASAKI_CODE), "川崎市 市民文化局"),
 ];
 
-pub async fn register(registry: &dyn Registry, now_ms: u64) -> Result<(), StoreError> {
+pub async fn register(registry: &dyn Registry, partners: &dyn PartnerBook, now_ms: u64) -> Result<(), StoreError> {
     let point = demo::kawasaki_point_form()
         .validate()
         .map_err(|e| StoreError::Corrupt(format!("the demo's registration does not validate: {e:?}")))?;
@@ -36,5 +38,25 @@ pub async fn register(registry: &dyn Registry, now_ms: u64) -> Result<(), StoreE
         };
         registry.save_staff_account(account, now_ms).await?;
     }
-    Ok(())
+    register_demo_partner(partners, now_ms).await
+}
+
+/// The demo partner with every ability and its known API key (`demo::DEMO_PARTNER_KEY`), so
+/// `loadtest migrate-batch` and `loadtest coupons` need nothing but the address.
+async fn register_demo_partner(partners: &dyn PartnerBook, now_ms: u64) -> Result<(), StoreError> {
+    let (id, secret) = demo::DEMO_PARTNER_KEY.split_once('.').unwrap_or_default();
+    let partner = NewPartner {
+        name: demo::DEMO_PARTNER_NAME.into(),
+        id_issuer_id: Some(demo::DEMO_PARTNER_ISSUER.into()),
+        api_key_hash: api_secret_hash(secret),
+        rate: ExchangeRate { partner_units: demo::DEMO_PARTNER_RATE.0, municipal_points: demo::DEMO_PARTNER_RATE.1 },
+        abilities: Abilities { coupons: true, id_link: true, realtime: true, shop: true },
+        created_at_ms: now_ms,
+    };
+    match partners.create_partner(partner).await? {
+        Some(assigned) if assigned.to_string() == id => Ok(()),
+        other => Err(StoreError::Corrupt(format!(
+            "the demo partner got id {other:?}, its key names {id}: load the demo into an empty store"
+        ))),
+    }
 }

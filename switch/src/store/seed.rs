@@ -136,6 +136,12 @@ pub struct CitizenRows {
     /// (account, lot, amount) lots the grant creates.
     pub lots: Vec<(String, u32, i64)>,
     pub postings: Vec<PostingRow>,
+    /// The my-page profile: password hash (shared by every demo citizen: hashing a million
+    /// passwords would take hours) and default municipality.
+    pub mypage_password_hash: std::sync::Arc<str>,
+    pub default_municipality: &'static str,
+    /// The demo partner's customer number, linked as a service ID of `demo::DEMO_PARTNER_ISSUER`.
+    pub partner_customer_id: String,
 }
 
 /// The citizens `0..options.citizens` as rows, numbered after the journal's head.
@@ -152,6 +158,7 @@ pub struct Citizens {
     event: String,
     municipal_issuer: String,
     event_issuer: String,
+    mypage_password_hash: std::sync::Arc<str>,
 }
 
 /// Opening balances are journal entries like any other (a grant from the issuer), so
@@ -173,6 +180,7 @@ pub fn citizens(options: &SeedOptions, event_lot: u32, last_entry_id: u64, last_
         event_issuer: format!("I:{event}"),
         municipal,
         event,
+        mypage_password_hash: hash_passwords(&[demo::MYPAGE_PASSWORD]).remove(0).into(),
     }
 }
 
@@ -212,6 +220,9 @@ impl Iterator for Citizens {
             points: kawasaki,
             lots,
             postings,
+            mypage_password_hash: self.mypage_password_hash.clone(),
+            default_municipality: demo::KAWASAKI_CODE,
+            partner_customer_id: demo::partner_customer_id(index),
         })
     }
 

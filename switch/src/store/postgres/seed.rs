@@ -118,6 +118,12 @@ async fn insert_citizens(c: &ClientWrapper, chunk: &[crate::store::seed::Citizen
             p_amounts.push(*amount);
         }
     }
+    let hashes: Vec<&str> = chunk.iter().map(|r| &*r.mypage_password_hash).collect();
+    let defaults: Vec<&str> = chunk.iter().map(|r| r.default_municipality).collect();
+    let customers: Vec<&str> = chunk.iter().map(|r| r.partner_customer_id.as_str()).collect();
+    let issuer = actors::demo::DEMO_PARTNER_ISSUER;
+    let profiles: [&Param<'_>; 4] = [&wallet_ids, &hashes, &defaults, &created];
+    let service_ids: [&Param<'_>; 4] = [&wallet_ids, &issuer, &customers, &created];
     let expires_on = CARD_EXPIRES_ON as i32;
     let wallets: [&Param<'_>; 2] = [&wallet_ids, &mykeys];
     let cards: [&Param<'_>; 3] = [&serials, &wallet_ids, &expires_on];
@@ -152,6 +158,17 @@ async fn insert_citizens(c: &ClientWrapper, chunk: &[crate::store::seed::Citizen
             "INSERT INTO postings (entry_id, seq, wallet_id, account, lot, amount)
              SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[])",
             &postings,
+        ),
+        c.execute(
+            "INSERT INTO citizens (wallet_id, password_hash, notify, default_municipality, created_at_ms)
+             SELECT id, hash, 0, def, at FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+                  AS z(id, hash, def, at)",
+            &profiles,
+        ),
+        c.execute(
+            "INSERT INTO service_ids (wallet_id, issuer_id, customer_id, registered_at_ms)
+             SELECT id, $2, customer, at FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS s(id, customer, at)",
+            &service_ids,
         ),
     )?;
     Ok(())

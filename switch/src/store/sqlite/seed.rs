@@ -4,6 +4,7 @@
 //! them. Everything goes in one transaction with prepared statements, which loads a million
 //! citizens in seconds rather than minutes.
 
+use actors::demo;
 use rusqlite::{params, Connection};
 
 use crate::store::seed::{catalog_rows, citizens, CitizenRows, CARD_EXPIRES_ON};
@@ -72,6 +73,13 @@ fn load_citizens(tx: &rusqlite::Transaction<'_>, options: &SeedOptions, event_lo
     let mut posting = tx.prepare(
         "INSERT INTO postings (entry_id, seq, wallet_id, account, lot, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut profile = tx.prepare(
+        "INSERT INTO citizens (wallet_id, password_hash, notify, default_municipality, created_at_ms)
+         VALUES (?1, ?2, 0, ?3, ?4)",
+    )?;
+    let mut service_id = tx.prepare(
+        "INSERT INTO service_ids (wallet_id, issuer_id, customer_id, registered_at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
 
     let first_entry: i64 = tx.query_row("SELECT COALESCE(MAX(entry_id), 0) FROM journal", [], |r| r.get(0))?;
     let last_txn: Option<String> = tx.query_row("SELECT MAX(txn_no) FROM journal", [], |r| r.get(0))?;
@@ -95,6 +103,8 @@ fn load_citizens(tx: &rusqlite::Transaction<'_>, options: &SeedOptions, event_lo
         for (seq, posting_wallet, account, lot_key, amount) in &c.postings {
             posting.execute(params![entry_id, seq, posting_wallet, account, lot_key, amount])?;
         }
+        profile.execute(params![wallet_id, &*c.mypage_password_hash, c.default_municipality, c.created_at_ms])?;
+        service_id.execute(params![wallet_id, demo::DEMO_PARTNER_ISSUER, c.partner_customer_id, c.created_at_ms])?;
     }
     Ok(())
 }
