@@ -133,6 +133,22 @@ impl From<actors::SwitchError> for Problem {
         match e {
             E::MyKeyRevoked => Problem::conflict("mykey-revoked", "マイキーIDは失効しています"),
             E::UnknownMyKeyId => Problem::not_found("MyKey ID"),
+            E::UnknownDestination => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-destination",
+                "自治体ポイントまたは特定支援イベントが登録されていません",
+            ),
+            E::EventEnded => Problem::conflict("event-ended", "特定支援イベントの実施期間外です"),
+            E::InsufficientPoints { usable } => Problem::conflict("insufficient-points", "ポイント残高が不足しています")
+                .detail(format!("usable: {usable}")),
+            E::InvalidAmount { max } => Problem::field("points", "range", format!("ポイント数は1から{max}までです")),
+            E::IdempotencyConflict => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "このIdempotency-Keyは別のリクエストで使用済みです",
+            ),
+            E::UnknownTransaction => Problem::not_found("transaction"),
+            E::AlreadyVoided => Problem::conflict("already-cancelled", "この取引は取消済みです"),
             E::Busy => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "混雑しています。再度お試しください"),
             E::TemporaryFailure => Problem::unavailable("try again"),
             other => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "システムエラーです")
