@@ -85,13 +85,20 @@ pub async fn start(
     let dispatcher = Arc::new(Dispatcher {
         router: actors.router.clone(),
         setup,
-        clock,
+        clock: clock.clone(),
         request_timeout: limits.request_timeout,
         idle_timeout_s: t.idle_timeout_s.min(u64::from(u16::MAX)) as u16,
     });
     let tcp = TcpListener::bind(t.listen).await.with_context(|| format!("binding terminal listener {}", t.listen))?;
     let terminal_addr = tcp.local_addr()?;
     tokio::task::spawn_local(listener::accept_loop(tcp, dispatcher, limits));
+
+    spawn_reserve_sweep(
+        store,
+        actors.router.clone(),
+        clock.clone(),
+        Duration::from_secs(config.partners.sweep_every_s.max(1)),
+    );
 
     let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store.kind(), metrics, api)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
@@ -101,4 +108,22 @@ pub async fn start(
         }
     });
     Ok(Bound { terminal: terminal_addr, http: http_addr })
+}
+
+/// Runs the reserve-period sweep a minute after start, then every `every`.
+fn spawn_reserve_sweep(
+    store: &OpenedStore,
+    router: actix::Addr<actors::router::Router>,
+    clock: Clock,
+    every: Duration,
+) {
+    let partners = store.partners();
+    tokio::task::spawn_local(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::jobs::reserve_sweep::run(partners.clone(), router.clone(), clock.business_date()).await;
+        }
+    });
 }

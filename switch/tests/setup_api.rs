@@ -343,7 +343,11 @@ fn the_openapi_document_matches_the_running_server() {
             .replace("{terminal_id}", "00052459")
             .replace("{session_id}", "0000")
             .replace("{issuer_id}", "000001")
-            .replace("{customer_id}", "1");
+            .replace("{customer_id}", "1")
+            .replace("{partner_id}", "1")
+            .replace("{transaction_id}", "20261126000000000001")
+            .replace("{account}", "M141305")
+            .replace("{upload_id}", "1");
         for (method, operation) in operations.as_object().unwrap() {
             let (status, body) = call(&s, &method.to_uppercase(), &concrete, None, Some(json!({})));
             let documented = operation["responses"].as_object().unwrap();

@@ -220,6 +220,21 @@ impl Modify for BearerAuth {
         partners::registration::register_partner,
         partners::registration::list_partners,
         partners::registration::rotate_api_key,
+        partners::shop::customer,
+        partners::shop::balances,
+        partners::shop::debit,
+        partners::shop::cancel,
+        partners::shop::get_settlement_mark,
+        partners::shop::put_settlement_mark,
+        partners::realtime::list_consents,
+        partners::realtime::give_consent,
+        partners::realtime::withdraw_consent,
+        partners::realtime::quote,
+        partners::realtime::migrate,
+        partners::reserved::reserved,
+        partners::reserved::move_reserved,
+        partners::reserved::destinations,
+        partners::reserved::run_reserve_sweep,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -242,5 +257,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi_json)
         .configure(admin::routes)
         .configure(mypage::routes)
-        .configure(partners::registration::routes);
+        .configure(partners::registration::routes)
+        .configure(partners::shop::routes)
+        .configure(partners::realtime::routes)
+        .configure(partners::reserved::routes);
 }

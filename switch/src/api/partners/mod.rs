@@ -10,11 +10,22 @@
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
 //! crash is answered from the journal and never applied twice.
 
+pub mod realtime;
 pub mod registration;
+pub mod reserved;
+pub mod shop;
 
 use actix_web::HttpRequest;
-use actors::partners::{Abilities, KeyClaim, PartnerRecord};
+use actors::clock::format_jst;
+use actors::journal::WalletId;
+use actors::mailbox::ask;
+use actors::partners::{Abilities, KeyClaim, LinkedWallet, PartnerRecord};
+use actors::router::MovePoints;
+use actors::wallet_points::{PointOp, Posted};
+use protocol::{AccountRef, MunicipalityCode};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use super::auth::{bearer, hex};
 use super::problem::Problem;
@@ -145,6 +156,88 @@ pub async fn claim(
         ));
     }
     Ok(claim)
+}
+
+/// The account a partner's or citizen's destination code names: none or empty is the
+/// reserved account, six digits a municipal point (check digit verified), anything else an
+/// event code. Whether it is registered is the wallet's check.
+pub fn destination_of(code: Option<&str>, field: &str) -> Result<AccountRef, Problem> {
+    let code = code.map(str::trim).unwrap_or_default();
+    if code.is_empty() {
+        return Ok(AccountRef::reserved());
+    }
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        return code.parse::<MunicipalityCode>().map(AccountRef::municipal).map_err(|_| {
+            Problem::field(field, "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です")
+        });
+    }
+    AccountRef::event(code)
+        .map_err(|_| Problem::field(field, "format", "自治体コードまたは特定支援イベントコードが不正です"))
+}
+
+/// A movement of points as the API answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Movement {
+    /// 取引済番号: the transaction id partners cancel with.
+    pub transaction_id: String,
+    /// Japan time `yyyy/MM/dd HH:mm:ss`.
+    pub time: String,
+    pub mykey_id: String,
+    /// `M<code>`, `E<code>` or `R` (reserved).
+    pub account: String,
+    pub account_name: String,
+    pub points: u64,
+    pub balance_after: u64,
+    /// True when this answers a retry: nothing was applied again.
+    pub replayed: bool,
+}
+
+impl Movement {
+    pub fn of(state: &ApiState, posted: &Posted) -> Movement {
+        Movement {
+            transaction_id: posted.txn_no.to_string(),
+            time: format_jst(posted.time_ms),
+            mykey_id: posted.mykey_id.as_str().to_owned(),
+            account: posted.account.to_string(),
+            account_name: state.catalog.current().account_name(&posted.account),
+            points: posted.points,
+            balance_after: posted.balance_after,
+            replayed: posted.replayed,
+        }
+    }
+}
+
+/// Moves a citizen's points through the citizen's wallet (so it is ordered with every other
+/// change of that citizen and reaches the journal through the ledger).
+pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Result<Option<Posted>, Problem> {
+    Ok(ask(&state.router, |reply| MovePoints { wallet, op, reply }).await?)
+}
+
+/// The wallet a partner's customer id is linked to (the partner's ID-issuing business).
+pub async fn customer_wallet(
+    state: &ApiState,
+    partner: &PartnerRecord,
+    customer_id: &str,
+) -> Result<LinkedWallet, Problem> {
+    let unknown = || {
+        Problem::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown-customer",
+            "この顧客IDはマイキーIDと連携されていません",
+        )
+    };
+    let Some(issuer) = partner.id_issuer_id.clone() else {
+        return Err(Problem::forbidden("this partner has no ID-issuing business"));
+    };
+    if customer_id.is_empty() || customer_id.len() > 64 {
+        return Err(unknown());
+    }
+    let found = state.partners.wallets_by_service_ids(issuer, vec![customer_id.to_owned()]).await?;
+    let linked = found.into_iter().next().flatten().ok_or_else(unknown)?;
+    if linked.revoked {
+        return Err(actors::SwitchError::MyKeyRevoked.into());
+    }
+    Ok(linked)
 }
 
 #[cfg(test)]

@@ -1,0 +1,4 @@
+//! Background jobs of a running switch. Each is idempotent: it may run twice, or stop half-way
+//! (crash, restart) and run again, and the journal's keys keep every movement single.
+
+pub mod reserve_sweep;
