@@ -412,9 +412,7 @@ fn a_sweep_killed_half_way_resumes_and_moves_every_wallet_exactly_once() {
     let http = s.http;
     let running = std::thread::spawn(move || {
         // The answer may never come: the switch is killed under it.
-        let _ = std::panic::catch_unwind(|| {
-            http_json(http, "POST", "/api/v1/admin/reserve-sweep", &[("Authorization", &mic)], None)
-        });
+        http_try(http, "POST", "/api/v1/admin/reserve-sweep", &[("Authorization", &mic)], b"")
     });
     // Kill once a tenth of the wallets are swept (the journal shows their entries).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -440,6 +438,63 @@ fn a_sweep_killed_half_way_resumes_and_moves_every_wallet_exactly_once() {
     assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE idem_key LIKE 'S%'"), WALLETS as i64);
     assert_eq!(query_i64(&s.dir, "SELECT COALESCE(SUM(amount), 0) FROM wallet_lots WHERE account = 'R'"), 0);
     assert_eq!(query_i64(&s.dir, "SELECT SUM(amount) FROM wallet_lots WHERE account IN ('R', 'M141305')"), opening);
+    let (ok, report) = s.check();
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
+    const CALLS: u64 = 300;
+    let mut s = Server::start_with(CITIZENS, &[], register_demo);
+    // Every demo citizen consents to real-time migration, through the my page.
+    for i in 0..CITIZENS {
+        let token = citizen_login(&s, i);
+        assert_eq!(citizen_call(&s, &token, "POST", "/api/v1/mypage/partners/1/consent", None).0, 204);
+    }
+    let opening = query_i64(&s.dir, "SELECT SUM(amount) FROM wallet_lots");
+    // Half debits, half migrations, each with its own key; the switch dies while they fly.
+    let request = |n: u64| -> (String, &'static str, Value) {
+        let customer = customer(n % CITIZENS);
+        if n % 2 == 0 {
+            (format!("d-{n}"), "/api/v1/partner/debits", json!({"customer_id": customer, "code": "141305", "points": 3}))
+        } else {
+            (format!("m-{n}"), "/api/v1/partner/migrations", json!({"customer_id": customer, "partner_points": 100}))
+        }
+    };
+    let http = s.http;
+    let flying: Vec<_> = (0..CALLS)
+        .map(|n| {
+            let (key, path, body) = request(n);
+            std::thread::spawn(move || {
+                // The answer may never come: the switch is killed under it.
+                let headers = [("Authorization", PARTNER), ("Idempotency-Key", key.as_str())];
+                http_try(http, "POST", path, &headers, body.to_string().as_bytes())
+            })
+        })
+        .collect();
+    while query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE idem_key LIKE 'P1:%'") < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    s.kill9();
+    for t in flying {
+        let _ = t.join();
+    }
+    let before_retry = query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE idem_key LIKE 'P1:%'");
+    eprintln!("applied before the kill: {before_retry} of {CALLS}");
+
+    // The partner retries everything it did not hear back about (here: everything).
+    s.restart();
+    for n in 0..CALLS {
+        let (key, path, body) = request(n);
+        let (status, answer) = partner_call(&s, "POST", path, Some(&key), Some(body));
+        assert!(status == 200 || status == 201, "{key}: {status} {answer}");
+    }
+    let debits = query_i64(&s.dir, &format!("SELECT COUNT(*) FROM journal WHERE kind = {}", EntryKind::ShopDebit as u8));
+    let credits = query_i64(&s.dir, &format!("SELECT COUNT(*) FROM journal WHERE kind = {}", EntryKind::Credit as u8));
+    assert_eq!((debits, credits), (CALLS as i64 / 2, CALLS as i64 / 2));
+    // 150 debits of 3 points out, 150 credits of 105 points in.
+    let now = query_i64(&s.dir, "SELECT SUM(amount) FROM wallet_lots");
+    assert_eq!(now, opening - 150 * 3 + 150 * 105);
     let (ok, report) = s.check();
     assert!(ok, "{report}");
 }

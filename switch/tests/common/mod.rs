@@ -334,9 +334,22 @@ pub fn code(response: &Response) -> ErrorCode {
 /// One HTTP/1.1 request to the switch's HTTP side: (status, body bytes). `headers` are added
 /// as given (e.g. `("Authorization", "Bearer …")`, `("Idempotency-Key", "k1")`).
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    http_try(addr, method, path, headers, body).expect("an HTTP answer")
+}
+
+/// As [`http`]; None when the connection fails or closes without an answer (a killed switch).
+pub fn http_try(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         head.push_str("Content-Type: application/json\r\n");
     }
@@ -344,18 +357,18 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
+    stream.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
     let mut body = raw[split + 4..].to_vec();
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         body = unchunk(&body);
     }
-    (status, body)
+    Some((status, body))
 }
 
 fn unchunk(mut data: &[u8]) -> Vec<u8> {
