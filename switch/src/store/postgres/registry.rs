@@ -350,9 +350,11 @@ async fn create_citizen(c: &ClientWrapper, n: &NewCitizen) -> Result<Result<Wall
 
 async fn citizen(c: &ClientWrapper, wallet: WalletId) -> Result<Option<CitizenRecord>, PgError> {
     let w = wallet.0 as i64;
+    // `notify` is SMALLINT; a bare `0` would make COALESCE an INTEGER, which does not read as i16.
     let Some(r) = c
         .query_opt(
-            "SELECT w.mykey_id, w.status, p.password_hash, p.email, COALESCE(p.notify, 0), p.default_municipality
+            "SELECT w.mykey_id, w.status, p.password_hash, p.email, COALESCE(p.notify, 0::smallint),
+                    p.default_municipality
              FROM wallets w LEFT JOIN citizens p ON p.wallet_id = w.wallet_id WHERE w.wallet_id = $1",
             &[&w],
         )
