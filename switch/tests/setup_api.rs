@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-
 use actors::card_proof::{Card, Purpose};
 use common::*;
 use protocol::{ErrorCode, Request, Response, ServiceIdRegister};
@@ -16,38 +14,7 @@ const DEMO_CITIZENS: u64 = 20;
 
 fn server() -> Server {
     let issuer = switch::api::auth::hex(&actors::demo::card_issuer().public_key());
-    Server::start_with(DEMO_CITIZENS, &[("SWITCH_MYKEY__CARD_ISSUER_PUBLIC_KEY", &issuer)], |dir| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store = switch::store::SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
-            switch::store::demo_setup::register(&store, actors::clock::Clock::System.now_ms()).await.unwrap();
-        });
-    })
-}
-
-/// One HTTP/1.1 request: (status, JSON body or Null).
-fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let mut http = std::net::TcpStream::connect(s.http).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    http.write_all(head.as_bytes()).unwrap();
-    http.write_all(body.as_bytes()).unwrap();
-    let mut text = String::new();
-    http.read_to_string(&mut text).unwrap();
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let raw = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(raw).unwrap_or(Value::Null))
-}
-
-fn staff(s: &Server, login_id: &str, password: &str) -> String {
-    let (status, body) =
-        call(s, "POST", "/api/v1/staff/login", None, Some(json!({"login_id": login_id, "password": password})));
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
+    Server::start_with(DEMO_CITIZENS, &[("SWITCH_MYKEY__CARD_ISSUER_PUBLIC_KEY", &issuer)], register_demo_setup)
 }
 
 /// The card's answer to a fresh challenge for `purpose`.

@@ -1,5 +1,5 @@
 //! Test harness: a real `switch serve` process on 127.0.0.1:0 over a seeded temporary store,
-//! and a small blocking terminal that speaks raw frames.
+//! a small blocking terminal that speaks raw frames, and a small HTTP client for the API.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +41,16 @@ pub fn seed_terminals(dir: &Path, citizens: u64, terminals: &[u32]) {
             now_ms: actors::clock::Clock::System.now_ms(),
         };
         store.load_demo(options).await.unwrap();
+    });
+}
+
+/// Enters the demo's set-up side (川崎市's point registration, the ID issuers, the staff logins
+/// `mic-admin` and `kawasaki-admin`) into the embedded store in `dir`, as `switch demo` does.
+pub fn register_demo_setup(dir: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
+        switch::store::demo_setup::register(&store, actors::clock::Clock::System.now_ms()).await.unwrap();
     });
 }
 
@@ -329,4 +339,49 @@ pub fn code(response: &Response) -> ErrorCode {
         Response::Error(e) => e.code().unwrap_or_else(|| panic!("unknown code {}", e.code)),
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// One HTTP/1.1 request to the server's API with a body of `content_type`: (status, body text).
+pub fn http(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut http = TcpStream::connect(s.http).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    http.write_all(head.as_bytes()).unwrap();
+    http.write_all(body).unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).unwrap();
+    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// A JSON request: (status, JSON body or Null).
+pub fn call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http(s, method, path, token, "application/json", body.as_bytes());
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// A staff login's bearer token.
+pub fn staff(s: &Server, login_id: &str, password: &str) -> String {
+    let login = serde_json::json!({"login_id": login_id, "password": password});
+    let (status, body) = call(s, "POST", "/api/v1/staff/login", None, Some(login));
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
 }
