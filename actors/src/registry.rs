@@ -292,6 +292,11 @@ pub trait Registry: Send + Sync + 'static {
     fn set_terminal_retired(&self, terminal: TerminalId, retired: bool) -> StoreFuture<bool>;
     /// Forgets the registered device, so the terminal can be registered on another one.
     fn reset_terminal_device(&self, terminal: TerminalId) -> StoreFuture<bool>;
+    /// Replaces the password (argon2id PHC string) of a terminal whose 様式II password was lost,
+    /// and clears its failed logins and lock in the same write: the administrator's first try
+    /// with the new password must not meet a lock earned by guessing the old one. False when
+    /// there is no such terminal.
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool>;
 
     // Citizens (F14–F18, F25, F54)
     /// Whether anyone holds or ever held this MyKey ID.

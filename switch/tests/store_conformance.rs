@@ -598,6 +598,7 @@ conformance!(
     registry_issue_terminals,
     registry_register_terminal,
     registry_retire_terminal,
+    registry_terminal_password,
     registry_citizens,
     registry_profiles,
     registry_card_renewal,

@@ -333,6 +333,27 @@ pub mod cases {
         assert!(!registry.set_terminal_retired(tid(99_999_999), true).await.unwrap());
     }
 
+    /// A new password replaces the old hash and clears the failed logins and the lock; the
+    /// device stays registered; an unknown terminal is answered false.
+    pub async fn registry_terminal_password<E: Engine>() {
+        let (_e, registry, store) = seeded::<E>(0, &[MUSEUM, OKAMOTO]).await;
+        for _ in 0..3 {
+            store.record_login_failure(tid(MUSEUM), T0, 3, 60_000).await.unwrap();
+        }
+        store.record_login_failure(tid(MUSEUM), T0, 3, 60_000).await.unwrap();
+        let before = store.terminal(tid(MUSEUM)).await.unwrap().unwrap();
+        assert_eq!((before.failed_logins, before.locked_until_ms), (1, T0 + 60_000), "locked, counting again");
+
+        assert!(registry.set_terminal_password(tid(MUSEUM), "$argon2id$new".into()).await.unwrap());
+        let after = store.terminal(tid(MUSEUM)).await.unwrap().unwrap();
+        assert_eq!(after.password_hash, "$argon2id$new");
+        assert_eq!((after.failed_logins, after.locked_until_ms), (0, 0));
+        assert_eq!(after.fingerprint, before.fingerprint, "the device stays registered");
+        let untouched = store.terminal(tid(OKAMOTO)).await.unwrap().unwrap();
+        assert_ne!(untouched.password_hash, "$argon2id$new", "only that terminal");
+        assert!(!registry.set_terminal_password(tid(99_999_999), "$argon2id$x".into()).await.unwrap());
+    }
+
     /// A MyKey ID is taken while held and forever after it was changed away from; a new one
     /// creates a wallet with its card and profile; a held ID, or a card linked to an active ID,
     /// is refused; a revoked ID's card can create a new one.

@@ -681,6 +681,21 @@ impl Registry for PostgresStore {
         })
     }
 
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let n = c
+                    .execute(
+                        "UPDATE terminals SET password_hash = $2, failed_logins = 0, locked_until_ms = 0
+                         WHERE terminal_id = $1",
+                        &[&(terminal.value() as i32), &password_hash],
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+        })
+    }
+
     fn mykey_taken(&self, mykey: MyKeyId) -> StoreFuture<bool> {
         self.run(move |c| Box::pin(async move { mykey_taken(c, mykey.as_str()).await }))
     }

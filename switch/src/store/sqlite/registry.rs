@@ -586,6 +586,15 @@ impl Registry for SqliteStore {
         })
     }
 
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool> {
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE terminals SET password_hash = ?2, failed_logins = 0, locked_until_ms = 0 WHERE terminal_id = ?1",
+                params![terminal.value(), password_hash],
+            )? == 1)
+        })
+    }
+
     fn mykey_taken(&self, mykey: MyKeyId) -> StoreFuture<bool> {
         self.read(move |c| mykey_taken(c, mykey.as_str()))
     }
