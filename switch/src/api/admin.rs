@@ -32,13 +32,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(put_id_issuer)
         .service(super::terminals::issue_terminals)
         .service(super::terminals::list_terminals)
+        .service(super::terminals::reset_terminal_password)
         .service(patch_terminal)
         .service(reset_terminal_device)
         .service(record_card_renewal)
         .service(mykey_by_service_id);
 }
 
-fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
+pub(super) fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
     text.parse().map_err(|_| Problem::field("terminal_id", "format", "端末IDは数字8桁です"))
 }
 
