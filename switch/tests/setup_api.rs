@@ -296,6 +296,31 @@ fn service_ids_are_registered_and_looked_up_at_a_service_id_terminal_in_protocol
     assert_eq!(list[0]["address_notification"], true);
 }
 
+#[test]
+fn id_issuers_are_added_by_mic_and_a_name_names_one_issuer() {
+    let s = server();
+    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let city = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let put = |id: &str, name: &str, token: &str| {
+        call(&s, "PUT", &format!("/api/v1/id-issuers/{id}"), Some(token), Some(json!({"name": name})))
+    };
+    let (status, body) = put("000003", "川崎市民プール", &mic);
+    assert_eq!(
+        (status, body["issuer_id"].as_str(), body["name"].as_str()),
+        (200, Some("000003"), Some("川崎市民プール"))
+    );
+    assert_eq!(put("000004", "川崎市民プール", &city).0, 403, "MIC only");
+    // (ア) terminals find their issuer by the name 様式I gives, so two issuers never share one.
+    let (status, body) = put("000004", "川崎市立図書館", &mic);
+    assert_eq!((status, body["code"].as_str()), (409, Some("issuer-name-taken")), "{body}");
+    let (status, _) = put("000001", "川崎市立図書館", &mic);
+    assert_eq!(status, 200, "an issuer keeps its own name");
+    let (status, list) = call(&s, "GET", "/api/v1/id-issuers", Some(&city), None);
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["issuer_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["000001", "000002", "000003"]);
+}
+
 /// A terminal login with the museum's registered device.
 fn museum_login(password: &str) -> Request {
     Request::Login(Login {
