@@ -305,11 +305,15 @@ pub mod cases {
         let seeded = registry.register_terminal(registration(tid(LIBRARY), device, None, T0)).await.unwrap();
         assert_eq!(seeded, RegisterOutcome::AlreadyRegistered);
 
-        // A reset forgets the device (and the failed logins); then another device registers.
-        store.record_login_failure(id, T0, 5, 1_000).await.unwrap();
+        // A reset forgets the device, the failed logins and a lock; then another device registers.
+        for _ in 0..3 {
+            store.record_login_failure(id, T0, 2, 60_000).await.unwrap();
+        }
+        let locked = store.terminal(id).await.unwrap().unwrap();
+        assert_eq!((locked.failed_logins, locked.locked_until_ms), (1, T0 + 60_000));
         assert!(registry.reset_terminal_device(id).await.unwrap());
         let t = store.terminal(id).await.unwrap().unwrap();
-        assert_eq!((t.fingerprint, t.failed_logins), (None, 0));
+        assert_eq!((t.fingerprint, t.failed_logins, t.locked_until_ms), (None, 0, 0));
         assert_eq!(registry.terminal_admin_row(id).await.unwrap().unwrap().registered_at_ms, None);
         let RegisterOutcome::Registered(row) = registry.register_terminal(moved).await.unwrap() else {
             panic!("registered again after the reset");

@@ -671,7 +671,7 @@ impl Registry for PostgresStore {
             Box::pin(async move {
                 let n = c
                     .execute(
-                        "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0
+                        "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0, locked_until_ms = 0
                          WHERE terminal_id = $1",
                         &[&(terminal.value() as i32)],
                     )

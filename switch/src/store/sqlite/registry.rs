@@ -579,7 +579,7 @@ impl Registry for SqliteStore {
     fn reset_terminal_device(&self, terminal: TerminalId) -> StoreFuture<bool> {
         self.write(move |c| {
             Ok(c.execute(
-                "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0
+                "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0, locked_until_ms = 0
                  WHERE terminal_id = ?1",
                 [terminal.value()],
             )? == 1)
