@@ -3,7 +3,8 @@
 //! API and gets 様式II with ids and passwords; the new terminals then register themselves with
 //! protocol v2 (IdIssuerList, TerminalRegister) over TCP, log in with v1 Login on the device they
 //! registered, and an (ア) terminal registers and looks up a service ID. Error codes are those of
-//! `protocol/SPEC.md` §5.12–§5.19 and §6.
+//! `protocol/SPEC.md` §5.12–§5.19 and §6. Each scenario runs on the embedded store and on
+//! PostgreSQL (a private cluster of this test binary).
 
 mod common;
 
@@ -19,8 +20,15 @@ const DEVICE: Fingerprint = [0xA5; 32];
 const OTHER_DEVICE: Fingerprint = [0x5A; 32];
 
 /// 川崎市 with one terminal already issued (00052559), so the survey's ids continue after it.
-fn server() -> Server {
+fn sqlite_server() -> Server {
     Server::start_seeded(3, &[MUSEUM], &[], register_demo_setup)
+}
+
+/// The same on PostgreSQL.
+fn postgres_server() -> Server {
+    let s = Server::start_postgres(3, &[MUSEUM], &[]);
+    register_demo_setup_postgres(&s);
+    s
 }
 
 /// Issues the fixture survey as the platform operator; the 様式II rows.
@@ -93,7 +101,25 @@ fn refusal(response: &Response) -> (ErrorCode, String) {
 
 #[test]
 fn a_surveyed_terminal_registers_itself_and_then_logs_in_only_from_that_device() {
-    let s = server();
+    registers_itself_then_logs_in(sqlite_server());
+}
+
+#[test]
+fn a_surveyed_terminal_registers_itself_and_then_logs_in_only_from_that_device_on_postgresql() {
+    registers_itself_then_logs_in(postgres_server());
+}
+
+#[test]
+fn service_ids_are_registered_and_looked_up_only_at_a_registered_service_id_terminal() {
+    service_ids_at_service_id_terminals(sqlite_server());
+}
+
+#[test]
+fn service_ids_are_registered_and_looked_up_only_at_a_registered_service_id_terminal_on_postgresql() {
+    service_ids_at_service_id_terminals(postgres_server());
+}
+
+fn registers_itself_then_logs_in(s: Server) {
     let rows = issue(&s);
     let ids: Vec<u32> = rows.iter().map(|r| r["terminal_id"].as_str().unwrap().parse().unwrap()).collect();
     assert_eq!(ids, (MUSEUM + 1..=MUSEUM + 7).collect::<Vec<_>>(), "sequential after 00052559, in form order");
@@ -167,9 +193,7 @@ fn a_surveyed_terminal_registers_itself_and_then_logs_in_only_from_that_device()
     assert_eq!(listed["registered_at_ms"].as_u64(), Some(first.registered_at_ms));
 }
 
-#[test]
-fn service_ids_are_registered_and_looked_up_only_at_a_registered_service_id_terminal() {
-    let s = server();
+fn service_ids_at_service_id_terminals(s: Server) {
     let rows = issue(&s);
     let (library, museum) = (row(&rows, "高津図書館1台目"), row(&rows, "岡本太郎美術館"));
     assert_eq!(museum["kind"].as_u64(), Some(2), "(イ)");

@@ -54,6 +54,18 @@ pub fn register_demo_setup(dir: &Path) {
     });
 }
 
+/// As [`register_demo_setup`], into the PostgreSQL database a running server `s` serves (the
+/// registry's rows are read from the store when asked for, so the server sees them).
+pub fn register_demo_setup_postgres(s: &Server) {
+    let url = s.env().iter().find(|(k, _)| k == "SWITCH_STORE__URL").map(|(_, v)| v.clone()).expect("on PostgreSQL");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let settings = switch::store::postgres::PostgresSettings::for_test(&url);
+        let store = switch::store::PostgresStore::connect(settings).await.unwrap();
+        switch::store::demo_setup::register(&store, actors::clock::Clock::System.now_ms()).await.unwrap();
+    });
+}
+
 /// Runs SQL against the test store while the server is stopped.
 pub fn sql(dir: &Path, statement: &str) {
     let c = rusqlite::Connection::open(dir.join("switch.db")).unwrap();
