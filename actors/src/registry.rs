@@ -290,8 +290,15 @@ pub trait Registry: Send + Sync + 'static {
     fn terminal_admin_row(&self, terminal: TerminalId) -> StoreFuture<Option<TerminalAdminRow>>;
     /// 削除要否: retires (or reinstates) a terminal. False when there is no such terminal.
     fn set_terminal_retired(&self, terminal: TerminalId, retired: bool) -> StoreFuture<bool>;
-    /// Forgets the registered device, so the terminal can be registered on another one.
+    /// Forgets the registered device, so the terminal can be registered on another one, and
+    /// clears the failed logins and any lock: the new device's registration checks the password
+    /// and must not wait out a lock earned before the reset.
     fn reset_terminal_device(&self, terminal: TerminalId) -> StoreFuture<bool>;
+    /// Replaces the password (argon2id PHC string) of a terminal whose 様式II password was lost,
+    /// and clears its failed logins and lock in the same write: the administrator's first try
+    /// with the new password must not meet a lock earned by guessing the old one. False when
+    /// there is no such terminal.
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool>;
 
     // Citizens (F14–F18, F25, F54)
     /// Whether anyone holds or ever held this MyKey ID.

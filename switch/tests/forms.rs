@@ -415,6 +415,58 @@ fn wrong_files_are_refused_without_panicking() {
     }
 }
 
+/// `xlsx` with the central directory's uncompressed size of entry `name` replaced by `size`: what
+/// a deflate bomb declares. The local header keeps the true size, as a bomb's need not.
+fn declaring_size(xlsx: &[u8], name: &str, size: u32) -> Vec<u8> {
+    let mut out = xlsx.to_vec();
+    let at = (0..out.len().saturating_sub(46))
+        .find(|&i| {
+            let name_len = u16::from_le_bytes([out[i + 28], out[i + 29]]) as usize;
+            out[i..i + 4] == *b"PK\x01\x02" && out.get(i + 46..i + 46 + name_len) == Some(name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("{name} in the central directory"));
+    out[at + 24..at + 28].copy_from_slice(&size.to_le_bytes());
+    out
+}
+
+#[test]
+fn a_workbook_declaring_more_than_the_inflation_bound_is_refused_before_reading() {
+    let mut workbook = Workbook::new();
+    let ws = workbook.add_worksheet();
+    for (r, line) in [
+        ["自治体名", "川崎市", "", "", ""],
+        ["全国地方公共団体コード", "141305", "", "", ""],
+        ["区分", "項番", "ID付与事業者名", "設置場所", "端末名"],
+        ["(イ)", "1", "", "岡本太郎美術館", "岡本太郎美術館"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (c, text) in line.iter().enumerate() {
+            ws.write_string(r as u32, c as u16, *text).unwrap();
+        }
+    }
+    let bytes = workbook.save_to_buffer().unwrap();
+    assert_eq!(forms::read_survey(&bytes, None, None).unwrap().rows.len(), 1, "the workbook itself is fine");
+
+    let bound = forms::zip_bound::MAX_INFLATED_BYTES as u32;
+    let sheet = "xl/worksheets/sheet1.xml";
+    let bomb = declaring_size(&bytes, sheet, bound + 1);
+    // calamine alone would read it: the declared size is only an upper bound to its reader.
+    let mut direct: Xlsx<_> = Xlsx::new(Cursor::new(&bomb)).unwrap();
+    assert!(direct.worksheet_range_at(0).is_some_and(|r| r.is_ok()));
+    let errors = forms::read_survey(&bomb, Some("様式I.xlsx"), None).unwrap_err();
+    assert_eq!(named(&errors), [("file", "too_large")]);
+    assert!(errors[0].message.contains("64 MiB") && errors[0].message.contains(sheet), "{}", errors[0].message);
+
+    // Entries each under the bound that together pass it are refused too.
+    let half = bound / 2 + 1;
+    let split = declaring_size(&declaring_size(&bytes, sheet, half), "xl/sharedStrings.xml", half);
+    let errors = forms::read_survey(&split, None, None).unwrap_err();
+    assert_eq!(named(&errors), [("file", "too_large")]);
+    assert!(errors[0].message.contains("together"), "{}", errors[0].message);
+}
+
 #[test]
 fn a_survey_past_the_row_limit_is_refused() {
     let limit = actors::registration::terminal_survey::MAX_ROWS;

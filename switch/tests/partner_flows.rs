@@ -23,14 +23,6 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// The demo's set-up (staff, ID issuers, the demo partner) on the seeded store.
-fn register_demo(dir: &Path) {
-    rt().block_on(async {
-        let store = switch::store::SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
-        switch::store::demo_setup::register(&store, &store, Clock::System.now_ms()).await.unwrap();
-    });
-}
-
 /// Reserved points received `days_ago` days ago by demo citizens `0..count`, written as the
 /// ledger would (a credit entry from the demo partner), so their deadline has passed.
 fn plant_overdue_reserve(dir: &Path, count: u64, points: i64, days_ago: i64) {
@@ -84,7 +76,7 @@ fn lot_sum(dir: &Path, wallet: u64, account: &str) -> i64 {
 }
 
 fn server() -> Server {
-    Server::start_with(CITIZENS, &[], register_demo)
+    Server::start_with(CITIZENS, &[], register_demo_setup)
 }
 
 fn customer(i: u64) -> String {
@@ -116,16 +108,9 @@ fn citizen_call(s: &Server, token: &str, method: &str, path: &str, body: Option<
     http_json(s.http, method, path, &[("Authorization", token)], body)
 }
 
-fn staff(s: &Server, login_id: &str, password: &str) -> String {
-    let (status, body) = http_json(
-        s.http,
-        "POST",
-        "/api/v1/staff/login",
-        &[],
-        Some(json!({"login_id": login_id, "password": password})),
-    );
-    assert_eq!(status, 200, "{body}");
-    format!("Bearer {}", body["token"].as_str().unwrap())
+/// A staff login as an Authorization header value.
+fn staff_auth(s: &Server, login_id: &str, password: &str) -> String {
+    format!("Bearer {}", staff(s, login_id, password))
 }
 
 fn municipal_balance(s: &Server, i: u64) -> u64 {
@@ -250,7 +235,7 @@ fn a_cancel_returns_the_points_to_the_account_they_came_from_once_and_respects_s
     let order = json!({"customer_id": customer(3), "code": "141305", "points": 5});
     let (_, debit) = partner_call(&s, "POST", "/api/v1/partner/debits", Some("m-1"), Some(order));
     let path = format!("/api/v1/partner/debits/{}/cancel", debit["transaction_id"].as_str().unwrap());
-    let kawasaki = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let kawasaki = staff_auth(&s, "kawasaki-admin", "kawasaki-demo-password");
     let today = jst_date(Clock::System.now_ms());
     let mark = |allow: bool| {
         let body = json!({"paid_through": today, "cancel_after_settlement": allow});
@@ -263,7 +248,7 @@ fn a_cancel_returns_the_points_to_the_account_they_came_from_once_and_respects_s
     assert_eq!(partner_call(&s, "POST", &path, Some("m-cancel-2"), None).0, 200);
 
     // Another municipality's staff may not set 川崎市's mark; unknown transactions are 404.
-    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let mic = staff_auth(&s, "mic-admin", "mic-demo-password");
     let (status, _) = http_json(s.http, "GET", "/api/v1/settlement-marks/M141305", &[("Authorization", &mic)], None);
     assert_eq!(status, 200);
     let (status, _) = partner_call(&s, "POST", "/api/v1/partner/debits/20261126000000000001/cancel", Some("x"), None);
@@ -318,7 +303,7 @@ fn real_time_migration_needs_the_citizens_consent_and_converts_in_integers() {
 #[test]
 fn citizens_move_reserved_points_within_their_period_by_prefecture_and_municipality() {
     let s = Server::start_with(CITIZENS, &[], |dir| {
-        register_demo(dir);
+        register_demo_setup(dir);
         plant_overdue_reserve(dir, 1, 300, 30); // citizen 0: an overdue lot
     });
     let token = citizen_login(&s, 0);
@@ -371,14 +356,14 @@ fn citizens_move_reserved_points_within_their_period_by_prefecture_and_municipal
 #[test]
 fn the_sweep_moves_overdue_reserve_to_the_default_municipality_once() {
     let s = Server::start_with(CITIZENS, &[], |dir| {
-        register_demo(dir);
+        register_demo_setup(dir);
         plant_overdue_reserve(dir, 10, 500, 25);
         // Citizen 9 never chose a default municipality: left for a later run.
         sql(dir, "UPDATE citizens SET default_municipality = NULL WHERE wallet_id = 10");
     });
     let before: Vec<i64> = (1..=10).map(|w| lot_sum(&s.dir, w, "M141305")).collect();
-    let mic = staff(&s, "mic-admin", "mic-demo-password");
-    let kawasaki = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let mic = staff_auth(&s, "mic-admin", "mic-demo-password");
+    let kawasaki = staff_auth(&s, "kawasaki-admin", "kawasaki-demo-password");
     let sweep =
         |token: &str| http_json(s.http, "POST", "/api/v1/admin/reserve-sweep", &[("Authorization", token)], None);
     assert_eq!(sweep(&kawasaki).0, 403);
@@ -404,11 +389,11 @@ fn the_sweep_moves_overdue_reserve_to_the_default_municipality_once() {
 fn a_sweep_killed_half_way_resumes_and_moves_every_wallet_exactly_once() {
     const WALLETS: u64 = 3_000;
     let mut s = Server::start_with(WALLETS, &[], |dir| {
-        register_demo(dir);
+        register_demo_setup(dir);
         plant_overdue_reserve(dir, WALLETS, 100, 25);
     });
     let opening: i64 = query_i64(&s.dir, "SELECT SUM(amount) FROM wallet_lots WHERE account IN ('R', 'M141305')");
-    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let mic = staff_auth(&s, "mic-admin", "mic-demo-password");
     let http = s.http;
     let running = std::thread::spawn(move || {
         // The answer may never come: the switch is killed under it.
@@ -430,7 +415,7 @@ fn a_sweep_killed_half_way_resumes_and_moves_every_wallet_exactly_once() {
     eprintln!("swept before the kill: {swept_before_crash} of {WALLETS}");
 
     s.restart();
-    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let mic = staff_auth(&s, "mic-admin", "mic-demo-password");
     let (status, report) = http_json(s.http, "POST", "/api/v1/admin/reserve-sweep", &[("Authorization", &mic)], None);
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["wallets_swept"].as_u64().unwrap() as i64, WALLETS as i64 - swept_before_crash);
@@ -445,7 +430,7 @@ fn a_sweep_killed_half_way_resumes_and_moves_every_wallet_exactly_once() {
 #[test]
 fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
     const CALLS: u64 = 300;
-    let mut s = Server::start_with(CITIZENS, &[], register_demo);
+    let mut s = Server::start_with(CITIZENS, &[], register_demo_setup);
     // Every demo citizen consents to real-time migration, through the my page.
     for i in 0..CITIZENS {
         let token = citizen_login(&s, i);
@@ -456,7 +441,11 @@ fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
     let request = |n: u64| -> (String, &'static str, Value) {
         let customer = customer(n % CITIZENS);
         if n % 2 == 0 {
-            (format!("d-{n}"), "/api/v1/partner/debits", json!({"customer_id": customer, "code": "141305", "points": 3}))
+            (
+                format!("d-{n}"),
+                "/api/v1/partner/debits",
+                json!({"customer_id": customer, "code": "141305", "points": 3}),
+            )
         } else {
             (format!("m-{n}"), "/api/v1/partner/migrations", json!({"customer_id": customer, "partner_points": 100}))
         }
@@ -489,7 +478,8 @@ fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
         let (status, answer) = partner_call(&s, "POST", path, Some(&key), Some(body));
         assert!(status == 200 || status == 201, "{key}: {status} {answer}");
     }
-    let debits = query_i64(&s.dir, &format!("SELECT COUNT(*) FROM journal WHERE kind = {}", EntryKind::ShopDebit as u8));
+    let debits =
+        query_i64(&s.dir, &format!("SELECT COUNT(*) FROM journal WHERE kind = {}", EntryKind::ShopDebit as u8));
     let credits = query_i64(&s.dir, &format!("SELECT COUNT(*) FROM journal WHERE kind = {}", EntryKind::Credit as u8));
     assert_eq!((debits, credits), (CALLS as i64 / 2, CALLS as i64 / 2));
     // 150 debits of 3 points out, 150 credits of 105 points in.

@@ -1,53 +1,21 @@
 //! Issue 5 end to end against a real `switch serve`: the staff API (municipal points, events,
 //! access control), the my page (MyKey ID creation with the card: three generations, three
 //! duplicate errors; login; change; revocation), certificate renewal, service IDs over
-//! protocol v2, and the OpenAPI document checked against the running server.
+//! protocol v2, a lost terminal password replaced, and the OpenAPI document checked against the
+//! running server.
 
 mod common;
 
-use std::io::{Read, Write};
-
 use actors::card_proof::{Card, Purpose};
 use common::*;
-use protocol::{ErrorCode, Request, Response, ServiceIdRegister};
+use protocol::{ErrorCode, Login, Request, Response, ServiceIdRegister};
 use serde_json::{json, Value};
 
 const DEMO_CITIZENS: u64 = 20;
 
 fn server() -> Server {
     let issuer = switch::api::auth::hex(&actors::demo::card_issuer().public_key());
-    Server::start_with(DEMO_CITIZENS, &[("SWITCH_MYKEY__CARD_ISSUER_PUBLIC_KEY", &issuer)], |dir| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store = switch::store::SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
-            switch::store::demo_setup::register(&store, &store, actors::clock::Clock::System.now_ms()).await.unwrap();
-        });
-    })
-}
-
-/// One HTTP/1.1 request: (status, JSON body or Null).
-fn call(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let mut http = std::net::TcpStream::connect(s.http).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    http.write_all(head.as_bytes()).unwrap();
-    http.write_all(body.as_bytes()).unwrap();
-    let mut text = String::new();
-    http.read_to_string(&mut text).unwrap();
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let raw = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(raw).unwrap_or(Value::Null))
-}
-
-fn staff(s: &Server, login_id: &str, password: &str) -> String {
-    let (status, body) =
-        call(s, "POST", "/api/v1/staff/login", None, Some(json!({"login_id": login_id, "password": password})));
-    assert_eq!(status, 200, "{body}");
-    body["token"].as_str().unwrap().to_owned()
+    Server::start_with(DEMO_CITIZENS, &[("SWITCH_MYKEY__CARD_ISSUER_PUBLIC_KEY", &issuer)], register_demo_setup)
 }
 
 /// The card's answer to a fresh challenge for `purpose`.
@@ -326,6 +294,115 @@ fn service_ids_are_registered_and_looked_up_at_a_service_id_terminal_in_protocol
     let (_, list) = call(&s, "GET", "/api/v1/mypage/service-ids", body["token"].as_str(), None);
     assert_eq!(list[0]["customer_id"], "180000000011");
     assert_eq!(list[0]["address_notification"], true);
+}
+
+#[test]
+fn id_issuers_are_added_by_mic_and_a_name_names_one_issuer() {
+    let s = server();
+    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let city = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let put = |id: &str, name: &str, token: &str| {
+        call(&s, "PUT", &format!("/api/v1/id-issuers/{id}"), Some(token), Some(json!({"name": name})))
+    };
+    let (status, body) = put("000003", "川崎市民プール", &mic);
+    assert_eq!(
+        (status, body["issuer_id"].as_str(), body["name"].as_str()),
+        (200, Some("000003"), Some("川崎市民プール"))
+    );
+    assert_eq!(put("000004", "川崎市民プール", &city).0, 403, "MIC only");
+    // (ア) terminals find their issuer by the name 様式I gives, so two issuers never share one.
+    let (status, body) = put("000004", "川崎市立図書館", &mic);
+    assert_eq!((status, body["code"].as_str()), (409, Some("issuer-name-taken")), "{body}");
+    let (status, _) = put("000001", "川崎市立図書館", &mic);
+    assert_eq!(status, 200, "an issuer keeps its own name");
+    let (status, list) = call(&s, "GET", "/api/v1/id-issuers", Some(&city), None);
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["issuer_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["000001", "000002", "000003"]);
+}
+
+/// A terminal login with the museum's registered device.
+fn museum_login(password: &str) -> Request {
+    Request::Login(Login {
+        terminal_id: tid(MUSEUM),
+        password: password.into(),
+        fingerprint: actors::demo::fingerprint(tid(MUSEUM)),
+    })
+}
+
+fn new_password_of(body: &Value) -> String {
+    let password = body["password"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    assert!(
+        password.len() == 9 && password.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{password}"
+    );
+    password
+}
+
+#[test]
+fn a_lost_terminal_password_is_replaced_and_only_the_new_one_logs_in() {
+    let s = server();
+    let city = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let old = actors::demo::terminal(tid(MUSEUM)).unwrap().password;
+    // Guessing at the lost password locked the terminal.
+    for _ in 0..5 {
+        assert_eq!(code(&s.conn().call(&museum_login("guessed12"))), ErrorCode::BadCredentials);
+    }
+    assert_eq!(code(&s.conn().call(&museum_login(&old))), ErrorCode::TerminalLocked);
+
+    let path = "/api/v1/municipalities/141305/terminals/00052559/password";
+    let (status, body) = call(&s, "POST", path, Some(&city), None);
+    assert_eq!((status, body["terminal_id"].as_str()), (200, Some("00052559")), "{body}");
+    let first = new_password_of(&body);
+    assert_eq!(
+        code(&s.conn().call(&museum_login(&old))),
+        ErrorCode::BadCredentials,
+        "the lock is gone, the old password too"
+    );
+    assert!(matches!(s.conn().call(&museum_login(&first)), Response::LoginOk(_)), "the same device, the new password");
+
+    // Issued once: asking again gives another password, and the one before stops working.
+    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let (status, body) = call(&s, "POST", path, Some(&mic), None);
+    assert_eq!(status, 200, "{body}");
+    let second = new_password_of(&body);
+    assert_ne!(second, first);
+    assert_eq!(code(&s.conn().call(&museum_login(&first))), ErrorCode::BadCredentials);
+    assert!(matches!(s.conn().call(&museum_login(&second)), Response::LoginOk(_)));
+    let (_, list) = call(&s, "GET", "/api/v1/municipalities/141305/terminals", Some(&city), None);
+    assert!(!list.to_string().contains(&second), "the list never shows it");
+}
+
+#[test]
+fn a_terminal_password_is_replaced_only_by_its_municipality_or_mic_and_not_when_retired() {
+    let s = server();
+    let city = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    // A terminal of 千代田区, issued by MIC.
+    let survey = "自治体名,千代田区\n全国地方公共団体コード,131016\n区分,項番,ID付与事業者名,設置場所,端末名\n(イ),1,,千代田区役所,千代田区役所受付\n";
+    let (status, body) =
+        http(&s, "POST", "/api/v1/municipalities/131016/terminal-issuance", Some(&mic), "text/csv", survey.as_bytes());
+    assert_eq!(status, 201, "{body}");
+    let issued: Value = serde_json::from_str(&body).unwrap();
+    let chiyoda = issued["rows"][0]["terminal_id"].as_str().unwrap().to_owned();
+    let reset = |code: &str, terminal: &str, token: &str| {
+        call(&s, "POST", &format!("/api/v1/municipalities/{code}/terminals/{terminal}/password"), Some(token), None)
+    };
+    let status_and_code = |(status, body): (u16, Value)| (status, body["code"].as_str().map(str::to_owned));
+    let refused = |status: u16, code: &str| (status, Some(code.to_owned()));
+
+    assert_eq!(status_and_code(reset("131016", &chiyoda, &city)), refused(403, "forbidden"), "not 川崎市's");
+    assert_eq!(status_and_code(reset("141305", &chiyoda, &city)), refused(403, "forbidden"), "not 川崎市's terminal");
+    assert_eq!(status_and_code(reset("141305", &chiyoda, &mic)), refused(404, "not-found"), "not under 川崎市");
+    assert_eq!(status_and_code(reset("141305", "00099999", &city)), refused(404, "not-found"));
+    assert_eq!(status_and_code(reset("141305", "5255", &city)), refused(422, "validation"));
+    let (status, body) = reset("131016", &chiyoda, &mic);
+    assert_eq!(status, 200, "{body}");
+    new_password_of(&body);
+
+    let (status, body) = call(&s, "PATCH", "/api/v1/terminals/00052560", Some(&city), Some(json!({"retired": true})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_and_code(reset("141305", "00052560", &city)), refused(409, "terminal-retired"));
 }
 
 /// Every operation of the OpenAPI document answers, unauthenticated and with an empty body, a

@@ -4,6 +4,8 @@
 //! `switch::store::postgres::cluster`). Without PostgreSQL the PostgreSQL half fails and says
 //! how to get it.
 //!
+//! `registry.rs` beside it holds the cases of the set-up side's `Registry`, run the same way.
+//!
 //! An [`Engine`] is the small part outside the `Store` trait: make an empty database, migrate
 //! it (to a given version), open the store, run raw SQL, and interrupt a commit midway.
 
@@ -26,6 +28,8 @@ const LOCATION: u32 = 1;
 // Submodules beside this file (not `tests/*.rs`, which cargo would build as test binaries).
 #[path = "store_conformance/engines.rs"]
 mod engines;
+#[path = "store_conformance/registry.rs"]
+mod registry;
 #[path = "store_conformance/round_trips.rs"]
 mod round_trips;
 
@@ -179,6 +183,8 @@ use CommitOutcome::{AlreadyVoided, Committed, DuplicateKey, StaleVersion};
 
 mod cases {
     use super::*;
+    // The set-up side's cases live beside this file; the macro below runs them the same way.
+    pub use super::registry::cases::*;
 
     /// Committed entries read back as written; after a restart the journal's head continues
     /// the numbering where it stopped.
@@ -586,4 +592,16 @@ conformance!(
     audit_detects_planted_discrepancies,
     reads_and_terminals,
     a_full_batch_commits,
+    registry_municipal_points,
+    registry_events,
+    registry_id_issuers,
+    registry_issue_terminals,
+    registry_register_terminal,
+    registry_retire_terminal,
+    registry_terminal_password,
+    registry_citizens,
+    registry_profiles,
+    registry_card_renewal,
+    registry_service_ids,
+    registry_staff_accounts,
 );

@@ -297,7 +297,7 @@ impl TerminalSurvey {
             .zip(first_terminal_id..=last)
             .map(|(row, id)| {
                 let password = loop {
-                    let candidate = password(rng);
+                    let candidate = new_password(rng);
                     if seen.insert(candidate.clone()) {
                         break candidate;
                     }
@@ -495,7 +495,10 @@ pub fn parse_count(text: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-fn password(rng: &mut impl Rng) -> String {
+/// A terminal password as 様式II issues it: [`PASSWORD_LEN`] characters of the unambiguous
+/// alphabet, never a spreadsheet number. Also the password a municipality is given when it lost
+/// a terminal's (the same rules, so nobody learns two kinds of password).
+pub fn new_password(rng: &mut impl Rng) -> String {
     loop {
         let candidate: String = (0..PASSWORD_LEN)
             .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
@@ -742,7 +745,7 @@ mod tests {
     fn passwords_stay_text_in_a_spreadsheet() {
         let mut rng = StdRng::seed_from_u64(5);
         for _ in 0..10_000 {
-            let p = password(&mut rng);
+            let p = new_password(&mut rng);
             assert!(p.bytes().any(|b| b.is_ascii_lowercase() && b != b'e'), "{p}");
         }
     }

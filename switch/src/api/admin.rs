@@ -32,13 +32,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(put_id_issuer)
         .service(super::terminals::issue_terminals)
         .service(super::terminals::list_terminals)
+        .service(super::terminals::reset_terminal_password)
         .service(patch_terminal)
         .service(reset_terminal_device)
         .service(record_card_renewal)
         .service(mykey_by_service_id);
 }
 
-fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
+pub(super) fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
     text.parse().map_err(|_| Problem::field("terminal_id", "format", "端末IDは数字8桁です"))
 }
 
@@ -394,12 +395,13 @@ pub struct IdIssuerName {
     name: String,
 }
 
-/// Adds or renames an ID-issuing business (MIC only).
+/// Adds or renames an ID-issuing business (MIC only). Names are unique.
 #[utoipa::path(
     params(("issuer_id" = String, Path, description = "ID付与事業者ID, 6 digits")),
     request_body = IdIssuerName,
     responses(
         (status = 200, body = IdIssuer),
+        (status = 409, body = Problem, description = "another issuer has this name"),
         (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 400, body = Problem)
     ),
@@ -420,6 +422,12 @@ async fn put_id_issuer(
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 60 {
         return Err(Problem::field("name", "required", "ID付与事業者名を60文字以内で入力してください"));
+    }
+    // (ア) terminals are tied to their issuer by the name 様式I gives, so a name names one issuer
+    // (the store's UNIQUE constraint too; refused here, its violation would read as an outage).
+    let issuers = state.registry.id_issuers().await?;
+    if issuers.iter().any(|i| i.name == name && i.issuer_id != issuer_id) {
+        return Err(Problem::conflict("issuer-name-taken", "このID付与事業者名は別のIDで登録済みです"));
     }
     let issuer = IdIssuer { issuer_id, name };
     state.registry.save_id_issuer(issuer.clone()).await?;

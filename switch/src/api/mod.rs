@@ -5,7 +5,8 @@
 //! - [`auth`]: sessions, the login throttle, staff access rules.
 //! - [`admin`]: municipality staff and the platform operator (MIC): municipal points, events,
 //!   ID-issuing businesses, terminals, certificate renewals, service-ID lookup.
-//! - [`terminals`]: 様式I → 様式II issuance and the terminal list (JSON, CSV, xlsx).
+//! - [`terminals`]: 様式I → 様式II issuance, the terminal list (JSON, CSV, xlsx), a new password
+//!   for a terminal whose 様式II password was lost.
 //! - [`mypage`]: citizens: card challenges, creating and changing the MyKey ID, login,
 //!   profile, revocation, service IDs.
 //!
@@ -202,6 +203,7 @@ impl Modify for BearerAuth {
         admin::put_id_issuer,
         terminals::issue_terminals,
         terminals::list_terminals,
+        terminals::reset_terminal_password,
         admin::patch_terminal,
         admin::reset_terminal_device,
         admin::record_card_renewal,

@@ -1,7 +1,9 @@
-//! Terminal issuance from a municipality's survey (様式I → 様式II, F6, F7) and the terminal list
-//! with contact details (F12), as JSON, CSV (UTF-8 with BOM or Shift_JIS) or xlsx.
+//! Terminal issuance from a municipality's survey (様式I → 様式II, F6, F7), the terminal list
+//! with contact details (F12), as JSON, CSV (UTF-8 with BOM or Shift_JIS) or xlsx, and a new
+//! password for a terminal whose 様式II password was lost.
 //!
-//! Passwords exist in clear only in the issuance's answer: the store keeps their argon2 hashes.
+//! Passwords exist in clear only in the answer that issues them: the store keeps their argon2
+//! hashes.
 //! A survey whose terminals are already issued (the same kind, location and name in the same
 //! municipality) is refused, so a retried upload never issues a second set of terminals.
 
@@ -9,14 +11,14 @@ use std::collections::HashSet;
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use actors::registration::terminal_survey::{IssuedTerminal, SurveyRow, TerminalCounts};
+use actors::registration::terminal_survey::{new_password, IssuedTerminal, SurveyRow, TerminalCounts};
 use actors::registry::{NewTerminal, TerminalAdminRow};
-use actors::terminal_auth::hash_passwords;
+use actors::terminal_auth::{hash_password, hash_passwords};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::admin::TerminalView;
-use super::auth::{blocking, require_mic};
+use super::auth::{blocking, may_act_for, require_mic};
 use super::problem::Problem;
 use super::ApiState;
 use crate::forms::{self, CsvEncoding, FormHeader};
@@ -233,4 +235,60 @@ pub async fn list_terminals(
         })
         .collect();
     form2_answer(format, &header, &rows, "端末一覧")
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewTerminalPassword {
+    terminal_id: String,
+    /// The new password, in clear only in this answer; the old one no longer logs in.
+    password: String,
+}
+
+/// Gives a terminal of the municipality a new password when its 様式II password was lost (its
+/// municipality's staff or MIC). The old password stops working at once, the terminal's failed
+/// logins and lock are cleared, its registered device stays. The answer is the only place the
+/// new password appears.
+#[utoipa::path(
+    params(
+        ("code" = String, Path, description = "全国地方公共団体コード"),
+        ("terminal_id" = String, Path, description = "端末ID, 8 digits")
+    ),
+    responses(
+        (status = 200, body = NewTerminalPassword),
+        (status = 404, body = Problem, description = "no such terminal in this municipality"),
+        (status = 409, body = Problem, description = "the terminal is retired (削除要否)"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/municipalities/{code}/terminals/{terminal_id}/password")]
+pub async fn reset_terminal_password(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (code, terminal_id) = path.into_inner();
+    let (role, code) = state.staff_for(&req, &code)?;
+    let terminal_id = super::admin::parse_terminal(&terminal_id)?;
+    let row = state.registry.terminal_admin_row(terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    // Staff of another municipality are refused as everywhere else; MIC, who may act for both,
+    // simply does not find the terminal under this municipality.
+    may_act_for(&role, &row.municipality)?;
+    if row.municipality != code {
+        return Err(Problem::not_found("terminal"));
+    }
+    if row.retired {
+        return Err(Problem::conflict("terminal-retired", "端末は削除されています")
+            .detail("a retired terminal cannot log in; reinstate it first"));
+    }
+    let password = new_password(&mut rand::rng());
+    let clear = password.clone();
+    let hash = blocking(move || hash_password(&clear)).await?;
+    if !state.registry.set_terminal_password(terminal_id, hash).await? {
+        return Err(Problem::not_found("terminal"));
+    }
+    tracing::info!(terminal = %terminal_id, "terminal password replaced");
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(NewTerminalPassword { terminal_id: terminal_id.to_string(), password }))
 }

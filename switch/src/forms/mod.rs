@@ -6,6 +6,7 @@
 //! - [`read_survey`]: 様式I bytes of either format → a validated [`TerminalSurvey`], or every
 //!   problem named by line and column (`lines[17].設置場所`).
 //! - [`form2_csv`] (UTF-8 with BOM or Shift_JIS) and [`form2_xlsx`]: 様式II from issued terminals.
+//! - [`zip_bound`]: what an uploaded .xlsx may inflate to, checked before calamine reads it.
 //!
 //! Nothing here touches HTTP or the store.
 
@@ -15,6 +16,7 @@ pub mod form2_xlsx;
 mod layout;
 pub mod survey_csv;
 pub mod survey_xlsx;
+pub mod zip_bound;
 
 pub use actors::registration::terminal_survey::{IssuedTerminal, SurveyRow, TerminalCounts, TerminalSurvey};
 pub use actors::registration::FieldError;

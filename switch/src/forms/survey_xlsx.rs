@@ -11,6 +11,7 @@ use actors::registration::FieldError;
 use calamine::{DataRef, Reader, Xlsx};
 
 use super::layout::{self, Line};
+use super::zip_bound::{check_declared_sizes, ArchiveRefusal, MAX_ENTRIES, MAX_INFLATED_BYTES};
 use super::FormHeader;
 
 /// Columns read: the form has eight; notes further right are ignored.
@@ -18,18 +19,49 @@ const MAX_COLUMNS: u32 = 64;
 /// Non-empty rows read: the terminals plus a generous preamble.
 const MAX_SHEET_ROWS: usize = MAX_ROWS + 1_000;
 
+fn unreadable(detail: String) -> Vec<FieldError> {
+    vec![FieldError::new(
+        "file",
+        "format",
+        format!("xlsxファイルとして読めません。Excelで開けるか確認してください ({detail})"),
+    )]
+}
+
+/// A workbook whose ZIP directory promises more than [`MAX_INFLATED_BYTES`] (or more than
+/// [`MAX_ENTRIES`] entries) is refused before calamine inflates anything.
+fn within_bounds(bytes: &[u8]) -> Result<(), Vec<FieldError>> {
+    const MIB: u64 = 1024 * 1024;
+    let too_large = |detail: String| {
+        vec![FieldError::new(
+            "file",
+            "too_large",
+            format!(
+                "xlsxファイルの展開後のサイズが上限({} MiB)を超えます。不要なシートや書式を削除するか、CSVで保存してください ({detail})",
+                MAX_INFLATED_BYTES / MIB
+            ),
+        )]
+    };
+    match check_declared_sizes(bytes, MAX_INFLATED_BYTES) {
+        Ok(()) => Ok(()),
+        Err(ArchiveRefusal::Unreadable(detail)) => Err(unreadable(detail)),
+        Err(ArchiveRefusal::TooManyEntries { entries }) => {
+            Err(too_large(format!("the archive has {entries} entries, at most {MAX_ENTRIES} are read")))
+        }
+        Err(ArchiveRefusal::EntryTooLarge { name, declared }) => {
+            Err(too_large(format!("{name} inflates to {declared} bytes")))
+        }
+        Err(ArchiveRefusal::TotalTooLarge { declared }) => {
+            Err(too_large(format!("the entries inflate to at least {declared} bytes together")))
+        }
+    }
+}
+
 /// Reads 様式I from the bytes of an .xlsx workbook.
 ///
 /// The cells are read one by one, never as the sheet's whole rectangle: a cell typed far away
 /// (`XFD1048576`) must not make the reader allocate billions of empty cells.
 pub fn read_survey_xlsx(bytes: &[u8], expected: Option<&FormHeader>) -> Result<TerminalSurvey, Vec<FieldError>> {
-    let unreadable = |detail: String| {
-        vec![FieldError::new(
-            "file",
-            "format",
-            format!("xlsxファイルとして読めません。Excelで開けるか確認してください ({detail})"),
-        )]
-    };
+    within_bounds(bytes)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
     let Some(first) = workbook.sheet_names().into_iter().next() else {
         return Err(vec![FieldError::new("file", "empty", "シートがありません")]);

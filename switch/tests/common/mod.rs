@@ -1,5 +1,5 @@
 //! Test harness: a real `switch serve` process on 127.0.0.1:0 over a seeded temporary store,
-//! and a small blocking terminal that speaks raw frames.
+//! a small blocking terminal that speaks raw frames, and a small HTTP client for the API.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,6 +41,28 @@ pub fn seed_terminals(dir: &Path, citizens: u64, terminals: &[u32]) {
             now_ms: actors::clock::Clock::System.now_ms(),
         };
         store.load_demo(options).await.unwrap();
+    });
+}
+
+/// Enters the demo's set-up side (川崎市's point registration, the ID issuers, the staff logins
+/// `mic-admin` and `kawasaki-admin`) into the embedded store in `dir`, as `switch demo` does.
+pub fn register_demo_setup(dir: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
+        switch::store::demo_setup::register(&store, &store, actors::clock::Clock::System.now_ms()).await.unwrap();
+    });
+}
+
+/// As [`register_demo_setup`], into the PostgreSQL database a running server `s` serves (the
+/// registry's rows are read from the store when asked for, so the server sees them).
+pub fn register_demo_setup_postgres(s: &Server) {
+    let url = s.env().iter().find(|(k, _)| k == "SWITCH_STORE__URL").map(|(_, v)| v.clone()).expect("on PostgreSQL");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let settings = switch::store::postgres::PostgresSettings::for_test(&url);
+        let store = switch::store::PostgresStore::connect(settings).await.unwrap();
+        switch::store::demo_setup::register(&store, &store, actors::clock::Clock::System.now_ms()).await.unwrap();
     });
 }
 
@@ -331,13 +353,9 @@ pub fn code(response: &Response) -> ErrorCode {
     }
 }
 
-/// One HTTP/1.1 request to the switch's HTTP side: (status, body bytes). `headers` are added
-/// as given (e.g. `("Authorization", "Bearer …")`, `("Idempotency-Key", "k1")`).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
-    http_try(addr, method, path, headers, body).expect("an HTTP answer")
-}
-
-/// As [`http`]; None when the connection fails or closes without an answer (a killed switch).
+/// One HTTP/1.1 request to the switch's HTTP side with the given headers (e.g.
+/// `("Authorization", "Bearer …")`, `("Idempotency-Key", "k1")`): (status, body bytes); None when
+/// the connection fails or closes without an answer (a killed switch).
 pub fn http_try(
     addr: SocketAddr,
     method: &str,
@@ -346,10 +364,8 @@ pub fn http_try(
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(addr).ok()?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         head.push_str("Content-Type: application/json\r\n");
     }
@@ -384,7 +400,7 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// As [`http`], with a JSON body and a JSON answer (Null when the body is not JSON).
+/// As [`http_try`], with a JSON body and a JSON answer (Null when the body is not JSON).
 pub fn http_json(
     addr: SocketAddr,
     method: &str,
@@ -393,6 +409,45 @@ pub fn http_json(
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, answer) = http(addr, method, path, headers, body.as_bytes());
+    let (status, answer) = http_try(addr, method, path, headers, body.as_bytes()).expect("an HTTP answer");
     (status, serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null))
+}
+
+/// One HTTP/1.1 request to the server's API with a body of `content_type`: (status, body text).
+pub fn http(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", content_type)];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let (status, body) = http_try(s.http, method, path, &headers, body).expect("an HTTP answer");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A JSON request: (status, JSON body or Null).
+pub fn call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http(s, method, path, token, "application/json", body.as_bytes());
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// A staff login's bearer token.
+pub fn staff(s: &Server, login_id: &str, password: &str) -> String {
+    let login = serde_json::json!({"login_id": login_id, "password": password});
+    let (status, body) = call(s, "POST", "/api/v1/staff/login", None, Some(login));
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
+use actors::registry::Registry;
 use actors::store::Store;
 use switch::store::seed::SeedOptions;
 
@@ -22,6 +23,8 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Drops the open store (the embedded one holds its data directory's lock).
     fn close(&mut self);
     fn store(&self) -> Arc<dyn Store>;
+    /// The same open store as its set-up side (both engines implement both traits on one type).
+    fn registry(&self) -> Arc<dyn Registry>;
     async fn load_demo(&self, options: SeedOptions);
     async fn exec(&self, sql: &str);
     async fn query_i64(&self, sql: &str) -> i64;
@@ -90,6 +93,10 @@ mod sqlite_engine {
         }
 
         fn store(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn registry(&self) -> Arc<dyn Registry> {
             self.store.clone().expect("store opened")
         }
 
@@ -200,6 +207,10 @@ mod postgres_engine {
         }
 
         fn store(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn registry(&self) -> Arc<dyn Registry> {
             self.store.clone().expect("store opened")
         }
 

@@ -350,9 +350,11 @@ async fn create_citizen(c: &ClientWrapper, n: &NewCitizen) -> Result<Result<Wall
 
 async fn citizen(c: &ClientWrapper, wallet: WalletId) -> Result<Option<CitizenRecord>, PgError> {
     let w = wallet.0 as i64;
+    // `notify` is SMALLINT; a bare `0` would make COALESCE an INTEGER, which does not read as i16.
     let Some(r) = c
         .query_opt(
-            "SELECT w.mykey_id, w.status, p.password_hash, p.email, COALESCE(p.notify, 0), p.default_municipality
+            "SELECT w.mykey_id, w.status, p.password_hash, p.email, COALESCE(p.notify, 0::smallint),
+                    p.default_municipality
              FROM wallets w LEFT JOIN citizens p ON p.wallet_id = w.wallet_id WHERE w.wallet_id = $1",
             &[&w],
         )
@@ -669,9 +671,24 @@ impl Registry for PostgresStore {
             Box::pin(async move {
                 let n = c
                     .execute(
-                        "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0
+                        "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0, locked_until_ms = 0
                          WHERE terminal_id = $1",
                         &[&(terminal.value() as i32)],
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+        })
+    }
+
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let n = c
+                    .execute(
+                        "UPDATE terminals SET password_hash = $2, failed_logins = 0, locked_until_ms = 0
+                         WHERE terminal_id = $1",
+                        &[&(terminal.value() as i32), &password_hash],
                     )
                     .await?;
                 Ok(n == 1)

@@ -579,9 +579,18 @@ impl Registry for SqliteStore {
     fn reset_terminal_device(&self, terminal: TerminalId) -> StoreFuture<bool> {
         self.write(move |c| {
             Ok(c.execute(
-                "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0
+                "UPDATE terminals SET fingerprint = NULL, registered_at_ms = NULL, failed_logins = 0, locked_until_ms = 0
                  WHERE terminal_id = ?1",
                 [terminal.value()],
+            )? == 1)
+        })
+    }
+
+    fn set_terminal_password(&self, terminal: TerminalId, password_hash: String) -> StoreFuture<bool> {
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE terminals SET password_hash = ?2, failed_logins = 0, locked_until_ms = 0 WHERE terminal_id = ?1",
+                params![terminal.value(), password_hash],
             )? == 1)
         })
     }
