@@ -440,7 +440,7 @@ fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
     // Half debits, half migrations, each with its own key; the switch dies while they fly.
     let request = |n: u64| -> (String, &'static str, Value) {
         let customer = customer(n % CITIZENS);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             (
                 format!("d-{n}"),
                 "/api/v1/partner/debits",
@@ -485,6 +485,35 @@ fn partner_calls_killed_mid_flight_are_applied_exactly_once_when_retried() {
     // 150 debits of 3 points out, 150 credits of 105 points in.
     let now = query_i64(&s.dir, "SELECT SUM(amount) FROM wallet_lots");
     assert_eq!(now, opening - 150 * 3 + 150 * 105);
+    let (ok, report) = s.check();
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn the_partner_flows_run_the_same_on_postgresql() {
+    let s = Server::start_postgres(CITIZENS, &TEST_TERMINALS, &[]);
+    register_demo_setup_postgres(&s);
+    // Consent and a real-time migration to the reserved account, then the citizen's move.
+    let token = citizen_login(&s, 3);
+    assert_eq!(citizen_call(&s, &token, "POST", "/api/v1/mypage/partners/1/consent", None).0, 204);
+    let migration = json!({"customer_id": customer(3), "partner_points": 2000});
+    let (status, body) = partner_call(&s, "POST", "/api/v1/partner/migrations", Some("pg-m"), Some(migration.clone()));
+    assert_eq!((status, body["points"].as_u64()), (201, Some(2100)), "{body}");
+    let (status, _) = partner_call(&s, "POST", "/api/v1/partner/migrations", Some("pg-m"), Some(migration));
+    assert_eq!(status, 200, "a retry");
+    let (status, moved) =
+        citizen_call(&s, &token, "POST", "/api/v1/mypage/reserved/move", Some(json!({"to": EVENT, "points": 2100})));
+    assert_eq!(status, 200, "{moved}");
+    // A debit of the event points and its cancellation, back to the event account.
+    let before = moved["balance_after"].as_u64().unwrap();
+    let order = json!({"customer_id": customer(3), "code": EVENT, "points": 2500});
+    let (status, debit) = partner_call(&s, "POST", "/api/v1/partner/debits", Some("pg-d"), Some(order));
+    assert_eq!((status, debit["balance_after"].as_u64()), (201, Some(before - 2500)), "{debit}");
+    let path = format!("/api/v1/partner/debits/{}/cancel", debit["transaction_id"].as_str().unwrap());
+    let (status, cancel) = partner_call(&s, "POST", &path, Some("pg-c"), None);
+    assert_eq!((status, cancel["balance_after"].as_u64()), (200, Some(before)), "{cancel}");
+    let (status, again) = partner_call(&s, "POST", &path, Some("pg-c2"), None);
+    assert_eq!((status, again["replayed"].as_bool()), (200, Some(true)));
     let (ok, report) = s.check();
     assert!(ok, "{report}");
 }

@@ -1,5 +1,6 @@
 //! The store conformance suite: what every storage engine must do, written once against
-//! `Arc<dyn Store>` and run against the embedded store (`sqlite_store::*`) and PostgreSQL
+//! `Arc<dyn Store>` (and the set-up and partner sides' `Registry` and `PartnerBook`) and run
+//! against the embedded store (`sqlite_store::*`) and PostgreSQL
 //! (`postgres_store::*`, on a private cluster this test binary starts; see
 //! `switch::store::postgres::cluster`). Without PostgreSQL the PostgreSQL half fails and says
 //! how to get it.
@@ -28,6 +29,8 @@ const LOCATION: u32 = 1;
 // Submodules beside this file (not `tests/*.rs`, which cargo would build as test binaries).
 #[path = "store_conformance/engines.rs"]
 mod engines;
+#[path = "store_conformance/partners.rs"]
+mod partners;
 #[path = "store_conformance/registry.rs"]
 mod registry;
 #[path = "store_conformance/round_trips.rs"]
@@ -184,6 +187,7 @@ use CommitOutcome::{AlreadyVoided, Committed, DuplicateKey, StaleVersion};
 mod cases {
     use super::*;
     // The set-up side's cases live beside this file; the macro below runs them the same way.
+    pub use super::partners::cases::*;
     pub use super::registry::cases::*;
 
     /// Committed entries read back as written; after a restart the journal's head continues
@@ -604,4 +608,11 @@ conformance!(
     registry_card_renewal,
     registry_service_ids,
     registry_staff_accounts,
+    partners_register_and_rotate_keys,
+    idempotency_keys_are_claimed_once,
+    coupons_are_issued_whole_and_read_back,
+    uploads_checkpoint_their_progress,
+    service_ids_resolve_in_bulk,
+    consents_and_settlement_marks,
+    reserve_due_lists_overdue_wallets_in_pages,
 );

@@ -25,6 +25,7 @@ pub trait Engine: Sized + Send + Sync + 'static {
     fn store(&self) -> Arc<dyn Store>;
     /// The same open store as its set-up side (both engines implement both traits on one type).
     fn registry(&self) -> Arc<dyn Registry>;
+    fn partners(&self) -> Arc<dyn actors::partners::PartnerBook>;
     async fn load_demo(&self, options: SeedOptions);
     async fn exec(&self, sql: &str);
     async fn query_i64(&self, sql: &str) -> i64;
@@ -97,6 +98,10 @@ mod sqlite_engine {
         }
 
         fn registry(&self) -> Arc<dyn Registry> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn partners(&self) -> Arc<dyn actors::partners::PartnerBook> {
             self.store.clone().expect("store opened")
         }
 
@@ -211,6 +216,10 @@ mod postgres_engine {
         }
 
         fn registry(&self) -> Arc<dyn Registry> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn partners(&self) -> Arc<dyn actors::partners::PartnerBook> {
             self.store.clone().expect("store opened")
         }
 

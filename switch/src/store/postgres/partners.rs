@@ -159,9 +159,13 @@ impl PartnerBook for PostgresStore {
             Box::pin(async move {
                 let row = c
                     .query_opt(
+                        // The NOT EXISTS keeps a refused name from drawing a number from the
+                        // identity, so partners are numbered 1, 2, 3 as on the embedded store.
                         "INSERT INTO partners (name, id_issuer_id, api_key_hash, rate_partner, rate_municipal,
                              abilities, created_at_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING partner_id",
+                         SELECT $1, $2, $3, $4, $5, $6, $7
+                         WHERE NOT EXISTS (SELECT 1 FROM partners WHERE name = $1)
+                         ON CONFLICT (name) DO NOTHING RETURNING partner_id",
                         &[
                             &p.name,
                             &p.id_issuer_id,
