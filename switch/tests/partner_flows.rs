@@ -104,6 +104,15 @@ fn citizen_login(s: &Server, i: u64) -> String {
     format!("Bearer {}", body["token"].as_str().unwrap())
 }
 
+/// Citizen `i` consents on the my page to the demo partner's real-time migration, then the
+/// partner migrates `partner_points` to the reserved account: (citizen's token, the answer).
+fn consent_and_migrate(s: &Server, i: u64, key: &str, partner_points: u64) -> (String, (u16, Value)) {
+    let token = citizen_login(s, i);
+    assert_eq!(citizen_call(s, &token, "POST", "/api/v1/mypage/partners/1/consent", None).0, 204);
+    let body = json!({"customer_id": customer(i), "partner_points": partner_points});
+    (token, partner_call(s, "POST", "/api/v1/partner/migrations", Some(key), Some(body)))
+}
+
 fn citizen_call(s: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     http_json(s.http, method, path, &[("Authorization", token)], body)
 }
@@ -124,15 +133,7 @@ fn municipal_balance(s: &Server, i: u64) -> u64 {
 fn shop_balances_never_show_reserved_points_and_debits_take_only_the_named_account() {
     let s = server();
     // Reserved points arrive for citizen 0 through a real-time migration (consent first).
-    let token = citizen_login(&s, 0);
-    assert_eq!(citizen_call(&s, &token, "POST", "/api/v1/mypage/partners/1/consent", None).0, 204);
-    let (status, body) = partner_call(
-        &s,
-        "POST",
-        "/api/v1/partner/migrations",
-        Some("m-1"),
-        Some(json!({"customer_id": customer(0), "partner_points": 10_000})),
-    );
+    let (_, (status, body)) = consent_and_migrate(&s, 0, "m-1", 10_000);
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["account"], "R");
 
@@ -306,15 +307,7 @@ fn citizens_move_reserved_points_within_their_period_by_prefecture_and_municipal
         register_demo_setup(dir);
         plant_overdue_reserve(dir, 1, 300, 30); // citizen 0: an overdue lot
     });
-    let token = citizen_login(&s, 0);
-    assert_eq!(citizen_call(&s, &token, "POST", "/api/v1/mypage/partners/1/consent", None).0, 204);
-    let (status, _) = partner_call(
-        &s,
-        "POST",
-        "/api/v1/partner/migrations",
-        Some("fresh"),
-        Some(json!({"customer_id": customer(0), "partner_points": 1000})),
-    );
+    let (token, (status, _)) = consent_and_migrate(&s, 0, "fresh", 1000);
     assert_eq!(status, 201);
 
     let (status, reserved) = citizen_call(&s, &token, "GET", "/api/v1/mypage/reserved", None);
