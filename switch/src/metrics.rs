@@ -65,4 +65,10 @@ fn describe() {
     describe_counter!("switch_ledger_busy_total", "Entries refused because too many were waiting (BUSY).");
     describe_gauge!("switch_wallets_active", "Wallet actors in memory.");
     describe_counter!("switch_wallets_passivated_total", "Wallet actors passivated (idle or over the active limit).");
+    describe_counter!(
+        "switch_point_movements_total",
+        "Movements that are not a terminal's (partner credits, reserved moves, shop debits and cancels), by kind and result (ok, replayed, or the problem code)."
+    );
+    describe_counter!("switch_reserve_swept_wallets_total", "Wallets whose overdue reserved points the sweep moved.");
+    describe_counter!("switch_reserve_swept_points_total", "Reserved points the sweep moved to default municipalities.");
 }

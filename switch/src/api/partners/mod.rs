@@ -210,7 +210,21 @@ impl Movement {
 /// Moves a citizen's points through the citizen's wallet (so it is ordered with every other
 /// change of that citizen and reaches the journal through the ledger).
 pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Result<Option<Posted>, Problem> {
-    Ok(ask(&state.router, |reply| MovePoints { wallet, op, reply }).await?)
+    let kind = match &op {
+        PointOp::Credit { .. } => "credit",
+        PointOp::MoveReserved { .. } => "move_reserved",
+        PointOp::SweepReserved { .. } => "sweep",
+        PointOp::ShopDebit { .. } => "shop_debit",
+        PointOp::ShopCancel { .. } => "shop_cancel",
+    };
+    let answer = ask(&state.router, |reply| MovePoints { wallet, op, reply }).await.map_err(Problem::from);
+    let result = match &answer {
+        Ok(Some(p)) if p.replayed => "replayed".to_owned(),
+        Ok(_) => "ok".to_owned(),
+        Err(p) => p.code.clone(),
+    };
+    metrics::counter!("switch_point_movements_total", "kind" => kind, "result" => result).increment(1);
+    answer
 }
 
 /// The wallet a partner's customer id is linked to (the partner's ID-issuing business).
