@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
 
 use auth::{bearer, LoginThrottle, Principal, Sessions};
 use mypage::IssuanceSessions;
+use partners::coupon_desk::CouponDesk;
 use partners::PartnerSettings;
 use problem::Problem;
 
@@ -88,6 +89,8 @@ pub struct ApiState {
     /// The partner side (issue 6).
     pub partners: Arc<dyn PartnerBook>,
     pub partner_settings: PartnerSettings,
+    /// Coupons' guess throttle and issuances in progress.
+    pub coupon_desk: CouponDesk,
 }
 
 impl ApiState {
@@ -120,6 +123,7 @@ impl ApiState {
             challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
             partners,
+            coupon_desk: CouponDesk::new(&partner_settings),
             partner_settings,
         }
     }
@@ -220,6 +224,10 @@ impl Modify for BearerAuth {
         partners::registration::register_partner,
         partners::registration::list_partners,
         partners::registration::rotate_api_key,
+        partners::coupons::issue_coupons,
+        partners::coupons::download_coupons,
+        partners::coupon_redeem::redeem_coupon,
+        partners::coupon_redeem::check_coupon,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -242,5 +250,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi_json)
         .configure(admin::routes)
         .configure(mypage::routes)
-        .configure(partners::registration::routes);
+        .configure(partners::registration::routes)
+        .configure(partners::coupons::routes)
+        .configure(partners::coupon_redeem::routes);
 }

@@ -5,11 +5,18 @@
 //! - this module: partner authentication (`Authorization: Bearer <partner id>.<secret>`, the
 //!   secret's SHA-256 compared in constant time), abilities, and Idempotency-Key claims;
 //! - [`registration`]: the operator's partner registration and key rotation.
+//! - [`coupons`]: bulk coupon issuance and its download (CSV in [`coupon_csv`]);
+//!   [`coupon_redeem`]: checking and redeeming a coupon on the my page; [`coupon_desk`]: the
+//!   guess throttle and the issuances in progress.
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
 //! crash is answered from the journal and never applied twice.
 
+pub mod coupon_csv;
+pub mod coupon_desk;
+pub mod coupon_redeem;
+pub mod coupons;
 pub mod registration;
 
 use actix_web::HttpRequest;
