@@ -512,3 +512,33 @@ fn two_citizens_racing_for_the_same_coupons_get_each_credited_once() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+/// `loadtest coupons` against a real switch: issuance and redemption run concurrently, and the
+/// run's own proof (download, second attempts, balances) passes.
+#[test]
+fn the_coupon_load_generator_proves_every_coupon_redeemed_once() {
+    let s = server();
+    let config = loadtest::CouponsConfig {
+        citizens: 5,
+        coupons: 350,
+        concurrency: 8,
+        per_request: 100,
+        reuse_sample: 10,
+        ..loadtest::CouponsConfig::new(s.http.to_string())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let report = rt.block_on(loadtest::run_coupons(&config)).unwrap();
+    assert_eq!(
+        (report.issue_requests, report.issued, report.ok, report.errors),
+        (4, 350, 350, 0),
+        "{}",
+        report.to_text()
+    );
+    let v = &report.verification;
+    assert!(v.passed, "{}", report.to_text());
+    assert_eq!((v.downloaded_used, v.reuse_refused, v.replay_same), (350, 10, 10));
+    assert_eq!(v.balance_delta, i128::from(report.issued_value));
+    assert!(report.throughput_per_s > 0.0);
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
