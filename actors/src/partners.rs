@@ -231,6 +231,9 @@ pub trait PartnerBook: Send + Sync + 'static {
     fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>>;
     /// Notes who redeemed a coupon (after the credit is durable); idempotent.
     fn note_coupon_redeemed(&self, coupon_no: u64, wallet: WalletId, now_ms: u64) -> StoreFuture<()>;
+    /// Notes many redemptions in one transaction (one sync to disk for all of them), each as
+    /// [`PartnerBook::note_coupon_redeemed`] would: a coupon already noted keeps its first note.
+    fn note_coupons_redeemed(&self, notes: Vec<(u64, WalletId)>, now_ms: u64) -> StoreFuture<()>;
 
     /// Records an upload, or answers the earlier one of the same partner and file.
     fn create_upload(

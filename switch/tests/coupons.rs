@@ -542,3 +542,51 @@ fn the_coupon_load_generator_proves_every_coupon_redeemed_once() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+/// What the redemption path asks of the store, on both engines: issuance all or nothing when
+/// a code collides, and redemptions noted in groups, each coupon keeping its first note.
+async fn coupon_rows_on(partners: &dyn PartnerBook) {
+    let now = Clock::System.now_ms();
+    let coupon = |n: u64| NewCoupon { code: coupon_code(n), value: 10, expires_on: 20991231, destination: None };
+    assert!(partners.issue_coupons(1, "g".into(), vec![coupon(1), coupon(2), coupon(3)], now).await.unwrap());
+    let collided = partners.issue_coupons(1, "h".into(), vec![coupon(4), coupon(2)], now).await.unwrap();
+    assert!(!collided && partners.coupons_of_batch(1, "h".into()).await.unwrap().is_empty(), "nothing of it kept");
+    assert!(partners.coupon_by_code(coupon_code(4)).await.unwrap().is_none());
+
+    let numbers: Vec<u64> =
+        partners.coupons_of_batch(1, "g".into()).await.unwrap().iter().map(|c| c.coupon_no).collect();
+    let (a, b) = (numbers[0], numbers[1]);
+    let w = actors::journal::WalletId;
+    partners.note_coupons_redeemed(vec![(a, w(1)), (b, w(2)), (a, w(3))], now).await.unwrap();
+    partners.note_coupons_redeemed(vec![(b, w(4))], now + 1).await.unwrap();
+    partners.note_coupon_redeemed(a, w(5), now + 2).await.unwrap();
+    let noted: Vec<(Option<actors::journal::WalletId>, Option<u64>)> = partners
+        .coupons_of_batch(1, "g".into())
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.redeemed_by, c.redeemed_at_ms))
+        .collect();
+    assert_eq!(noted, [(Some(w(1)), Some(now)), (Some(w(2)), Some(now)), (None, None)]);
+}
+
+#[test]
+fn coupon_rows_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = switch::store::SqliteStore::open(&dir.path().join("switch.db"), 1).unwrap();
+    rt.block_on(coupon_rows_on(&store));
+}
+
+#[test]
+fn coupon_rows_on_postgresql() {
+    let url = postgres_database();
+    let migrated = switch_command(&["migrate"], &postgres_env(&url));
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let settings = switch::store::postgres::PostgresSettings::for_test(&url);
+        let store = switch::store::PostgresStore::connect(settings).await.unwrap();
+        coupon_rows_on(&store).await;
+    });
+}

@@ -26,11 +26,12 @@ impl ApiError {
         }
     }
 
-    /// Worth sending again unchanged: the connection failed, or the switch was busy.
+    /// Worth sending again unchanged: the connection failed, the switch was busy, or it is
+    /// still working on an earlier send of the same issuance.
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Http(_) => true,
-            ApiError::Refused { status, .. } => *status == 503,
+            ApiError::Refused { status, code } => *status == 503 || code == "idempotency-key-in-progress",
         }
     }
 }
@@ -157,6 +158,7 @@ mod tests {
     fn busy_and_lost_connections_are_worth_resending_refusals_are_not() {
         assert!(ApiError::Refused { status: 503, code: "busy".into() }.is_transient());
         assert!(ApiError::Http(HttpError::Closed).is_transient());
+        assert!(ApiError::Refused { status: 409, code: "idempotency-key-in-progress".into() }.is_transient());
         assert!(!ApiError::Refused { status: 409, code: "coupon-used".into() }.is_transient());
     }
 }

@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
 use auth::{bearer, LoginThrottle, Principal, Sessions};
 use mypage::IssuanceSessions;
 use partners::coupon_desk::CouponDesk;
+use partners::coupon_notes::CouponNotes;
 use partners::PartnerSettings;
 use problem::Problem;
 
@@ -91,6 +92,8 @@ pub struct ApiState {
     pub partner_settings: PartnerSettings,
     /// Coupons' guess throttle and issuances in progress.
     pub coupon_desk: CouponDesk,
+    /// Who redeemed which coupon, written in groups.
+    pub coupon_notes: CouponNotes,
 }
 
 impl ApiState {
@@ -106,6 +109,7 @@ impl ApiState {
         card_issuer: Option<TrustedIssuer>,
         limits: ApiLimits,
     ) -> ApiState {
+        let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
         ApiState {
             registry,
             store,
@@ -122,6 +126,7 @@ impl ApiState {
             card_issuer,
             challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
+            coupon_notes,
             partners,
             coupon_desk: CouponDesk::new(&partner_settings),
             partner_settings,

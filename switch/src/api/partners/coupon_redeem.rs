@@ -202,7 +202,7 @@ async fn redeem_coupon(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Err(e) = state.partners.note_coupon_redeemed(coupon.coupon_no, wallet, state.now()).await {
+    if let Err(e) = state.coupon_notes.note(coupon.coupon_no, wallet).await {
         // The credit is durable and the journal keeps the coupon single-use; only the coupon's
         // display lags until the next attempt on it notes it again.
         tracing::warn!(coupon_no = coupon.coupon_no, error = %e, "noting a coupon redemption failed");

@@ -7,7 +7,8 @@
 //! - [`registration`]: the operator's partner registration and key rotation.
 //! - [`coupons`]: bulk coupon issuance and its download (CSV in [`coupon_csv`]);
 //!   [`coupon_redeem`]: checking and redeeming a coupon on the my page; [`coupon_desk`]: the
-//!   guess throttle and the issuances in progress.
+//!   guess throttle and the issuances in progress; [`coupon_notes`]: who redeemed which coupon,
+//!   written in groups.
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
@@ -15,6 +16,7 @@
 
 pub mod coupon_csv;
 pub mod coupon_desk;
+pub mod coupon_notes;
 pub mod coupon_redeem;
 pub mod coupons;
 pub mod registration;
