@@ -231,6 +231,9 @@ pub trait PartnerBook: Send + Sync + 'static {
     fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>>;
     /// Notes who redeemed a coupon (after the credit is durable); idempotent.
     fn note_coupon_redeemed(&self, coupon_no: u64, wallet: WalletId, now_ms: u64) -> StoreFuture<()>;
+    /// Notes many redemptions in one transaction (one sync to disk for all of them), each as
+    /// [`PartnerBook::note_coupon_redeemed`] would: a coupon already noted keeps its first note.
+    fn note_coupons_redeemed(&self, notes: Vec<(u64, WalletId)>, now_ms: u64) -> StoreFuture<()>;
 
     /// Records an upload, or answers the earlier one of the same partner and file.
     fn create_upload(
@@ -299,6 +302,81 @@ pub fn is_coupon_code(code: &str) -> bool {
     b.len() == 16 && b.iter().all(u8::is_ascii_digit) && luhn_digit(&b[..15]) == b[15]
 }
 
+/// How many random digits a coupon code has before its check digit.
+pub const COUPON_RANDOM_DIGITS: usize = 15;
+
+/// The coupon code whose first fifteen digits are `random` (taken modulo 10^15), with its
+/// check digit appended. The caller draws `random` from a CSPRNG: the code is what makes a
+/// coupon spendable, so it must not be guessable.
+pub fn coupon_code(random: u64) -> String {
+    let body = format!("{:015}", random % 1_000_000_000_000_000);
+    let check = luhn_digit(body.as_bytes()) as char;
+    format!("{body}{check}")
+}
+
+/// A coupon code as a person typed or pasted it, reduced to its digits: full-width digits are
+/// read as digits and the separators people put between digit groups (spaces, hyphens, dashes,
+/// in ASCII or full width) are dropped. Anything else is kept, so [`is_coupon_code`] refuses it.
+pub fn normalize_coupon_code(typed: &str) -> String {
+    typed.chars().filter(|c| !CODE_SEPARATORS.contains(c)).map(crate::registration::narrow_digit).collect()
+}
+
+/// What people put between the digit groups of a code: spaces (ASCII, tab, ideographic) and
+/// the hyphens and dashes keyboards and IMEs produce (ASCII, Unicode hyphens, minus sign,
+/// full-width hyphen-minus, the katakana long-vowel mark an IME gives for "-").
+const CODE_SEPARATORS: [char; 11] =
+    [' ', '\t', '\u{3000}', '-', '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2212}', '\u{FF0D}', '\u{30FC}'];
+
+/// What a coupon is, as its issuer's download shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponState {
+    Unused,
+    Redeemed,
+    /// Past its exchange deadline and never redeemed.
+    Expired,
+}
+
+impl CouponState {
+    /// The Japanese word partners' staff read in the CSV.
+    pub fn label(self) -> &'static str {
+        match self {
+            CouponState::Unused => "未使用",
+            CouponState::Redeemed => "使用済",
+            CouponState::Expired => "期限切れ",
+        }
+    }
+}
+
+impl CouponRecord {
+    /// Whether the coupon's exchange deadline (a Japan date, inclusive) has passed on `today`.
+    pub fn is_expired_on(&self, today: u32) -> bool {
+        today > self.expires_on
+    }
+
+    /// The coupon's state on `today`, as far as this record knows (the journal decides a
+    /// redemption; the record learns of it just after).
+    pub fn state_on(&self, today: u32) -> CouponState {
+        if self.redeemed_by.is_some() {
+            CouponState::Redeemed
+        } else if self.is_expired_on(today) {
+            CouponState::Expired
+        } else {
+            CouponState::Unused
+        }
+    }
+
+    /// The account a redemption credits: the coupon's destination, else the reserved account (R80).
+    pub fn credit_account(&self) -> AccountRef {
+        self.destination.clone().unwrap_or_else(AccountRef::reserved)
+    }
+
+    /// The journal's idempotency key of this coupon's redemption: one per coupon, whoever
+    /// redeems it, so the journal lets it be applied once (R81).
+    pub fn journal_key(&self) -> String {
+        format!("C{}", self.coupon_no)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +416,52 @@ mod tests {
         for bits in 0..16 {
             assert_eq!(Abilities::from_bits(bits).bits(), bits);
         }
+    }
+
+    #[test]
+    fn drawn_coupon_codes_are_sixteen_digits_with_a_valid_check_digit() {
+        for random in [0, 1, 123_456_789_012_345, 999_999_999_999_999, u64::MAX] {
+            let code = coupon_code(random);
+            assert_eq!(code.len(), 16, "{code}");
+            assert!(is_coupon_code(&code), "{code}");
+        }
+        assert_eq!(&coupon_code(42)[..15], "000000000000042");
+        assert_eq!(&coupon_code(1_000_000_000_000_042)[..15], "000000000000042", "taken modulo 10^15");
+    }
+
+    #[test]
+    fn typed_coupon_codes_lose_their_separators_and_full_width_digits() {
+        let code = coupon_code(123_456_789_012_345);
+        let grouped = format!("{} {}-{}\u{3000}{}", &code[..4], &code[4..8], &code[8..12], &code[12..]);
+        assert_eq!(normalize_coupon_code(&grouped), code);
+        let wide = |digits: &str| -> String {
+            digits.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap()).collect()
+        };
+        assert_eq!(normalize_coupon_code(&format!("{}－{}", wide(&code[..8]), wide(&code[8..]))), code);
+        // Letters stay, so the code is refused rather than silently changed.
+        assert!(!is_coupon_code(&normalize_coupon_code(&format!("{}a", &code[..15]))));
+    }
+
+    #[test]
+    fn a_coupon_is_unused_until_redeemed_or_past_its_deadline() {
+        let mut coupon = CouponRecord {
+            coupon_no: 7,
+            partner_id: 1,
+            batch_key: "b".into(),
+            code: coupon_code(7),
+            value: 500,
+            expires_on: 20261130,
+            destination: None,
+            issued_at_ms: 0,
+            redeemed_by: None,
+            redeemed_at_ms: None,
+        };
+        assert_eq!(coupon.state_on(20261130), CouponState::Unused, "the deadline day itself still counts");
+        assert_eq!(coupon.state_on(20261201), CouponState::Expired);
+        assert_eq!(coupon.credit_account(), AccountRef::reserved());
+        assert_eq!(coupon.journal_key(), "C7");
+        coupon.redeemed_by = Some(WalletId(3));
+        assert_eq!(coupon.state_on(20261201), CouponState::Redeemed);
+        assert_eq!(CouponState::Expired.label(), "期限切れ");
     }
 }

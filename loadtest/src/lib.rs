@@ -24,13 +24,17 @@
 //! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
 //! - [`display`]: receipts and errors for people (Japanese first, Japan time).
 //! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
+//! - [`http`]: a small HTTP/1.1 keep-alive client for the switch's JSON API.
+//! - [`coupons`]: [`run_coupons`], coupon issuance and redemption over HTTP, with its proof.
 
 pub mod baseline_pg;
 pub mod client;
+pub mod coupons;
 pub mod demo;
 pub mod display;
 pub mod duration;
 pub mod html;
+pub mod http;
 mod lane;
 pub mod open_loop;
 pub mod redeem;
@@ -41,6 +45,7 @@ pub mod snapshot;
 pub mod timeline;
 
 pub use client::{login_demo, ClientConfig, ClientError, TerminalClient};
+pub use coupons::{run_coupons, CouponsConfig, CouponsReport};
 pub use duration::parse_duration;
 pub use redeem::{run_redeem, RedeemConfig, RedeemOutcome, Verification};
 pub use seq::SeqSource;

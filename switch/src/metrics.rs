@@ -70,5 +70,8 @@ fn describe() {
         "Movements that are not a terminal's (partner credits, reserved moves, shop debits and cancels), by kind and result (ok, replayed, or the problem code)."
     );
     describe_counter!("switch_reserve_swept_wallets_total", "Wallets whose overdue reserved points the sweep moved.");
-    describe_counter!("switch_reserve_swept_points_total", "Reserved points the sweep moved to default municipalities.");
+    describe_counter!(
+        "switch_reserve_swept_points_total",
+        "Reserved points the sweep moved to default municipalities."
+    );
 }

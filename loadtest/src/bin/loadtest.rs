@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use loadtest::baseline_pg::{self, BaselineConfig};
 use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
-use loadtest::{parse_duration, ClientConfig};
+use loadtest::{parse_duration, run_coupons, ClientConfig, CouponsConfig};
 
 #[derive(Parser)]
 #[command(name = "loadtest", about = "Load generator for the municipal point switch (demo data)")]
@@ -26,6 +26,35 @@ enum Command {
     /// The naive design (one PostgreSQL transaction per redemption) and then the switch on the
     /// same PostgreSQL, with the same number of concurrent clients; prints both and the ratio.
     BaselinePg(BaselinePgArgs),
+    /// Coupons over the HTTP API: the demo partner issues them in several requests while
+    /// logged-in demo citizens redeem them concurrently; then every coupon is checked redeemed
+    /// once, a second attempt refused, and the balances grown by exactly the value issued.
+    Coupons(CouponsArgs),
+}
+
+#[derive(clap::Args)]
+struct CouponsArgs {
+    /// Address of the switch's HTTP listener.
+    #[arg(long, default_value = "127.0.0.1:7780")]
+    addr: String,
+    /// Demo citizens who log in on the my page and redeem (the demo's first N).
+    #[arg(long, default_value_t = 200)]
+    citizens: u64,
+    /// Coupons to issue and redeem.
+    #[arg(long, default_value_t = 20_000)]
+    coupons: usize,
+    /// Redemptions in flight at once (one HTTP connection each).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Coupons per issuance request (at most the switch's partners.coupons_per_request_max).
+    #[arg(long, default_value_t = 1_000)]
+    per_request: usize,
+    /// Redeemed coupons tried a second time after the run.
+    #[arg(long, default_value_t = 100)]
+    reuse_sample: usize,
+    /// Also write the figures as JSON to this file (ok, errors, throughput_per_s, ...).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -147,6 +176,28 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             if let Some(path) = a.report {
                 std::fs::write(&path, report.to_html()).with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Coupons(a) => {
+            let config = CouponsConfig {
+                citizens: a.citizens,
+                coupons: a.coupons,
+                concurrency: a.concurrency,
+                per_request: a.per_request,
+                reuse_sample: a.reuse_sample,
+                ..CouponsConfig::new(a.addr)
+            };
+            eprintln!(
+                "loadtest coupons: {} coupons ({} per request) for {} citizens, {} redemptions in flight, against {}",
+                config.coupons, config.per_request, config.citizens, config.concurrency, config.addr
+            );
+            let mut report = run_coupons(&config).await.context("coupons run")?;
+            report.command = Some(command_line);
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = report.to_json().context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

@@ -42,6 +42,8 @@ use utoipa::{Modify, OpenApi};
 
 use auth::{bearer, LoginThrottle, Principal, Sessions};
 use mypage::IssuanceSessions;
+use partners::coupon_desk::CouponDesk;
+use partners::coupon_notes::CouponNotes;
 use partners::PartnerSettings;
 use problem::Problem;
 
@@ -89,6 +91,10 @@ pub struct ApiState {
     /// The partner side (issue 6).
     pub partners: Arc<dyn PartnerBook>,
     pub partner_settings: PartnerSettings,
+    /// Coupons' guess throttle and issuances in progress.
+    pub coupon_desk: CouponDesk,
+    /// Who redeemed which coupon, written in groups.
+    pub coupon_notes: CouponNotes,
 }
 
 impl ApiState {
@@ -104,6 +110,7 @@ impl ApiState {
         card_issuer: Option<TrustedIssuer>,
         limits: ApiLimits,
     ) -> ApiState {
+        let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
         ApiState {
             registry,
             store,
@@ -120,7 +127,9 @@ impl ApiState {
             card_issuer,
             challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
+            coupon_notes,
             partners,
+            coupon_desk: CouponDesk::new(&partner_settings),
             partner_settings,
         }
     }
@@ -237,6 +246,10 @@ impl Modify for BearerAuth {
         partners::reserved::move_reserved,
         partners::reserved::destinations,
         partners::reserved::run_reserve_sweep,
+        partners::coupons::issue_coupons,
+        partners::coupons::download_coupons,
+        partners::coupon_redeem::redeem_coupon,
+        partners::coupon_redeem::check_coupon,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -262,5 +275,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::registration::routes)
         .configure(partners::shop::routes)
         .configure(partners::realtime::routes)
-        .configure(partners::reserved::routes);
+        .configure(partners::reserved::routes)
+        .configure(partners::coupons::routes)
+        .configure(partners::coupon_redeem::routes);
 }

@@ -4,12 +4,24 @@
 //!
 //! - this module: partner authentication (`Authorization: Bearer <partner id>.<secret>`, the
 //!   secret's SHA-256 compared in constant time), abilities, and Idempotency-Key claims;
-//! - [`registration`]: the operator's partner registration and key rotation.
+//! - [`registration`]: the operator's partner registration and key rotation;
+//! - [`shop`]: online shops (balances, debits, cancellations, settlement marks);
+//!   [`realtime`]: real-time migration after the citizen's consent; [`reserved`]: the citizen's
+//!   reserved points and the sweep on demand;
+//! - [`coupons`]: bulk coupon issuance and its download (CSV in [`coupon_csv`]);
+//!   [`coupon_redeem`]: checking and redeeming a coupon on the my page; [`coupon_desk`]: the
+//!   guess throttle and the issuances in progress; [`coupon_notes`]: who redeemed which coupon,
+//!   written in groups.
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
 //! crash is answered from the journal and never applied twice.
 
+pub mod coupon_csv;
+pub mod coupon_desk;
+pub mod coupon_notes;
+pub mod coupon_redeem;
+pub mod coupons;
 pub mod realtime;
 pub mod registration;
 pub mod reserved;

@@ -274,6 +274,26 @@ impl PartnerBook for PostgresStore {
         })
     }
 
+    fn note_coupons_redeemed(&self, notes: Vec<(u64, WalletId)>, now_ms: u64) -> StoreFuture<()> {
+        let numbers: Vec<i64> = notes.iter().map(|(n, _)| *n as i64).collect();
+        let wallets: Vec<i64> = notes.iter().map(|(_, w)| w.0 as i64).collect();
+        self.run(move |c| {
+            Box::pin(async move {
+                // One statement for the batch; a coupon named twice keeps the first note.
+                c.execute(
+                    "UPDATE coupons SET redeemed_by = n.wallet, redeemed_at_ms = $3
+                     FROM (SELECT DISTINCT ON (coupon_no) coupon_no, wallet
+                           FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS u(coupon_no, wallet, i)
+                           ORDER BY coupon_no, i) AS n
+                     WHERE coupons.coupon_no = n.coupon_no AND coupons.redeemed_by IS NULL",
+                    &[&numbers, &wallets, &(now_ms as i64)],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+    }
+
     fn create_upload(
         &self,
         partner_id: u32,

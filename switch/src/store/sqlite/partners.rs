@@ -220,6 +220,22 @@ impl PartnerBook for SqliteStore {
         })
     }
 
+    fn note_coupons_redeemed(&self, notes: Vec<(u64, WalletId)>, now_ms: u64) -> StoreFuture<()> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut note = tx.prepare_cached(
+                    "UPDATE coupons SET redeemed_by = ?2, redeemed_at_ms = ?3
+                     WHERE coupon_no = ?1 AND redeemed_by IS NULL",
+                )?;
+                for (coupon_no, wallet) in &notes {
+                    note.execute(params![*coupon_no as i64, wallet.0 as i64, now_ms as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
     fn create_upload(
         &self,
         partner_id: u32,
