@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 
 use actors::clock::{add_days, Clock};
@@ -21,9 +20,9 @@ const EVENT: &str = actors::demo::DEMO_EVENT_CODE;
 /// `prepare` may add to the store before the switch starts.
 fn server_with(env: &[(&str, &str)], prepare: impl FnOnce(&Prepared)) -> Server {
     Server::start_with(CITIZENS, env, |dir| {
+        register_demo_setup(dir);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let store = switch::store::SqliteStore::open(&dir.join("switch.db"), 1).unwrap();
-        rt.block_on(switch::store::demo_setup::register(&store, &store, Clock::System.now_ms())).unwrap();
         prepare(&Prepared { store, rt });
     })
 }
@@ -38,26 +37,21 @@ struct Prepared {
     rt: tokio::runtime::Runtime,
 }
 
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+type Reply = HttpAnswer;
+
+trait ReplyExt {
+    fn json(&self) -> Value;
+    fn text(&self) -> String;
+    fn code(&self) -> String;
 }
 
-impl Reply {
+impl ReplyExt for Reply {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
     }
 
     fn code(&self) -> String {
@@ -67,21 +61,8 @@ impl Reply {
 
 /// One HTTP/1.1 request with extra headers; the raw answer.
 fn request(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
-    let mut http = std::net::TcpStream::connect(s.http).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()));
-    http.write_all(head.as_bytes()).unwrap();
-    http.write_all(body.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    http.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    Reply { status, head, body: raw[split + 4..].to_vec() }
+    http_answer(s.http, method, path, headers, body.as_bytes()).expect("an HTTP answer")
 }
 
 fn today() -> u32 {

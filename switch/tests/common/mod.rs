@@ -353,16 +353,33 @@ pub fn code(response: &Response) -> ErrorCode {
     }
 }
 
+/// An HTTP answer: status, the head's text (status line and headers) and the body (unchunked).
+pub struct HttpAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
 /// One HTTP/1.1 request to the switch's HTTP side with the given headers (e.g.
-/// `("Authorization", "Bearer …")`, `("Idempotency-Key", "k1")`): (status, body bytes); None when
-/// the connection fails or closes without an answer (a killed switch).
-pub fn http_try(
+/// `("Authorization", "Bearer …")`, `("Idempotency-Key", "k1")`); None when the connection fails
+/// or closes without an answer (a killed switch). JSON is the content type unless one is given.
+pub fn http_answer(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Option<(u16, Vec<u8>)> {
+) -> Option<HttpAnswer> {
     let mut stream = TcpStream::connect(addr).ok()?;
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: switch\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -384,7 +401,18 @@ pub fn http_try(
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         body = unchunk(&body);
     }
-    Some((status, body))
+    Some(HttpAnswer { status, head, body })
+}
+
+/// As [`http_answer`]: (status, body bytes).
+pub fn http_try(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    http_answer(addr, method, path, headers, body).map(|a| (a.status, a.body))
 }
 
 fn unchunk(mut data: &[u8]) -> Vec<u8> {

@@ -55,14 +55,16 @@ fn classify(e: rusqlite::Error) -> StoreError {
 fn lock_data_dir(db: &Path) -> Result<std::fs::File, StoreError> {
     let path = db.with_extension("lock");
     let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(unavailable)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "{} is in use by another switch (lock {})",
-            db.display(),
-            path.display()
-        ))),
+    // A lock just released can stay held for a moment: a process forked by another thread
+    // (any `Command::spawn`) shares the open file until it execs. So a busy lock is tried again
+    // for up to two seconds before another switch is taken to hold it.
+    for _ in 0..50 {
+        if file.try_lock().is_ok() {
+            return Ok(file);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(40));
     }
+    Err(StoreError::Unavailable(format!("{} is in use by another switch (lock {})", db.display(), path.display())))
 }
 
 fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
