@@ -406,6 +406,29 @@ fn redemption_needs_a_my_page_session() {
 }
 
 #[test]
+fn an_issuance_cut_off_between_slices_is_completed_by_the_retry() {
+    // The first 2,000-coupon slice of a 4,500-coupon issuance reached the store, then the
+    // switch died: the partner never got an answer and sends the request again.
+    let expires_on = add_days(today(), 30);
+    let s = server_with(&[], |prepared| {
+        let first_slice: Vec<NewCoupon> = (0..2_000)
+            .map(|n| NewCoupon { code: coupon_code(7_000_000 + n), value: 300, expires_on, destination: None })
+            .collect();
+        let stored =
+            prepared.rt.block_on(prepared.store.issue_coupons(1, "big".into(), first_slice, Clock::System.now_ms()));
+        assert!(stored.unwrap());
+    });
+    let retried = codes(&issue(&s, "big", json!({"value": 300, "expires_on": expires_on, "count": 4_500}), true));
+    assert_eq!(retried.len(), 4_500);
+    assert!(retried.contains(&coupon_code(7_000_000)), "the slice already stored is part of the answer");
+    let distinct: std::collections::HashSet<&String> = retried.iter().collect();
+    assert_eq!(distinct.len(), 4_500);
+    // Asked again: the same 4,500, nothing more drawn.
+    let again = codes(&issue(&s, "big", json!({"value": 300, "expires_on": expires_on, "count": 4_500}), true));
+    assert_eq!(again, retried);
+}
+
+#[test]
 fn a_coupon_past_its_exchange_deadline_is_refused_and_one_due_today_is_not() {
     let (today, yesterday) = (today(), add_days(today(), -1));
     let coupon = |n: u64, expires_on: u32| NewCoupon {

@@ -209,28 +209,49 @@ fn draw_codes(count: usize) -> Vec<String> {
     codes
 }
 
-/// Draws and stores the coupons; draws again when a code is already some other coupon's.
+/// Coupons stored per store transaction. The embedded store has one writer, which terminal
+/// redemptions share: a 100,000-coupon issuance written at once held them for half a second;
+/// in slices of this size each waits for one slice at most (a few milliseconds).
+const COUPONS_PER_WRITE: usize = 2_000;
+
+/// Stores the coupons of `issuance` that `stored` (the batch so far) lacks, in slices, drawing
+/// a slice again when a code is already some other coupon's; answers the whole batch.
+///
+/// An issuance cut off between slices (a crash, a lost connection) is completed by the
+/// partner's retry under the same key: the batch is complete when it holds `count` coupons, and
+/// only complete batches are answered.
 async fn store_new_coupons(
     state: &ApiState,
     partner: &PartnerRecord,
     key: &str,
     issuance: &Issuance,
+    stored: usize,
 ) -> Result<Vec<CouponRecord>, Problem> {
-    for _ in 0..CODE_DRAWS_MAX {
-        let coupons: Vec<NewCoupon> = draw_codes(issuance.count)
-            .into_iter()
-            .map(|code| NewCoupon {
-                code,
-                value: issuance.value,
-                expires_on: issuance.expires_on,
-                destination: issuance.destination.clone(),
-            })
-            .collect();
-        if state.partners.issue_coupons(partner.partner_id, key.to_owned(), coupons, state.now()).await? {
-            return Ok(state.partners.coupons_of_batch(partner.partner_id, key.to_owned()).await?);
+    let mut left = issuance.count.saturating_sub(stored);
+    while left > 0 {
+        let slice = left.min(COUPONS_PER_WRITE);
+        let mut written = false;
+        for _ in 0..CODE_DRAWS_MAX {
+            let coupons: Vec<NewCoupon> = draw_codes(slice)
+                .into_iter()
+                .map(|code| NewCoupon {
+                    code,
+                    value: issuance.value,
+                    expires_on: issuance.expires_on,
+                    destination: issuance.destination.clone(),
+                })
+                .collect();
+            if state.partners.issue_coupons(partner.partner_id, key.to_owned(), coupons, state.now()).await? {
+                written = true;
+                break;
+            }
         }
+        if !written {
+            return Err(Problem::unavailable("coupon codes kept colliding"));
+        }
+        left -= slice;
     }
-    Err(Problem::unavailable("coupon codes kept colliding"))
+    Ok(state.partners.coupons_of_batch(partner.partner_id, key.to_owned()).await?)
 }
 
 /// Claims the partner's processing number for this issuance: the same number on another
@@ -321,10 +342,21 @@ async fn issue_coupons(
     let canonical = serde_json::to_vec(&form).map_err(|e| Problem::bad_body(e.to_string()))?;
     let _hold = state.coupon_desk.hold_issuance(partner.partner_id, &key)?;
 
-    let stored = state.partners.coupons_of_batch(partner.partner_id, key.clone()).await?;
-    if !stored.is_empty() {
-        // A retry: the same request gets its coupons again, whatever day it is now.
+    let mut stored = state.partners.coupons_of_batch(partner.partner_id, key.clone()).await?;
+    if let Some(first) = stored.first() {
+        // A retry: the same request gets its coupons again, whatever day it is now; an issuance
+        // cut off between slices is completed first, like the coupons already stored.
         claim(&state, &partner, &key, "coupons", &canonical).await?;
+        let requested = usize::try_from(form.count).unwrap_or(0);
+        if stored.len() < requested {
+            let rest = Issuance {
+                value: first.value,
+                expires_on: first.expires_on,
+                count: requested,
+                destination: first.destination.clone(),
+            };
+            stored = store_new_coupons(&state, &partner, &key, &rest, stored.len()).await?;
+        }
         let mut answer = answer(&state, &stored, format, StatusCode::CREATED, (&key, form.partner_ref), false);
         answer.headers_mut().insert(
             actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
@@ -339,7 +371,7 @@ async fn issue_coupons(
     if let Some(r) = &form.partner_ref {
         claim_partner_ref(&state, &partner, r, &key).await?;
     }
-    let coupons = store_new_coupons(&state, &partner, &key, &issuance).await?;
+    let coupons = store_new_coupons(&state, &partner, &key, &issuance, 0).await?;
     Ok(answer(&state, &coupons, format, StatusCode::CREATED, (&key, form.partner_ref), false))
 }
 
