@@ -139,8 +139,10 @@ impl From<actors::SwitchError> for Problem {
                 "自治体ポイントまたは特定支援イベントが登録されていません",
             ),
             E::EventEnded => Problem::conflict("event-ended", "特定支援イベントの実施期間外です"),
-            E::InsufficientPoints { usable } => Problem::conflict("insufficient-points", "ポイント残高が不足しています")
-                .detail(format!("usable: {usable}")),
+            E::InsufficientPoints { usable } => {
+                Problem::conflict("insufficient-points", "ポイント残高が不足しています")
+                    .detail(format!("usable: {usable}"))
+            }
             E::InvalidAmount { max } => Problem::field("points", "range", format!("ポイント数は1から{max}までです")),
             E::IdempotencyConflict => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
