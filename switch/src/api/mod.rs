@@ -88,6 +88,8 @@ pub struct ApiState {
     /// The partner side (issue 6).
     pub partners: Arc<dyn PartnerBook>,
     pub partner_settings: PartnerSettings,
+    /// Tells the ID-link worker a new upload is stored.
+    pub id_link_wakeup: crate::id_link::worker::Wakeup,
 }
 
 impl ApiState {
@@ -121,6 +123,7 @@ impl ApiState {
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
             partners,
             partner_settings,
+            id_link_wakeup: Default::default(),
         }
     }
 
@@ -220,6 +223,10 @@ impl Modify for BearerAuth {
         partners::registration::register_partner,
         partners::registration::list_partners,
         partners::registration::rotate_api_key,
+        partners::id_link::upload_id_link_file,
+        partners::id_link::list_id_link_files,
+        partners::id_link::id_link_file_status,
+        partners::id_link::id_link_file_result,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -242,5 +249,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi_json)
         .configure(admin::routes)
         .configure(mypage::routes)
-        .configure(partners::registration::routes);
+        .configure(partners::registration::routes)
+        .configure(partners::id_link::routes);
 }

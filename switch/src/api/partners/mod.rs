@@ -4,12 +4,14 @@
 //!
 //! - this module: partner authentication (`Authorization: Bearer <partner id>.<secret>`, the
 //!   secret's SHA-256 compared in constant time), abilities, and Idempotency-Key claims;
-//! - [`registration`]: the operator's partner registration and key rotation.
+//! - [`registration`]: the operator's partner registration and key rotation;
+//! - [`id_link`]: ID-link exchange files: upload, status, result file (`ID_LINK_FILES.md`).
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
 //! crash is answered from the journal and never applied twice.
 
+pub mod id_link;
 pub mod registration;
 
 use actix_web::HttpRequest;
@@ -34,6 +36,8 @@ pub struct PartnerSettings {
     pub spool_dir: std::path::PathBuf,
     /// ID-link lines in flight through the wallets at once.
     pub id_link_in_flight: usize,
+    /// ID-link lines between two checkpoints of the result file.
+    pub id_link_checkpoint_lines: u64,
     pub coupon_max_failures: u32,
     pub coupon_window_ms: u64,
     pub coupon_lock_ms: u64,
@@ -47,6 +51,7 @@ impl Default for PartnerSettings {
             id_link_file_max_bytes: 256 * 1024 * 1024,
             spool_dir: std::env::temp_dir().join("switch-spool"),
             id_link_in_flight: 2048,
+            id_link_checkpoint_lines: 10_000,
             coupon_max_failures: 10,
             coupon_window_ms: 3_600_000,
             coupon_lock_ms: 3_600_000,
