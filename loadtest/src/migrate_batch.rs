@@ -110,15 +110,24 @@ pub enum MigrateError {
 
 const HEADER: &str = "顧客ID,ポイント数,交換先コード\r\n";
 
-/// What line `index` (0-based) of a run asks: customer id, points, destination.
+/// What line `index` (0-based) of a run asks: customer id, points, destination. Points come
+/// from a mix of seed and index, so two seeds make different files (a file the switch already
+/// has would be answered with its earlier upload).
 pub fn line(index: u64, seed: u64) -> (String, u64, &'static str) {
-    let points = 1 + index.wrapping_add(seed) % 9;
+    let points = 1 + mix(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 9;
     let destination = match index % 3 {
         0 => "",
         1 => demo::KAWASAKI_CODE,
         _ => demo::DEMO_EVENT_CODE,
     };
     (demo::partner_customer_id(index), points, destination)
+}
+
+/// SplitMix64's finalizer: every input bit moves about half the output bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// The exchange-request file: a heading, then one line per demo citizen.
@@ -265,6 +274,13 @@ mod tests {
     }
 
     #[test]
+    fn different_seeds_make_different_files() {
+        let files: std::collections::HashSet<Vec<u8>> = (0..50).map(|seed| build_file(20, seed)).collect();
+        assert_eq!(files.len(), 50);
+        assert!((0..1000).all(|i| (1..=9).contains(&line(i, 5).1)));
+    }
+
+    #[test]
     fn a_result_passes_only_when_every_line_is_ok_and_echoed() {
         assert_eq!(check_result(&result_for(5, 3, |_, r| r), 5, 3), (5, vec![]));
         let (ok, problems) =
@@ -272,7 +288,7 @@ mod tests {
         assert_eq!((ok, problems.len()), (4, 1));
         let (_, problems) = check_result(&result_for(5, 3, |i, r| if i == 4 { String::new() } else { r }), 5, 3);
         assert!(problems.iter().any(|p| p.contains("4 result rows")), "{problems:?}");
-        let (ok, _) = check_result(&result_for(5, 4, |_, r| r), 5, 3);
-        assert!(ok < 5, "points of another seed do not echo");
+        let (ok, _) = check_result(&result_for(50, 4, |_, r| r), 50, 3);
+        assert!(ok < 50, "points of another seed do not echo");
     }
 }
