@@ -4,8 +4,9 @@
 //!
 //! - the **reader** reads the stored file line by line, parses each line and, a chunk of lines
 //!   at a time, resolves the customer ids to wallets with one store call
-//!   (`PartnerBook::wallets_by_service_ids`); at most two chunks wait, so memory follows the
-//!   chunk size, not the file;
+//!   (`PartnerBook::wallets_by_service_ids`) and has the router activate those wallets from
+//!   one more (`router::Preload`); at most two chunks wait, so memory follows the chunk size,
+//!   not the file;
 //! - the **applier** sends each line's credit to the citizen's wallet (`Router`'s
 //!   `MovePoints`), at most `in_flight` lines at a time, and takes the answers back in line
 //!   order (`FuturesOrdered`), appending one result row each. Every `checkpoint_lines` lines it
@@ -24,7 +25,7 @@ use actors::clock::Clock;
 use actors::journal::{EntryKind, HouseAccount, WalletId};
 use actors::mailbox::ask;
 use actors::partners::{PartnerBook, UploadProgress, UploadRecord};
-use actors::router::{MovePoints, Router};
+use actors::router::{MovePoints, Preload, Router};
 use actors::store::{Store, StoreError};
 use actors::wallet_points::PointOp;
 use actors::SwitchError;
@@ -132,6 +133,7 @@ pub async fn process(deps: &IdLinkDeps, upload: &UploadRecord) -> Result<UploadP
         next_line_no: upload.lines_done + 1,
         issuer,
         partners: deps.partners.clone(),
+        router: deps.router.clone(),
         chunk_lines: deps.limits.chunk_lines.max(1),
     };
     let applier = Applier {
@@ -147,6 +149,7 @@ pub async fn process(deps: &IdLinkDeps, upload: &UploadRecord) -> Result<UploadP
             finished_at_ms: None,
         },
         since_checkpoint: 0,
+        counted: (upload.applied, upload.errors),
         row: Vec::with_capacity(256),
     };
     let (_, applied) = tokio::join!(reader.run(tx), applier.run(rx));
@@ -160,6 +163,7 @@ struct Reader {
     next_line_no: u64,
     issuer: Option<String>,
     partners: Arc<dyn PartnerBook>,
+    router: Addr<Router>,
     chunk_lines: usize,
 }
 
@@ -176,6 +180,7 @@ impl Reader {
                 }
             };
             let chunk = self.resolve(chunk).await;
+            self.preload(&chunk).await;
             if tx.send(Ok(chunk)).await.is_err() {
                 return;
             }
@@ -244,6 +249,26 @@ impl Reader {
         }
         chunk
     }
+
+    /// Activates the chunk's wallets from one store read before their lines go out (see
+    /// `router::Preload`): a cold wallet would otherwise load itself on its first line, one
+    /// store round each, and a million citizens are a million cold wallets. A refusal (busy,
+    /// store away) only means each wallet loads itself as usual.
+    async fn preload(&self, chunk: &[Pending]) {
+        let wallets: Vec<WalletId> = chunk
+            .iter()
+            .filter_map(|p| match p.work {
+                Work::Apply { wallet, .. } => Some(wallet),
+                _ => None,
+            })
+            .collect();
+        if wallets.is_empty() {
+            return;
+        }
+        if let Err(e) = ask(&self.router, |reply| Preload { wallets, reply }).await {
+            tracing::debug!(error = %e, "ID-link wallet preload refused; wallets load on first use");
+        }
+    }
 }
 
 /// Credits lines through the wallets and writes their results in order.
@@ -254,6 +279,8 @@ struct Applier<'a> {
     writer: ResultWriter,
     progress: UploadProgress,
     since_checkpoint: u64,
+    /// Applied and refused lines already added to the metrics.
+    counted: (u64, u64),
     row: Vec<u8>,
 }
 
@@ -297,8 +324,6 @@ impl Applier<'_> {
                 Ok(_) => self.progress.applied += 1,
                 Err(_) => self.progress.errors += 1,
             }
-            let result = if outcome.is_ok() { "ok" } else { "ng" };
-            metrics::counter!("switch_id_link_lines_total", "result" => result).increment(1);
         }
         self.progress.lines_done = settled.line_no;
         self.since_checkpoint += 1;
@@ -316,6 +341,11 @@ impl Applier<'_> {
     async fn checkpoint(&mut self) -> Result<(), ProcessError> {
         self.progress.result_bytes = self.writer.checkpoint()?;
         self.since_checkpoint = 0;
+        // Counted here rather than per line: one registry lookup per checkpoint.
+        let (ok, ng) = (self.progress.applied - self.counted.0, self.progress.errors - self.counted.1);
+        metrics::counter!("switch_id_link_lines_total", "result" => "ok").increment(ok);
+        metrics::counter!("switch_id_link_lines_total", "result" => "ng").increment(ng);
+        self.counted = (self.progress.applied, self.progress.errors);
         self.deps.partners.save_upload_progress(self.upload_id, self.progress).await?;
         Ok(())
     }
