@@ -50,7 +50,7 @@ impl Default for PartnerSettings {
             coupons_per_request_max: 100_000,
             id_link_file_max_bytes: 256 * 1024 * 1024,
             spool_dir: std::env::temp_dir().join("switch-spool"),
-            id_link_in_flight: 2048,
+            id_link_in_flight: 512,
             id_link_checkpoint_lines: 10_000,
             coupon_max_failures: 10,
             coupon_window_ms: 3_600_000,
