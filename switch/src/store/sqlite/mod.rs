@@ -3,11 +3,9 @@
 //!
 //! One writer connection lives on its own thread and takes jobs in order (ledger batches,
 //! login-failure counts, seeding); reads run on a small pool of read-only connections on
-//! tokio's blocking threads, so they never queue behind a commit's fsync; WAL checkpoints run
-//! on a thread of their own (`checkpoint`), so commits never wait for one.
+//! tokio's blocking threads, so they never queue behind a commit's fsync.
 
 mod audit;
-mod checkpoint;
 mod commit;
 mod partners;
 mod reads;
@@ -37,7 +35,6 @@ pub struct SqliteStore {
     read_slots: Arc<Semaphore>,
     /// Held while the store is open: two switches writing one journal would collide.
     _lock: std::fs::File,
-    _checkpointer: checkpoint::Checkpointer,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -80,8 +77,6 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
         // WAL + FULL: a committed transaction survives power loss; readers never block it.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // Checkpoints run on a thread of their own, not inside commits (see `checkpoint`).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -111,14 +106,12 @@ impl SqliteStore {
                 }
             })
             .map_err(unavailable)?;
-        let checkpointer = checkpoint::start(path).map_err(unavailable)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(tx),
             readers: Arc::new(Mutex::new(pool)),
             read_slots: Arc::new(Semaphore::new(readers)),
             _lock: lock,
-            _checkpointer: checkpointer,
         })
     }
 
