@@ -47,6 +47,9 @@ pub struct Router {
     hashing: HashingSlots,
     limits: RouterLimits,
     next_session_id: u64,
+    /// Wallets forgotten so far (passivated, or found stopped): a preload read before one of
+    /// these may describe a wallet that changed since, so it is dropped (see [`Preload`]).
+    forgotten: u64,
 }
 
 impl Router {
@@ -57,7 +60,21 @@ impl Router {
         hashing: HashingSlots,
         limits: RouterLimits,
     ) -> Self {
-        Router { wallets: HashMap::new(), lookup, wallet_deps, login_policy, hashing, limits, next_session_id: 0 }
+        Router {
+            // Sized for the most wallets ever active: growing a map of half a million wallets
+            // rehashes all of them on the actor thread at once, a stall of tens of
+            // milliseconds for every request behind it (seen as latency spikes while an
+            // ID-link batch activated a million wallets). Only the map's control bytes are
+            // touched up front; its slots cost memory as they fill.
+            wallets: HashMap::with_capacity(limits.wallets_active_max),
+            lookup,
+            wallet_deps,
+            login_policy,
+            hashing,
+            limits,
+            next_session_id: 0,
+            forgotten: 0,
+        }
     }
 
     /// Delivers to the wallet, starting it if needed. A wallet that stopped since (failed load,
@@ -76,6 +93,7 @@ impl Router {
                 Err(SendError::Full(r)) => return r.fail(SwitchError::Busy),
                 Err(SendError::Closed(r)) => {
                     self.wallets.remove(&wallet_id);
+                    self.forgotten += 1;
                     request = r;
                 }
             }
@@ -101,6 +119,7 @@ impl Router {
         }
         for id in passivate {
             if let Some(slot) = self.wallets.remove(&id) {
+                self.forgotten += 1;
                 // Control message: it queues behind whatever the wallet still has to do.
                 slot.addr.do_send(Passivate);
                 metrics::counter!("switch_wallets_passivated_total").increment(1);
@@ -315,6 +334,80 @@ impl Handler<MovePoints> for Router {
     type Result = ();
     fn handle(&mut self, msg: MovePoints, _: &mut Self::Context) {
         self.deliver(msg.wallet, WalletRequest::Points { op: msg.op, reply: msg.reply });
+    }
+}
+
+/// Activates wallets ahead of a burst of requests for them (an ID-link chunk) from one store
+/// read, instead of one read per wallet as each first request arrives. Wallets already active
+/// are left alone; answers how many were activated. Only a shortcut: a request for a wallet
+/// that is not active activates it as always.
+///
+/// A state read for a wallet that was not active stays true until the wallet is active again
+/// (only a wallet writes its own entries and identity changes), unless an instance of it lived
+/// between the read and the activation. Such an instance would have been forgotten by the
+/// router meanwhile, so if any wallet was forgotten while the read ran, the preload is dropped
+/// whole. (Entries an instance wrote would also be caught by the version check; a revocation
+/// would not, which is why the preload does not rely on it.)
+pub struct Preload {
+    pub wallets: Vec<WalletId>,
+    pub reply: Reply<usize>,
+}
+
+impl Message for Preload {
+    type Result = ();
+}
+
+impl Handler<Preload> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: Preload, ctx: &mut Self::Context) {
+        let mut missing: Vec<WalletId> = msg.wallets.into_iter().filter(|w| !self.wallets.contains_key(w)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return answer(msg.reply, Ok(0));
+        }
+        let (load, forgotten, router) = (self.wallet_deps.store.load_wallets(missing), self.forgotten, ctx.address());
+        let reply = msg.reply;
+        // Its own task, as for lookups: a future on the router's context would be polled at
+        // every wake of the router.
+        tokio::task::spawn_local(async move {
+            match load.await {
+                // Internal hop, like `Deliver`: admission was decided when `Preload` came in.
+                Ok(states) => router.do_send(Preloaded { states, forgotten, reply }),
+                Err(e) => answer(reply, Err(e.into())),
+            }
+        });
+    }
+}
+
+/// The states a preload read (sent by the router to itself).
+struct Preloaded {
+    states: Vec<crate::wallet_state::WalletState>,
+    /// `Router::forgotten` when the read was asked for.
+    forgotten: u64,
+    reply: Reply<usize>,
+}
+
+impl Message for Preloaded {
+    type Result = ();
+}
+
+impl Handler<Preloaded> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: Preloaded, _: &mut Self::Context) {
+        if msg.forgotten != self.forgotten {
+            return answer(msg.reply, Ok(0));
+        }
+        let now = Instant::now();
+        let mut activated = 0;
+        for state in msg.states {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.wallets.entry(state.wallet_id) {
+                let addr = Wallet::with_state(state, self.wallet_deps.clone()).start();
+                slot.insert(Slot { addr, last_used: now });
+                activated += 1;
+            }
+        }
+        answer(msg.reply, Ok(activated));
     }
 }
 

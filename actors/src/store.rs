@@ -87,6 +87,19 @@ pub trait Store: Send + Sync + 'static {
 
     fn journal_head(&self) -> StoreFuture<JournalHead>;
     fn load_wallet(&self, wallet: WalletId) -> StoreFuture<Option<WalletState>>;
+    /// The states of many wallets (those that exist, in any order), for activating them ahead
+    /// of a burst of requests (an ID-link chunk). Each state is one consistent snapshot of its
+    /// wallet. By default one load per wallet; an engine overrides it with one round.
+    fn load_wallets(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<WalletState>> {
+        let loads: Vec<_> = wallets.into_iter().map(|w| self.load_wallet(w)).collect();
+        Box::pin(async move {
+            let mut states = Vec::with_capacity(loads.len());
+            for state in futures::future::try_join_all(loads).await?.into_iter().flatten() {
+                states.push(state);
+            }
+            Ok(states)
+        })
+    }
     fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>>;
     /// Certificate serial → (wallet, its current MyKey ID).
     fn wallet_by_card(&self, cert_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>>;

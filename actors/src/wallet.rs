@@ -174,6 +174,12 @@ impl Wallet {
     pub fn new(wallet_id: WalletId, deps: WalletDeps) -> Self {
         Wallet { wallet_id, deps, state: None }
     }
+
+    /// A wallet whose state the router already read (a preload, see `router::Preload`): it
+    /// handles its first request without loading.
+    pub fn with_state(state: WalletState, deps: WalletDeps) -> Self {
+        Wallet { wallet_id: state.wallet_id, deps, state: Some(state) }
+    }
 }
 
 impl Actor for Wallet {
@@ -181,6 +187,9 @@ impl Actor for Wallet {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.deps.mailbox_capacity);
+        if self.state.is_some() {
+            return;
+        }
         let load = self.deps.store.load_wallet(self.wallet_id);
         // `wait`: no message is handled before the state is here.
         ctx.wait(load.into_actor(self).map(|res, act, _| match res {

@@ -18,6 +18,8 @@ pub enum HttpError {
     Malformed(&'static str),
     #[error("connection closed before the response was complete")]
     Closed,
+    #[error("no answer from {0} in time")]
+    Timeout(String),
 }
 
 /// A response: status, headers (names in lower case) and the whole body.
@@ -94,6 +96,21 @@ impl HttpClient {
         }
         self.send(method, path, &headers, bytes.as_deref()).await
     }
+}
+
+/// One request on a connection of its own, given up after `timeout`.
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: std::time::Duration,
+) -> Result<HttpReply, HttpError> {
+    let mut client = HttpClient::new(addr);
+    tokio::time::timeout(timeout, client.send(method, path, headers, Some(body)))
+        .await
+        .map_err(|_| HttpError::Timeout(addr.to_owned()))?
 }
 
 /// A keep-alive HTTP/1.1 connection over any byte stream.

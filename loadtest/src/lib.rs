@@ -21,6 +21,9 @@
 //! - [`html`]: the run as a self-contained HTML page with charts, for operators.
 //! - [`baseline_pg`]: the naive one-transaction-per-redemption design against the switch, on
 //!   the same PostgreSQL.
+//! - [`migrate_batch`]: an ID-link exchange file through the HTTP side (`loadtest
+//!   migrate-batch`): build, upload, wait, download and check the result file.
+//! - [`http`]: the small HTTP/1.1 client it uses.
 //! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
 //! - [`display`]: receipts and errors for people (Japanese first, Japan time).
 //! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
@@ -36,6 +39,7 @@ pub mod duration;
 pub mod html;
 pub mod http;
 mod lane;
+pub mod migrate_batch;
 pub mod open_loop;
 pub mod redeem;
 pub mod report;

@@ -44,6 +44,7 @@ pub struct PartnersConfig {
     pub coupons_per_request_max: u32,
     pub id_link_file_max_bytes: u64,
     pub id_link_in_flight: usize,
+    pub id_link_checkpoint_lines: u64,
     pub coupon_max_failures: u32,
     pub coupon_window_s: u64,
     pub coupon_lock_s: u64,

@@ -10,6 +10,7 @@
 //! - [`api`]: the set-up and my-page JSON API with its OpenAPI document (issue 5).
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
 //! - [`jobs`]: background jobs (the reserve-period sweep).
+//! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
 //! - [`ops`]: the ops dashboard: a sampler of the switch's own metrics and the page.
 //! - [`metrics`]: the Prometheus recorder and the metric descriptions.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod config;
 pub mod forms;
 pub mod http;
+pub mod id_link;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;

@@ -56,6 +56,10 @@ fn describe() {
         Unit::Seconds,
         "Time from decoding a request to its answer being queued."
     );
+    describe_counter!(
+        "switch_id_link_lines_total",
+        "ID-link file lines processed, by result (ok: credited, ng: refused), counted at checkpoints."
+    );
     describe_gauge!("switch_terminal_connections", "Open terminal connections.");
     describe_counter!("switch_terminal_connections_refused_total", "Connections refused at max_connections.");
     describe_histogram!("switch_ledger_batch_entries", "Entries per store transaction (group commit).");

@@ -13,10 +13,16 @@ use tokio::net::TcpListener;
 use crate::api::ApiState;
 use crate::config::Config;
 use crate::http;
+use crate::id_link::process::IdLinkLimits;
+use crate::id_link::{self, IdLinkDeps, Spool};
 use crate::store::OpenedStore;
 use crate::terminal::dispatch::Dispatcher;
 use crate::terminal::setup::TerminalSetup;
 use crate::terminal::{listener, TerminalLimits};
+
+/// ID-link lines resolved per store call: big enough that the lookup is a small share of a
+/// line's cost, small enough that two waiting chunks are little memory.
+const ID_LINK_CHUNK_LINES: usize = 1024;
 
 /// Addresses the switch actually listens on (ports may have been 0 in the config).
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +55,7 @@ pub async fn start(
         id_link_file_max_bytes: p.id_link_file_max_bytes,
         spool_dir: config.spool_dir(),
         id_link_in_flight: p.id_link_in_flight.max(1),
+        id_link_checkpoint_lines: p.id_link_checkpoint_lines.max(1),
         coupon_max_failures: p.coupon_max_failures.max(1),
         coupon_window_ms: p.coupon_window_s * 1000,
         coupon_lock_ms: p.coupon_lock_s * 1000,
@@ -64,6 +71,7 @@ pub async fn start(
         card_issuer,
         config.api.limits(),
     ));
+    start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
 
     let t = &config.terminal;
     let limits = TerminalLimits {
@@ -126,4 +134,28 @@ fn spawn_reserve_sweep(
             crate::jobs::reserve_sweep::run(partners.clone(), router.clone(), clock.business_date()).await;
         }
     });
+}
+
+/// Starts the ID-link worker, which first resumes the uploads a stop or a crash interrupted.
+fn start_id_link_worker(
+    api: &ApiState,
+    store: &OpenedStore,
+    router: actix::Addr<actors::router::Router>,
+    clock: Clock,
+) -> anyhow::Result<()> {
+    let settings = &api.partner_settings;
+    let deps = IdLinkDeps {
+        partners: store.partners(),
+        store: store.shared(),
+        router,
+        clock,
+        spool: Spool::new(settings.spool_dir.clone()),
+        limits: IdLinkLimits {
+            in_flight: settings.id_link_in_flight,
+            checkpoint_lines: settings.id_link_checkpoint_lines,
+            chunk_lines: ID_LINK_CHUNK_LINES,
+        },
+    };
+    id_link::worker::start(deps, api.id_link_wakeup.clone())
+        .with_context(|| format!("starting the ID-link worker (spool {})", settings.spool_dir.display()))
 }

@@ -325,6 +325,14 @@ mod cases {
             assert_eq!(e.query_i64("SELECT amount FROM wallet_lots WHERE wallet_id = 3 AND lot = 20991231").await, 0);
             assert_eq!(wallet(&store, 4).await, (3, opening(4)));
             assert_eq!(store.load_wallet(WalletId(99)).await.unwrap(), None);
+            // Many at once (a preload): the wallets that exist, each as it loads alone.
+            let many = store.load_wallets(vec![WalletId(4), WalletId(99), WalletId(3)]).await.unwrap();
+            let mut ids: Vec<u64> = many.iter().map(|s| s.wallet_id.0).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, vec![3, 4]);
+            for state in many {
+                assert_eq!(Some(&state), store.load_wallet(state.wallet_id).await.unwrap().as_ref());
+            }
         }
         assert_books_balance(&e.store()).await;
     }

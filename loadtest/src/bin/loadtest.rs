@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadtest::baseline_pg::{self, BaselineConfig};
+use loadtest::migrate_batch::{run_migrate, MigrateConfig};
 use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
 use loadtest::{parse_duration, run_coupons, ClientConfig, CouponsConfig};
@@ -30,6 +31,9 @@ enum Command {
     /// logged-in demo citizens redeem them concurrently; then every coupon is checked redeemed
     /// once, a second attempt refused, and the balances grown by exactly the value issued.
     Coupons(CouponsArgs),
+    /// One ID-link exchange file (a line per demo citizen) through the HTTP side with the demo
+    /// partner's key: upload, wait until done, download and check the result file.
+    MigrateBatch(MigrateBatchArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +57,23 @@ struct CouponsArgs {
     #[arg(long, default_value_t = 100)]
     reuse_sample: usize,
     /// Also write the figures as JSON to this file (ok, errors, throughput_per_s, ...).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct MigrateBatchArgs {
+    /// Address of the switch's HTTP side.
+    #[arg(long, default_value = "127.0.0.1:7780")]
+    addr: String,
+    /// Lines in the file, one per demo citizen 0..N: at most as many as the demo loaded
+    /// (its --citizens).
+    #[arg(long, default_value_t = 10_000)]
+    lines: u64,
+    /// Longest wait for the upload to be processed.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Also write the figures as JSON to this file (lines, applied, errors, lines_per_s, ...).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
@@ -200,6 +221,18 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::MigrateBatch(a) => {
+            let mut config = MigrateConfig::new(a.addr, a.lines);
+            config.timeout = a.timeout;
+            eprintln!("loadtest migrate-batch: {} lines against {}", config.lines, config.addr);
+            let report = run_migrate(&config).await.context("migrate-batch")?;
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.verified() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::BaselinePg(a) => {
             let config = BaselineConfig {

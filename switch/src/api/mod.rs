@@ -95,6 +95,8 @@ pub struct ApiState {
     pub coupon_desk: CouponDesk,
     /// Who redeemed which coupon, written in groups.
     pub coupon_notes: CouponNotes,
+    /// Tells the ID-link worker a new upload is stored.
+    pub id_link_wakeup: crate::id_link::worker::Wakeup,
 }
 
 impl ApiState {
@@ -131,6 +133,7 @@ impl ApiState {
             partners,
             coupon_desk: CouponDesk::new(&partner_settings),
             partner_settings,
+            id_link_wakeup: Default::default(),
         }
     }
 
@@ -250,6 +253,10 @@ impl Modify for BearerAuth {
         partners::coupons::download_coupons,
         partners::coupon_redeem::redeem_coupon,
         partners::coupon_redeem::check_coupon,
+        partners::id_link::upload_id_link_file,
+        partners::id_link::list_id_link_files,
+        partners::id_link::id_link_file_status,
+        partners::id_link::id_link_file_result,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -277,5 +284,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::realtime::routes)
         .configure(partners::reserved::routes)
         .configure(partners::coupons::routes)
-        .configure(partners::coupon_redeem::routes);
+        .configure(partners::coupon_redeem::routes)
+        .configure(partners::id_link::routes);
 }

@@ -362,12 +362,33 @@ pub struct HttpAnswer {
 
 impl HttpAnswer {
     /// A header's value, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
         })
     }
+
+    /// The body as JSON (Null when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Splits a complete HTTP answer as read from the socket; None when it is not one.
+pub fn parse_http_answer(raw: &[u8]) -> Option<HttpAnswer> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = unchunk(&body);
+    }
+    Some(HttpAnswer { status, head, body })
 }
 
 /// One HTTP/1.1 request to the switch's HTTP side with the given headers (e.g.
@@ -394,14 +415,7 @@ pub fn http_answer(
     stream.write_all(body).ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = unchunk(&body);
-    }
-    Some(HttpAnswer { status, head, body })
+    parse_http_answer(&raw)
 }
 
 /// As [`http_answer`]: (status, body bytes).

@@ -12,6 +12,7 @@
 //!   [`coupon_redeem`]: checking and redeeming a coupon on the my page; [`coupon_desk`]: the
 //!   guess throttle and the issuances in progress; [`coupon_notes`]: who redeemed which coupon,
 //!   written in groups.
+//! - [`id_link`]: ID-link exchange files: upload, status, result file (`ID_LINK_FILES.md`).
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
@@ -22,6 +23,7 @@ pub mod coupon_desk;
 pub mod coupon_notes;
 pub mod coupon_redeem;
 pub mod coupons;
+pub mod id_link;
 pub mod realtime;
 pub mod registration;
 pub mod reserved;
@@ -57,6 +59,8 @@ pub struct PartnerSettings {
     pub spool_dir: std::path::PathBuf,
     /// ID-link lines in flight through the wallets at once.
     pub id_link_in_flight: usize,
+    /// ID-link lines between two checkpoints of the result file.
+    pub id_link_checkpoint_lines: u64,
     pub coupon_max_failures: u32,
     pub coupon_window_ms: u64,
     pub coupon_lock_ms: u64,
@@ -69,7 +73,8 @@ impl Default for PartnerSettings {
             coupons_per_request_max: 100_000,
             id_link_file_max_bytes: 256 * 1024 * 1024,
             spool_dir: std::env::temp_dir().join("switch-spool"),
-            id_link_in_flight: 2048,
+            id_link_in_flight: 512,
+            id_link_checkpoint_lines: 10_000,
             coupon_max_failures: 10,
             coupon_window_ms: 3_600_000,
             coupon_lock_ms: 3_600_000,

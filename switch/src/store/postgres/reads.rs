@@ -212,6 +212,22 @@ impl Store for PostgresStore {
         self.run(move |c| Box::pin(load_wallet(c, wallet)))
     }
 
+    /// One pooled connection for the whole preload, one statement per wallet (each its own
+    /// consistent snapshot, as `load_wallet`).
+    fn load_wallets(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<WalletState>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let mut states = Vec::with_capacity(wallets.len());
+                for wallet in wallets {
+                    if let Some(state) = load_wallet(c, wallet).await? {
+                        states.push(state);
+                    }
+                }
+                Ok(states)
+            })
+        })
+    }
+
     fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>> {
         self.run(move |c| {
             Box::pin(async move {

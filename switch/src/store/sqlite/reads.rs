@@ -116,7 +116,24 @@ fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
 fn load_wallet(conn: &Connection, wallet: WalletId) -> rusqlite::Result<Option<WalletState>> {
     // One read transaction: the version and the lots come from the same snapshot.
     let tx = conn.unchecked_transaction()?;
-    let conn = &*tx;
+    load_wallet_in(&tx, wallet)
+}
+
+/// Many wallets in one read transaction on one connection: a preload of an ID-link chunk costs
+/// one trip to a reader thread instead of one per wallet.
+fn load_wallets(conn: &Connection, wallets: &[WalletId]) -> rusqlite::Result<Vec<WalletState>> {
+    let tx = conn.unchecked_transaction()?;
+    let mut states = Vec::with_capacity(wallets.len());
+    for wallet in wallets {
+        if let Some(state) = load_wallet_in(&tx, *wallet)? {
+            states.push(state);
+        }
+    }
+    Ok(states)
+}
+
+/// One wallet's state, inside the caller's read transaction.
+fn load_wallet_in(conn: &Connection, wallet: WalletId) -> rusqlite::Result<Option<WalletState>> {
     let head = conn
         .prepare_cached("SELECT mykey_id, status, version FROM wallets WHERE wallet_id = ?1")?
         .query_row([wallet.0 as i64], |r| {
@@ -175,6 +192,10 @@ impl Store for SqliteStore {
 
     fn load_wallet(&self, wallet: WalletId) -> StoreFuture<Option<WalletState>> {
         self.read(move |c| load_wallet(c, wallet))
+    }
+
+    fn load_wallets(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<WalletState>> {
+        self.read(move |c| load_wallets(c, &wallets))
     }
 
     fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>> {
