@@ -42,6 +42,7 @@ pub struct PartnersConfig {
     pub spool_dir: PathBuf,
     pub coupon_url_base: String,
     pub coupons_per_request_max: u32,
+    pub coupons_per_write: usize,
     pub id_link_file_max_bytes: u64,
     pub id_link_in_flight: usize,
     pub id_link_checkpoint_lines: u64,

@@ -52,6 +52,7 @@ pub async fn start(
     let partner_settings = crate::api::partners::PartnerSettings {
         coupon_url_base: p.coupon_url_base.clone(),
         coupons_per_request_max: p.coupons_per_request_max.max(1),
+        coupons_per_write: p.coupons_per_write.max(1),
         id_link_file_max_bytes: p.id_link_file_max_bytes,
         spool_dir: config.spool_dir(),
         id_link_in_flight: p.id_link_in_flight.max(1),

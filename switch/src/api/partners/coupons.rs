@@ -209,11 +209,6 @@ fn draw_codes(count: usize) -> Vec<String> {
     codes
 }
 
-/// Coupons stored per store transaction. The embedded store has one writer, which terminal
-/// redemptions share: a 100,000-coupon issuance written at once held them for half a second;
-/// in slices of this size each waits for one slice at most (a few milliseconds).
-const COUPONS_PER_WRITE: usize = 2_000;
-
 /// Stores the coupons of `issuance` that `stored` (the batch so far) lacks, in slices, drawing
 /// a slice again when a code is already some other coupon's; answers the whole batch.
 ///
@@ -229,7 +224,7 @@ async fn store_new_coupons(
 ) -> Result<Vec<CouponRecord>, Problem> {
     let mut left = issuance.count.saturating_sub(stored);
     while left > 0 {
-        let slice = left.min(COUPONS_PER_WRITE);
+        let slice = left.min(state.partner_settings.coupons_per_write.max(1));
         let mut written = false;
         for _ in 0..CODE_DRAWS_MAX {
             let coupons: Vec<NewCoupon> = draw_codes(slice)

@@ -54,6 +54,10 @@ pub struct PartnerSettings {
     /// Coupon links: `<coupon_url_base>?code=<16 digits>` (A12).
     pub coupon_url_base: String,
     pub coupons_per_request_max: u32,
+    /// Coupons stored per store transaction. The embedded store has one writer, which terminal
+    /// redemptions share: a 100,000-coupon issuance written at once held them for half a
+    /// second; in slices each redemption waits for one slice at most.
+    pub coupons_per_write: usize,
     pub id_link_file_max_bytes: u64,
     /// Where ID-link files and result files are kept.
     pub spool_dir: std::path::PathBuf,
@@ -71,6 +75,7 @@ impl Default for PartnerSettings {
         PartnerSettings {
             coupon_url_base: "https://mykey-points.example.jp/coupon".into(),
             coupons_per_request_max: 100_000,
+            coupons_per_write: 500,
             id_link_file_max_bytes: 256 * 1024 * 1024,
             spool_dir: std::env::temp_dir().join("switch-spool"),
             id_link_in_flight: 512,
