@@ -58,9 +58,9 @@ async fn metrics_text(state: web::Data<HttpState>) -> HttpResponse {
     }
 }
 
-/// Binds the HTTP listener; returns the bound address and the server to run.
-pub fn bind(
-    addr: SocketAddr,
+/// Serves HTTP on the bound `listener`; returns its address and the server to run.
+pub fn serve(
+    listener: std::net::TcpListener,
     router: Addr<Router>,
     store_kind: &'static str,
     metrics: Option<PrometheusHandle>,
@@ -81,7 +81,7 @@ pub fn bind(
     })
     .workers(1)
     .disable_signals()
-    .bind(addr)?;
-    let bound = server.addrs().first().copied().unwrap_or(addr);
+    .listen(listener)?;
+    let bound = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no HTTP address"))?;
     Ok((bound, server.run()))
 }

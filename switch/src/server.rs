@@ -37,6 +37,12 @@ pub async fn start(
     store: &OpenedStore,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<Bound> {
+    // Both ports first: a port in use is a clean error before any actor runs (an actor started
+    // on a system that then stops had nothing to run on).
+    let t = &config.terminal;
+    let tcp = TcpListener::bind(t.listen).await.with_context(|| format!("binding terminal listener {}", t.listen))?;
+    let http_listener = std::net::TcpListener::bind(config.http.listen)
+        .with_context(|| format!("binding HTTP {}", config.http.listen))?;
     let clock = Clock::System;
     let actors =
         actors::system::start(store.shared(), clock.clone(), config.actor_limits()).await.context("starting actors")?;
@@ -74,7 +80,6 @@ pub async fn start(
     ));
     start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
 
-    let t = &config.terminal;
     let limits = TerminalLimits {
         max_frame_len_bytes: t.max_frame_len_bytes,
         max_connections: t.max_connections.max(1),
@@ -98,7 +103,6 @@ pub async fn start(
         request_timeout: limits.request_timeout,
         idle_timeout_s: t.idle_timeout_s.min(u64::from(u16::MAX)) as u16,
     });
-    let tcp = TcpListener::bind(t.listen).await.with_context(|| format!("binding terminal listener {}", t.listen))?;
     let terminal_addr = tcp.local_addr()?;
     tokio::task::spawn_local(listener::accept_loop(tcp, dispatcher, limits));
 
@@ -109,8 +113,8 @@ pub async fn start(
         Duration::from_secs(config.partners.sweep_every_s.max(1)),
     );
 
-    let (http_addr, http_server) = http::bind(config.http.listen, actors.router.clone(), store.kind(), metrics, api)
-        .with_context(|| format!("binding HTTP {}", config.http.listen))?;
+    let (http_addr, http_server) = http::serve(http_listener, actors.router.clone(), store.kind(), metrics, api)
+        .with_context(|| format!("serving HTTP {}", config.http.listen))?;
     tokio::task::spawn_local(async move {
         if let Err(e) = http_server.await {
             tracing::error!(error = %e, "HTTP server stopped");

@@ -462,3 +462,24 @@ fn the_switch_wide_in_flight_bound_answers_busy_and_returns_its_slots() {
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }
+
+#[test]
+fn a_port_in_use_is_a_clean_error_not_a_crash() {
+    let s = Server::start(2);
+    let other = tempfile::tempdir().unwrap();
+    seed(other.path(), 2);
+    for (terminal, http) in
+        [(s.terminal.to_string(), "127.0.0.1:0".to_owned()), ("127.0.0.1:0".to_owned(), s.http.to_string())]
+    {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switch"))
+            .args(["serve", "--data-dir"])
+            .arg(other.path())
+            .args(["--listen", &terminal, "--http", &http])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("binding") && stderr.contains("in use"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
