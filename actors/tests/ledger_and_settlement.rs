@@ -1,23 +1,24 @@
 //! The ledger's group commit and the settlement totals, against a store whose commits the test
 //! holds open and releases.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::actors::catalog::Catalog;
 use ::actors::clock::Clock;
 use ::actors::journal::{
-    CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, NewEntry, Posting, PreparedEntry, Venue,
-    WalletId, NO_EXPIRY,
+    CommitOutcome, EntryKind, HouseAccount, JournalHead, NewEntry, Posting, PreparedEntry, Venue, WalletId, NO_EXPIRY,
 };
 use ::actors::ledger::{Appended, Ledger, LedgerLimits};
 use ::actors::mailbox::ask;
 use ::actors::settlement::{QueryTotals, Settlement};
-use ::actors::store::{AuditReport, SettlementRow, Store, StoreError, StoreFuture, TerminalRecord};
+use ::actors::store::{SettlementRow, Store, StoreError, StoreFuture};
 use ::actors::wallet_state::WalletState;
 use ::actors::SwitchError;
 use actix::prelude::*;
-use protocol::{MyKeyId, TerminalId, TxnNo};
+use protocol::TerminalId;
 use tokio::sync::Semaphore;
 
 /// Records every batch; each commit waits for a permit the test hands out; can be told to fail.
@@ -40,10 +41,6 @@ impl Default for GatedStore {
     }
 }
 
-fn not_here<T: Send + 'static>() -> StoreFuture<T> {
-    Box::pin(async { Err(StoreError::Unavailable("not used by this test".into())) })
-}
-
 impl Store for GatedStore {
     fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
         let n = batch.len();
@@ -63,61 +60,17 @@ impl Store for GatedStore {
         self.concurrency
     }
     fn journal_head(&self) -> StoreFuture<JournalHead> {
-        not_here()
+        support::not_here()
     }
     fn load_wallet(&self, _: WalletId) -> StoreFuture<Option<WalletState>> {
-        not_here()
+        support::not_here()
     }
-    fn wallet_by_mykey(&self, _: MyKeyId) -> StoreFuture<Option<WalletId>> {
-        not_here()
-    }
-    fn wallet_by_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
-        not_here()
-    }
-    fn entry_by_key(&self, _: String) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn entry_by_txn(&self, _: TxnNo) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn void_of(&self, _: u64) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn postings_of(&self, _: u64) -> StoreFuture<Vec<Posting>> {
-        not_here()
-    }
-    fn terminal(&self, _: TerminalId) -> StoreFuture<Option<TerminalRecord>> {
-        not_here()
-    }
-    fn record_login_failure(&self, _: TerminalId, _: u64, _: u32, _: u64) -> StoreFuture<()> {
-        not_here()
-    }
-    fn clear_login_failures(&self, _: TerminalId) -> StoreFuture<()> {
-        not_here()
-    }
-    fn revoke_wallet(&self, _: WalletId, _: u64) -> StoreFuture<bool> {
-        not_here()
-    }
-    fn change_mykey(
-        &self,
-        _: WalletId,
-        _: MyKeyId,
-        _: ::actors::registry::CardLink,
-        _: u64,
-    ) -> StoreFuture<Result<(), ::actors::registry::IdentityConflict>> {
-        not_here()
-    }
-    fn adopt_renewed_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
-        not_here()
-    }
+    support::unused_store_methods!();
     fn catalog(&self) -> StoreFuture<Catalog> {
-        not_here()
+        support::not_here()
     }
     fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
-        not_here()
-    }
-    fn audit(&self) -> StoreFuture<AuditReport> {
-        not_here()
+        support::not_here()
     }
 }
 

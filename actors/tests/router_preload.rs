@@ -2,20 +2,22 @@
 //! first request without loading, and a bulk read that raced with the router forgetting a
 //! wallet is dropped rather than trusted.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::actors::catalog::Catalog;
 use ::actors::clock::Clock;
-use ::actors::journal::{CommitOutcome, HouseAccount, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
+use ::actors::journal::{CommitOutcome, HouseAccount, JournalHead, PreparedEntry, WalletId};
 use ::actors::mailbox::ask;
 use ::actors::router::{ActiveWallets, MovePoints, Preload};
-use ::actors::store::{AuditReport, SettlementRow, Store, StoreError, StoreFuture, TerminalRecord};
+use ::actors::store::{SettlementRow, Store, StoreFuture};
 use ::actors::system::{start, ActorLimits};
 use ::actors::wallet_points::PointOp;
 use ::actors::wallet_state::{WalletState, WalletStatus};
-use protocol::{AccountRef, MyKeyId, TerminalId, TxnNo};
+use protocol::{AccountRef, MyKeyId};
 use tokio::sync::Semaphore;
 
 /// Empty wallets for any id; counts single and bulk loads; bulk loads wait for the gate.
@@ -39,10 +41,6 @@ fn empty_wallet(id: WalletId) -> WalletState {
     WalletState::new(id, "MY123456".parse::<MyKeyId>().unwrap(), WalletStatus::Active, 0)
 }
 
-fn not_here<T: Send + 'static>() -> StoreFuture<T> {
-    Box::pin(async { Err(StoreError::Unavailable("not used by this test".into())) })
-}
-
 impl Store for CountingStore {
     fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
         let n = batch.len();
@@ -63,56 +61,12 @@ impl Store for CountingStore {
             Ok(wallets.into_iter().map(empty_wallet).collect())
         })
     }
-    fn wallet_by_mykey(&self, _: MyKeyId) -> StoreFuture<Option<WalletId>> {
-        not_here()
-    }
-    fn wallet_by_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
-        not_here()
-    }
-    fn entry_by_key(&self, _: String) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn entry_by_txn(&self, _: TxnNo) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn void_of(&self, _: u64) -> StoreFuture<Option<JournalRecord>> {
-        not_here()
-    }
-    fn postings_of(&self, _: u64) -> StoreFuture<Vec<Posting>> {
-        not_here()
-    }
-    fn terminal(&self, _: TerminalId) -> StoreFuture<Option<TerminalRecord>> {
-        not_here()
-    }
-    fn record_login_failure(&self, _: TerminalId, _: u64, _: u32, _: u64) -> StoreFuture<()> {
-        not_here()
-    }
-    fn clear_login_failures(&self, _: TerminalId) -> StoreFuture<()> {
-        not_here()
-    }
-    fn revoke_wallet(&self, _: WalletId, _: u64) -> StoreFuture<bool> {
-        not_here()
-    }
-    fn change_mykey(
-        &self,
-        _: WalletId,
-        _: MyKeyId,
-        _: ::actors::registry::CardLink,
-        _: u64,
-    ) -> StoreFuture<Result<(), ::actors::registry::IdentityConflict>> {
-        not_here()
-    }
-    fn adopt_renewed_card(&self, _: String) -> StoreFuture<Option<(WalletId, MyKeyId)>> {
-        not_here()
-    }
+    support::unused_store_methods!();
     fn catalog(&self) -> StoreFuture<Catalog> {
         Box::pin(async { Ok(Catalog::default()) })
     }
     fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
         Box::pin(async { Ok(Vec::new()) })
-    }
-    fn audit(&self) -> StoreFuture<AuditReport> {
-        not_here()
     }
 }
 
