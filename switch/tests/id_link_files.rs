@@ -514,3 +514,27 @@ fn loadtest_migrate_batch_uploads_waits_and_checks_the_result() {
     assert_eq!(again.upload_id, report.upload_id);
     assert_eq!(credits_of(&s, report.upload_id).0, 1_500);
 }
+
+#[test]
+fn an_id_link_file_is_applied_the_same_on_postgresql() {
+    const LINES: u64 = 300;
+    let s = Server::start_postgres(LINES, &[], &[]);
+    register_demo_setup_postgres(&s);
+    let mut file = String::from("顧客ID,ポイント数,交換先コード\r\n");
+    for i in 0..LINES {
+        let destination = ["", "141305", demo::DEMO_EVENT_CODE][(i % 3) as usize];
+        file.push_str(&format!("{},{},{destination}\r\n", customer(i), 10 + i));
+    }
+    file.push_str("JMB9999999999,5,\r\n");
+    let upload_id = upload(&s, "pg-file", file.as_bytes(), "")["upload_id"].as_u64().unwrap();
+    let done = wait_done(&s, upload_id);
+    assert_eq!((done["applied"].as_u64(), done["errors"].as_u64()), (Some(LINES), Some(1)), "{done}");
+    let rows = result_rows(&s, upload_id);
+    assert_eq!(rows.len() as u64, LINES + 1);
+    assert!(rows[..LINES as usize].iter().all(|r| r[4] == "OK"));
+    assert_eq!((rows[LINES as usize][4].as_str(), rows[LINES as usize][5].as_str()), ("NG", "unknown-customer"));
+    // The same file again applies nothing more.
+    assert_eq!(upload(&s, "pg-file-again", file.as_bytes(), "")["upload_id"].as_u64(), Some(upload_id));
+    let (ok, report) = s.check();
+    assert!(ok, "{report}");
+}

@@ -124,31 +124,45 @@ async fn load_catalog(c: &ClientWrapper) -> Result<Catalog, PgError> {
 }
 
 async fn load_wallet(c: &ClientWrapper, wallet: WalletId) -> Result<Option<WalletState>, PgError> {
-    // One statement, one snapshot: the version and the lots agree.
+    Ok(load_wallets(c, vec![wallet]).await?.pop())
+}
+
+/// The wallets asked for that exist, in one statement (one snapshot: each version agrees with
+/// its lots), ordered by wallet id.
+async fn load_wallets(c: &ClientWrapper, wallets: Vec<WalletId>) -> Result<Vec<WalletState>, PgError> {
     let stmt = c
         .prepare_cached(
-            "SELECT w.mykey_id, w.status, w.version, l.account, l.lot, l.amount
-             FROM wallets w LEFT JOIN wallet_lots l ON l.wallet_id = w.wallet_id WHERE w.wallet_id = $1",
+            "SELECT w.wallet_id, w.mykey_id, w.status, w.version, l.account, l.lot, l.amount
+             FROM wallets w LEFT JOIN wallet_lots l ON l.wallet_id = w.wallet_id
+             WHERE w.wallet_id = ANY($1) ORDER BY w.wallet_id",
         )
         .await?;
-    let rows = c.query(&stmt, &[&(wallet.0 as i64)]).await?;
-    let Some(first) = rows.first() else { return Ok(None) };
-    let mykey: String = col(first, 0)?;
-    let status: i16 = col(first, 1)?;
-    let mut state = WalletState::new(
-        wallet,
-        mykey.parse::<MyKeyId>().map_err(|_| bad("MyKey ID", &mykey))?,
-        u8::try_from(status).ok().and_then(WalletStatus::from_u8).ok_or_else(|| bad("wallet status", status))?,
-        unsigned(first, 2, "wallet version")?,
-    );
+    let ids: Vec<i64> = wallets.iter().map(|w| w.0 as i64).collect();
+    let rows = c.query(&stmt, &[&ids]).await?;
+    let mut states: Vec<WalletState> = Vec::new();
     for r in &rows {
-        if col::<Option<String>>(r, 3)?.is_none() {
+        let wallet = WalletId(col::<i64>(r, 0)? as u64);
+        if states.last().is_none_or(|s| s.wallet_id != wallet) {
+            let mykey: String = col(r, 1)?;
+            let status: i16 = col(r, 2)?;
+            states.push(WalletState::new(
+                wallet,
+                mykey.parse::<MyKeyId>().map_err(|_| bad("MyKey ID", &mykey))?,
+                u8::try_from(status)
+                    .ok()
+                    .and_then(WalletStatus::from_u8)
+                    .ok_or_else(|| bad("wallet status", status))?,
+                unsigned(r, 3, "wallet version")?,
+            ));
+        }
+        if col::<Option<String>>(r, 4)?.is_none() {
             continue; // a wallet without lots
         }
-        let lot: i32 = col(r, 4)?;
-        state.load_lot(account(r, 3)?, lot as u32, unsigned(r, 5, "negative lot")?);
+        let lot: i32 = col(r, 5)?;
+        let state = states.last_mut().expect("pushed above");
+        state.load_lot(account(r, 4)?, lot as u32, unsigned(r, 6, "negative lot")?);
     }
-    Ok(Some(state.loaded()))
+    Ok(states.into_iter().map(WalletState::loaded).collect())
 }
 
 fn terminal_record(r: &Row) -> Result<TerminalRecord, PgError> {
@@ -215,17 +229,7 @@ impl Store for PostgresStore {
     /// One pooled connection for the whole preload, one statement per wallet (each its own
     /// consistent snapshot, as `load_wallet`).
     fn load_wallets(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<WalletState>> {
-        self.run(move |c| {
-            Box::pin(async move {
-                let mut states = Vec::with_capacity(wallets.len());
-                for wallet in wallets {
-                    if let Some(state) = load_wallet(c, wallet).await? {
-                        states.push(state);
-                    }
-                }
-                Ok(states)
-            })
-        })
+        self.run(move |c| Box::pin(load_wallets(c, wallets)))
     }
 
     fn wallet_by_mykey(&self, mykey: MyKeyId) -> StoreFuture<Option<WalletId>> {
