@@ -226,8 +226,7 @@ impl Store for PostgresStore {
         self.run(move |c| Box::pin(load_wallet(c, wallet)))
     }
 
-    /// One pooled connection for the whole preload, one statement per wallet (each its own
-    /// consistent snapshot, as `load_wallet`).
+    /// The whole preload in one statement: one snapshot for all its wallets.
     fn load_wallets(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<WalletState>> {
         self.run(move |c| Box::pin(load_wallets(c, wallets)))
     }
