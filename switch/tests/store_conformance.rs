@@ -302,6 +302,19 @@ mod cases {
         assert_books_balance(&store).await;
     }
 
+    /// A revoked wallet takes no more entries, even from a writer holding its current version
+    /// (an instance that was still finishing its queue when the revocation was written).
+    pub async fn revoked_wallets_take_no_more_entries<E: Engine>() {
+        let e = fresh::<E>(2).await;
+        let store = e.store();
+        assert!(store.revoke_wallet(WalletId(1), Clock::System.now_ms()).await.unwrap());
+        let mut n = Numbers::of(&store).await;
+        let batch = n.batch(vec![redeem(1, 1, "R1", 10), redeem(2, 1, "R2", 10)]);
+        assert_eq!(commit(&store, &batch).await, vec![StaleVersion, Committed]);
+        assert_eq!(wallet(&store, 1).await, (1, opening(1)));
+        assert_books_balance(&store).await;
+    }
+
     /// A wallet loads as its journal says: every lot the sum of its postings, the version the
     /// number of its entries; new lots appear, emptied lots stay at zero.
     pub async fn wallet_load_equals_journal<E: Engine>() {
@@ -595,6 +608,7 @@ conformance!(
     idempotency_keys,
     void_exactly_once,
     stale_versions_are_fenced,
+    revoked_wallets_take_no_more_entries,
     wallet_load_equals_journal,
     bad_debit_fails_the_whole_batch,
     concurrent_batches,

@@ -31,8 +31,8 @@ use tokio_postgres::types::ToSql;
 
 use super::PgError;
 
-const LOCK_WALLETS: &str =
-    "SELECT wallet_id, version FROM wallets WHERE wallet_id = ANY($1::bigint[]) ORDER BY wallet_id FOR UPDATE";
+const LOCK_WALLETS: &str = "SELECT wallet_id, version FROM wallets WHERE wallet_id = ANY($1::bigint[]) AND status = 1
+     ORDER BY wallet_id FOR UPDATE";
 const READ_LOTS: &str = "SELECT l.wallet_id, l.account, l.lot, l.amount FROM wallet_lots l
      JOIN unnest($1::bigint[], $2::text[], $3::int[]) AS k(wallet_id, account, lot)
        ON l.wallet_id = k.wallet_id AND l.account = k.account AND l.lot = k.lot

@@ -69,8 +69,12 @@ fn apply_entry(conn: &Connection, p: &PreparedEntry) -> rusqlite::Result<CommitO
         Err(err) => return Err(err),
     }
     if let Some((wallet, version)) = e.wallet {
+        // A revoked wallet takes no more entries (R12), whatever version its writer holds: an
+        // instance still finishing its queue after the revocation is refused like a stale one.
         let fenced = conn
-            .prepare_cached("UPDATE wallets SET version = version + 1 WHERE wallet_id = ?1 AND version = ?2")?
+            .prepare_cached(
+                "UPDATE wallets SET version = version + 1 WHERE wallet_id = ?1 AND version = ?2 AND status = 1",
+            )?
             .execute(params![wallet.0 as i64, version as i64])?;
         if fenced == 0 {
             conn.prepare_cached("DELETE FROM journal WHERE entry_id = ?1")?.execute([p.entry_id as i64])?;
