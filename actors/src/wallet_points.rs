@@ -153,9 +153,17 @@ impl Context<'_> {
         }
     }
 
-    fn entry(&self, kind: EntryKind, key: String, account: &AccountRef, points: u64, postings: Vec<Posting>) -> Plan {
-        let mut after = self.state.clone();
-        after.apply(&postings);
+    /// The entry of a movement and its answer; refused when a lot would overflow (a balance
+    /// past what the store can hold) rather than wrapping.
+    fn entry(
+        &self,
+        kind: EntryKind,
+        key: String,
+        account: &AccountRef,
+        points: u64,
+        postings: Vec<Posting>,
+    ) -> Result<Plan, SwitchError> {
+        let after = self.state.after(&postings).ok_or(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST })?;
         let balance_after = after.usable(account, self.today);
         let entry = NewEntry {
             kind,
@@ -177,7 +185,7 @@ impl Context<'_> {
             balance_after,
             replayed: false,
         };
-        Plan { entry, posted, check: Replay { key, kind, account: account.clone(), points, voids: None } }
+        Ok(Plan { entry, posted, check: Replay { key, kind, account: account.clone(), points, voids: None } })
     }
 
     fn citizen(&self, account: &AccountRef, lot: u32, amount: i64) -> Posting {
@@ -203,7 +211,7 @@ impl Context<'_> {
                     self.citizen(to, self.credit_lot(to), *points as i64),
                     Posting::House { account: from.clone(), amount: -(*points as i64) },
                 ];
-                Ok(Some(self.entry(EntryKind::Credit, key.clone(), to, *points, postings)))
+                self.entry(EntryKind::Credit, key.clone(), to, *points, postings).map(Some)
             }
             PointOp::MoveReserved { key, to, points } => {
                 check_key(key)?;
@@ -219,7 +227,7 @@ impl Context<'_> {
                     .plan_debit(&AccountRef::reserved(), *points, self.today)
                     .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
                 postings.push(self.citizen(to, self.credit_lot(to), *points as i64));
-                Ok(Some(self.entry(EntryKind::Transfer, key.clone(), to, *points, postings)))
+                self.entry(EntryKind::Transfer, key.clone(), to, *points, postings).map(Some)
             }
             PointOp::SweepReserved { to } => {
                 if to.kind != AccountKind::Municipal || !self.catalog.accepts_credit(to) {
@@ -240,7 +248,7 @@ impl Context<'_> {
                     due.iter().map(|(lot, v)| self.citizen(&reserved, *lot, -(*v as i64))).collect();
                 postings.push(self.citizen(to, self.credit_lot(to), points as i64));
                 let key = sweep_key(self.state.wallet_id, self.today);
-                Ok(Some(self.entry(EntryKind::Transfer, key, to, points, postings)))
+                self.entry(EntryKind::Transfer, key, to, points, postings).map(Some)
             }
             PointOp::ShopDebit { key, account, points, shop } => {
                 check_key(key)?;
@@ -260,7 +268,7 @@ impl Context<'_> {
                     .plan_debit(account, *points, self.today)
                     .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
                 postings.push(Posting::House { account: HouseAccount::Partner(*shop), amount: *points as i64 });
-                Ok(Some(self.entry(EntryKind::ShopDebit, key.clone(), account, *points, postings)))
+                self.entry(EntryKind::ShopDebit, key.clone(), account, *points, postings).map(Some)
             }
             PointOp::ShopCancel { .. } => Err(SwitchError::Internal),
         }
@@ -287,7 +295,8 @@ impl Context<'_> {
             return Err(SwitchError::UnknownTransaction);
         }
         let reversed: Vec<Posting> = postings.iter().map(Posting::reversed).collect();
-        let mut plan = self.entry(EntryKind::ShopCancel, key.to_owned(), &original.account, original.points, reversed);
+        let mut plan =
+            self.entry(EntryKind::ShopCancel, key.to_owned(), &original.account, original.points, reversed)?;
         plan.entry.voids = Some((original.entry_id, original.txn_no));
         plan.check.voids = Some(original.txn_no);
         Ok(plan)
@@ -449,6 +458,16 @@ mod tests {
         let plan = ctx(&w, &c).plan(&credit("EE001", 10)).unwrap().unwrap();
         assert!(matches!(plan.entry.postings[0], Posting::Citizen { lot: NO_EXPIRY, .. }));
         assert_eq!(plan.posted.balance_after, 10);
+    }
+
+    #[test]
+    fn a_credit_that_would_overflow_a_lot_is_refused_not_wrapped() {
+        let c = catalog();
+        let mut w = wallet();
+        let deadline = ReservePolicy { reserve_days: 21 }.deadline(TODAY);
+        w.load_lot(AccountRef::reserved(), deadline, i64::MAX as u64 - 5);
+        assert!(matches!(ctx(&w, &c).plan(&credit("R", 10)), Err(SwitchError::InvalidAmount { .. })));
+        assert!(ctx(&w, &c).plan(&credit("R", 5)).unwrap().is_some());
     }
 
     #[test]

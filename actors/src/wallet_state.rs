@@ -39,7 +39,7 @@ pub struct SubAccount {
 impl SubAccount {
     /// Points usable on `today`: lots whose expiry is today or later.
     pub fn usable(&self, today: u32) -> u64 {
-        self.usable_lots(today).map(|(_, v)| *v).sum()
+        self.usable_lots(today).fold(0u64, |sum, (_, v)| sum.saturating_add(*v))
     }
 
     pub fn lots(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
@@ -56,7 +56,8 @@ impl SubAccount {
     fn add(&mut self, lot: u32, amount: i64) -> Option<()> {
         match self.lots.binary_search_by_key(&lot, |(l, _)| *l) {
             Ok(i) => {
-                let next = u64::try_from(self.lots[i].1 as i64 + amount).ok()?;
+                // Lots are at most i64::MAX (what the store keeps); past it is refused, not wrapped.
+                let next = u64::try_from(i64::try_from(self.lots[i].1).ok()?.checked_add(amount)?).ok()?;
                 if next == 0 {
                     self.lots.remove(i);
                 } else {
@@ -191,6 +192,22 @@ impl WalletState {
         }
         debug_assert_eq!(left, 0);
         Ok(postings)
+    }
+
+    /// The wallet as it would be after `postings`, or None when a lot would go below zero or
+    /// past what the store can hold. Changes nothing.
+    pub fn after(&self, postings: &[Posting]) -> Option<WalletState> {
+        let mut next = self.clone();
+        for p in postings {
+            if let Posting::Citizen { wallet, account, lot, amount } = p {
+                if *wallet != self.wallet_id {
+                    return None;
+                }
+                next.accounts.entry(account).add(*lot, *amount)?;
+            }
+        }
+        next.version += 1;
+        Some(next)
     }
 
     /// Applies the durable postings of one entry and advances the version.

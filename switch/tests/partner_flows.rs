@@ -248,8 +248,27 @@ fn a_cancel_returns_the_points_to_the_account_they_came_from_once_and_respects_s
     assert_eq!(mark(true).0, 200);
     assert_eq!(partner_call(&s, "POST", &path, Some("m-cancel-2"), None).0, 200);
 
-    // Another municipality's staff may not set 川崎市's mark; unknown transactions are 404.
+    // Another shop cannot cancel this shop's debit, nor learn whether it exists or was settled;
+    // a coupons-only partner cannot look customers up.
     let mic = staff_auth(&s, "mic-admin", "mic-demo-password");
+    let register = |name: &str, abilities: Value| {
+        let form = json!({"name": name, "id_issuer_id": actors::demo::DEMO_PARTNER_ISSUER,
+                          "rate": {"partner_units": 1, "municipal_points": 1}, "abilities": abilities});
+        let (status, body) = http_json(s.http, "POST", "/api/v1/partners", &[("Authorization", &mic)], Some(form));
+        assert_eq!(status, 201, "{body}");
+        format!("Bearer {}", body["api_key"].as_str().unwrap())
+    };
+    let other_shop =
+        register("名物チョイス", json!({"coupons": false, "id_link": false, "realtime": false, "shop": true}));
+    let (status, body) =
+        http_json(s.http, "POST", &path, &[("Authorization", &other_shop), ("Idempotency-Key", "x")], None);
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-found")), "{body}");
+    let coupons_only =
+        register("クーポン社", json!({"coupons": true, "id_link": false, "realtime": false, "shop": false}));
+    let lookup = format!("/api/v1/partner/customers/{}", customer(3));
+    assert_eq!(http_json(s.http, "GET", &lookup, &[("Authorization", &coupons_only)], None).0, 403);
+
+    // Another municipality's staff may not set 川崎市's mark; unknown transactions are 404.
     let (status, _) = http_json(s.http, "GET", "/api/v1/settlement-marks/M141305", &[("Authorization", &mic)], None);
     assert_eq!(status, 200);
     let (status, _) = partner_call(&s, "POST", "/api/v1/partner/debits/20261126000000000001/cancel", Some("x"), None);
@@ -295,10 +314,14 @@ fn real_time_migration_needs_the_citizens_consent_and_converts_in_integers() {
     let (status, body) = migrate("r-5", json!({"customer_id": customer(2), "partner_points": 0}));
     assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("partner_points")));
 
-    // Withdrawn consent stops the next migration.
+    // Withdrawn consent stops the next migration, but a retry of one already made is answered
+    // as made (its answer was lost; telling the partner it failed would create points).
     assert_eq!(citizen_call(&s, &token, "DELETE", "/api/v1/mypage/partners/1/consent", None).0, 204);
     let (status, _) = migrate("r-6", json!({"customer_id": customer(2), "partner_points": 100}));
     assert_eq!(status, 403);
+    let (status, again) =
+        migrate("r-2", json!({"customer_id": customer(2), "partner_points": 1999, "destination": "141305"}));
+    assert_eq!((status, again["replayed"].clone(), again["points"].as_u64()), (200, json!(true), Some(2098)));
 }
 
 #[test]

@@ -311,7 +311,7 @@ impl Applier<'_> {
             }
         }
         self.progress.finished_at_ms = Some(self.deps.clock.now_ms());
-        self.checkpoint().await?;
+        self.checkpoint(true).await?;
         Ok(self.progress)
     }
 
@@ -328,17 +328,18 @@ impl Applier<'_> {
         self.progress.lines_done = settled.line_no;
         self.since_checkpoint += 1;
         if self.since_checkpoint >= self.deps.limits.checkpoint_lines.max(1) {
-            // A checkpoint the store missed only means resuming from the one before: the
-            // pair (lines, bytes) recorded is always one the file had, so carry on.
-            if let Err(e) = self.checkpoint().await {
-                tracing::warn!(upload = self.upload_id, error = %e, "ID-link checkpoint not recorded");
-            }
+            self.checkpoint(false).await?;
         }
         Ok(())
     }
 
     /// Makes the result file durable, then records how far it goes.
-    async fn checkpoint(&mut self) -> Result<(), ProcessError> {
+    /// A result file that cannot be made durable ends this pass (after a failed fsync the rows
+    /// written before may be gone, so no later length can be trusted): the next pass reopens
+    /// at the last recorded checkpoint. A checkpoint the store missed only means resuming from
+    /// the one before (the pair recorded is always one the file had), so that carries on,
+    /// except for the `last` one, which says the upload is done.
+    async fn checkpoint(&mut self, last: bool) -> Result<(), ProcessError> {
         self.progress.result_bytes = self.writer.checkpoint()?;
         self.since_checkpoint = 0;
         // Counted here rather than per line: one registry lookup per checkpoint.
@@ -346,8 +347,14 @@ impl Applier<'_> {
         metrics::counter!("switch_id_link_lines_total", "result" => "ok").increment(ok);
         metrics::counter!("switch_id_link_lines_total", "result" => "ng").increment(ng);
         self.counted = (self.progress.applied, self.progress.errors);
-        self.deps.partners.save_upload_progress(self.upload_id, self.progress).await?;
-        Ok(())
+        match self.deps.partners.save_upload_progress(self.upload_id, self.progress).await {
+            Err(e) if last => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(upload = self.upload_id, error = %e, "ID-link checkpoint not recorded");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 }
 
@@ -367,7 +374,13 @@ async fn settle(deps: &IdLinkDeps, upload_id: u64, partner_id: u32, pending: Pen
                 points: credit.points,
                 from: HouseAccount::Partner(partner_id),
             };
-            Some(apply(&deps.router, wallet, op).await)
+            match apply(&deps.router, wallet, op).await {
+                // The key holds another wallet's entry: the customer id was linked to someone
+                // else when this line was credited before a crash. The line was applied once;
+                // say so rather than inviting the partner to send it again.
+                Err(LineError::KeyConflict) => Some(unlinked(deps.store.as_ref(), &line_key(upload_id, line_no)).await),
+                other => Some(other),
+            }
         }
     };
     Settled { line_no, echo, outcome }
@@ -395,13 +408,23 @@ async fn unlinked(store: &dyn Store, key: &str) -> Result<TxnNo, LineError> {
 async fn apply(router: &Addr<Router>, wallet: WalletId, op: PointOp) -> Result<TxnNo, LineError> {
     let mut busy = Backoff::busy();
     let mut failing = Backoff::store();
+    // An internal error that persists (damaged data) must not hold the one worker forever.
+    let mut internal_left = INTERNAL_RETRIES;
     loop {
         let attempt = op.clone();
         match ask(router, |reply| MovePoints { wallet, op: attempt, reply }).await {
             Ok(Some(posted)) => return Ok(posted.txn_no),
             Ok(None) => return Err(LineError::Refused),
             Err(SwitchError::Busy) => busy.wait().await,
-            Err(SwitchError::TemporaryFailure | SwitchError::Internal) => failing.wait().await,
+            Err(SwitchError::TemporaryFailure) => failing.wait().await,
+            Err(SwitchError::Internal) if internal_left > 0 => {
+                internal_left -= 1;
+                failing.wait().await
+            }
+            Err(SwitchError::Internal) => {
+                tracing::error!("ID-link line refused after repeated internal errors; see the store's log");
+                return Err(LineError::Refused);
+            }
             Err(SwitchError::MyKeyRevoked) => return Err(LineError::RevokedMyKey),
             Err(SwitchError::UnknownDestination) => return Err(LineError::UnknownDestination),
             Err(SwitchError::EventEnded) => return Err(LineError::EventEnded),
@@ -414,6 +437,9 @@ async fn apply(router: &Addr<Router>, wallet: WalletId, op: PointOp) -> Result<T
         }
     }
 }
+
+/// Internal errors tried again before the line is refused (a passing one clears within these).
+const INTERNAL_RETRIES: u32 = 5;
 
 /// Growing pauses between retries, up to a ceiling.
 struct Backoff {

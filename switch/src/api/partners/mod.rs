@@ -31,7 +31,7 @@ pub mod shop;
 
 use actix_web::HttpRequest;
 use actors::clock::format_jst;
-use actors::journal::WalletId;
+use actors::journal::{EntryKind, JournalRecord, WalletId};
 use actors::mailbox::ask;
 use actors::partners::{Abilities, KeyClaim, LinkedWallet, PartnerRecord};
 use actors::router::MovePoints;
@@ -247,6 +247,41 @@ pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Res
     };
     metrics::counter!("switch_point_movements_total", "kind" => kind, "result" => result).increment(1);
     answer
+}
+
+/// A stored entry as the answer to a request that is answered again (`replayed`).
+pub async fn replayed_posting(state: &ApiState, record: JournalRecord) -> Result<Posted, Problem> {
+    let wallet = record.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
+    let mykey_id = state.store.load_wallet(wallet).await?.ok_or_else(|| Problem::not_found("wallet"))?.mykey_id;
+    Ok(Posted {
+        txn_no: record.txn_no,
+        time_ms: record.created_at_ms,
+        mykey_id,
+        account: record.account,
+        points: record.points,
+        balance_after: record.balance_after,
+        replayed: true,
+    })
+}
+
+/// The first answer of a partner movement sent again under its Idempotency-Key, when the first
+/// attempt committed (its answer was lost). Asked before any check that could refuse the retry
+/// now — consent withdrawn, service ID unlinked, MyKey ID revoked since — which would tell the
+/// partner that a movement it did make failed.
+pub async fn committed_before(
+    state: &ApiState,
+    claim: KeyClaim,
+    journal_key: &str,
+    kind: EntryKind,
+) -> Result<Option<Posted>, Problem> {
+    if claim != KeyClaim::Same {
+        return Ok(None); // a first request: nothing under its key yet
+    }
+    match state.store.entry_by_key(journal_key.to_owned()).await? {
+        None => Ok(None),
+        Some(record) if record.kind == kind => Ok(Some(replayed_posting(state, record).await?)),
+        Some(_) => Err(actors::SwitchError::IdempotencyConflict.into()),
+    }
 }
 
 /// The wallet a partner's customer id is linked to (the partner's ID-issuing business).

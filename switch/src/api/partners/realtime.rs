@@ -5,13 +5,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use actors::journal::HouseAccount;
+use actors::journal::{EntryKind, HouseAccount};
 use actors::partners::PartnerRecord;
 use actors::wallet_points::PointOp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{claim, customer_wallet, destination_of, idempotency_key, journal_key, move_points, Movement};
+use super::{
+    claim, committed_before, customer_wallet, destination_of, idempotency_key, journal_key, move_points, Movement,
+};
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 
@@ -190,7 +192,12 @@ async fn migrate(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes)
     let request: MigrationRequest = serde_json::from_slice(&body).map_err(|e| Problem::bad_body(e.to_string()))?;
     let to = destination_of(request.destination.as_deref(), "destination")?;
     let points = convert(&partner, request.partner_points)?;
-    claim(&state, &partner, &key, "migrate", &body).await?;
+    let claimed = claim(&state, &partner, &key, "migrate", &body).await?;
+    let entry_key = journal_key(partner.partner_id, &key);
+    if let Some(first) = committed_before(&state, claimed, &entry_key, EntryKind::Credit).await? {
+        let movement = Movement::of(&state, &first);
+        return Ok(HttpResponse::Ok().json(Migration { partner_points: request.partner_points, movement }));
+    }
     let linked = customer_wallet(&state, &partner, &request.customer_id).await?;
     if !state.partners.has_consent(linked.wallet, partner.partner_id).await? {
         return Err(Problem::new(
@@ -199,12 +206,7 @@ async fn migrate(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes)
             "利用者がマイページでこの会社からのポイント移行を承認していません",
         ));
     }
-    let op = PointOp::Credit {
-        key: journal_key(partner.partner_id, &key),
-        to,
-        points,
-        from: HouseAccount::Partner(partner.partner_id),
-    };
+    let op = PointOp::Credit { key: entry_key, to, points, from: HouseAccount::Partner(partner.partner_id) };
     let posted = move_points(&state, linked.wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))?;
     let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok(HttpResponse::build(status)

@@ -5,14 +5,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
-use actors::journal::JournalRecord;
+use actors::journal::{EntryKind, HouseAccount, JournalRecord, Posting};
 use actors::partners::SettlementMark;
 use actors::wallet_points::{PointOp, Posted};
 use protocol::{AccountKind, AccountRef, TxnNo};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{claim, customer_wallet, destination_of, idempotency_key, journal_key, move_points, Movement};
+use super::{
+    claim, committed_before, customer_wallet, destination_of, idempotency_key, journal_key, move_points,
+    replayed_posting, Movement,
+};
 use crate::api::auth::may_act_for;
 use crate::api::problem::Problem;
 use crate::api::ApiState;
@@ -47,7 +50,8 @@ async fn customer(
     req: HttpRequest,
     customer_id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let partner = state.partner(&req).await?;
+    // Customer ids are disclosed to partners that move points for those customers.
+    let partner = state.partner_with(&req, |a| a.shop || a.realtime || a.id_link, "customer lookups").await?;
     let linked = customer_wallet(&state, &partner, &customer_id).await?;
     let wallet = state.store.load_wallet(linked.wallet).await?.ok_or_else(|| Problem::not_found("wallet"))?;
     Ok(HttpResponse::Ok()
@@ -161,14 +165,13 @@ async fn debit(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes) -
     if account.kind == AccountKind::Reserved {
         return Err(Problem::field("code", "required", "自治体コードまたは特定支援イベントコードが必要です"));
     }
-    claim(&state, &partner, &key, "debit", &body).await?;
+    let claimed = claim(&state, &partner, &key, "debit", &body).await?;
+    let entry_key = journal_key(partner.partner_id, &key);
+    if let Some(first) = committed_before(&state, claimed, &entry_key, EntryKind::ShopDebit).await? {
+        return Ok(HttpResponse::Ok().json(Movement::of(&state, &first)));
+    }
     let linked = customer_wallet(&state, &partner, &order.customer_id).await?;
-    let op = PointOp::ShopDebit {
-        key: journal_key(partner.partner_id, &key),
-        account,
-        points: order.points,
-        shop: partner.partner_id,
-    };
+    let op = PointOp::ShopDebit { key: entry_key, account, points: order.points, shop: partner.partner_id };
     let posted = move_points(&state, linked.wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))?;
     let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok(HttpResponse::build(status).json(Movement::of(&state, &posted)))
@@ -209,6 +212,12 @@ async fn cancel(
     let txn_no: TxnNo = transaction_id.parse().map_err(|_| Problem::not_found("transaction"))?;
     claim(&state, &partner, &key, "cancel", transaction_id.as_bytes()).await?;
     let original = state.store.entry_by_txn(txn_no).await?.ok_or_else(|| Problem::not_found("transaction"))?;
+    // Only this shop's own debits exist for it: anything else is "not found" before any other
+    // answer could tell another partner's transactions apart.
+    let ours = Posting::House { account: HouseAccount::Partner(partner.partner_id), amount: original.points as i64 };
+    if original.kind != EntryKind::ShopDebit || !state.store.postings_of(original.entry_id).await?.contains(&ours) {
+        return Err(Problem::not_found("transaction"));
+    }
     let wallet = original.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
     // R97: after the settlement money for its date was paid, only where the owner allows it.
     // A cancellation already made stays answerable whatever was settled since.
@@ -233,17 +242,7 @@ async fn cancel(
 /// The cancellation already made of `original`, as a replayed movement.
 async fn earlier_cancellation(state: &ApiState, original: &JournalRecord) -> Result<Posted, Problem> {
     let void = state.store.void_of(original.entry_id).await?.ok_or_else(|| Problem::unavailable("try again"))?;
-    let wallet = original.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
-    let mykey_id = state.store.load_wallet(wallet).await?.ok_or_else(|| Problem::not_found("wallet"))?.mykey_id;
-    Ok(Posted {
-        txn_no: void.txn_no,
-        time_ms: void.created_at_ms,
-        mykey_id,
-        account: void.account,
-        points: void.points,
-        balance_after: void.balance_after,
-        replayed: true,
-    })
+    replayed_posting(state, void).await
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
