@@ -205,6 +205,26 @@ pub struct LinkedWallet {
     pub revoked: bool,
 }
 
+/// The partner a house posting's key names (`P<id>`), if it names one.
+pub fn partner_of_posting(house_key: &str) -> Option<u32> {
+    match crate::journal::HouseAccount::parse(house_key)? {
+        crate::journal::HouseAccount::Partner(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// A receipt of points from a partner in the reserved account (画面51, R26).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedReceipt {
+    pub txn_no: String,
+    pub created_at_ms: u64,
+    pub points: u64,
+    /// The lot's deadline (the last day the citizen may move it).
+    pub deadline: u32,
+    /// The partner the points came from (None for a credit without a partner account).
+    pub partner_id: Option<u32>,
+}
+
 pub trait PartnerBook: Send + Sync + 'static {
     /// Registers a partner; None when the name is taken.
     fn create_partner(&self, partner: NewPartner) -> StoreFuture<Option<u32>>;
@@ -266,6 +286,9 @@ pub trait PartnerBook: Send + Sync + 'static {
     /// The settlement state of an account's owner (`M141305`, `E<code>`).
     fn settlement_mark(&self, account: AccountRef) -> StoreFuture<SettlementMark>;
     fn set_settlement_mark(&self, account: AccountRef, mark: SettlementMark) -> StoreFuture<()>;
+
+    /// The wallet's latest `limit` receipts into the reserved account, newest first.
+    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>>;
 
     /// Up to `limit` wallets after `after` holding reserved lots whose deadline is before
     /// `today`, by wallet id, with their default municipality (None: not set).

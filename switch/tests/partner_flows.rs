@@ -341,6 +341,12 @@ fn citizens_move_reserved_points_within_their_period_by_prefecture_and_municipal
     assert_eq!(lots.len(), 2);
     assert_eq!((lots[0]["points"].as_u64(), lots[0]["movable"].as_bool()), (Some(300), Some(false)));
     assert_eq!(lots[1]["deadline"].as_u64(), Some(u64::from(add_days(today, 20))));
+    // R26: the receipts from partner companies, newest first.
+    let receipts = reserved["receipts"].as_array().unwrap();
+    let seen: Vec<(Option<&str>, Option<u64>)> =
+        receipts.iter().map(|r| (r["partner"].as_str(), r["points"].as_u64())).collect();
+    assert_eq!(seen, vec![(Some("日本航空"), Some(1050)), (Some("日本航空"), Some(300))]);
+    assert_eq!(receipts[0]["deadline"].as_u64(), Some(u64::from(add_days(today, 20))));
 
     // R20: the overdue lot cannot be moved; R21: 0 < n <= movable.
     let move_to = |to: &str, points: u64| {

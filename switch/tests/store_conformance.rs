@@ -637,4 +637,5 @@ conformance!(
     service_ids_resolve_in_bulk,
     consents_and_settlement_marks,
     reserve_due_lists_overdue_wallets_in_pages,
+    reserved_receipts_list_partner_credits,
 );

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actors::journal::WalletId;
+use actors::journal::{EntryKind, HouseAccount, NewEntry, Posting, WalletId, NO_EXPIRY};
 use actors::partners::{
     Abilities, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner, PartnerBook, SettlementMark,
     UploadProgress, UploadStatus,
@@ -165,6 +165,42 @@ pub mod cases {
         let later = SettlementMark { paid_through: 20261231, cancel_after_settlement: false };
         book.set_settlement_mark(kawasaki.clone(), later).await.unwrap();
         assert_eq!(book.settlement_mark(kawasaki).await.unwrap(), later);
+    }
+
+    /// Receipts into the reserved account, newest first, with their deadline and partner; other
+    /// credits and other wallets' receipts are not among them.
+    pub async fn reserved_receipts_list_partner_credits<E: Engine>() {
+        let (_e, book, store) = seeded::<E>(2).await;
+        let mut n = super::super::Numbers::of(&store).await;
+        let credit = |wallet: u64, version: u64, key: &str, account: AccountRef, lot: u32, points: i64| NewEntry {
+            kind: EntryKind::Credit,
+            wallet: Some((WalletId(wallet), version)),
+            idem_key: Some(key.into()),
+            venue: None,
+            account: account.clone(),
+            points: points as u64,
+            balance_after: points as u64,
+            voids: None,
+            postings: vec![
+                Posting::Citizen { wallet: WalletId(wallet), account, lot, amount: points },
+                Posting::House { account: HouseAccount::Partner(7), amount: -points },
+            ],
+        };
+        let reserved = AccountRef::reserved();
+        let batch = n.batch(vec![
+            credit(1, 1, "P7:a", reserved.clone(), 20261210, 100),
+            credit(1, 2, "P7:b", "M141305".parse().unwrap(), NO_EXPIRY, 50), // not to the reserve
+            credit(2, 1, "P7:c", reserved.clone(), 20261211, 70),            // another citizen's
+            credit(1, 3, "P7:d", reserved, 20261215, 30),
+        ]);
+        let outcomes = super::super::commit(&store, &batch).await;
+        assert!(outcomes.iter().all(|o| *o == actors::journal::CommitOutcome::Committed), "{outcomes:?}");
+        let receipts = book.reserved_receipts(WalletId(1), 10).await.unwrap();
+        let seen: Vec<(u64, u32, Option<u32>)> =
+            receipts.iter().map(|r| (r.points, r.deadline, r.partner_id)).collect();
+        assert_eq!(seen, vec![(30, 20261215, Some(7)), (100, 20261210, Some(7))]);
+        assert_eq!(receipts[0].txn_no, batch[3].txn_no.to_string());
+        assert_eq!(book.reserved_receipts(WalletId(1), 1).await.unwrap().len(), 1);
     }
 
     /// The sweep's work list: wallets with a reserved lot past its deadline, paged by wallet

@@ -2,9 +2,10 @@
 //! their deadlines, the move to a municipal point or an event chosen by prefecture, then
 //! municipality or event.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actors::clock::format_jst;
 use actors::wallet_points::PointOp;
 use protocol::{AccountKind, AccountRef, MunicipalityCode};
 use serde::{Deserialize, Serialize};
@@ -88,17 +89,35 @@ pub struct ReservedLot {
     movable: bool,
 }
 
+/// Receipts shown on the reserved history (the latest ones).
+const RECEIPTS_SHOWN: u32 = 100;
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptView {
+    /// 取引済番号 of the credit.
+    transaction_id: String,
+    /// Japan time `yyyy/MM/dd HH:mm:ss`.
+    time: String,
+    /// The partner company (応援ポイント会社) the points came from.
+    partner: Option<String>,
+    points: u64,
+    /// The last day these points may be moved (`yyyymmdd`).
+    deadline: u32,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ReservedView {
     /// Points the citizen may still move.
     movable: u64,
     /// Every reserved lot, earliest deadline first.
     lots: Vec<ReservedLot>,
+    /// 画面51 (R26): receipts from partner companies, newest first (the latest 100).
+    receipts: Vec<ReceiptView>,
     /// Where lots past their deadline go (the default municipality), if set.
     default_municipality: Option<String>,
 }
 
-/// The reserved account (画面51): lots and deadlines.
+/// The reserved account (画面51): lots and deadlines, and the receipts from partners (R26).
 #[utoipa::path(
     responses((status = 200, body = ReservedView), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = []))
@@ -117,9 +136,25 @@ async fn reserved(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpRe
             sub.lots().map(|(deadline, points)| ReservedLot { deadline, points, movable: deadline >= today }).collect()
         })
         .unwrap_or_default();
+    let names: HashMap<u32, String> =
+        state.partners.partners().await?.into_iter().map(|p| (p.partner_id, p.name)).collect();
+    let receipts = state
+        .partners
+        .reserved_receipts(wallet, RECEIPTS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|r| ReceiptView {
+            transaction_id: r.txn_no,
+            time: format_jst(r.created_at_ms),
+            partner: r.partner_id.and_then(|id| names.get(&id).cloned()),
+            points: r.points,
+            deadline: r.deadline,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(ReservedView {
         movable: loaded.usable(&reserved, today),
         lots,
+        receipts,
         default_municipality: citizen.and_then(|c| c.default_municipality).map(|d| d.as_str().to_owned()),
     }))
 }

@@ -3,8 +3,8 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner, PartnerBook, PartnerRecord,
-    SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner,
+    PartnerBook, PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use deadpool_postgres::ClientWrapper;
@@ -484,6 +484,36 @@ impl PartnerBook for PostgresStore {
                 )
                 .await?;
                 Ok(())
+            })
+        })
+    }
+
+    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT j.txn_no, j.created_at_ms, j.points,
+                            (SELECT p.lot FROM postings p WHERE p.entry_id = j.entry_id AND p.account = 'R' LIMIT 1),
+                            (SELECT p.account FROM postings p
+                             WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1)
+                         FROM journal j WHERE j.wallet_id = $1 AND j.kind = 4 AND j.account = 'R'
+                         ORDER BY j.entry_id DESC LIMIT $2",
+                        &[&(wallet.0 as i64), &i64::from(limit)],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let house: Option<String> = col(r, 4)?;
+                        Ok(ReservedReceipt {
+                            txn_no: col(r, 0)?,
+                            created_at_ms: col::<i64>(r, 1)? as u64,
+                            points: col::<i64>(r, 2)? as u64,
+                            deadline: col::<Option<i32>>(r, 3)?.unwrap_or(0) as u32,
+                            partner_id: house.as_deref().and_then(partner_of_posting),
+                        })
+                    })
+                    .collect()
             })
         })
     }

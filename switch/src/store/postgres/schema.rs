@@ -14,6 +14,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/0002_drop_journal_wallet_index.sql")),
     (3, include_str!("migrations/0003_registry.sql")),
     (4, include_str!("migrations/0004_partners.sql")),
+    (5, include_str!("migrations/0005_reserved_receipts.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

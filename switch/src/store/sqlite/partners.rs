@@ -3,8 +3,8 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner, PartnerBook, PartnerRecord,
-    SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner,
+    PartnerBook, PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use protocol::AccountRef;
@@ -12,6 +12,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::reads::bad;
 use super::SqliteStore;
+
+/// A wallet's partner credits to the reserved account, newest first, with the lot they made
+/// and the partner account they came from (the partial index `journal_reserved_receipts`).
+const RESERVED_RECEIPTS: &str = "SELECT j.txn_no, j.created_at_ms, j.points,
+        (SELECT p.lot FROM postings p WHERE p.entry_id = j.entry_id AND p.account = 'R' LIMIT 1),
+        (SELECT p.account FROM postings p WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1)
+     FROM journal j WHERE j.wallet_id = ?1 AND j.kind = 4 AND j.account = 'R'
+     ORDER BY j.entry_id DESC LIMIT ?2";
 
 const PARTNER_COLUMNS: &str =
     "partner_id, name, id_issuer_id, api_key_hash, rate_partner, rate_municipal, abilities, created_at_ms";
@@ -379,6 +387,23 @@ impl PartnerBook for SqliteStore {
                 params![account.to_string(), mark.paid_through, i64::from(mark.cancel_after_settlement)],
             )?;
             Ok(())
+        })
+    }
+
+    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(RESERVED_RECEIPTS)?;
+            let rows = stmt.query_map(params![wallet.0 as i64, limit], |r| {
+                let house: Option<String> = r.get(4)?;
+                Ok(ReservedReceipt {
+                    txn_no: r.get(0)?,
+                    created_at_ms: r.get::<_, i64>(1)? as u64,
+                    points: r.get::<_, i64>(2)? as u64,
+                    deadline: r.get::<_, Option<u32>>(3)?.unwrap_or(0),
+                    partner_id: house.as_deref().and_then(partner_of_posting),
+                })
+            })?;
+            rows.collect()
         })
     }
 

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("0002_drop_journal_wallet_index.sql")),
     (3, include_str!("0003_registry.sql")),
     (4, include_str!("0004_partners.sql")),
+    (5, include_str!("0005_reserved_receipts.sql")),
 ];
 
 pub fn latest_version() -> u32 {
