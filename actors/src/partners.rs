@@ -110,6 +110,8 @@ pub struct NewCoupon {
     pub expires_on: u32,
     /// None: the reserved account (R80).
     pub destination: Option<AccountRef>,
+    /// 応援ポイント会社処理番号: the partner's own number of the issuance, if it gave one.
+    pub partner_ref: Option<String>,
 }
 
 /// A stored coupon.
@@ -128,6 +130,8 @@ pub struct CouponRecord {
     /// Set after the credit is durable; the journal's key `C<coupon_no>` is the truth.
     pub redeemed_by: Option<WalletId>,
     pub redeemed_at_ms: Option<u64>,
+    /// 応援ポイント会社処理番号 of the issuance.
+    pub partner_ref: Option<String>,
 }
 
 /// Where an ID-link upload is.
@@ -478,6 +482,7 @@ mod tests {
             issued_at_ms: 0,
             redeemed_by: None,
             redeemed_at_ms: None,
+            partner_ref: None,
         };
         assert_eq!(coupon.state_on(20261130), CouponState::Unused, "the deadline day itself still counts");
         assert_eq!(coupon.state_on(20261201), CouponState::Expired);

@@ -159,12 +159,12 @@ fn an_issuance_creates_exactly_the_coupons_asked_for() {
     assert!(!csv.body.starts_with(b"\xEF\xBB\xBF"));
     let text = csv.text();
     let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
-    assert_eq!(lines[0], "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード");
+    assert_eq!(lines[0], "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号");
     assert_eq!(lines.len(), 4);
     for line in &lines[1..] {
         let cells: Vec<&str> = line.split(',').collect();
         assert!(actors::partners::is_coupon_code(cells[1]));
-        assert_eq!(&cells[3..], &["1000", &expires.to_string(), "141305"]);
+        assert_eq!(&cells[3..], &["1000", &expires.to_string(), "141305", ""]);
     }
 
     // Shift_JIS on request.
@@ -178,7 +178,8 @@ fn an_issuance_creates_exactly_the_coupons_asked_for() {
     assert_eq!(sjis.header("content-type"), Some("text/csv; charset=Shift_JIS"));
     let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&sjis.body);
     assert!(
-        !bad && decoded.starts_with("管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード\r\n"),
+        !bad && decoded
+            .starts_with("管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号\r\n"),
         "{decoded}"
     );
 }
@@ -196,6 +197,9 @@ fn a_retry_answers_the_same_coupons_and_another_body_under_the_key_is_refused() 
     // Key order does not make a request different.
     let reordered = json!({"partner_ref": "ORD-1", "count": 5, "expires_on": expires, "value": 200});
     assert_eq!(codes(&issue(&s, "retry-1", reordered, true)), codes(&first));
+    // The processing number stays with every coupon (F79): the later download shows it.
+    let downloaded = download(&s, "retry-1");
+    assert!(downloaded["coupons"].as_array().unwrap().iter().all(|c| c["partner_ref"] == "ORD-1"), "{downloaded}");
 
     let other = issue(&s, "retry-1", json!({"value": 200, "expires_on": expires, "count": 6}), true);
     assert_eq!((other.status, other.code()), (422, "idempotency-key-reused".to_owned()));
@@ -402,7 +406,13 @@ fn an_issuance_cut_off_between_slices_is_completed_by_the_retry() {
     let expires_on = add_days(today(), 30);
     let s = server_with(&[], |prepared| {
         let first_slice: Vec<NewCoupon> = (0..2_000)
-            .map(|n| NewCoupon { code: coupon_code(7_000_000 + n), value: 300, expires_on, destination: None })
+            .map(|n| NewCoupon {
+                code: coupon_code(7_000_000 + n),
+                value: 300,
+                expires_on,
+                destination: None,
+                partner_ref: None,
+            })
             .collect();
         let stored =
             prepared.rt.block_on(prepared.store.issue_coupons(1, "big".into(), first_slice, Clock::System.now_ms()));
@@ -426,6 +436,7 @@ fn a_coupon_past_its_exchange_deadline_is_refused_and_one_due_today_is_not() {
         value: 900,
         expires_on,
         destination: Some(AccountRef::municipal("141305".parse().unwrap())),
+        partner_ref: None,
     };
     let s = server_with(&[], |prepared| {
         // The API refuses a deadline in the past, so the old coupon is written to the store.
@@ -453,8 +464,13 @@ fn a_coupon_past_its_exchange_deadline_is_refused_and_one_due_today_is_not() {
     assert_eq!(states, ["期限切れ", "使用済"]);
     let auth = format!("Bearer {PARTNER}");
     let csv = request(&s, "GET", "/api/v1/partner/coupons?batch=old", &[("Authorization", &auth)], None).text();
-    assert!(csv.starts_with("管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,状態\r\n"), "{csv}");
-    assert!(csv.contains(",141305,期限切れ\r\n") && csv.contains(",141305,使用済\r\n"), "{csv}");
+    assert!(
+        csv.starts_with(
+            "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号,状態\r\n"
+        ),
+        "{csv}"
+    );
+    assert!(csv.contains(",141305,,期限切れ\r\n") && csv.contains(",141305,,使用済\r\n"), "{csv}");
 }
 
 #[test]
@@ -541,7 +557,13 @@ fn the_coupon_load_generator_proves_every_coupon_redeemed_once() {
 /// a code collides, and redemptions noted in groups, each coupon keeping its first note.
 async fn coupon_rows_on(partners: &dyn PartnerBook) {
     let now = Clock::System.now_ms();
-    let coupon = |n: u64| NewCoupon { code: coupon_code(n), value: 10, expires_on: 20991231, destination: None };
+    let coupon = |n: u64| NewCoupon {
+        code: coupon_code(n),
+        value: 10,
+        expires_on: 20991231,
+        destination: None,
+        partner_ref: None,
+    };
     assert!(partners.issue_coupons(1, "g".into(), vec![coupon(1), coupon(2), coupon(3)], now).await.unwrap());
     let collided = partners.issue_coupons(1, "h".into(), vec![coupon(4), coupon(2)], now).await.unwrap();
     assert!(!collided && partners.coupons_of_batch(1, "h".into()).await.unwrap().is_empty(), "nothing of it kept");

@@ -42,6 +42,7 @@ fn coupon(code: &str, destination: Option<&str>) -> NewCoupon {
         value: 500,
         expires_on: 20270331,
         destination: destination.map(|d| d.parse().unwrap()),
+        partner_ref: Some("ORD-1".into()),
     }
 }
 
@@ -94,6 +95,7 @@ pub mod cases {
         assert!(issued[0].coupon_no < issued[1].coupon_no, "numbered in order");
         assert_eq!(issued[1].destination, Some("M141305".parse::<AccountRef>().unwrap()));
         assert_eq!((issued[0].value, issued[0].expires_on, issued[0].destination.clone()), (500, 20270331, None));
+        assert_eq!(issued[0].partner_ref.as_deref(), Some("ORD-1"));
         assert!(book.coupons_of_batch(2, "b1".into()).await.unwrap().is_empty(), "another partner's batch");
 
         let no = issued[0].coupon_no;

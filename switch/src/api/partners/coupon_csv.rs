@@ -12,7 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The CSV's header: what F77 names, in its order.
-pub const HEADER: [&str; 6] = ["管理番号", "クーポンコード", "URL", "ポイント数", "交換期限", "交換先コード"];
+pub const HEADER: [&str; 7] =
+    ["管理番号", "クーポンコード", "URL", "ポイント数", "交換期限", "交換先コード", "応援ポイント会社処理番号"];
 /// The extra column of a later download.
 pub const STATE_HEADING: &str = "状態";
 
@@ -46,6 +47,8 @@ pub struct CouponView {
     pub expires_on: u32,
     /// 交換先コード: a municipality code, an event code, or null for the reserved account.
     pub destination: Option<String>,
+    /// 応援ポイント会社処理番号: the partner's own number of the issuance, if it gave one.
+    pub partner_ref: Option<String>,
     /// 未使用, 使用済 or 期限切れ.
     pub state: &'static str,
 }
@@ -73,6 +76,7 @@ impl CouponView {
             value: coupon.value,
             expires_on: coupon.expires_on,
             destination: coupon.destination.as_ref().and_then(destination_code),
+            partner_ref: coupon.partner_ref.clone(),
             state: coupon.state_on(today).label(),
         }
     }
@@ -95,6 +99,7 @@ pub fn coupons_csv(coupons: &[CouponView], with_state: bool, charset: Charset) -
             c.value.to_string(),
             c.expires_on.to_string(),
             c.destination.clone().unwrap_or_default(),
+            c.partner_ref.clone().unwrap_or_default(),
         ];
         if with_state {
             row.push(c.state.to_owned());
@@ -105,7 +110,8 @@ pub fn coupons_csv(coupons: &[CouponView], with_state: bool, charset: Charset) -
     match charset {
         Charset::Utf8 => text,
         // Every character written is ASCII or one of the headings and state words above, all
-        // of which Shift_JIS has (a URL base is ASCII by definition).
+        // of which Shift_JIS has (a URL base is ASCII by definition), except a processing number
+        // in characters Shift_JIS lacks, which the encoder writes as a numeric reference.
         Charset::ShiftJis => SHIFT_JIS.encode(&String::from_utf8_lossy(&text)).0.into_owned(),
     }
 }
@@ -122,21 +128,23 @@ mod tests {
             value: 500,
             expires_on: 20261231,
             destination: destination.map(str::to_owned),
+            partner_ref: None,
             state,
         }
     }
 
     #[test]
     fn rows_follow_the_header_in_utf8_without_a_bom() {
-        let csv = coupons_csv(&[view(1, None, "未使用"), view(2, Some("141305"), "未使用")], false, Charset::Utf8);
+        let with_ref = CouponView { partner_ref: Some("ORD-9".into()), ..view(2, Some("141305"), "未使用") };
+        let csv = coupons_csv(&[view(1, None, "未使用"), with_ref], false, Charset::Utf8);
         let text = String::from_utf8(csv).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(lines[0], "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード");
+        assert_eq!(lines[0], "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号");
         assert_eq!(
-            lines[1], "1,0000000000000018,https://example.jp/coupon?code=0000000000000018,500,20261231,",
-            "the reserved account has an empty destination"
+            lines[1], "1,0000000000000018,https://example.jp/coupon?code=0000000000000018,500,20261231,,",
+            "the reserved account has an empty destination, and no processing number was given"
         );
-        assert!(lines[2].ends_with(",500,20261231,141305"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",500,20261231,141305,ORD-9"), "{}", lines[2]);
         assert_eq!(lines.len(), 4, "header, two rows, and the final line end");
     }
 
@@ -145,8 +153,13 @@ mod tests {
         let csv = coupons_csv(&[view(3, Some("141305-E001"), "期限切れ")], true, Charset::ShiftJis);
         let (text, _, had_errors) = SHIFT_JIS.decode(&csv);
         assert!(!had_errors);
-        assert!(text.starts_with("管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,状態\r\n"), "{text}");
-        assert!(text.contains(",141305-E001,期限切れ\r\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号,状態\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(",141305-E001,,期限切れ\r\n"), "{text}");
     }
 
     #[test]

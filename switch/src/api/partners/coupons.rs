@@ -60,6 +60,7 @@ struct Issuance {
     expires_on: u32,
     count: usize,
     destination: Option<AccountRef>,
+    partner_ref: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -188,9 +189,13 @@ fn validate(form: &CouponIssue, catalog: &Catalog, today: u32, count_max: u32) -
         }
     }
     match (value, count, expires_on) {
-        (Some(value), Some(count), Some(expires_on)) if errors.is_empty() => {
-            Ok(Issuance { value, expires_on, count: count as usize, destination })
-        }
+        (Some(value), Some(count), Some(expires_on)) if errors.is_empty() => Ok(Issuance {
+            value,
+            expires_on,
+            count: count as usize,
+            destination,
+            partner_ref: form.partner_ref.clone(),
+        }),
         _ => Err(Problem::validation(errors)),
     }
 }
@@ -234,6 +239,7 @@ async fn store_new_coupons(
                     value: issuance.value,
                     expires_on: issuance.expires_on,
                     destination: issuance.destination.clone(),
+                    partner_ref: issuance.partner_ref.clone(),
                 })
                 .collect();
             if state.partners.issue_coupons(partner.partner_id, key.to_owned(), coupons, state.now()).await? {
@@ -305,7 +311,7 @@ fn answer(
 
 /// Issues `count` coupons of `value` municipal points (F77, R79): distinct 16-digit codes (15
 /// random digits and a Luhn check digit) and management numbers, each with its URL. Answers CSV
-/// (`管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード`; UTF-8, or Shift_JIS with
+/// (`管理番号,クーポンコード,URL,ポイント数,交換期限,交換先コード,応援ポイント会社処理番号`; UTF-8, or Shift_JIS with
 /// `?encoding=shift_jis`) or JSON with `Accept: application/json`. A retry under the same
 /// Idempotency-Key answers the same coupons (`Idempotent-Replayed: true`).
 #[utoipa::path(
@@ -349,6 +355,7 @@ async fn issue_coupons(
                 expires_on: first.expires_on,
                 count: requested,
                 destination: first.destination.clone(),
+                partner_ref: first.partner_ref.clone(),
             };
             stored = store_new_coupons(&state, &partner, &key, &rest, stored.len()).await?;
         }

@@ -30,7 +30,7 @@ fn partner_row(r: &Row) -> Result<PartnerRecord, PgError> {
 }
 
 const COUPON_COLUMNS: &str = "coupon_no, partner_id, batch_key, code, value, expires_on, destination, issued_at_ms,
-     redeemed_by, redeemed_at_ms";
+     redeemed_by, redeemed_at_ms, partner_ref";
 
 fn coupon_row(r: &Row) -> Result<CouponRecord, PgError> {
     let destination: Option<String> = col(r, 6)?;
@@ -45,6 +45,7 @@ fn coupon_row(r: &Row) -> Result<CouponRecord, PgError> {
         issued_at_ms: col::<i64>(r, 7)? as u64,
         redeemed_by: col::<Option<i64>>(r, 8)?.map(|w| WalletId(w as u64)),
         redeemed_at_ms: col::<Option<i64>>(r, 9)?.map(|t| t as u64),
+        partner_ref: col(r, 10)?,
     })
 }
 
@@ -108,18 +109,20 @@ async fn issue_coupons(
     let expiries: Vec<i32> = coupons.iter().map(|k| k.expires_on as i32).collect();
     let destinations: Vec<Option<String>> =
         coupons.iter().map(|k| k.destination.as_ref().map(ToString::to_string)).collect();
+    let refs: Vec<Option<String>> = coupons.iter().map(|k| k.partner_ref.clone()).collect();
     // One statement: either every code is new and all rows go in, or a code drawn twice makes
     // the whole statement insert fewer rows and the transaction is rolled back.
     c.batch_execute("BEGIN").await?;
     let inserted = c
         .execute(
-            "INSERT INTO coupons (partner_id, batch_key, code, value, expires_on, destination, issued_at_ms)
-             SELECT $1, $2, code, value, expires_on, destination, $7
-             FROM unnest($3::text[], $4::bigint[], $5::integer[], $6::text[])
-                  WITH ORDINALITY AS u(code, value, expires_on, destination, n)
+            "INSERT INTO coupons (partner_id, batch_key, code, value, expires_on, destination, issued_at_ms,
+                                  partner_ref)
+             SELECT $1, $2, code, value, expires_on, destination, $7, partner_ref
+             FROM unnest($3::text[], $4::bigint[], $5::integer[], $6::text[], $8::text[])
+                  WITH ORDINALITY AS u(code, value, expires_on, destination, partner_ref, n)
              ORDER BY n
              ON CONFLICT (code) DO NOTHING",
-            &[&partner_id, &batch_key, &codes, &values, &expiries, &destinations, &now_ms],
+            &[&partner_id, &batch_key, &codes, &values, &expiries, &destinations, &now_ms, &refs],
         )
         .await?;
     if inserted as usize != coupons.len() {

@@ -37,7 +37,7 @@ fn partner_row(r: &Row<'_>) -> rusqlite::Result<PartnerRecord> {
 }
 
 const COUPON_COLUMNS: &str = "coupon_no, partner_id, batch_key, code, value, expires_on, destination, issued_at_ms,
-     redeemed_by, redeemed_at_ms";
+     redeemed_by, redeemed_at_ms, partner_ref";
 
 fn coupon_row(r: &Row<'_>) -> rusqlite::Result<CouponRecord> {
     let destination: Option<String> = r.get(6)?;
@@ -52,6 +52,7 @@ fn coupon_row(r: &Row<'_>) -> rusqlite::Result<CouponRecord> {
         issued_at_ms: r.get::<_, i64>(7)? as u64,
         redeemed_by: r.get::<_, Option<i64>>(8)?.map(|w| WalletId(w as u64)),
         redeemed_at_ms: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
+        partner_ref: r.get(10)?,
     })
 }
 
@@ -178,8 +179,9 @@ impl PartnerBook for SqliteStore {
             let tx = c.transaction()?;
             {
                 let mut insert = tx.prepare(
-                    "INSERT INTO coupons (partner_id, batch_key, code, value, expires_on, destination, issued_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (code) DO NOTHING",
+                    "INSERT INTO coupons (partner_id, batch_key, code, value, expires_on, destination, issued_at_ms,
+                         partner_ref)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (code) DO NOTHING",
                 )?;
                 for coupon in &coupons {
                     let inserted = insert.execute(params![
@@ -189,7 +191,8 @@ impl PartnerBook for SqliteStore {
                         coupon.value as i64,
                         coupon.expires_on,
                         coupon.destination.as_ref().map(ToString::to_string),
-                        now_ms as i64
+                        now_ms as i64,
+                        coupon.partner_ref
                     ])?;
                     if inserted == 0 {
                         // A code drawn twice: nothing of this issuance is kept.

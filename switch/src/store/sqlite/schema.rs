@@ -12,6 +12,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("0003_registry.sql")),
     (4, include_str!("0004_partners.sql")),
     (5, include_str!("0005_reserved_receipts.sql")),
+    (6, include_str!("0006_coupon_partner_ref.sql")),
 ];
 
 pub fn latest_version() -> u32 {
