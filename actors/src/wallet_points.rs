@@ -63,6 +63,21 @@ pub struct Posted {
     pub replayed: bool,
 }
 
+impl Posted {
+    /// The answer a stored entry gives to a request sent again.
+    pub fn replayed_from(record: JournalRecord, mykey_id: MyKeyId) -> Posted {
+        Posted {
+            txn_no: record.txn_no,
+            time_ms: record.created_at_ms,
+            mykey_id,
+            account: record.account,
+            points: record.points,
+            balance_after: record.balance_after,
+            replayed: true,
+        }
+    }
+}
+
 /// Rules the wallet needs for reserved points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservePolicy {
@@ -347,15 +362,9 @@ pub async fn replay_or(
     refusal: SwitchError,
 ) -> Outcome {
     match store.entry_by_key(check.key.clone()).await {
-        Ok(Some(record)) if check.matches(wallet, &record) => Outcome::Replayed(Posted {
-            txn_no: record.txn_no,
-            time_ms: record.created_at_ms,
-            mykey_id,
-            account: record.account,
-            points: record.points,
-            balance_after: record.balance_after,
-            replayed: true,
-        }),
+        Ok(Some(record)) if check.matches(wallet, &record) => {
+            Outcome::Replayed(Posted::replayed_from(record, mykey_id))
+        }
         Ok(Some(_)) => Outcome::Failed(SwitchError::IdempotencyConflict),
         Ok(None) => Outcome::Failed(refusal),
         Err(e) => Outcome::Failed(e.into()),

@@ -253,15 +253,7 @@ pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Res
 pub async fn replayed_posting(state: &ApiState, record: JournalRecord) -> Result<Posted, Problem> {
     let wallet = record.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
     let mykey_id = state.store.load_wallet(wallet).await?.ok_or_else(|| Problem::not_found("wallet"))?.mykey_id;
-    Ok(Posted {
-        txn_no: record.txn_no,
-        time_ms: record.created_at_ms,
-        mykey_id,
-        account: record.account,
-        points: record.points,
-        balance_after: record.balance_after,
-        replayed: true,
-    })
+    Ok(Posted::replayed_from(record, mykey_id))
 }
 
 /// The first answer of a partner movement sent again under its Idempotency-Key, when the first
