@@ -492,38 +492,14 @@ impl Wallet {
         let today = self.deps.clock.business_date();
         let (wallet, mykey) = (state.wallet_id, state.mykey_id);
         let plans = points::Context { state, catalog: &catalog, today, reserve: self.deps.reserve };
-        let job: PointsJob = match &op {
-            PointOp::ShopCancel { key, txn_no, shop } => {
-                let (key, txn_no, shop, state) = (key.clone(), *txn_no, *shop, state.clone());
-                let reserve = self.deps.reserve;
-                Box::pin(async move {
-                    let check = points::replay_check(&op, wallet, today).expect("cancel has a key");
-                    let refuse = |e| points::replay_or(store.clone(), wallet, mykey, &check, e);
-                    let original = match store.entry_by_txn(txn_no).await {
-                        Ok(Some(r)) => r,
-                        Ok(None) => return refuse(SwitchError::UnknownTransaction).await.into(),
-                        Err(e) => return Some(points::Outcome::Failed(e.into())),
-                    };
-                    let postings = match store.postings_of(original.entry_id).await {
-                        Ok(p) => p,
-                        Err(e) => return Some(points::Outcome::Failed(e.into())),
-                    };
-                    let plans = points::Context { state: &state, catalog: &catalog, today, reserve };
-                    match plans.plan_cancel(&key, shop, &original, postings) {
-                        Ok(plan) => Some(points::append(store, ledger, wallet, plan).await),
-                        Err(e) => refuse(e).await.into(),
-                    }
-                })
+        let job: PointsJob = match plans.plan(&op) {
+            Ok(Some(plan)) => Box::pin(async move { Some(points::append(store, ledger, wallet, plan).await) }),
+            Ok(None) => Box::pin(async { None }),
+            Err(e) if e.is_refusal() => {
+                let check = points::replay_check(&op, wallet, today);
+                Box::pin(async move { Some(points::replay_or(store, wallet, mykey, &check, e).await) })
             }
-            _ => match plans.plan(&op) {
-                Ok(Some(plan)) => Box::pin(async move { Some(points::append(store, ledger, wallet, plan).await) }),
-                Ok(None) => Box::pin(async { None }),
-                Err(e) if e.is_refusal() => {
-                    let check = points::replay_check(&op, wallet, today).expect("every op has a key");
-                    Box::pin(async move { Some(points::replay_or(store, wallet, mykey, &check, e).await) })
-                }
-                Err(e) => Box::pin(async move { Some(points::Outcome::Failed(e)) }),
-            },
+            Err(e) => Box::pin(async move { Some(points::Outcome::Failed(e)) }),
         };
         ctx.wait(job.into_actor(self).map(move |outcome, act, ctx| match outcome {
             None => answer(reply, Ok(None)),

@@ -43,9 +43,11 @@ pub enum PointOp {
     SweepReserved { to: AccountRef },
     /// An online-shop or crowdfunding debit (F87, A19): only from the account the partner names.
     ShopDebit { key: String, account: AccountRef, points: u64, shop: u32 },
-    /// Full cancellation of the shop debit `txn_no` (F88, A17). Whether a cancellation after
-    /// settlement is allowed is the caller's check: it knows the municipality's setting.
-    ShopCancel { key: String, txn_no: TxnNo, shop: u32 },
+    /// Full cancellation of the shop debit `original` with its `postings` (F88, A17), as the
+    /// caller read them: journal entries never change, so the wallet need not read them again
+    /// (a second cancellation is refused by the store's unique `voids`). Whether a cancellation
+    /// after settlement is allowed is the caller's check: it knows the municipality's setting.
+    ShopCancel { key: String, original: JournalRecord, postings: Vec<Posting>, shop: u32 },
 }
 
 /// What a movement did, as the HTTP side reports it.
@@ -207,8 +209,7 @@ impl Context<'_> {
         Posting::Citizen { wallet: self.state.wallet_id, account: account.clone(), lot, amount }
     }
 
-    /// Plans a movement; `None` for a sweep with nothing due. A shop cancellation needs the
-    /// original entry first: see [`Context::plan_cancel`].
+    /// Plans a movement; `None` for a sweep with nothing due.
     pub fn plan(&self, op: &PointOp) -> Result<Option<Plan>, SwitchError> {
         match op {
             PointOp::SweepReserved { .. } if self.state.status == WalletStatus::Revoked => return Ok(None),
@@ -285,23 +286,22 @@ impl Context<'_> {
                 postings.push(Posting::House { account: HouseAccount::Partner(*shop), amount: *points as i64 });
                 self.entry(EntryKind::ShopDebit, key.clone(), account, *points, postings).map(Some)
             }
-            PointOp::ShopCancel { .. } => Err(SwitchError::Internal),
+            PointOp::ShopCancel { key, original, postings, shop } => {
+                self.plan_cancel(key, *shop, original, postings).map(Some)
+            }
         }
     }
 
-    /// Plans the cancellation of `original` (already read from the store) with the reversed
-    /// `postings` of it: back to the very lots they came from, whatever their expiry (A17).
-    pub fn plan_cancel(
+    /// Plans the cancellation of `original` with the reversed `postings` of it: back to the
+    /// very lots they came from, whatever their expiry (A17).
+    fn plan_cancel(
         &self,
         key: &str,
         shop: u32,
         original: &JournalRecord,
-        postings: Vec<Posting>,
+        postings: &[Posting],
     ) -> Result<Plan, SwitchError> {
         check_key(key)?;
-        if self.state.status == WalletStatus::Revoked {
-            return Err(SwitchError::MyKeyRevoked);
-        }
         let shop_posting = Posting::House { account: HouseAccount::Partner(shop), amount: original.points as i64 };
         if original.kind != EntryKind::ShopDebit
             || original.wallet != Some(self.state.wallet_id)
@@ -372,19 +372,19 @@ pub async fn replay_or(
 }
 
 /// What a refused request's key may already hold, for refusals decided before any append.
-pub fn replay_check(op: &PointOp, wallet: WalletId, today: u32) -> Option<Replay> {
+pub fn replay_check(op: &PointOp, wallet: WalletId, today: u32) -> Replay {
     let (key, kind, account, points, voids) = match op {
         PointOp::Credit { key, to, points, .. } => (key.clone(), EntryKind::Credit, to.clone(), *points, None),
         PointOp::MoveReserved { key, to, points } => (key.clone(), EntryKind::Transfer, to.clone(), *points, None),
         PointOp::ShopDebit { key, account, points, .. } => {
             (key.clone(), EntryKind::ShopDebit, account.clone(), *points, None)
         }
-        PointOp::ShopCancel { key, txn_no, .. } => {
-            (key.clone(), EntryKind::ShopCancel, AccountRef::reserved(), 0, Some(*txn_no))
+        PointOp::ShopCancel { key, original, .. } => {
+            (key.clone(), EntryKind::ShopCancel, AccountRef::reserved(), 0, Some(original.txn_no))
         }
         PointOp::SweepReserved { to } => (sweep_key(wallet, today), EntryKind::Transfer, to.clone(), 0, None),
     };
-    Some(Replay { key, kind, account, points, voids })
+    Replay { key, kind, account, points, voids }
 }
 
 #[cfg(test)]

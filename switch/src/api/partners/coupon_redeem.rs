@@ -15,10 +15,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::journal::{HouseAccount, WalletId};
-use actors::mailbox::ask;
 use actors::partners::{is_coupon_code, normalize_coupon_code, CouponRecord};
 use actors::registration::FieldError;
-use actors::router::MovePoints;
 use actors::wallet_points::PointOp;
 use actors::SwitchError;
 use protocol::{AccountKind, AccountRef};
@@ -190,17 +188,18 @@ async fn redeem_coupon(
         points: coupon.value,
         from: HouseAccount::Partner(coupon.partner_id),
     };
-    let posted = match ask(&state.router, |reply| MovePoints { wallet, op, reply }).await {
+    let posted = match super::move_points(&state, wallet, op).await {
         Ok(Some(posted)) => posted,
         Ok(None) => return Err(SwitchError::Internal.into()),
-        Err(SwitchError::IdempotencyConflict) => {
+        // The key holds another wallet's entry (SwitchError::IdempotencyConflict).
+        Err(p) if p.code == "idempotency-key-reused" => {
             // Another wallet's entry holds the key. Note it, in case that redemption's note was lost.
             if let Some(owner) = redeemed_in_journal(&state, &coupon).await? {
                 state.partners.note_coupon_redeemed(coupon.coupon_no, owner, state.now()).await?;
             }
             return Err(used());
         }
-        Err(e) => return Err(e.into()),
+        Err(p) => return Err(p),
     };
     if let Err(e) = state.coupon_notes.note(coupon.coupon_no, wallet).await {
         // The credit is durable and the journal keeps the coupon single-use; only the coupon's

@@ -240,10 +240,11 @@ pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Res
         PointOp::ShopCancel { .. } => "shop_cancel",
     };
     let answer = ask(&state.router, |reply| MovePoints { wallet, op, reply }).await.map_err(Problem::from);
+    // Static labels on the common paths: no allocation per movement.
     let result = match &answer {
-        Ok(Some(p)) if p.replayed => "replayed".to_owned(),
-        Ok(_) => "ok".to_owned(),
-        Err(p) => p.code.clone(),
+        Ok(Some(p)) if p.replayed => metrics::SharedString::const_str("replayed"),
+        Ok(_) => metrics::SharedString::const_str("ok"),
+        Err(p) => metrics::SharedString::from(p.code.clone()),
     };
     metrics::counter!("switch_point_movements_total", "kind" => kind, "result" => result).increment(1);
     answer

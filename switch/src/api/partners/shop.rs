@@ -215,28 +215,37 @@ async fn cancel(
     // Only this shop's own debits exist for it: anything else is "not found" before any other
     // answer could tell another partner's transactions apart.
     let ours = Posting::House { account: HouseAccount::Partner(partner.partner_id), amount: original.points as i64 };
-    if original.kind != EntryKind::ShopDebit || !state.store.postings_of(original.entry_id).await?.contains(&ours) {
+    let postings = state.store.postings_of(original.entry_id).await?;
+    if original.kind != EntryKind::ShopDebit || !postings.contains(&ours) {
         return Err(Problem::not_found("transaction"));
     }
     let wallet = original.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
+    let answer = |posted: Posted| {
+        HttpResponse::Ok().json(Cancellation {
+            cancelled_transaction_id: txn_no.to_string(),
+            movement: Movement::of(&state, &posted),
+        })
+    };
+    // Cancelled before, under this key or another (R98): that cancellation again, whatever was
+    // settled or revoked since; nothing is applied.
+    if let Some(void) = state.store.void_of(original.entry_id).await? {
+        return Ok(answer(replayed_posting(&state, void).await?));
+    }
     // R97: after the settlement money for its date was paid, only where the owner allows it.
-    // A cancellation already made stays answerable whatever was settled since.
     let mark = state.partners.settlement_mark(original.account.clone()).await?;
-    let settled = original.txn_no.business_date() <= mark.paid_through;
-    let already = state.store.void_of(original.entry_id).await?.is_some();
-    if settled && !mark.cancel_after_settlement && !already {
+    if original.txn_no.business_date() <= mark.paid_through && !mark.cancel_after_settlement {
         return Err(Problem::conflict("cancel-after-settlement", "精算済みの取引は取り消せません"));
     }
-    let op = PointOp::ShopCancel { key: journal_key(partner.partner_id, &key), txn_no, shop: partner.partner_id };
+    let key = journal_key(partner.partner_id, &key);
+    let op = PointOp::ShopCancel { key, original: original.clone(), postings, shop: partner.partner_id };
     let posted = match move_points(&state, wallet, op).await {
         Ok(Some(p)) => p,
         Ok(None) => return Err(Problem::unavailable("no answer")),
-        // Cancelled before under another key (R98): answer that cancellation, apply nothing.
+        // Another cancellation of it committed in between (R98): answer that one.
         Err(p) if p.code == "already-cancelled" => earlier_cancellation(&state, &original).await?,
         Err(p) => return Err(p),
     };
-    Ok(HttpResponse::Ok()
-        .json(Cancellation { cancelled_transaction_id: txn_no.to_string(), movement: Movement::of(&state, &posted) }))
+    Ok(answer(posted))
 }
 
 /// The cancellation already made of `original`, as a replayed movement.
