@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
+
 use protocol::{RedeemOk, TerminalId};
 
 use crate::client::{ClientConfig, ClientError};
@@ -19,9 +21,14 @@ pub struct Settled {
     pub answer: Result<RedeemOk, ClientError>,
 }
 
-/// Resends every unanswered redemption (demo terminals only), one connection per terminal,
-/// retrying BUSY and TEMPORARY_FAILURE answers. Returns one [`Settled`] per input, in input
-/// order within each terminal.
+/// Resends of one terminal in flight at once: a long outage leaves hundreds per terminal, more
+/// than the switch takes on one connection (`terminal.max_in_flight_per_connection`, 256 by
+/// default); all at once, the excess would be answered BUSY round after round.
+const RESEND_WINDOW: usize = 64;
+
+/// Resends every unanswered redemption (demo terminals only), one connection per terminal with
+/// at most [`RESEND_WINDOW`] in flight, retrying BUSY and TEMPORARY_FAILURE answers. Returns one
+/// [`Settled`] per input, in input order within each terminal.
 pub async fn resend_unanswered(addr: &str, unanswered: &[UnansweredRedeem], config: &ClientConfig) -> Vec<Settled> {
     let mut by_terminal: BTreeMap<TerminalId, Vec<UnansweredRedeem>> = BTreeMap::new();
     for u in unanswered {
@@ -36,19 +43,23 @@ pub async fn resend_unanswered(addr: &str, unanswered: &[UnansweredRedeem], conf
             Err(e) => return fail_all(items, || e.duplicate()),
         };
         let client = &client;
-        let answers = futures::future::join_all(items.iter().map(|u| async move {
-            let mut attempt = 1;
-            loop {
-                match client.redeem(u.request.clone()).await {
-                    Err(e) if e.code().is_some_and(|c| c.is_retryable()) && attempt < RETRYABLE_ATTEMPTS_MAX => {
-                        tokio::time::sleep(RETRY_BACKOFF_STEP * attempt).await;
-                        attempt += 1;
+        // Collected first: a stream over a borrowing iterator is not provably Send here.
+        let resends: Vec<_> = items
+            .iter()
+            .map(|u| async move {
+                let mut attempt = 1;
+                loop {
+                    match client.redeem(u.request.clone()).await {
+                        Err(e) if e.code().is_some_and(|c| c.is_retryable()) && attempt < RETRYABLE_ATTEMPTS_MAX => {
+                            tokio::time::sleep(RETRY_BACKOFF_STEP * attempt).await;
+                            attempt += 1;
+                        }
+                        other => return other,
                     }
-                    other => return other,
                 }
-            }
-        }))
-        .await;
+            })
+            .collect();
+        let answers: Vec<_> = futures::stream::iter(resends).buffered(RESEND_WINDOW).collect().await;
         items.into_iter().zip(answers).map(|(unanswered, answer)| Settled { unanswered, answer }).collect()
     });
     futures::future::join_all(per_terminal).await.into_iter().flatten().collect()

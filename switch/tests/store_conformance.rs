@@ -350,15 +350,22 @@ mod cases {
         assert_books_balance(&e.store()).await;
     }
 
-    /// A debit the store cannot hold (more than the lot, or a lot it does not have) fails the
-    /// whole batch and leaves nothing of it; the store goes on working.
+    /// A debit the store cannot hold (more than the lot, or a lot it does not have, or more
+    /// than the lot even if a later entry of the batch would fill it again) fails the whole
+    /// batch and leaves nothing of it; the store goes on working.
     pub async fn bad_debit_fails_the_whole_batch<E: Engine>() {
         let e = fresh::<E>(2).await;
         let store = e.store();
         let mut n = Numbers::of(&store).await;
         let journal_before = e.query_i64("SELECT COUNT(*) FROM journal").await;
-        for bad in [redeem(2, 1, "B2", opening(2) + 1), redeem_lot(2, 1, "B2", 1, 20990101)] {
-            let batch = n.batch(vec![redeem(1, 1, "B1", 10), bad]);
+        for bad in [
+            vec![redeem(2, 1, "B2", opening(2) + 1)],
+            vec![redeem_lot(2, 1, "B2", 1, 20990101)],
+            vec![redeem(2, 1, "B2", opening(2) + 5), grant(2, 2, "B3", 10, NO_EXPIRY)],
+        ] {
+            let mut entries = vec![redeem(1, 1, "B1", 10)];
+            entries.extend(bad);
+            let batch = n.batch(entries);
             assert!(store.commit(batch).await.is_err(), "the batch fails");
             assert_eq!(e.query_i64("SELECT COUNT(*) FROM journal").await, journal_before, "nothing remains");
             assert_eq!(e.query_i64("SELECT COUNT(*) FROM wallet_lots WHERE lot = 20990101").await, 0);

@@ -1,4 +1,4 @@
-//! PostgreSQL only: a batch costs the same few round trips whatever its size. Counted by a
+//! PostgreSQL only: a batch costs one round trip whatever its size, three when it conflicts. Counted by a
 //! loopback proxy between the store and the server: a round trip is the client speaking again
 //! after the server answered.
 
@@ -59,16 +59,10 @@ async fn proxy(server_port: u16) -> (u16, Arc<Turns>) {
 }
 
 #[test]
-fn a_batch_is_a_few_round_trips_whatever_its_size() {
+fn a_batch_is_one_round_trip_whatever_its_size() {
     run(async {
         let e = fresh::<Postgres>(4096).await;
-        let cluster =
-            tokio::task::spawn_blocking(|| PrivateCluster::try_shared().map(|c| c.port())).await.unwrap().unwrap();
-        let (port, turns) = proxy(cluster).await;
-        let url = e.url().replace(&format!(":{cluster}/"), &format!(":{port}/"));
-        let mut settings = PostgresSettings::for_test(&url);
-        settings.pool_size = 1;
-        let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(settings).await.unwrap());
+        let (store, turns) = proxied_store(&e).await;
         let mut n = Numbers::of(&store).await;
         let mut versions = vec![1u64; 4097];
         // The proxy counts a turn whenever the client sends after the server answered, so a
@@ -95,11 +89,60 @@ fn a_batch_is_a_few_round_trips_whatever_its_size() {
             measured.push((size, fewest));
         }
         eprintln!("first batch {first:?}; fewest round trips per batch (entries, round trips): {measured:?}");
-        // Two by design: BEGIN + locks + reads; writes + COMMIT. The first batch on a connection
-        // also prepares its statements.
-        assert!(first.is_some_and(|t| t <= 5), "first batch: {first:?}");
-        for (size, trips) in &measured {
-            assert!(*trips <= 2, "{size} entries took {trips} round trips: {measured:?}");
+        // One by design: BEGIN, the checked writes, COMMIT. The first batch on a connection also
+        // prepares its statements. A batch of megabytes is still being sent when the server
+        // answers its first statements, which the proxy cannot tell from a second turn.
+        assert!(first.is_some_and(|t| t <= 3), "first batch: {first:?}");
+        for &(size, trips) in &measured {
+            let allowed = if size >= 1024 { 2 } else { 1 };
+            assert!(trips <= allowed, "{size} entries took {trips} round trips: {measured:?}");
         }
+        assert_books_balance(&store).await;
     });
+}
+
+/// A batch the one-round-trip way refuses (here: a retried key already in the journal) is
+/// decided entry by entry in two more: the retry answered as a duplicate, the rest committed.
+#[test]
+fn a_refused_batch_is_decided_entry_by_entry_in_two_more() {
+    run(async {
+        let e = fresh::<Postgres>(64).await;
+        let (store, turns) = proxied_store(&e).await;
+        let mut n = Numbers::of(&store).await;
+        let warm = n.batch((1..=64).map(|w| redeem(w, 1, &format!("W{w}"), 1)).collect());
+        assert!(commit(&store, &warm).await.iter().all(|o| *o == Committed));
+        let mut fewest = u64::MAX;
+        for repeat in 0..3u64 {
+            let retried = redeem(1, 2 + repeat, "W1", 1);
+            let others = (2..=64).map(|w| redeem(w, 2 + repeat, &format!("R{repeat}:{w}"), 1));
+            let batch = n.batch(std::iter::once(retried).chain(others).collect());
+            let before = turns.0.load(Ordering::SeqCst);
+            let outcomes = commit(&store, &batch).await;
+            fewest = fewest.min(turns.0.load(Ordering::SeqCst) - before);
+            assert_eq!(outcomes[0], DuplicateKey);
+            assert!(outcomes[1..].iter().all(|o| *o == Committed), "{outcomes:?}");
+            // The refused entry left wallet 1 where it was: the next plan is on the same version.
+            assert_eq!(wallet(&store, 1).await.0, 2 + repeat);
+            if repeat < 2 {
+                let again = n.batch(vec![redeem(1, 2 + repeat, &format!("again{repeat}"), 1)]);
+                assert_eq!(commit(&store, &again).await, vec![Committed]);
+            }
+        }
+        eprintln!("fewest round trips of a refused batch: {fewest}");
+        // The attempt, then the checked way's two; a first use also prepares its statements.
+        assert!(fewest <= 3, "a refused batch took {fewest} round trips");
+        assert_books_balance(&store).await;
+    });
+}
+
+/// A store of its own on a loopback proxy that counts the client's turns.
+async fn proxied_store(e: &Postgres) -> (Arc<dyn Store>, Arc<Turns>) {
+    let cluster =
+        tokio::task::spawn_blocking(|| PrivateCluster::try_shared().map(|c| c.port())).await.unwrap().unwrap();
+    let (port, turns) = proxy(cluster).await;
+    let url = e.url().replace(&format!(":{cluster}/"), &format!(":{port}/"));
+    let mut settings = PostgresSettings::for_test(&url);
+    settings.pool_size = 1;
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(settings).await.unwrap());
+    (store, turns)
 }

@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! - [`schema`]: versioned migrations (`migrations/*.sql`), `switch migrate`.
-//! - `commit`: one ledger batch in two round trips.
+//! - `commit`: one ledger batch in one round trip (two more when something in it conflicts).
 //! - `reads`: the rest of the `Store` interface.
 //! - `registry`: the set-up side (`actors::registry::Registry`) and the identity changes.
 //! - `audit`: `switch check`.

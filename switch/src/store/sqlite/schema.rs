@@ -13,6 +13,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("0004_partners.sql")),
     (5, include_str!("0005_reserved_receipts.sql")),
     (6, include_str!("0006_coupon_partner_ref.sql")),
+    (7, include_str!("0007_one_round_trip_commit.sql")),
 ];
 
 pub fn latest_version() -> u32 {

@@ -1,7 +1,4 @@
-//! One ledger batch = one PostgreSQL transaction in two round trips, whatever its size.
-//!
-//! A failed statement aborts a PostgreSQL transaction, so refusals cannot be caught one insert
-//! at a time as in the embedded store. Instead:
+//! The way of deciding entry by entry, in two round trips whatever the batch's size:
 //!
 //! 1. Round trip 1 (pipelined): `BEGIN`; lock the rows of every wallet the batch touches
 //!    (`FOR UPDATE`, in wallet order so concurrent batches cannot deadlock) and read their
@@ -17,19 +14,20 @@
 //!    set-based `UPDATE … FROM unnest(…)` and one `INSERT` of new lots, then `COMMIT`.
 //!
 //! The wallet row locks make the read of step 1 true until COMMIT: every writer of a wallet's
-//! versions, lots and entries goes through this lock. A statement that still fails (a unique
-//! key taken by a concurrent writer of an entry without a wallet, a CHECK) aborts the
-//! transaction, so the pipelined COMMIT rolls back: nothing of the batch remains. The
-//! statements are prepared once per connection (in one round trip on its first batch).
+//! versions, lots and entries holds this lock first (the optimistic way takes it with its
+//! version check, before it touches a lot). A statement that still fails (a unique key taken
+//! by a concurrent writer of an entry without a wallet, a CHECK) aborts the transaction, so the
+//! pipelined COMMIT rolls back: nothing of the batch remains.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
 use deadpool_postgres::ClientWrapper;
 use futures::try_join;
-use tokio_postgres::types::ToSql;
 
-use super::PgError;
+use super::{expect_rows, failure, Failure, JournalColumns, LotColumns, Param, PostingColumns};
+use super::{INSERT_JOURNAL, INSERT_POSTINGS};
+use crate::store::postgres::PgError;
 
 const LOCK_WALLETS: &str = "SELECT wallet_id, version FROM wallets WHERE wallet_id = ANY($1::bigint[]) AND status = 1
      ORDER BY wallet_id FOR UPDATE";
@@ -39,14 +37,7 @@ const READ_LOTS: &str = "SELECT l.wallet_id, l.account, l.lot, l.amount FROM wal
      FOR UPDATE OF l";
 const CONFLICTS: &str = "SELECT idem_key, NULL::bigint FROM journal WHERE idem_key = ANY($1::text[])
      UNION ALL
-     SELECT NULL, voids_entry_id FROM journal WHERE voids_entry_id = ANY($2::bigint[])";
-const INSERT_JOURNAL: &str = "INSERT INTO journal (entry_id, txn_no, kind, created_at_ms, business_date, wallet_id,
-         idem_key, terminal_id, municipality, location_id, account, points, balance_after, voids_entry_id, voids_txn_no)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], $5::int[], $6::bigint[],
-         $7::text[], $8::int[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
-         $15::text[])";
-const INSERT_POSTINGS: &str = "INSERT INTO postings (entry_id, seq, wallet_id, account, lot, amount)
-     SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[])";
+     SELECT NULL, voids_entry_id FROM journal WHERE voids_entry_id = ANY($2::bigint[]) AND voids_entry_id IS NOT NULL";
 const UPDATE_WALLETS: &str = "UPDATE wallets w SET version = d.version
      FROM unnest($1::bigint[], $2::bigint[]) AS d(wallet_id, version) WHERE w.wallet_id = d.wallet_id";
 const UPDATE_LOTS: &str = "UPDATE wallet_lots l SET amount = l.amount + d.delta
@@ -56,7 +47,6 @@ const INSERT_LOTS: &str = "INSERT INTO wallet_lots (wallet_id, account, lot, amo
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[])";
 
 type LotKey = (i64, String, i32);
-type Param<'a> = dyn ToSql + Sync + 'a;
 
 /// A lot as the batch leaves it: what the store held (None: a new lot) and the amount now.
 struct LotChange {
@@ -64,10 +54,7 @@ struct LotChange {
     amount: i64,
 }
 
-pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result<Vec<CommitOutcome>, PgError> {
-    if batch.is_empty() {
-        return Ok(Vec::new());
-    }
+pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result<Vec<CommitOutcome>, PgError> {
     // Prepared once per connection; every statement of the first batch in one round trip.
     let (lock_wallets, read_lots, conflicts, insert_journal, insert_postings, update_wallets, update_lots, insert_lots) =
         try_join!(
@@ -190,8 +177,8 @@ pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> 
     }
 
     // Round trip 2: the accepted entries, as arrays.
-    let j = JournalColumns::of(&accepted);
-    let ps = PostingColumns::of(&accepted);
+    let journal = JournalColumns::of(accepted.iter().copied());
+    let postings = PostingColumns::of(accepted.iter().copied());
     let (wallet_update_ids, wallet_update_versions): (Vec<i64>, Vec<i64>) =
         versions.iter().filter(|(w, v)| stored_versions.get(w) != Some(v)).map(|(w, v)| (*w, *v)).unzip();
     let mut lot_update = LotColumns::default();
@@ -203,29 +190,9 @@ pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> 
             None => lot_insert.push(*w, a, *l, change.amount),
         }
     }
-    let journal_params: [&Param<'_>; 15] = [
-        &j.entry_id,
-        &j.txn_no,
-        &j.kind,
-        &j.created_at_ms,
-        &j.business_date,
-        &j.wallet_id,
-        &j.idem_key,
-        &j.terminal_id,
-        &j.municipality,
-        &j.location_id,
-        &j.account,
-        &j.points,
-        &j.balance_after,
-        &j.voids_entry_id,
-        &j.voids_txn_no,
-    ];
-    let posting_params: [&Param<'_>; 6] = [&ps.entry_id, &ps.seq, &ps.wallet_id, &ps.account, &ps.lot, &ps.amount];
+    let (journal_params, posting_params) = (journal.params(), postings.params());
     let wallet_params: [&Param<'_>; 2] = [&wallet_update_ids, &wallet_update_versions];
-    let update_lot_params: [&Param<'_>; 4] =
-        [&lot_update.wallet, &lot_update.account, &lot_update.lot, &lot_update.amount];
-    let insert_lot_params: [&Param<'_>; 4] =
-        [&lot_insert.wallet, &lot_insert.account, &lot_insert.lot, &lot_insert.amount];
+    let (update_lot_params, insert_lot_params) = (lot_update.params(), lot_insert.params());
     let (journal_rows, posting_rows, wallet_rows_updated, lots_updated, _, _) = try_join!(
         c.execute(&insert_journal, &journal_params),
         c.execute(&insert_postings, &posting_params),
@@ -234,30 +201,17 @@ pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> 
         c.execute(&insert_lots, &insert_lot_params),
         c.batch_execute("COMMIT"),
     )
-    .map_err(|e| match e.as_db_error() {
-        // The server refused a statement: the transaction aborted, COMMIT rolled it back.
-        // (The parsed severity: the text one is translated on a server with lc_messages set.)
-        Some(db) if db.parsed_severity() == Some(tokio_postgres::error::Severity::Error) => PgError::Db(e),
-        // The session ended (FATAL) or the connection broke: COMMIT may have happened.
-        _ => PgError::OutcomeUnknown(super::describe_error(&e)),
+    .map_err(|e| match failure(e) {
+        Failure::RolledBack(e) => PgError::Db(e),
+        Failure::Unknown(e) => e,
     })?;
-    // The locks of round trip 1 make these hold; if one did not, the batch is committed but
-    // something wrote around the locks: say so loudly, and let callers retry (they will meet
-    // their own entries as duplicates and replay them).
-    if journal_rows != accepted.len() as u64
-        || posting_rows != ps.entry_id.len() as u64
-        || wallet_rows_updated != wallet_update_ids.len() as u64
-        || lots_updated != lot_update.wallet.len() as u64
-    {
-        tracing::error!(
-            journal_rows,
-            posting_rows,
-            wallet_rows_updated,
-            lots_updated,
-            "a committed batch wrote other row counts than planned"
-        );
-        return Err(PgError::Corrupt("a committed batch wrote other row counts than planned".into()));
-    }
+    // The locks of round trip 1 make these hold.
+    expect_rows(&[
+        ("journal", journal_rows, journal.rows()),
+        ("postings", posting_rows, postings.rows()),
+        ("wallets", wallet_rows_updated, wallet_update_ids.len() as u64),
+        ("wallet_lots", lots_updated, lot_update.wallet.len() as u64),
+    ])?;
     Ok(outcomes)
 }
 
@@ -271,103 +225,4 @@ fn unzip3<'a>(rows: impl Iterator<Item = (i64, &'a str, i32)>) -> (Vec<i64>, Vec
         c.push(z);
     }
     (a, b, c)
-}
-
-#[derive(Default)]
-struct JournalColumns {
-    entry_id: Vec<i64>,
-    txn_no: Vec<String>,
-    kind: Vec<i16>,
-    created_at_ms: Vec<i64>,
-    business_date: Vec<i32>,
-    wallet_id: Vec<Option<i64>>,
-    idem_key: Vec<Option<String>>,
-    terminal_id: Vec<Option<i32>>,
-    municipality: Vec<Option<String>>,
-    location_id: Vec<Option<i32>>,
-    account: Vec<String>,
-    points: Vec<i64>,
-    balance_after: Vec<i64>,
-    voids_entry_id: Vec<Option<i64>>,
-    voids_txn_no: Vec<Option<String>>,
-}
-
-impl JournalColumns {
-    fn of(entries: &[&PreparedEntry]) -> JournalColumns {
-        let mut j = JournalColumns::default();
-        for p in entries {
-            let e = &p.entry;
-            let venue = e.venue.as_ref();
-            j.entry_id.push(p.entry_id as i64);
-            j.txn_no.push(p.txn_no.as_str().to_owned());
-            j.kind.push(e.kind as i16);
-            j.created_at_ms.push(p.created_at_ms as i64);
-            j.business_date.push(p.business_date() as i32);
-            j.wallet_id.push(e.wallet.map(|(w, _)| w.0 as i64));
-            j.idem_key.push(e.idem_key.clone());
-            j.terminal_id.push(venue.map(|v| v.terminal_id.value() as i32));
-            j.municipality.push(venue.map(|v| v.municipality.clone()));
-            j.location_id.push(venue.map(|v| v.location_id as i32));
-            j.account.push(e.account.to_string());
-            j.points.push(e.points as i64);
-            j.balance_after.push(e.balance_after as i64);
-            j.voids_entry_id.push(e.voids.map(|(id, _)| id as i64));
-            j.voids_txn_no.push(e.voids.map(|(_, t)| t.as_str().to_owned()));
-        }
-        j
-    }
-}
-
-#[derive(Default)]
-struct PostingColumns {
-    entry_id: Vec<i64>,
-    seq: Vec<i32>,
-    wallet_id: Vec<Option<i64>>,
-    account: Vec<String>,
-    lot: Vec<i32>,
-    amount: Vec<i64>,
-}
-
-impl PostingColumns {
-    fn of(entries: &[&PreparedEntry]) -> PostingColumns {
-        let mut ps = PostingColumns::default();
-        for p in entries {
-            for (seq, posting) in p.entry.postings.iter().enumerate() {
-                ps.entry_id.push(p.entry_id as i64);
-                ps.seq.push(seq as i32);
-                match posting {
-                    Posting::Citizen { wallet, account, lot, amount } => {
-                        ps.wallet_id.push(Some(wallet.0 as i64));
-                        ps.account.push(account.to_string());
-                        ps.lot.push(*lot as i32);
-                        ps.amount.push(*amount);
-                    }
-                    Posting::House { account, amount } => {
-                        ps.wallet_id.push(None);
-                        ps.account.push(account.key());
-                        ps.lot.push(0);
-                        ps.amount.push(*amount);
-                    }
-                }
-            }
-        }
-        ps
-    }
-}
-
-#[derive(Default)]
-struct LotColumns<'a> {
-    wallet: Vec<i64>,
-    account: Vec<&'a str>,
-    lot: Vec<i32>,
-    amount: Vec<i64>,
-}
-
-impl<'a> LotColumns<'a> {
-    fn push(&mut self, wallet: i64, account: &'a str, lot: i32, amount: i64) {
-        self.wallet.push(wallet);
-        self.account.push(account);
-        self.lot.push(lot);
-        self.amount.push(amount);
-    }
 }
