@@ -67,7 +67,12 @@ pub fn start(binary: &Path, url: &str, citizens: u64) -> anyhow::Result<SwitchPr
     let mut process = SwitchProcess { child, terminal_addr: String::new(), _data_dir: data_dir };
     match rx.recv_timeout(START_TIMEOUT) {
         Ok(addr) => process.terminal_addr = addr,
-        Err(_) => bail!("the switch did not report listening within {START_TIMEOUT:?}"),
+        // Its standard output closed: it ended (its own message is above, on standard error).
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = process.child.wait().context("waiting for the switch")?;
+            bail!("the switch ended before listening ({status})")
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => bail!("the switch did not report listening within {START_TIMEOUT:?}"),
     }
     Ok(process)
 }
