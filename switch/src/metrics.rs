@@ -66,6 +66,10 @@ fn describe() {
     describe_histogram!("switch_ledger_commit_seconds", Unit::Seconds, "Duration of one batch commit in the store.");
     describe_gauge!("switch_ledger_pending_entries", "Entries waiting for the next commit.");
     describe_counter!("switch_ledger_commit_failures_total", "Batches the store failed to commit.");
+    describe_counter!(
+        "switch_store_batches_total",
+        "PostgreSQL only: batches by the way they were committed (one_round_trip; checked_after_refusal: the one-round-trip attempt was refused, e.g. a retried request, a stale wallet; checked: refused by its shape alone)."
+    );
     describe_counter!("switch_ledger_busy_total", "Entries refused because too many were waiting (BUSY).");
     describe_gauge!("switch_wallets_active", "Wallet actors in memory.");
     describe_counter!("switch_wallets_passivated_total", "Wallet actors passivated (idle or over the active limit).");

@@ -298,7 +298,14 @@ mod cases {
         // A refused key stays free: the same request planned on the right version commits.
         let retry = n.batch(vec![redeem(1, 3, "S1", 10)]);
         assert_eq!(commit(&store, &retry).await, vec![Committed]);
-        assert_eq!(wallet(&store, 1).await, (4, opening(1) - 30));
+        // Alone and in order, so a store that writes first and checks inside the same
+        // statements (PostgreSQL's one round trip) meets them there too.
+        let stale_first = n.batch(vec![redeem(2, 0, "S6", 10), redeem(1, 4, "S7", 10)]);
+        assert_eq!(commit(&store, &stale_first).await, vec![StaleVersion, Committed]);
+        let missing = n.batch(vec![redeem(99, 1, "S8", 10)]);
+        assert_eq!(commit(&store, &missing).await, vec![StaleVersion]);
+        assert_eq!(wallet(&store, 1).await, (5, opening(1) - 40));
+        assert_eq!(wallet(&store, 2).await, (1, opening(2)));
         assert_books_balance(&store).await;
     }
 

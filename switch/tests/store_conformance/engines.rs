@@ -236,10 +236,10 @@ mod postgres_engine {
         }
 
         async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>> {
-            // Hold the key of a lot the batch creates in an open transaction: the batch writes
-            // its journal rows, postings and versions, then waits on that key, before COMMIT.
-            // Terminate its backend there, as a crash of the server process or a cut network
-            // would, then let the blocker go.
+            // Hold the key of a lot the batch creates in an open transaction: the batch moves its
+            // wallets' versions (and, the checked way, writes its journal rows and postings),
+            // then waits on that key, before COMMIT. Terminate its backend there, as a crash of
+            // the server process or a cut network would, then let the blocker go.
             let new_lot = batch
                 .iter()
                 .flat_map(|p| p.entry.postings.iter())

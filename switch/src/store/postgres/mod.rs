@@ -28,6 +28,8 @@ mod registry;
 pub mod schema;
 mod seed;
 
+pub use commit::CommitWays;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -204,6 +206,7 @@ pub struct PostgresStore {
     /// (the store may be dropped inside another runtime).
     runtime: Option<Runtime>,
     target: String,
+    commit_ways: std::sync::Arc<CommitWays>,
 }
 
 impl Drop for PostgresStore {
@@ -231,7 +234,14 @@ impl PostgresStore {
             .max_size(settings.pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("building the connection pool: {e}")))?;
-        let store = PostgresStore { handle: runtime.handle().clone(), runtime: Some(runtime), settings, pool, target };
+        let store = PostgresStore {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            settings,
+            pool,
+            target,
+            commit_ways: Default::default(),
+        };
         store
             .run(|c| Box::pin(async move { c.simple_query("SELECT 1").await.map(|_| ()).map_err(PgError::from) }))
             .await
@@ -423,7 +433,15 @@ impl PostgresStore {
     }
 
     pub(crate) fn commit_batch(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
-        self.run(move |c| Box::pin(async move { commit::commit_batch(c, &batch).await }))
+        let overlapping = self.settings.concurrent_commits > 1;
+        let ways = self.commit_ways.clone();
+        self.run(move |c| Box::pin(async move { commit::commit_batch(c, &batch, overlapping, &ways).await }))
+    }
+
+    /// How many batches took each way since the store opened (ARCHITECTURE.md, "The PostgreSQL
+    /// commit").
+    pub fn commit_ways(&self) -> &CommitWays {
+        &self.commit_ways
     }
 
     /// Audits the books in one snapshot (no deadline; `switch check` beside a serving switch).

@@ -26,11 +26,9 @@ use deadpool_postgres::ClientWrapper;
 use futures::try_join;
 
 use super::{expect_rows, failure, Failure, JournalColumns, LotColumns, Param, PostingColumns};
-use super::{INSERT_JOURNAL, INSERT_POSTINGS};
+use super::{INSERT_JOURNAL, INSERT_POSTINGS, LOCK_WALLETS};
 use crate::store::postgres::PgError;
 
-const LOCK_WALLETS: &str = "SELECT wallet_id, version FROM wallets WHERE wallet_id = ANY($1::bigint[]) AND status = 1
-     ORDER BY wallet_id FOR UPDATE";
 const READ_LOTS: &str = "SELECT l.wallet_id, l.account, l.lot, l.amount FROM wallet_lots l
      JOIN unnest($1::bigint[], $2::text[], $3::int[]) AS k(wallet_id, account, lot)
        ON l.wallet_id = k.wallet_id AND l.account = k.account AND l.lot = k.lot

@@ -19,25 +19,56 @@
 mod checked;
 mod optimistic;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
 use deadpool_postgres::ClientWrapper;
 use tokio_postgres::error::{Severity, SqlState};
 
 use super::PgError;
 
-pub(super) async fn commit_batch(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result<Vec<CommitOutcome>, PgError> {
+/// Which way a batch took, counted for the operator (`switch_store_batches_total{way}`) and the
+/// tests: many refusals mean wallets planning on stale state, or many retried requests.
+#[derive(Debug, Default)]
+pub struct CommitWays {
+    pub one_round_trip: AtomicU64,
+    pub checked_after_refusal: AtomicU64,
+    pub checked: AtomicU64,
+}
+
+impl CommitWays {
+    fn count(&self, way: &'static str, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switch_store_batches_total", "way" => way).increment(1);
+    }
+}
+
+/// Commits one batch. `overlapping`: other batches may be committing at once
+/// (`store.concurrent_commits` > 1), so the one-round-trip way locks its wallets in order first.
+pub(super) async fn commit_batch(
+    c: &ClientWrapper,
+    batch: &[PreparedEntry],
+    overlapping: bool,
+    ways: &CommitWays,
+) -> Result<Vec<CommitOutcome>, PgError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    if let Some(plan) = optimistic::Plan::of(batch) {
-        match optimistic::commit(c, batch, &plan).await? {
-            optimistic::Attempt::Committed => return Ok(vec![CommitOutcome::Committed; batch.len()]),
-            optimistic::Attempt::Refused(why) => {
-                tracing::debug!(entries = batch.len(), %why, "optimistic commit refused; deciding entry by entry");
-            }
+    let Some(plan) = optimistic::Plan::of(batch) else {
+        ways.count("checked", &ways.checked);
+        return checked::commit(c, batch).await;
+    };
+    match optimistic::commit(c, batch, &plan, overlapping).await? {
+        optimistic::Attempt::Committed => {
+            ways.count("one_round_trip", &ways.one_round_trip);
+            Ok(vec![CommitOutcome::Committed; batch.len()])
+        }
+        optimistic::Attempt::Refused(why) => {
+            tracing::debug!(entries = batch.len(), %why, "one-round-trip commit refused; deciding entry by entry");
+            ways.count("checked_after_refusal", &ways.checked_after_refusal);
+            checked::commit(c, batch).await
         }
     }
-    checked::commit(c, batch).await
 }
 
 /// How a pipelined transaction (statements, then COMMIT) that failed ended.
@@ -93,6 +124,10 @@ const INSERT_JOURNAL: &str = "INSERT INTO journal (entry_id, txn_no, kind, creat
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], $5::int[], $6::bigint[],
          $7::text[], $8::int[], $9::text[], $10::int[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
          $15::text[])";
+/// Every wallet the batch touches, locked in wallet order, so batches committing at once meet
+/// each other's locks in one order and cannot deadlock.
+const LOCK_WALLETS: &str = "SELECT wallet_id, version FROM wallets WHERE wallet_id = ANY($1::bigint[]) AND status = 1
+     ORDER BY wallet_id FOR UPDATE";
 const INSERT_POSTINGS: &str = "INSERT INTO postings (entry_id, seq, wallet_id, account, lot, amount)
      SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[])";
 

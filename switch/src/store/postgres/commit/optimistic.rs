@@ -11,7 +11,9 @@
 //! ([`super::checked`]).
 //!
 //! The wallet statement comes first: its UPDATE takes each wallet's row lock before any of its
-//! lots is touched, as every writer of lots does.
+//! lots is touched, as every writer of lots does. The order it takes them in is the query
+//! plan's; when other batches may be committing at once, an ordered `FOR UPDATE` of the same
+//! wallets goes first in the same pipeline, so batches cannot deadlock on each other.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,7 +22,7 @@ use deadpool_postgres::ClientWrapper;
 use futures::try_join;
 
 use super::{expect_rows, failure, is_conflict, Failure, JournalColumns, LotColumns, Param, PostingColumns};
-use super::{INSERT_JOURNAL, INSERT_POSTINGS};
+use super::{INSERT_JOURNAL, INSERT_POSTINGS, LOCK_WALLETS};
 use crate::store::postgres::{describe_error, PgError};
 
 /// Moves each wallet from the version its first entry was planned on to the one after its
@@ -108,9 +110,15 @@ pub(super) enum Attempt {
     Refused(String),
 }
 
-pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry], plan: &Plan) -> Result<Attempt, PgError> {
+pub(super) async fn commit(
+    c: &ClientWrapper,
+    batch: &[PreparedEntry],
+    plan: &Plan,
+    overlapping: bool,
+) -> Result<Attempt, PgError> {
     // Prepared once per connection; in one round trip on its first batch.
-    let (move_versions, debit_lots, credit_lots, insert_journal, insert_postings) = try_join!(
+    let (lock_wallets, move_versions, debit_lots, credit_lots, insert_journal, insert_postings) = try_join!(
+        c.prepare_cached(LOCK_WALLETS),
         c.prepare_cached(MOVE_VERSIONS),
         c.prepare_cached(DEBIT_LOTS),
         c.prepare_cached(CREDIT_LOTS),
@@ -143,8 +151,17 @@ pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry], plan: &Pl
     let debit_params: [&Param<'_>; 5] = [&debits.wallet, &debits.account, &debits.lot, &debits.amount, &lowest];
     let (credit_params, journal_params, posting_params) = (credits.params(), journal.params(), postings.params());
 
+    let lock_params: [&Param<'_>; 1] = [&wallet_ids];
+    let lock_in_order = async {
+        match overlapping {
+            true => c.query(&lock_wallets, &lock_params).await.map(drop),
+            false => Ok(()),
+        }
+    };
+
     let written = try_join!(
         c.batch_execute("BEGIN"),
+        lock_in_order,
         c.query_one(&move_versions, &version_params),
         c.query_one(&debit_lots, &debit_params),
         c.execute(&credit_lots, &credit_params),
@@ -153,7 +170,7 @@ pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry], plan: &Pl
         c.batch_execute("COMMIT"),
     );
     match written {
-        Ok((_, _, _, _, journal_rows, posting_rows, _)) => {
+        Ok((_, _, _, _, _, journal_rows, posting_rows, _)) => {
             expect_rows(&[("journal", journal_rows, journal.rows()), ("postings", posting_rows, postings.rows())])?;
             Ok(Attempt::Committed)
         }
