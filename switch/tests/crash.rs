@@ -1,6 +1,8 @@
 //! kill -9 while terminals redeem at full speed, restart on the same data: every redemption a
 //! terminal saw acknowledged is in the journal exactly once, every request left unanswered is
-//! settled by resending it with the same sequence number, and `switch check` passes.
+//! settled by resending it with the same sequence number, and `switch check` passes — on the
+//! embedded store and on PostgreSQL (where the kill also cuts batches mid-pipeline: before,
+//! inside or after their one round trip).
 
 mod common;
 
@@ -13,11 +15,65 @@ use loadtest::retry::resend_unanswered;
 
 const TERMINALS: usize = 8;
 
+/// The load's terminals (00052559 upwards) and the balance readers (00053058 downwards).
+fn terminals() -> Vec<u32> {
+    (52559..52559 + TERMINALS as u32).chain(53055..=53058).collect()
+}
+
 #[test]
 fn kill_nine_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
-    // The load's terminals (00052559 upwards) and the balance readers (00053058 downwards).
-    let terminals: Vec<u32> = (52559..52559 + TERMINALS as u32).chain(53055..=53058).collect();
-    let mut server = Server::start_seeded(500, &terminals, &[], |_| {});
+    let server = Server::start_seeded(500, &terminals(), &[], |_| {});
+    let journal = Journal::Sqlite(server.dir.join("switch.db"));
+    kill_nine_under_load(server, &journal);
+}
+
+#[test]
+fn kill_nine_under_load_on_postgres_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    let url = postgres_database();
+    let server = Server::start_on_postgres(&url, 500, &terminals(), &[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    });
+    kill_nine_under_load(server, &Journal::Postgres(Box::new((rt, client))));
+}
+
+/// Where the test reads the journal behind the switch's back.
+enum Journal {
+    Sqlite(std::path::PathBuf),
+    /// One connection for all the counts (thousands of them), on a runtime of its own.
+    Postgres(Box<(tokio::runtime::Runtime, tokio_postgres::Client)>),
+}
+
+impl Journal {
+    /// Entries with this idempotency key and transaction number.
+    fn entries(&self, key: &str, txn_no: &str) -> i64 {
+        self.count("SELECT COUNT(*) FROM journal WHERE idem_key = $1 AND txn_no = $2", &[key, txn_no])
+    }
+
+    fn redemptions(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM journal WHERE kind = 1", &[])
+    }
+
+    fn count(&self, sql: &str, params: &[&str]) -> i64 {
+        match self {
+            Journal::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0)).unwrap()
+            }
+            Journal::Postgres(pg) => {
+                let (rt, client) = &**pg;
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                rt.block_on(client.query_one(sql, &params)).unwrap().get(0)
+            }
+        }
+    }
+}
+
+fn kill_nine_under_load(mut server: Server, journal: &Journal) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let mut acked = Vec::new();
@@ -43,7 +99,7 @@ fn kill_nine_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
         for s in &settled {
             let ok = s.answer.as_ref().unwrap_or_else(|e| panic!("resend of seq {} failed: {e}", s.unanswered.seq));
             let key = format!("T{}:{}", s.unanswered.terminal_id, s.unanswered.seq);
-            assert_eq!(count_key(&server, &key, ok.txn_no.as_str()), 1, "{key} settled once");
+            assert_eq!(journal.entries(&key, ok.txn_no.as_str()), 1, "{key} settled once");
         }
         settled_applied += settled.len();
         acked.extend(outcome.acked);
@@ -52,30 +108,16 @@ fn kill_nine_under_load_loses_nothing_acknowledged_and_applies_nothing_twice() {
     server.kill9();
     let (ok, out) = server.check();
     assert!(ok, "switch check after the crashes:\n{out}");
-    let conn = rusqlite::Connection::open(server.dir.join("switch.db")).unwrap();
     let mut keys = HashSet::new();
     for a in &acked {
         let key = format!("T{}:{}", a.terminal_id, a.seq);
-        let n: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2",
-                [&key, a.txn_no.as_str()],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n = journal.entries(&key, a.txn_no.as_str());
         assert_eq!(n, 1, "acknowledged {key} ({}) is in the journal exactly once", a.txn_no);
         assert!(keys.insert(key), "a key acknowledged twice");
     }
-    let redemptions: i64 = conn.query_row("SELECT COUNT(*) FROM journal WHERE kind = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(
-        redemptions as usize,
+        journal.redemptions() as usize,
         acked.len() + settled_applied,
         "the journal holds exactly the acknowledged redemptions and the settled unanswered ones"
     );
-}
-
-fn count_key(server: &Server, key: &str, txn_no: &str) -> i64 {
-    let conn = rusqlite::Connection::open(server.dir.join("switch.db")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM journal WHERE idem_key = ?1 AND txn_no = ?2", [key, txn_no], |r| r.get(0))
-        .unwrap()
 }
