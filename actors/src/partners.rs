@@ -64,25 +64,20 @@ impl ExchangeRate {
     }
 }
 
-/// A partner company (応援ポイント会社, online shop, crowdfunding site).
+/// A partner company (応援ポイント会社, online shop, crowdfunding site) as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerRecord {
     pub partner_id: u32,
+    pub details: Partner,
+}
+
+/// What a partner is registered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
     pub name: String,
     /// The ID-issuing business whose service IDs name this partner's customers.
     pub id_issuer_id: Option<String>,
     /// SHA-256 (hex) of the API secret; the secret itself is shown once and never stored.
-    pub api_key_hash: String,
-    pub rate: ExchangeRate,
-    pub abilities: Abilities,
-    pub created_at_ms: u64,
-}
-
-/// A partner to register.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPartner {
-    pub name: String,
-    pub id_issuer_id: Option<String>,
     pub api_key_hash: String,
     pub rate: ExchangeRate,
     pub abilities: Abilities,
@@ -231,7 +226,7 @@ pub struct ReservedReceipt {
 
 pub trait PartnerBook: Send + Sync + 'static {
     /// Registers a partner; None when the name is taken.
-    fn create_partner(&self, partner: NewPartner) -> StoreFuture<Option<u32>>;
+    fn create_partner(&self, partner: Partner) -> StoreFuture<Option<u32>>;
     fn partners(&self) -> StoreFuture<Vec<PartnerRecord>>;
     fn partner(&self, partner_id: u32) -> StoreFuture<Option<PartnerRecord>>;
     /// Replaces the API secret's hash (rotation); false for an unknown partner.

@@ -110,7 +110,7 @@ pub async fn process(deps: &IdLinkDeps, upload: &UploadRecord) -> Result<UploadP
     let encoding = FileEncoding::parse(&upload.encoding)
         .ok_or_else(|| ProcessError::Invalid(format!("unknown encoding {:?}", upload.encoding)))?;
     let issuer = match deps.partners.partner(upload.partner_id).await? {
-        Some(p) => p.id_issuer_id,
+        Some(p) => p.details.id_issuer_id,
         None => return Err(ProcessError::Invalid(format!("partner {} is not registered", upload.partner_id))),
     };
     let input = File::open(deps.spool.request_file(upload.partner_id, &upload.sha256)?)?;

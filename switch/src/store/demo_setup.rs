@@ -8,7 +8,7 @@ use actors::store::StoreError;
 
 use crate::api::auth::hash_secret;
 use crate::api::partners::api_secret_hash;
-use actors::partners::{Abilities, ExchangeRate, NewPartner, PartnerBook};
+use actors::partners::{Abilities, ExchangeRate, Partner, PartnerBook};
 
 /// Staff logins of the demo: (login id, password, role, display name). Demo only: a real
 /// installation creates its accounts with `switch staff-add`.
@@ -45,7 +45,7 @@ pub async fn register(registry: &dyn Registry, partners: &dyn PartnerBook, now_m
 /// `loadtest migrate-batch` and `loadtest coupons` need nothing but the address.
 async fn register_demo_partner(partners: &dyn PartnerBook, now_ms: u64) -> Result<(), StoreError> {
     let (id, secret) = demo::DEMO_PARTNER_KEY.split_once('.').unwrap_or_default();
-    let partner = NewPartner {
+    let partner = Partner {
         name: demo::DEMO_PARTNER_NAME.into(),
         id_issuer_id: Some(demo::DEMO_PARTNER_ISSUER.into()),
         api_key_hash: api_secret_hash(secret),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actors::journal::{EntryKind, HouseAccount, NewEntry, Posting, WalletId, NO_EXPIRY};
 use actors::partners::{
-    Abilities, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner, PartnerBook, SettlementMark,
-    UploadProgress, UploadStatus,
+    Abilities, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook, SettlementMark, UploadProgress,
+    UploadStatus,
 };
 use actors::store::Store;
 use protocol::AccountRef;
@@ -25,8 +25,8 @@ async fn seeded<E: Engine>(citizens: u64) -> (E, Arc<dyn PartnerBook>, Arc<dyn S
     (e, partners, store)
 }
 
-fn partner(name: &str) -> NewPartner {
-    NewPartner {
+fn partner(name: &str) -> Partner {
+    Partner {
         name: name.into(),
         id_issuer_id: Some(actors::demo::DEMO_PARTNER_ISSUER.into()),
         api_key_hash: "h1".into(),
@@ -57,13 +57,13 @@ pub mod cases {
         assert_eq!(book.create_partner(partner("名物チョイス")).await.unwrap(), Some(2));
         let first = book.partner(1).await.unwrap().unwrap();
         assert_eq!(
-            (first.name.as_str(), first.rate.municipal_points, first.abilities.realtime),
+            (first.details.name.as_str(), first.details.rate.municipal_points, first.details.abilities.realtime),
             ("日本航空", 10_500, true)
         );
-        assert_eq!(first.id_issuer_id.as_deref(), Some(actors::demo::DEMO_PARTNER_ISSUER));
+        assert_eq!(first.details.id_issuer_id.as_deref(), Some(actors::demo::DEMO_PARTNER_ISSUER));
         assert!(book.set_partner_key(1, "h2".into()).await.unwrap());
         assert!(!book.set_partner_key(9, "h2".into()).await.unwrap());
-        assert_eq!(book.partner(1).await.unwrap().unwrap().api_key_hash, "h2");
+        assert_eq!(book.partner(1).await.unwrap().unwrap().details.api_key_hash, "h2");
         assert_eq!(book.partners().await.unwrap().iter().map(|p| p.partner_id).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(book.partner(9).await.unwrap(), None);
     }

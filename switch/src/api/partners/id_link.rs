@@ -108,7 +108,7 @@ fn too_large(max: u64) -> Problem {
 /// A partner that may upload ID-link files and names its customers by an ID-issuing business.
 async fn id_link_partner(state: &ApiState, req: &HttpRequest) -> Result<(PartnerRecord, String), Problem> {
     let partner = state.partner_with(req, |a| a.id_link, "ID-link files").await?;
-    match partner.id_issuer_id.clone() {
+    match partner.details.id_issuer_id.clone() {
         Some(issuer) => Ok((partner, issuer)),
         None => Err(Problem::forbidden("no ID-issuing business is registered for this partner")),
     }

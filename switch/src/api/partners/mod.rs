@@ -116,7 +116,7 @@ impl ApiState {
         let (id, secret) = bearer(req).and_then(parse_api_key).ok_or_else(refused)?;
         let partner = self.partners.partner(id).await?.ok_or_else(refused)?;
         let offered = api_secret_hash(secret);
-        if !equal_in_constant_time(offered.as_bytes(), partner.api_key_hash.as_bytes()) {
+        if !equal_in_constant_time(offered.as_bytes(), partner.details.api_key_hash.as_bytes()) {
             return Err(refused());
         }
         Ok(partner)
@@ -130,7 +130,7 @@ impl ApiState {
         what: &str,
     ) -> Result<PartnerRecord, Problem> {
         let partner = self.partner(req).await?;
-        if !ability(&partner.abilities) {
+        if !ability(&partner.details.abilities) {
             return Err(Problem::forbidden(&format!("this partner is not set up for {what}")));
         }
         Ok(partner)
@@ -290,7 +290,7 @@ pub async fn customer_wallet(
             "この顧客IDはマイキーIDと連携されていません",
         )
     };
-    let Some(issuer) = partner.id_issuer_id.clone() else {
+    let Some(issuer) = partner.details.id_issuer_id.clone() else {
         return Err(Problem::forbidden("this partner has no ID-issuing business"));
     };
     if customer_id.is_empty() || customer_id.len() > 64 {

@@ -48,14 +48,14 @@ async fn list_consents(state: web::Data<ApiState>, req: HttpRequest) -> Result<H
         .partners()
         .await?
         .into_iter()
-        .filter(|p| p.abilities.realtime)
+        .filter(|p| p.details.abilities.realtime)
         .map(|p| ConsentView {
-            linked: p.id_issuer_id.as_ref().is_some_and(|i| linked.contains(i)),
+            linked: p.details.id_issuer_id.as_ref().is_some_and(|i| linked.contains(i)),
             consented: consents.contains(&p.partner_id),
             partner_id: p.partner_id,
-            name: p.name,
-            partner_units: p.rate.partner_units,
-            municipal_points: p.rate.municipal_points,
+            name: p.details.name,
+            partner_units: p.details.rate.partner_units,
+            municipal_points: p.details.rate.municipal_points,
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
@@ -66,7 +66,7 @@ async fn realtime_partner(state: &ApiState, partner_id: u32) -> Result<PartnerRe
         .partners
         .partner(partner_id)
         .await?
-        .filter(|p| p.abilities.realtime)
+        .filter(|p| p.details.abilities.realtime)
         .ok_or_else(|| Problem::not_found("partner offering real-time migration"))
 }
 
@@ -88,7 +88,7 @@ async fn give_consent(
     let wallet = state.citizen(&req)?;
     let partner = realtime_partner(&state, *partner_id).await?;
     let linked = state.registry.service_ids_of(wallet).await?;
-    if !linked.iter().any(|s| Some(&s.issuer_id) == partner.id_issuer_id.as_ref()) {
+    if !linked.iter().any(|s| Some(&s.issuer_id) == partner.details.id_issuer_id.as_ref()) {
         return Err(Problem::conflict("service-id-not-linked", "この会社の顧客IDがマイキーIDと連携されていません"));
     }
     state.partners.set_consent(wallet, partner.partner_id, true, state.now()).await?;
@@ -128,9 +128,14 @@ pub struct Quote {
 }
 
 fn convert(partner: &PartnerRecord, partner_points: u64) -> Result<u64, Problem> {
-    partner.rate.convert(partner_points).filter(|p| *p > 0 && *p <= actors::wallet::MAX_POINTS_PER_REQUEST).ok_or_else(
-        || Problem::field("partner_points", "range", "換算後の自治体ポイントが1以上になる数を指定してください"),
-    )
+    partner
+        .details
+        .rate
+        .convert(partner_points)
+        .filter(|p| *p > 0 && *p <= actors::wallet::MAX_POINTS_PER_REQUEST)
+        .ok_or_else(|| {
+            Problem::field("partner_points", "range", "換算後の自治体ポイントが1以上になる数を指定してください")
+        })
 }
 
 /// Converts partner points to municipal points at this partner's rate.
@@ -150,8 +155,8 @@ async fn quote(
     Ok(HttpResponse::Ok().json(Quote {
         partner_points: query.partner_points,
         municipal_points: convert(&partner, query.partner_points)?,
-        partner_units: partner.rate.partner_units,
-        rate_municipal_points: partner.rate.municipal_points,
+        partner_units: partner.details.rate.partner_units,
+        rate_municipal_points: partner.details.rate.municipal_points,
     }))
 }
 

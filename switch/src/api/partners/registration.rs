@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use actors::partners::{Abilities, ExchangeRate, NewPartner, PartnerRecord};
+use actors::partners::{Abilities, ExchangeRate, Partner, PartnerRecord};
 use actors::registration::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -44,11 +44,11 @@ impl From<PartnerRecord> for PartnerView {
     fn from(p: PartnerRecord) -> Self {
         PartnerView {
             partner_id: p.partner_id,
-            name: p.name,
-            id_issuer_id: p.id_issuer_id,
-            rate: p.rate,
-            abilities: p.abilities,
-            created_at_ms: p.created_at_ms,
+            name: p.details.name,
+            id_issuer_id: p.details.id_issuer_id,
+            rate: p.details.rate,
+            abilities: p.details.abilities,
+            created_at_ms: p.details.created_at_ms,
         }
     }
 }
@@ -114,7 +114,7 @@ async fn register_partner(
     validate(&state, &form).await?;
     // The key names the partner id, which the store assigns: register with a placeholder hash
     // no secret matches, then set the real one.
-    let partner = NewPartner {
+    let partner = Partner {
         name: form.name.trim().to_owned(),
         id_issuer_id: form.id_issuer_id.clone(),
         api_key_hash: "-".into(),

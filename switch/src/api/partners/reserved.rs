@@ -137,7 +137,7 @@ async fn reserved(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpRe
         })
         .unwrap_or_default();
     let names: HashMap<u32, String> =
-        state.partners.partners().await?.into_iter().map(|p| (p.partner_id, p.name)).collect();
+        state.partners.partners().await?.into_iter().map(|p| (p.partner_id, p.details.name)).collect();
     let receipts = state
         .partners
         .reserved_receipts(wallet, RECEIPTS_SHOWN)

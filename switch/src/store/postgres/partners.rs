@@ -3,8 +3,8 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner,
-    PartnerBook, PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
+    PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use deadpool_postgres::ClientWrapper;
@@ -20,12 +20,14 @@ const PARTNER_COLUMNS: &str =
 fn partner_row(r: &Row) -> Result<PartnerRecord, PgError> {
     Ok(PartnerRecord {
         partner_id: col::<i32>(r, 0)? as u32,
-        name: col(r, 1)?,
-        id_issuer_id: col(r, 2)?,
-        api_key_hash: col(r, 3)?,
-        rate: ExchangeRate { partner_units: col::<i64>(r, 4)? as u64, municipal_points: col::<i64>(r, 5)? as u64 },
-        abilities: Abilities::from_bits(col(r, 6)?),
-        created_at_ms: col::<i64>(r, 7)? as u64,
+        details: Partner {
+            name: col(r, 1)?,
+            id_issuer_id: col(r, 2)?,
+            api_key_hash: col(r, 3)?,
+            rate: ExchangeRate { partner_units: col::<i64>(r, 4)? as u64, municipal_points: col::<i64>(r, 5)? as u64 },
+            abilities: Abilities::from_bits(col(r, 6)?),
+            created_at_ms: col::<i64>(r, 7)? as u64,
+        },
     })
 }
 
@@ -157,7 +159,7 @@ async fn create_upload(
 }
 
 impl PartnerBook for PostgresStore {
-    fn create_partner(&self, p: NewPartner) -> StoreFuture<Option<u32>> {
+    fn create_partner(&self, p: Partner) -> StoreFuture<Option<u32>> {
         self.run(move |c| {
             Box::pin(async move {
                 let row = c

@@ -3,8 +3,8 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, NewPartner,
-    PartnerBook, PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
+    PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use protocol::AccountRef;
@@ -27,12 +27,17 @@ const PARTNER_COLUMNS: &str =
 fn partner_row(r: &Row<'_>) -> rusqlite::Result<PartnerRecord> {
     Ok(PartnerRecord {
         partner_id: r.get(0)?,
-        name: r.get(1)?,
-        id_issuer_id: r.get(2)?,
-        api_key_hash: r.get(3)?,
-        rate: ExchangeRate { partner_units: r.get::<_, i64>(4)? as u64, municipal_points: r.get::<_, i64>(5)? as u64 },
-        abilities: Abilities::from_bits(r.get(6)?),
-        created_at_ms: r.get::<_, i64>(7)? as u64,
+        details: Partner {
+            name: r.get(1)?,
+            id_issuer_id: r.get(2)?,
+            api_key_hash: r.get(3)?,
+            rate: ExchangeRate {
+                partner_units: r.get::<_, i64>(4)? as u64,
+                municipal_points: r.get::<_, i64>(5)? as u64,
+            },
+            abilities: Abilities::from_bits(r.get(6)?),
+            created_at_ms: r.get::<_, i64>(7)? as u64,
+        },
     })
 }
 
@@ -93,7 +98,7 @@ fn uploads_where(c: &Connection, filter: &str, arg: i64) -> rusqlite::Result<Vec
 }
 
 impl PartnerBook for SqliteStore {
-    fn create_partner(&self, p: NewPartner) -> StoreFuture<Option<u32>> {
+    fn create_partner(&self, p: Partner) -> StoreFuture<Option<u32>> {
         self.write(move |c| {
             let inserted = c.execute(
                 "INSERT INTO partners (name, id_issuer_id, api_key_hash, rate_partner, rate_municipal, abilities,

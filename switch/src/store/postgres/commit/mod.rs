@@ -36,10 +36,23 @@ pub struct CommitWays {
     pub checked: AtomicU64,
 }
 
+/// The ways, as [`CommitWays`] counts them.
+#[derive(Clone, Copy)]
+enum Way {
+    OneRoundTrip,
+    CheckedAfterRefusal,
+    Checked,
+}
+
 impl CommitWays {
-    fn count(&self, way: &'static str, counter: &AtomicU64) {
+    fn count(&self, way: Way) {
+        let (counter, label) = match way {
+            Way::OneRoundTrip => (&self.one_round_trip, "one_round_trip"),
+            Way::CheckedAfterRefusal => (&self.checked_after_refusal, "checked_after_refusal"),
+            Way::Checked => (&self.checked, "checked"),
+        };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("switch_store_batches_total", "way" => way).increment(1);
+        metrics::counter!("switch_store_batches_total", "way" => label).increment(1);
     }
 }
 
@@ -55,17 +68,17 @@ pub(super) async fn commit_batch(
         return Ok(Vec::new());
     }
     let Some(plan) = optimistic::Plan::of(batch) else {
-        ways.count("checked", &ways.checked);
+        ways.count(Way::Checked);
         return checked::commit(c, batch).await;
     };
     match optimistic::commit(c, batch, &plan, overlapping).await? {
         optimistic::Attempt::Committed => {
-            ways.count("one_round_trip", &ways.one_round_trip);
+            ways.count(Way::OneRoundTrip);
             Ok(vec![CommitOutcome::Committed; batch.len()])
         }
         optimistic::Attempt::Refused(why) => {
             tracing::debug!(entries = batch.len(), %why, "one-round-trip commit refused; deciding entry by entry");
-            ways.count("checked_after_refusal", &ways.checked_after_refusal);
+            ways.count(Way::CheckedAfterRefusal);
             checked::commit(c, batch).await
         }
     }

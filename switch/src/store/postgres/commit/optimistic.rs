@@ -153,10 +153,10 @@ pub(super) async fn commit(
 
     let lock_params: [&Param<'_>; 1] = [&wallet_ids];
     let lock_in_order = async {
-        match overlapping {
-            true => c.query(&lock_wallets, &lock_params).await.map(drop),
-            false => Ok(()),
+        if overlapping {
+            c.query(&lock_wallets, &lock_params).await?;
         }
+        Ok(())
     };
 
     let written = try_join!(
