@@ -233,7 +233,7 @@ fn revocation_is_final_and_a_change_keeps_the_balances() {
     assert_eq!(status, 401, "the session ended");
     let (status, body) =
         call(&s, "POST", "/api/v1/mypage/login", None, Some(json!({"card": proof(&s, &card, Purpose::CardLogin)})));
-    assert_eq!((status, body["code"].as_str()), (403, Some("mykey-revoked")));
+    assert_eq!((status, body["code"].as_str()), (409, Some("mykey-revoked")));
     assert_eq!(code(&c.call(&Request::CardRead { cert_serial: "030D48".into() })), ErrorCode::MyKeyRevoked);
     assert_eq!(code(&c.call(&redeem("NEWKEY01", 3))), ErrorCode::MyKeyRevoked);
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{blocking, may_act_for, require_mic, verify_secret, Principal};
-use super::problem::Problem;
+use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -100,7 +100,7 @@ async fn staff_login(
     .await?;
     let Some(account) = account.filter(|_| ok) else {
         state.throttle.failed(&keys, state.now());
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "bad-credentials", "IDまたはパスワードが違います"));
+        return Err(Problem::of(ProblemCode::BadCredentials));
     };
     state.throttle.succeeded(&keys[0]);
     let municipality_code = match &account.role {
@@ -427,7 +427,7 @@ async fn put_id_issuer(
     // (the store's UNIQUE constraint too; refused here, its violation would read as an outage).
     let issuers = state.registry.id_issuers().await?;
     if issuers.iter().any(|i| i.name == name && i.issuer_id != issuer_id) {
-        return Err(Problem::conflict("issuer-name-taken", "このID付与事業者名は別のIDで登録済みです"));
+        return Err(Problem::of(ProblemCode::IssuerNameTaken));
     }
     let issuer = IdIssuer { issuer_id, name };
     state.registry.save_id_issuer(issuer.clone()).await?;

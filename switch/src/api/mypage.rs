@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use actors::card_proof::{CardCertificate, CardProofError, Purpose};
 use actors::journal::WalletId;
@@ -25,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{blocking, hash_secret, hex, unhex, unknown_account_hash, verify_secret, Principal};
-use super::problem::Problem;
+use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -114,13 +113,13 @@ pub struct CardProof {
 }
 
 fn proof_failed(detail: &str) -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "card-proof-failed", "カードを確認できませんでした").detail(detail)
+    Problem::of(ProblemCode::CardProofFailed).detail(detail)
 }
 
 /// Checks the card; answers its serial and expiry.
 fn verify_card(state: &ApiState, proof: &CardProof, purpose: Purpose) -> Result<CardLink, Problem> {
     let issuer = state.card_issuer.as_ref().ok_or_else(|| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "card-proof-unavailable", "カードによる確認は利用できません")
+        Problem::of(ProblemCode::CardProofUnavailable)
             .detail("no card issuer is configured (mykey.card_issuer_public_key)")
     })?;
     let c = &proof.certificate;
@@ -142,8 +141,7 @@ fn verify_card(state: &ApiState, proof: &CardProof, purpose: Purpose) -> Result<
     match issuer.verify(&certificate, purpose, &nonce, &signature, state.clock.business_date()) {
         Ok(()) => Ok(CardLink { cert_serial: certificate.serial, expires_on: certificate.expires_on }),
         Err(CardProofError::Expired { expired_on }) => {
-            Err(Problem::new(StatusCode::UNAUTHORIZED, "certificate-expired", "電子証明書の有効期限が切れています")
-                .detail(format!("expired on {expired_on}")))
+            Err(Problem::of(ProblemCode::CertificateExpired).detail(format!("expired on {expired_on}")))
         }
         Err(e) => Err(proof_failed(&e.to_string())),
     }
@@ -218,17 +216,13 @@ fn issuance_problem(e: IssuanceError) -> Problem {
     match e {
         IssuanceError::Malformed => Problem::field("mykey_id", "format", "マイキーIDは半角英大文字・数字8文字です"),
         IssuanceError::Duplicate { errors_left } => {
-            let mut p = Problem::conflict("mykey-taken", "このマイキーIDは既に使われています");
+            let mut p = Problem::of(ProblemCode::MyKeyTaken);
             p.detail =
                 Some(format!("{errors_left} more duplicate errors allow own choices; then only auto-generation"));
             p
         }
-        IssuanceError::OwnChoiceClosed => {
-            Problem::conflict("own-choice-closed", "重複エラーが3回となったため、自動生成をご利用ください")
-        }
-        IssuanceError::GenerationsUsed => {
-            Problem::conflict("generations-used", "自動生成は3回までです。3回目の候補が登録されます")
-        }
+        IssuanceError::OwnChoiceClosed => Problem::of(ProblemCode::OwnChoiceClosed),
+        IssuanceError::GenerationsUsed => Problem::of(ProblemCode::GenerationsUsed),
         IssuanceError::NotOffered => Problem::field("mykey_id", "not_offered", "自動生成された候補から選んでください"),
         IssuanceError::NoFreeId => Problem::unavailable("no free MyKey ID was found"),
     }
@@ -266,7 +260,7 @@ async fn start_creation(state: web::Data<ApiState>, proof: web::Json<CardProof>)
     if let Some((wallet, _)) = state.store.wallet_by_card(card.cert_serial.clone()).await? {
         let active = state.registry.citizen(wallet).await?.is_some_and(|c| c.status == WalletStatus::Active);
         if active {
-            return Err(Problem::conflict("card-linked", "このカードには既にマイキーIDがあります"));
+            return Err(Problem::of(ProblemCode::CardLinked));
         }
     }
     let id = state.issuance.lock().unwrap_or_else(|e| e.into_inner()).start(SessionKind::Create { card }, state.now());
@@ -294,7 +288,7 @@ async fn start_change(
     let card = verify_card(&state, &proof, Purpose::ChangeMyKey)?;
     let citizen = state.registry.citizen(wallet).await?.ok_or_else(Problem::unauthorized)?;
     if citizen.status == WalletStatus::Revoked {
-        return Err(Problem::conflict("mykey-revoked", "マイキーIDは失効しています"));
+        return Err(Problem::of(ProblemCode::MyKeyRevoked));
     }
     // The card must be this citizen's (or its renewal, which the lookup adopts).
     let holder = card_holder(state.store.as_ref(), card.cert_serial.clone()).await?;
@@ -535,8 +529,8 @@ async fn register(
 
 fn identity_problem(conflict: IdentityConflict) -> Problem {
     match conflict {
-        IdentityConflict::MyKeyTaken => Problem::conflict("mykey-taken", "このマイキーIDは既に使われています"),
-        IdentityConflict::CardLinked => Problem::conflict("card-linked", "このカードには既にマイキーIDがあります"),
+        IdentityConflict::MyKeyTaken => Problem::of(ProblemCode::MyKeyTaken),
+        IdentityConflict::CardLinked => Problem::of(ProblemCode::CardLinked),
     }
 }
 
@@ -560,7 +554,7 @@ pub struct CitizenSession {
 }
 
 fn bad_login() -> Problem {
-    Problem::new(StatusCode::UNAUTHORIZED, "bad-credentials", "マイキーIDまたはパスワードが違います")
+    Problem::of(ProblemCode::BadCredentials)
 }
 
 /// My-page login (画面18): MyKey ID + password, or the card. A revoked MyKey ID cannot log in
@@ -569,7 +563,7 @@ fn bad_login() -> Problem {
     request_body = CitizenLogin,
     responses(
         (status = 200, body = CitizenSession),
-        (status = 401, body = Problem), (status = 403, body = Problem, description = "`mykey-revoked`"),
+        (status = 401, body = Problem), (status = 409, body = Problem, description = "`mykey-revoked`"),
         (status = 429, body = Problem), (status = 422, body = Problem), (status = 400, body = Problem),
         (status = 503, body = Problem)
     )
@@ -585,9 +579,10 @@ async fn login(
     let wallet = match (&body.card, &body.mykey_id) {
         (Some(proof), _) => {
             let card = verify_card(&state, proof, Purpose::CardLogin)?;
-            card_holder(state.store.as_ref(), card.cert_serial).await?.map(|(w, _)| w).ok_or_else(|| {
-                Problem::new(StatusCode::UNAUTHORIZED, "unknown-card", "カードに紐づくマイキーIDがありません")
-            })?
+            card_holder(state.store.as_ref(), card.cert_serial)
+                .await?
+                .map(|(w, _)| w)
+                .ok_or_else(|| Problem::of(ProblemCode::UnknownCard))?
         }
         (None, Some(typed)) => {
             let keys = vec![format!("citizen:{typed}"), address_key.clone()];
@@ -621,7 +616,7 @@ async fn login(
     };
     let citizen = state.registry.citizen(wallet).await?.ok_or_else(bad_login)?;
     if citizen.status == WalletStatus::Revoked {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "mykey-revoked", "マイキーIDは失効しています"));
+        return Err(Problem::of(ProblemCode::MyKeyRevoked));
     }
     let (token, expires_at_ms) = state.sessions.open(Principal::Citizen { wallet }, state.now());
     Ok(HttpResponse::Ok().json(CitizenSession { token, expires_at_ms, mykey_id: citizen.mykey_id.as_str().to_owned() }))

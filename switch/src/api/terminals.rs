@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::admin::TerminalView;
 use super::auth::{blocking, may_act_for, require_mic};
-use super::problem::Problem;
+use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 use crate::forms::{self, CsvEncoding, FormHeader};
 
@@ -182,7 +182,7 @@ fn refuse_issued(existing: &[TerminalAdminRow], rows: &[SurveyRow]) -> Result<()
     let known: HashSet<(u8, &str, &str)> =
         existing.iter().map(|t| (t.kind as u8, t.location_name.as_str(), t.terminal_name.as_str())).collect();
     match rows.iter().find(|r| known.contains(&(r.kind as u8, r.location_name.as_str(), r.terminal_name.as_str()))) {
-        Some(r) => Err(Problem::conflict("already-issued", "この様式Iの端末は発行済みです").detail(format!(
+        Some(r) => Err(Problem::of(ProblemCode::AlreadyIssued).detail(format!(
             "{} {} / {} is already a terminal of this municipality",
             r.kind.label(),
             r.location_name,
@@ -278,8 +278,9 @@ pub async fn reset_terminal_password(
         return Err(Problem::not_found("terminal"));
     }
     if row.retired {
-        return Err(Problem::conflict("terminal-retired", "端末は削除されています")
-            .detail("a retired terminal cannot log in; reinstate it first"));
+        return Err(
+            Problem::of(ProblemCode::TerminalRetired).detail("a retired terminal cannot log in; reinstate it first")
+        );
     }
     let password = new_password(&mut rand::rng());
     let clear = password.clone();

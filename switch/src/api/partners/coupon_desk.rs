@@ -8,12 +8,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use actix_web::http::StatusCode;
 use actors::journal::WalletId;
 
 use super::PartnerSettings;
 use crate::api::auth::LoginThrottle;
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 
 /// Keys of the guess throttle kept at most (citizens plus addresses seen failing recently).
 const GUESS_KEYS_MAX: usize = 100_000;
@@ -59,15 +58,7 @@ impl CouponDesk {
     /// Refuses with 429 while the citizen or the address is paused.
     pub fn refuse_if_paused(&self, keys: &[String], now_ms: u64) -> Result<(), Problem> {
         match self.guesses.locked(keys, now_ms) {
-            Some(wait_s) => {
-                let mut p = Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "coupon-throttled",
-                    "クーポンコードの誤りが続いたため、しばらくお待ちください",
-                );
-                p.retry_after_s = Some(wait_s);
-                Err(p)
-            }
+            Some(wait_s) => Err(Problem::of(ProblemCode::CouponThrottled).retry_after(wait_s)),
             None => Ok(()),
         }
     }
@@ -77,10 +68,7 @@ impl CouponDesk {
         let entry = (partner, key.to_owned());
         let mut issuing = self.issuing.lock().unwrap_or_else(|e| e.into_inner());
         if !issuing.insert(entry.clone()) {
-            return Err(Problem::conflict(
-                "idempotency-key-in-progress",
-                "このIdempotency-Keyのリクエストを処理中です。しばらくして再送してください",
-            ));
+            return Err(Problem::of(ProblemCode::IdempotencyKeyInProgress));
         }
         Ok(IssuanceHold { key: entry, issuing: self.issuing.clone() })
     }

@@ -12,7 +12,6 @@
 //! `partners.coupon_max_failures` within the window both are paused (429), so the 10^15 codes
 //! cannot be walked.
 
-use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::journal::{HouseAccount, WalletId};
 use actors::partners::{is_coupon_code, normalize_coupon_code, CouponRecord};
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::coupon_desk::CouponDesk;
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -98,12 +97,11 @@ pub struct CouponPreview {
 }
 
 fn used() -> Problem {
-    Problem::conflict("coupon-used", "このクーポンは使用済みです")
+    Problem::of(ProblemCode::CouponUsed)
 }
 
 fn expired(coupon: &CouponRecord) -> Problem {
-    Problem::conflict("coupon-expired", "このクーポンは交換期限を過ぎています")
-        .detail(format!("交換期限: {}", coupon.expires_on))
+    Problem::of(ProblemCode::CouponExpired).detail(format!("交換期限: {}", coupon.expires_on))
 }
 
 /// The coupon a typed code names. A malformed (R82) or unknown code counts as a guess of the
@@ -125,8 +123,7 @@ async fn find_coupon(
         } else {
             FieldError::new("code", "format", "クーポンコードは16桁の数字です")
         };
-        let mut p =
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "coupon-code-invalid", "クーポンコードが正しくありません");
+        let mut p = Problem::of(ProblemCode::CouponCodeInvalid);
         p.errors = vec![why];
         return Err(p);
     }
@@ -134,7 +131,7 @@ async fn find_coupon(
         Some(coupon) => Ok(coupon),
         None => {
             desk.guesses.failed(&keys, state.now());
-            Err(Problem::new(StatusCode::NOT_FOUND, "coupon-unknown", "このクーポンコードは登録されていません"))
+            Err(Problem::of(ProblemCode::CouponUnknown))
         }
     }
 }

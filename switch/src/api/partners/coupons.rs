@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::coupon_csv::{coupons_csv, Charset, CouponView};
 use super::{claim, idempotency_key};
 use crate::api::auth::hex;
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -268,7 +268,7 @@ async fn claim_partner_ref(
     let claim =
         state.partners.claim_key(partner.partner_id, format!(" ref:{partner_ref}"), issuance, state.now()).await?;
     if claim == actors::partners::KeyClaim::Different {
-        return Err(Problem::conflict("partner-ref-taken", "この処理番号は別の払い出しで使用済みです"));
+        return Err(Problem::of(ProblemCode::PartnerRefTaken));
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{claim, idempotency_key};
 use crate::api::auth::{blocking, hex};
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 use crate::id_link::encoding::{FileEncoding, Utf8Check};
 use crate::id_link::results::{Download, DownloadReader};
@@ -101,8 +101,7 @@ fn encoding_param(name: Option<&str>) -> Result<Option<FileEncoding>, Problem> {
 }
 
 fn too_large(max: u64) -> Problem {
-    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "file-too-large", "ファイルが大きすぎます")
-        .detail(format!("at most {max} bytes"))
+    Problem::of(ProblemCode::FileTooLarge).detail(format!("at most {max} bytes"))
 }
 
 /// A partner that may upload ID-link files and names its customers by an ID-issuing business.
@@ -289,8 +288,7 @@ pub async fn id_link_file_result(
         _ => Download::Utf8Bom,
     };
     if upload.status != UploadStatus::Done {
-        return Err(Problem::conflict("upload-processing", "処理中です。完了後に取得してください")
-            .detail(format!("{} lines done", upload.lines_done)));
+        return Err(Problem::of(ProblemCode::UploadProcessing).detail(format!("{} lines done", upload.lines_done)));
     }
     let path = Spool::new(state.partner_settings.spool_dir.clone()).result_file(upload.upload_id);
     let opened = blocking(move || {

@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::auth::{bearer, hex};
-use super::problem::Problem;
+use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 
 /// Longest Idempotency-Key a partner may send.
@@ -112,7 +112,7 @@ pub fn journal_key(partner_id: u32, idempotency_key: &str) -> String {
 impl ApiState {
     /// The partner behind the request's API key.
     pub async fn partner(&self, req: &HttpRequest) -> Result<PartnerRecord, Problem> {
-        let refused = || Problem::new(actix_web::http::StatusCode::UNAUTHORIZED, "bad-api-key", "APIキーが不正です");
+        let refused = || Problem::of(ProblemCode::BadApiKey);
         let (id, secret) = bearer(req).and_then(parse_api_key).ok_or_else(refused)?;
         let partner = self.partners.partner(id).await?.ok_or_else(refused)?;
         let offered = api_secret_hash(secret);
@@ -140,13 +140,7 @@ impl ApiState {
 /// The request's `Idempotency-Key`: 1 to 64 visible ASCII characters, required on every
 /// partner call that changes anything.
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, Problem> {
-    let missing = || {
-        Problem::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "idempotency-key-required",
-            "Idempotency-Key ヘッダー (1〜64文字の英数字記号) が必要です",
-        )
-    };
+    let missing = || Problem::of(ProblemCode::IdempotencyKeyRequired);
     let key = req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(missing());
@@ -171,11 +165,7 @@ pub async fn claim(
     let request_hash = hex(&hash.finalize());
     let claim = state.partners.claim_key(partner.partner_id, key.to_owned(), request_hash, state.now()).await?;
     if claim == KeyClaim::Different {
-        return Err(Problem::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "このIdempotency-Keyは別のリクエストで使用済みです",
-        ));
+        return Err(Problem::of(ProblemCode::IdempotencyKeyReused));
     }
     Ok(claim)
 }
@@ -283,13 +273,7 @@ pub async fn customer_wallet(
     partner: &PartnerRecord,
     customer_id: &str,
 ) -> Result<LinkedWallet, Problem> {
-    let unknown = || {
-        Problem::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "unknown-customer",
-            "この顧客IDはマイキーIDと連携されていません",
-        )
-    };
+    let unknown = || Problem::of(ProblemCode::UnknownCustomer);
     let Some(issuer) = partner.details.id_issuer_id.clone() else {
         return Err(Problem::forbidden("this partner has no ID-issuing business"));
     };

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     claim, committed_before, customer_wallet, destination_of, idempotency_key, journal_key, move_points, Movement,
 };
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -89,7 +89,7 @@ async fn give_consent(
     let partner = realtime_partner(&state, *partner_id).await?;
     let linked = state.registry.service_ids_of(wallet).await?;
     if !linked.iter().any(|s| Some(&s.issuer_id) == partner.details.id_issuer_id.as_ref()) {
-        return Err(Problem::conflict("service-id-not-linked", "この会社の顧客IDがマイキーIDと連携されていません"));
+        return Err(Problem::of(ProblemCode::ServiceIdNotLinked));
     }
     state.partners.set_consent(wallet, partner.partner_id, true, state.now()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -205,11 +205,7 @@ async fn migrate(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes)
     }
     let linked = customer_wallet(&state, &partner, &request.customer_id).await?;
     if !state.partners.has_consent(linked.wallet, partner.partner_id).await? {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "consent-required",
-            "利用者がマイページでこの会社からのポイント移行を承認していません",
-        ));
+        return Err(Problem::of(ProblemCode::ConsentRequired));
     }
     let op = PointOp::Credit { key: entry_key, to, points, from: HouseAccount::Partner(partner.partner_id) };
     let posted = move_points(&state, linked.wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))?;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::api_secret_hash;
 use crate::api::auth::{hex, require_mic};
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -123,7 +123,7 @@ async fn register_partner(
         created_at_ms: state.now(),
     };
     let Some(partner_id) = state.partners.create_partner(partner).await? else {
-        return Err(Problem::conflict("partner-name-taken", "この名称の応援ポイント会社は登録済みです"));
+        return Err(Problem::of(ProblemCode::PartnerNameTaken));
     };
     let (api_key, hash) = new_api_key(partner_id);
     state.partners.set_partner_key(partner_id, hash).await?;

@@ -17,7 +17,7 @@ use super::{
     replayed_posting, Movement,
 };
 use crate::api::auth::may_act_for;
-use crate::api::problem::Problem;
+use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -234,7 +234,7 @@ async fn cancel(
     // R97: after the settlement money for its date was paid, only where the owner allows it.
     let mark = state.partners.settlement_mark(original.account.clone()).await?;
     if original.txn_no.business_date() <= mark.paid_through && !mark.cancel_after_settlement {
-        return Err(Problem::conflict("cancel-after-settlement", "精算済みの取引は取り消せません"));
+        return Err(Problem::of(ProblemCode::CancelAfterSettlement));
     }
     let key = journal_key(partner.partner_id, &key);
     let op = PointOp::ShopCancel { key, original: original.clone(), postings, shop: partner.partner_id };

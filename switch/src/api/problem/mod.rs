@@ -1,6 +1,11 @@
 //! Errors of the HTTP API as problem documents (RFC 9457, `application/problem+json`): a stable
 //! `code` programs branch on, a Japanese `title` people read, and for a form every wrong field.
-//! This is the one place that turns a refusal into an HTTP answer.
+//! This is the one place that turns a refusal into an HTTP answer; the codes, their statuses
+//! and titles are one table in [`code`].
+
+mod code;
+
+pub use code::ProblemCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -32,12 +37,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, title: &str) -> Problem {
+    /// The problem document of a code: its status and title from [`ProblemCode`]'s table.
+    pub fn of(code: ProblemCode) -> Problem {
         Problem {
-            problem_type: format!("urn:mykey-switch:problem:{code}"),
-            title: title.to_owned(),
-            status: status.as_u16(),
-            code: code.to_owned(),
+            problem_type: format!("urn:mykey-switch:problem:{}", code.as_str()),
+            title: code.title().to_owned(),
+            status: code.status().as_u16(),
+            code: code.as_str().to_owned(),
             detail: None,
             errors: Vec::new(),
             retry_after_s: None,
@@ -49,8 +55,14 @@ impl Problem {
         self
     }
 
+    /// Seconds to wait before trying again (also sent as `Retry-After`).
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Problem {
-        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "入力内容に誤りがあります");
+        let mut p = Problem::of(ProblemCode::Validation);
         p.errors = errors;
         p
     }
@@ -61,38 +73,33 @@ impl Problem {
     }
 
     pub fn unauthorized() -> Problem {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "ログインしてください")
+        Problem::of(ProblemCode::Unauthorized)
     }
 
     pub fn forbidden(detail: &str) -> Problem {
-        Problem::new(StatusCode::FORBIDDEN, "forbidden", "この操作は許可されていません").detail(detail)
+        Problem::of(ProblemCode::Forbidden).detail(detail)
     }
 
     pub fn not_found(what: &str) -> Problem {
-        Problem::new(StatusCode::NOT_FOUND, "not-found", "見つかりません").detail(what)
-    }
-
-    pub fn conflict(code: &str, title: &str) -> Problem {
-        Problem::new(StatusCode::CONFLICT, code, title)
+        Problem::of(ProblemCode::NotFound).detail(what)
     }
 
     pub fn throttled(retry_after_s: u64) -> Problem {
-        let mut p = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "login-throttled",
-            "ログインの失敗が続いたため、しばらくお待ちください",
-        );
-        p.retry_after_s = Some(retry_after_s);
-        p
+        Problem::of(ProblemCode::LoginThrottled).retry_after(retry_after_s)
     }
 
     pub fn bad_body(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "リクエストの形式が不正です").detail(detail)
+        Problem::of(ProblemCode::MalformedBody).detail(detail)
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "temporary-failure", "一時的な障害です。再度お試しください")
-            .detail(detail)
+        Problem::of(ProblemCode::TemporaryFailure).detail(detail)
+    }
+}
+
+impl From<ProblemCode> for Problem {
+    fn from(code: ProblemCode) -> Problem {
+        Problem::of(code)
     }
 }
 
@@ -122,7 +129,7 @@ impl From<StoreError> for Problem {
         tracing::warn!(error = %e, "store call of the HTTP API failed");
         match e {
             StoreError::Unavailable(_) => Problem::unavailable("the store did not answer"),
-            StoreError::Corrupt(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "システムエラーです"),
+            StoreError::Corrupt(_) => Problem::of(ProblemCode::Internal),
         }
     }
 }
@@ -131,30 +138,20 @@ impl From<actors::SwitchError> for Problem {
     fn from(e: actors::SwitchError) -> Problem {
         use actors::SwitchError as E;
         match e {
-            E::MyKeyRevoked => Problem::conflict("mykey-revoked", "マイキーIDは失効しています"),
+            E::MyKeyRevoked => Problem::of(ProblemCode::MyKeyRevoked),
             E::UnknownMyKeyId => Problem::not_found("MyKey ID"),
-            E::UnknownDestination => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-destination",
-                "自治体ポイントまたは特定支援イベントが登録されていません",
-            ),
-            E::EventEnded => Problem::conflict("event-ended", "特定支援イベントの実施期間外です"),
+            E::UnknownDestination => Problem::of(ProblemCode::UnknownDestination),
+            E::EventEnded => Problem::of(ProblemCode::EventEnded),
             E::InsufficientPoints { usable } => {
-                Problem::conflict("insufficient-points", "ポイント残高が不足しています")
-                    .detail(format!("usable: {usable}"))
+                Problem::of(ProblemCode::InsufficientPoints).detail(format!("usable: {usable}"))
             }
             E::InvalidAmount { max } => Problem::field("points", "range", format!("ポイント数は1から{max}までです")),
-            E::IdempotencyConflict => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "このIdempotency-Keyは別のリクエストで使用済みです",
-            ),
+            E::IdempotencyConflict => Problem::of(ProblemCode::IdempotencyKeyReused),
             E::UnknownTransaction => Problem::not_found("transaction"),
-            E::AlreadyVoided => Problem::conflict("already-cancelled", "この取引は取消済みです"),
-            E::Busy => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "混雑しています。再度お試しください"),
+            E::AlreadyVoided => Problem::of(ProblemCode::AlreadyCancelled),
+            E::Busy => Problem::of(ProblemCode::Busy),
             E::TemporaryFailure => Problem::unavailable("try again"),
-            other => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "システムエラーです")
-                .detail(other.to_string()),
+            other => Problem::of(ProblemCode::Internal).detail(other.to_string()),
         }
     }
 }
