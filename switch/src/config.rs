@@ -109,6 +109,8 @@ pub struct TerminalConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Marks the web screens' cookies `Secure` (the switch behind TLS).
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

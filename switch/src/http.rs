@@ -1,6 +1,7 @@
 //! The HTTP side (actix-web): `GET /health`, `GET /metrics` (Prometheus text), the ops
 //! dashboard (`GET /ops`, `GET /ops/series.json`, see [`crate::ops`]) and the set-up and
-//! my-page API under `/api/v1` with its document at `GET /openapi.json` (see [`crate::api`]).
+//! my-page API under `/api/v1` with its document at `GET /openapi.json` (see [`crate::api`]), and
+//! the web screens (see [`crate::web`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -65,16 +66,20 @@ pub fn serve(
     store_kind: &'static str,
     metrics: Option<PrometheusHandle>,
     api: web::Data<ApiState>,
+    web_settings: crate::web::WebSettings,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
     // The dashboard's sampler reads the same metrics once a second, from now on.
     let ops = web::Data::new(ops::OpsState { series: metrics.clone().map(ops::start) });
     let state = web::Data::new(HttpState { router, store_kind, metrics });
+    let web_settings = web::Data::new(web_settings);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(ops.clone())
             .app_data(api.clone())
+            .app_data(web_settings.clone())
             .configure(crate::api::routes)
+            .configure(crate::web::routes)
             .service(health)
             .service(metrics_text)
             .configure(ops::routes)

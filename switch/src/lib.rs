@@ -8,6 +8,7 @@
 //! - [`terminal`]: the TCP side of the terminal protocol.
 //! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`, and the [`api`]).
 //! - [`api`]: the set-up and my-page JSON API with its OpenAPI document (issue 5).
+//! - [`web`]: the web screens (画面): the citizen's my page, served as HTML.
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
 //! - [`jobs`]: background jobs (the reserve-period sweep).
 //! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
@@ -26,3 +27,4 @@ pub mod ops;
 pub mod server;
 pub mod store;
 pub mod terminal;
+pub mod web;

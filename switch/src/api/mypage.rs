@@ -575,74 +575,94 @@ async fn login(
     body: web::Json<CitizenLogin>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
-    let address_key = format!("ip:{}", ApiState::caller(&req));
     let wallet = match (&body.card, &body.mykey_id) {
-        (Some(proof), _) => {
-            let card = verify_card(&state, proof, Purpose::CardLogin)?;
-            card_holder(state.store.as_ref(), card.cert_serial)
-                .await?
-                .map(|(w, _)| w)
-                .ok_or_else(|| Problem::of(ProblemCode::UnknownCard))?
-        }
+        (Some(proof), _) => card_login(&state, proof).await?,
         (None, Some(typed)) => {
-            let keys = vec![format!("citizen:{typed}"), address_key.clone()];
-            if let Some(wait) = state.throttle.locked(&keys, state.now()) {
-                return Err(Problem::throttled(wait));
-            }
             let password = body.password.clone().unwrap_or_default();
-            let wallet = match parse_strict(typed) {
-                Ok(id) => state.store.wallet_by_mykey(id).await?,
-                Err(_) => None,
-            };
-            let citizen = match wallet {
-                Some(w) => state.registry.citizen(w).await?,
-                None => None,
-            };
-            let stored = citizen.as_ref().and_then(|c| c.password_hash.clone());
-            let ok =
-                blocking(move || verify_secret(&password, stored.as_deref().unwrap_or(unknown_account_hash()))).await?;
-            match citizen.filter(|_| ok) {
-                Some(c) => {
-                    state.throttle.succeeded(&keys[0]);
-                    c.wallet
-                }
-                None => {
-                    state.throttle.failed(&keys, state.now());
-                    return Err(bad_login());
-                }
-            }
+            password_login(&state, &ApiState::caller(&req), typed, password).await?
         }
         (None, None) => return Err(Problem::field("mykey_id", "required", "マイキーIDを入力してください")),
     };
+    let (token, expires_at_ms, mykey_id) = open_citizen_session(&state, wallet).await?;
+    Ok(HttpResponse::Ok().json(CitizenSession { token, expires_at_ms, mykey_id: mykey_id.as_str().to_owned() }))
+}
+
+/// The wallet whose card signed a `card_login` challenge (R9).
+pub async fn card_login(state: &ApiState, proof: &CardProof) -> Result<WalletId, Problem> {
+    let card = verify_card(state, proof, Purpose::CardLogin)?;
+    card_holder(state.store.as_ref(), card.cert_serial)
+        .await?
+        .map(|(w, _)| w)
+        .ok_or_else(|| Problem::of(ProblemCode::UnknownCard))
+}
+
+/// The wallet of a MyKey ID and my-page password (R10), for the JSON API and the web page
+/// alike. Failed attempts are throttled per MyKey ID and per caller address; an unknown MyKey
+/// ID costs as much as a known one.
+pub async fn password_login(
+    state: &ApiState,
+    caller: &str,
+    typed: &str,
+    password: String,
+) -> Result<WalletId, Problem> {
+    let keys = vec![format!("citizen:{typed}"), format!("ip:{caller}")];
+    if let Some(wait) = state.throttle.locked(&keys, state.now()) {
+        return Err(Problem::throttled(wait));
+    }
+    let wallet = match parse_strict(typed) {
+        Ok(id) => state.store.wallet_by_mykey(id).await?,
+        Err(_) => None,
+    };
+    let citizen = match wallet {
+        Some(w) => state.registry.citizen(w).await?,
+        None => None,
+    };
+    let stored = citizen.as_ref().and_then(|c| c.password_hash.clone());
+    let ok = blocking(move || verify_secret(&password, stored.as_deref().unwrap_or(unknown_account_hash()))).await?;
+    match citizen.filter(|_| ok) {
+        Some(c) => {
+            state.throttle.succeeded(&keys[0]);
+            Ok(c.wallet)
+        }
+        None => {
+            state.throttle.failed(&keys, state.now());
+            Err(bad_login())
+        }
+    }
+}
+
+/// Opens a my-page session for a wallet that proved itself; a revoked MyKey ID cannot log in
+/// (R12). Answers the token, its expiry and the current MyKey ID.
+pub async fn open_citizen_session(state: &ApiState, wallet: WalletId) -> Result<(String, u64, MyKeyId), Problem> {
     let citizen = state.registry.citizen(wallet).await?.ok_or_else(bad_login)?;
     if citizen.status == WalletStatus::Revoked {
         return Err(Problem::of(ProblemCode::MyKeyRevoked));
     }
     let (token, expires_at_ms) = state.sessions.open(Principal::Citizen { wallet }, state.now());
-    Ok(HttpResponse::Ok().json(CitizenSession { token, expires_at_ms, mykey_id: citizen.mykey_id.as_str().to_owned() }))
+    Ok((token, expires_at_ms, citizen.mykey_id))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Balance {
     /// Municipality code or event code.
-    code: String,
-    name: String,
-    balance: u64,
+    pub code: String,
+    pub name: String,
+    pub balance: u64,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct MyPage {
-    mykey_id: String,
-    email: Option<String>,
-    notify: NotifyChoices,
-    default_municipality: Option<String>,
-    card_expires_on: Option<u32>,
+    pub mykey_id: String,
+    pub email: Option<String>,
+    pub notify: NotifyChoices,
+    pub default_municipality: Option<String>,
+    pub card_expires_on: Option<u32>,
     /// 留保ポイント残高
-    reserved: u64,
+    pub reserved: u64,
     /// 画面52: the default municipality first, then by balance, largest first (R24).
-    municipal: Vec<Balance>,
+    pub municipal: Vec<Balance>,
     /// 画面54: by balance, largest first (R25).
-    events: Vec<Balance>,
+    pub events: Vec<Balance>,
 }
 
 /// The my page (画面19): profile and balances.
@@ -653,6 +673,12 @@ pub struct MyPage {
 #[get("/api/v1/mypage")]
 async fn my_page(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
+    Ok(HttpResponse::Ok().json(my_page_view(&state, wallet).await?))
+}
+
+/// What 画面19 shows: the profile and the balances in the manual's order, for the JSON API and
+/// the web page alike.
+pub async fn my_page_view(state: &ApiState, wallet: WalletId) -> Result<MyPage, Problem> {
     let citizen = state.registry.citizen(wallet).await?.ok_or_else(Problem::unauthorized)?;
     let wallet_state = state.store.load_wallet(wallet).await?.ok_or_else(Problem::unauthorized)?;
     let catalog = state.catalog.current();
@@ -673,7 +699,7 @@ async fn my_page(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpRes
         b_default.cmp(&a_default).then(b.balance.cmp(&a.balance)).then(a.code.cmp(&b.code))
     });
     events.sort_by(|a, b| b.balance.cmp(&a.balance).then(a.code.cmp(&b.code)));
-    Ok(HttpResponse::Ok().json(MyPage {
+    Ok(MyPage {
         mykey_id: citizen.mykey_id.as_str().to_owned(),
         email: citizen.email,
         notify: citizen.notify,
@@ -682,7 +708,7 @@ async fn my_page(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpRes
         reserved,
         municipal,
         events,
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

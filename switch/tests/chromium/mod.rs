@@ -118,7 +118,7 @@ impl Browser {
         let (width, height) = self.size;
         page.call(
             "Emulation.setDeviceMetricsOverride",
-            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 }),
         );
         page.call("Page.navigate", json!({ "url": url }));
         let loaded = format!("document.readyState === 'complete' && location.href === {}", json!(url));
@@ -176,6 +176,52 @@ impl Page {
             );
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// Goes to `url` and waits until the page (after any redirects) has loaded.
+    pub fn navigate(&mut self, url: &str) {
+        self.eval("window.__beforeNavigation = true; true");
+        self.call("Page.navigate", json!({ "url": url }));
+        self.wait_loaded();
+    }
+
+    /// Clicks the element `selector` names (a submit button, a link) and waits for the next
+    /// page to load.
+    pub fn click_and_wait(&mut self, selector: &str) {
+        self.eval("window.__beforeNavigation = true; true");
+        let found = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({0}); if (!e) return false; e.click(); return true; }})()",
+            json!(selector)
+        ));
+        assert_eq!(found, json!(true), "no element {selector} on {}", self.eval("location.href"));
+        self.wait_loaded();
+    }
+
+    /// Sets the value of the form field `selector` names, as typing would.
+    pub fn fill(&mut self, selector: &str, value: &str) {
+        let done = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({0}); if (!e) return false; e.value = {1}; \
+             e.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()",
+            json!(selector),
+            json!(value)
+        ));
+        assert_eq!(done, json!(true), "no field {selector} on {}", self.eval("location.href"));
+    }
+
+    /// The text of the element `selector` names (None when there is none).
+    pub fn text(&mut self, selector: &str) -> Option<String> {
+        let v = self.eval(&format!("document.querySelector({0})?.textContent ?? null", json!(selector)));
+        v.as_str().map(str::to_owned)
+    }
+
+    /// The page's URL.
+    pub fn url(&mut self) -> String {
+        self.eval("location.href").as_str().unwrap_or_default().to_owned()
+    }
+
+    fn wait_loaded(&mut self) {
+        let loaded = "typeof window.__beforeNavigation === 'undefined' && document.readyState === 'complete'";
+        self.wait_for(Duration::from_secs(60), loaded, |v| *v == json!(true));
     }
 
     /// A PNG of the viewport.

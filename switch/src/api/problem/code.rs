@@ -54,6 +54,8 @@ problem_codes! {
     Busy => "busy", SERVICE_UNAVAILABLE, "混雑しています。再度お試しください";
     TemporaryFailure => "temporary-failure", SERVICE_UNAVAILABLE, "一時的な障害です。再度お試しください";
     Internal => "internal", INTERNAL_SERVER_ERROR, "システムエラーです";
+    // A web screen's form post whose CSRF token or origin did not match (an old page, another site).
+    CsrfRefused => "csrf-refused", FORBIDDEN, "画面の有効期限が切れました。もう一度操作してください";
     // Logins (staff and my page).
     BadCredentials => "bad-credentials", UNAUTHORIZED, "IDまたはパスワードが違います";
     LoginThrottled => "login-throttled", TOO_MANY_REQUESTS, "ログインの失敗が続いたため、しばらくお待ちください";

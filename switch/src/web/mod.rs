@@ -1,0 +1,24 @@
+//! The web screens (画面) of the manual, served by the switch as plain HTML: the citizen's my
+//! page (利用者マイページ). Pages are drawn on the server with maud, one stylesheet, no
+//! scripts and nothing fetched from elsewhere, so they work on closed networks and on a phone.
+//!
+//! The screens call the same domain code as the JSON API (`crate::api`): the same sessions,
+//! login throttle, registry, store and router. What is here is forms and drawing:
+//!
+//! - [`session`]: the session cookie, CSRF tokens and the origin check of form posts.
+//! - [`layout`]: the page frame, the stylesheet, form fields with their errors, numbers and
+//!   dates as Japanese screens write them.
+//! - [`mypage`]: 利用者マイページ (画面18–19 so far).
+
+pub mod layout;
+pub mod mypage;
+pub mod session;
+
+use actix_web::web;
+
+pub use session::WebSettings;
+
+/// Registers the screens' routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(64 * 1024)).service(layout::stylesheet).configure(mypage::routes);
+}

@@ -1,0 +1,104 @@
+//! 利用者マイページ (manual §IV): the citizen's screens. Each handler calls the same domain
+//! functions as the JSON API (`crate::api::mypage`, `crate::api::partners`), so a rule holds
+//! the same on both; these modules only read forms and draw answers.
+//!
+//! - [`login`]: 画面18 (MyKey ID and password), logout.
+//! - [`home`]: 画面19, the menu and the balances in the manual's order.
+
+pub mod home;
+pub mod login;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actors::journal::WalletId;
+
+use super::layout::{self, MenuItem, Page, Who};
+use super::session::{self, Console};
+use crate::api::auth::Principal;
+use crate::api::ApiState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(login::show).service(login::submit).service(login::logout).service(home::show);
+}
+
+pub const BRAND: &str = "利用者マイページ";
+pub const LOGIN_PATH: &str = "/mypage/login";
+pub const LOGOUT_PATH: &str = "/mypage/logout";
+pub const HOME_PATH: &str = "/mypage";
+
+/// The left-hand menu of 画面19, in the manual's order (only screens that exist are listed).
+pub const MENU: &[MenuItem] = &[MenuItem { href: HOME_PATH, label: "マイページトップ" }];
+
+/// The citizen at the browser: their wallet, MyKey ID and the session token their forms'
+/// CSRF tokens derive from.
+pub struct Citizen {
+    pub wallet: WalletId,
+    pub token: String,
+    pub csrf: String,
+}
+
+impl Citizen {
+    /// The citizen the request's cookie names, or the redirect to the login screen (coming
+    /// back to `back` afterwards).
+    pub fn from_request(state: &ApiState, req: &HttpRequest) -> Result<Citizen, HttpResponse> {
+        let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(HOME_PATH).to_owned();
+        let to_login = || {
+            let location = format!("{LOGIN_PATH}?next={}", percent_encode(&back));
+            layout::see_other(&location).finish()
+        };
+        let token = session::session_token(req, Console::MyPage).ok_or_else(to_login)?;
+        match state.sessions.principal(&token, state.now()) {
+            Some(Principal::Citizen { wallet }) => {
+                Ok(Citizen { wallet, csrf: session::csrf_for_session(&token), token })
+            }
+            _ => Err(to_login()),
+        }
+    }
+
+    /// The page frame of a logged-in screen.
+    pub fn page<'a>(&'a self, title: &'a str, current: &'a str, mykey_id: &'a str) -> Page<'a> {
+        Page {
+            brand: BRAND,
+            title,
+            who: Some(Who { name: mykey_id, logout_action: LOGOUT_PATH, csrf: &self.csrf }),
+            menu: MENU,
+            current,
+        }
+    }
+}
+
+/// Where a login may send the browser afterwards: only this console's own screens.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if (n == HOME_PATH || n.starts_with("/mypage/") || n.starts_with("/mypage?")) && !n.contains("//") => n,
+        _ => HOME_PATH,
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_my_page() {
+        assert_eq!(safe_next(Some("/mypage/coupons?code=1")), "/mypage/coupons?code=1");
+        assert_eq!(safe_next(Some("/mypage")), "/mypage");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/mypage");
+        assert_eq!(safe_next(Some("//evil.example/mypage/")), "/mypage");
+        assert_eq!(safe_next(Some("/mypage//evil")), "/mypage");
+        assert_eq!(safe_next(Some("/console")), "/mypage");
+        assert_eq!(safe_next(None), "/mypage");
+        assert_eq!(percent_encode("/mypage/x?code=1 2"), "/mypage/x%3Fcode%3D1%202");
+    }
+}

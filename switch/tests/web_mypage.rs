@@ -1,0 +1,212 @@
+//! The citizen's my page (利用者マイページ) in a real headless Chromium on a phone-sized screen,
+//! against the real switch: 画面18 login with every empty field named, a wrong password, the
+//! login itself, 画面19's balances in the manual's order (the same figures as the JSON API),
+//! logout; and over plain HTTP, the cookie's attributes and the CSRF refusals.
+//!
+//! Screenshots of every step are written to `target/tmp/web/` (see `artifact`). Needs Debian's
+//! `chromium` and `fonts-noto-cjk`, as `ops_dashboard.rs` does: the test fails without them.
+
+mod chromium;
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A phone's screen in CSS pixels.
+const PHONE: (u32, u32) = (390, 844);
+const CITIZENS: u64 = 20;
+
+/// Where a screenshot goes: `target/tmp/web/<name>.png`.
+fn artifact(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.png"))
+}
+
+fn shot(page: &mut chromium::Page, name: &str) {
+    std::fs::write(artifact(name), page.screenshot()).unwrap();
+}
+
+/// The page's field errors: (field, message) of every input marked invalid.
+fn invalid_fields(page: &mut chromium::Page) -> Vec<String> {
+    let v = page.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name)");
+    v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+}
+
+fn banner_code(page: &mut chromium::Page) -> Option<String> {
+    page.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
+}
+
+/// Nothing wider than the screen: no sideways scrolling on a phone.
+fn fits_the_screen(page: &mut chromium::Page) -> bool {
+    page.eval("document.documentElement.scrollWidth <= window.innerWidth") == json!(true)
+}
+
+#[test]
+fn my_page_login_and_balances_in_a_browser() {
+    let s = Server::start_with(CITIZENS, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let citizen = actors::demo::citizen(0);
+    let mykey = citizen.mykey_id.as_str().to_owned();
+
+    let browser = chromium::Browser::launch(&chromium::executable(), PHONE);
+    let mut page = browser.open(&format!("{base}/mypage/login"));
+
+    // Not logged in: the my page sends the browser to 画面18 and back afterwards.
+    page.navigate(&format!("{base}/mypage"));
+    assert!(page.url().starts_with(&format!("{base}/mypage/login?next=")), "{}", page.url());
+    assert_eq!(page.text("h1").as_deref(), Some("利用者ログイン"));
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-01-login");
+
+    // Both fields empty: both named at once, on the same screen.
+    page.click_and_wait("#login");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(invalid_fields(&mut page), ["mykey_id", "password"]);
+    shot(&mut page, "mypage-02-empty-fields");
+
+    // A wrong password: refused with the API's code, the MyKey ID kept, the password not.
+    page.fill("#mykey_id", &mykey);
+    page.fill("#password", "not the password");
+    page.click_and_wait("#login");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("bad-credentials"));
+    assert_eq!(page.eval("document.querySelector('#mykey_id').value"), json!(mykey));
+    assert_eq!(page.eval("document.querySelector('#password').value"), json!(""));
+    shot(&mut page, "mypage-03-wrong-password");
+
+    // The right one: 画面19.
+    page.fill("#password", actors::demo::MYPAGE_PASSWORD);
+    page.click_and_wait("#login");
+    assert_eq!(page.url(), format!("{base}/mypage"));
+    assert_eq!(page.text("#who").as_deref(), Some(mykey.as_str()));
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-04-balances");
+
+    // The same balances, in the same order, as the JSON API answers.
+    let (status, token) = http_json(
+        s.http,
+        "POST",
+        "/api/v1/mypage/login",
+        &[],
+        Some(json!({"mykey_id": mykey, "password": actors::demo::MYPAGE_PASSWORD})),
+    );
+    assert_eq!(status, 200);
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let (status, api) = http_json(s.http, "GET", "/api/v1/mypage", &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200);
+    let shown = page.eval(
+        "({ reserved: Number(document.querySelector('#reserved-balance').dataset.value),
+            municipal: [...document.querySelectorAll('#municipal tr[data-code]')]
+              .map(r => ({ code: r.dataset.code, balance: Number(r.dataset.balance) })),
+            events: [...document.querySelectorAll('#events tr[data-code]')]
+              .map(r => ({ code: r.dataset.code, balance: Number(r.dataset.balance) })) })",
+    );
+    let listed = |v: &Value| -> Vec<(String, u64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["code"].as_str().unwrap().to_owned(), b["balance"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(shown["reserved"], api["reserved"]);
+    assert_eq!(listed(&shown["municipal"]), listed(&api["municipal"]));
+    assert_eq!(listed(&shown["events"]), listed(&api["events"]));
+    assert!(!listed(&api["municipal"]).is_empty(), "the demo citizen has 川崎市ポイント: {api}");
+    assert_eq!(listed(&api["municipal"])[0].0, "141305", "the default municipality first (R24)");
+
+    // Logout ends the session: the my page asks for a login again.
+    page.click_and_wait("#logout");
+    assert!(page.url().starts_with(&format!("{base}/mypage/login")), "{}", page.url());
+    page.navigate(&format!("{base}/mypage"));
+    assert!(page.url().starts_with(&format!("{base}/mypage/login?next=")), "{}", page.url());
+    eprintln!("my page screenshots in {}", artifact("x").parent().unwrap().display());
+}
+
+/// The hidden CSRF token of a form page.
+fn form_token(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_owned()
+}
+
+/// The `name=value` of a Set-Cookie header of `answer`, and the whole header.
+fn set_cookie(answer: &HttpAnswer, name: &str) -> Option<(String, String)> {
+    answer.head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        let v = v.trim();
+        (k.eq_ignore_ascii_case("set-cookie") && v.starts_with(&format!("{name}=")))
+            .then(|| (v.split(';').next().unwrap().to_owned(), v.to_owned()))
+    })
+}
+
+#[test]
+fn login_cookies_and_csrf_over_http() {
+    let s = Server::start_with(CITIZENS, &[], register_demo_setup);
+    let mykey = actors::demo::citizen(1).mykey_id.as_str().to_owned();
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+
+    let login_page = http_answer(s.http, "GET", "/mypage/login", &[], b"").unwrap();
+    assert_eq!(login_page.status, 200);
+    assert!(login_page.header("content-security-policy").unwrap().contains("default-src 'none'"));
+    let (login_cookie, whole) = set_cookie(&login_page, "mp_mypage_login").expect("the login form's cookie");
+    assert!(whole.contains("HttpOnly") && whole.contains("SameSite=Lax"), "{whole}");
+    let token = form_token(&login_page.text());
+    let body = format!("mykey_id={mykey}&password={}&csrf={token}", actors::demo::MYPAGE_PASSWORD);
+
+    // Without the form's cookie, or from another site's page: refused, nothing logged in.
+    let no_cookie = http_answer(s.http, "POST", "/mypage/login", &[form_type], body.as_bytes()).unwrap();
+    assert_eq!(no_cookie.status, 403);
+    assert!(set_cookie(&no_cookie, "mp_mypage").is_none());
+    let foreign = http_answer(
+        s.http,
+        "POST",
+        "/mypage/login",
+        &[form_type, ("Cookie", &login_cookie), ("Origin", "http://evil.example")],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(foreign.status, 403);
+
+    // With both: a session cookie, HttpOnly and SameSite, not Secure on plain HTTP by default.
+    let ok =
+        http_answer(s.http, "POST", "/mypage/login", &[form_type, ("Cookie", &login_cookie)], body.as_bytes()).unwrap();
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    assert_eq!(ok.header("location"), Some("/mypage"));
+    let (session, whole) = set_cookie(&ok, "mp_mypage").expect("a session cookie");
+    assert!(whole.contains("HttpOnly") && whole.contains("SameSite=Lax") && !whole.contains("Secure"), "{whole}");
+    let home = http_answer(s.http, "GET", "/mypage", &[("Cookie", &session)], b"").unwrap();
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains(&mykey));
+
+    // Logout with a wrong token leaves the session open; with the page's token it closes it.
+    let wrong = http_answer(
+        s.http,
+        "POST",
+        "/mypage/logout",
+        &[form_type, ("Cookie", &session)],
+        format!("csrf={}", "0".repeat(64)).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 303);
+    assert_eq!(http_answer(s.http, "GET", "/mypage", &[("Cookie", &session)], b"").unwrap().status, 200);
+    let page_token = form_token(&home.text());
+    let out = http_answer(
+        s.http,
+        "POST",
+        "/mypage/logout",
+        &[form_type, ("Cookie", &session)],
+        format!("csrf={page_token}").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(out.status, 303);
+    let after = http_answer(s.http, "GET", "/mypage", &[("Cookie", &session)], b"").unwrap();
+    assert_eq!(after.status, 303, "the closed session no longer opens the my page");
+
+    // Secure cookies when configured.
+    drop(s);
+    let s = Server::start_with(CITIZENS, &[("SWITCH_HTTP__SECURE_COOKIES", "true")], register_demo_setup);
+    let login_page = http_answer(s.http, "GET", "/mypage/login", &[], b"").unwrap();
+    let (_, whole) = set_cookie(&login_page, "mp_mypage_login").unwrap();
+    assert!(whole.contains("Secure"), "{whole}");
+}
