@@ -16,7 +16,9 @@
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
 //!   [`wallet_points`] plans the movements that do not come from terminals (partner credits,
-//!   reserved moves and sweep, shop debits and cancellations) for the wallet.
+//!   reserved moves and sweep, shop debits and cancellations) for the wallet;
+//!   [`wallet_append`] is the one path every planned entry takes to the journal (amount rule,
+//!   idempotent append, the first answer again for a retry).
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
 //! - [`registry`]: the set-up side's storage interface (municipalities, terminals, MyKey
 //!   profiles, service IDs, staff), off the redemption path.
@@ -42,6 +44,7 @@ pub mod store;
 pub mod system;
 pub mod terminal_auth;
 pub mod wallet;
+pub mod wallet_append;
 pub mod wallet_points;
 pub mod wallet_state;
 

@@ -7,10 +7,10 @@
 //! "enough points?" and the debit one atomic step without any lock, while the ledger's group
 //! commit still batches the entries of thousands of wallets into one store transaction.
 //!
-//! Idempotency: the store refuses a second entry with the same key. A retry that reaches the
-//! ledger is answered from the stored entry; a retry that would now be refused (the points
-//! are gone because the first attempt succeeded) is checked against the store before the
-//! refusal is sent, so the first answer always wins.
+//! Idempotency: every mutation, a terminal's or a partner's, reaches the journal through
+//! [`crate::wallet_append`]: the store refuses a second entry with the same key, and a retry is
+//! answered from the stored entry, even one that would now be refused (the points are gone
+//! because the first attempt succeeded).
 //!
 //! Fencing: every write carries the wallet version it was planned on; the store refuses it if
 //! another owner wrote in between. The wallet then stops, and the next request loads afresh.
@@ -23,19 +23,15 @@ use protocol::{AccountRef, MyKeyId, TxnNo};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::error::SwitchError;
-use crate::journal::{
-    terminal_key, CommitOutcome, EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, Venue, WalletId,
-};
-use crate::ledger::{Append, Appended, Ledger};
-use crate::mailbox::{answer, ask, Reply};
+use crate::journal::{terminal_key, EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, Venue, WalletId};
+use crate::ledger::Ledger;
+use crate::mailbox::{answer, Reply};
 use crate::registry::{CardLink, IdentityConflict};
 use crate::store::Store;
 use crate::terminal_auth::TerminalSession;
+use crate::wallet_append::{check_amount, Answer, Attempt, Outcome, SameRequest};
 use crate::wallet_points::{self as points, PointOp, Posted, ReservePolicy};
 use crate::wallet_state::{WalletState, WalletStatus};
-
-/// Largest number of points one request may move (the store keeps i64).
-pub use protocol::message::POINTS_MAX as MAX_POINTS_PER_REQUEST;
 
 /// What a terminal prints after a redemption or a void.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,20 +109,15 @@ pub enum IdentityChange {
 }
 
 impl WalletRequest {
-    /// The idempotency key of a mutating request (terminal id + seq).
+    /// The idempotency key of a terminal's mutating request (terminal id + seq), for a refusal
+    /// decided before any wallet was found. Movements ([`PointOp`]) name their wallet, so they
+    /// always reach it and it answers their retries.
     pub fn idempotency_key(&self) -> Option<String> {
         match self {
             WalletRequest::Redeem { session, seq, .. } | WalletRequest::Void { session, seq, .. } => {
                 Some(terminal_key(session.terminal_id, *seq))
             }
-            WalletRequest::Points { op, .. } => match op {
-                PointOp::Credit { key, .. }
-                | PointOp::MoveReserved { key, .. }
-                | PointOp::ShopDebit { key, .. }
-                | PointOp::ShopCancel { key, .. } => Some(key.clone()),
-                PointOp::SweepReserved { .. } => None,
-            },
-            WalletRequest::Balances { .. } | WalletRequest::Identity { .. } => None,
+            WalletRequest::Points { .. } | WalletRequest::Balances { .. } | WalletRequest::Identity { .. } => None,
         }
     }
 
@@ -207,38 +198,6 @@ impl Handler<Passivate> for Wallet {
     }
 }
 
-/// The parts of a request that must match for a retry to count as the same request.
-enum Content {
-    Redeem { account: AccountRef, points: u64 },
-    Void { txn_no: TxnNo },
-}
-
-impl Content {
-    fn matches(&self, wallet: WalletId, record: &JournalRecord) -> bool {
-        if record.wallet != Some(wallet) {
-            return false;
-        }
-        match self {
-            Content::Redeem { account, points } => {
-                record.kind == EntryKind::Redeem && &record.account == account && record.points == *points
-            }
-            Content::Void { txn_no } => record.kind == EntryKind::Void && record.voids_txn_no == Some(*txn_no),
-        }
-    }
-}
-
-/// How a mutation ended, decided off the actor and applied on it.
-enum Finished {
-    Applied {
-        postings: Vec<Posting>,
-        receipt: Receipt,
-    },
-    Replayed(Receipt),
-    /// The store refused our version: another owner wrote. Stop so the next request reloads.
-    Stale,
-    Failed(SwitchError),
-}
-
 impl Handler<WalletRequest> for Wallet {
     type Result = ();
 
@@ -251,20 +210,23 @@ impl Handler<WalletRequest> for Wallet {
         match request {
             WalletRequest::Balances { session, reply } => answer(reply, self.balances(state, &session)),
             WalletRequest::Redeem { session, seq, account, points, reply } => {
-                let attempt = self.attempt(state, &session, seq, Content::Redeem { account: account.clone(), points });
-                let job: Job = match self.plan_redeem(state, &session, &attempt, &account, points) {
+                let key = terminal_key(session.terminal_id, seq);
+                let attempt =
+                    self.attempt(state, seq, SameRequest::movement(key, EntryKind::Redeem, account.clone(), points));
+                let job: Job<Receipt> = match self.plan_redeem(state, &session, &attempt, &account, points) {
                     Ok((entry, receipt)) => Box::pin(attempt.append(self.deps.ledger.clone(), entry, receipt)),
                     Err(refusal) => Box::pin(attempt.refuse(refusal)),
                 };
-                self.finish(job, reply, ctx);
+                self.finish(job, reply, std::convert::identity, ctx);
             }
             WalletRequest::Void { session, seq, txn_no, reply } => {
-                let attempt = self.attempt(state, &session, seq, Content::Void { txn_no });
-                let job: Job = match self.void_preconditions(state, &session) {
+                let key = terminal_key(session.terminal_id, seq);
+                let attempt = self.attempt(state, seq, SameRequest::reversal(key, EntryKind::Void, txn_no));
+                let job: Job<Receipt> = match self.void_preconditions(state, &session) {
                     Ok(()) => self.plan_and_commit_void(state, session, txn_no, attempt),
                     Err(refusal) => Box::pin(attempt.refuse(refusal)),
                 };
-                self.finish(job, reply, ctx);
+                self.finish(job, reply, std::convert::identity, ctx);
             }
             WalletRequest::Identity { change, reply } => self.change_identity(state, change, reply, ctx),
             WalletRequest::Points { op, reply } => self.move_points(state, op, reply, ctx),
@@ -272,8 +234,7 @@ impl Handler<WalletRequest> for Wallet {
     }
 }
 
-type Job = std::pin::Pin<Box<dyn std::future::Future<Output = Finished>>>;
-type PointsJob = std::pin::Pin<Box<dyn std::future::Future<Output = Option<points::Outcome>>>>;
+type Job<A> = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome<A>>>>;
 type StoreJob = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Result<MyKeyId, IdentityConflict>, crate::store::StoreError>>>,
 >;
@@ -303,7 +264,7 @@ impl Wallet {
         &self,
         state: &WalletState,
         session: &TerminalSession,
-        attempt: &Attempt,
+        attempt: &Attempt<Receipt>,
         account: &AccountRef,
         points: u64,
     ) -> Result<(NewEntry, Receipt), SwitchError> {
@@ -313,11 +274,9 @@ impl Wallet {
         if state.status == WalletStatus::Revoked {
             return Err(SwitchError::MyKeyRevoked);
         }
-        if points == 0 || points > MAX_POINTS_PER_REQUEST {
-            return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
-        }
+        check_amount(points)?;
         let today = self.deps.clock.business_date();
-        if !attempt.catalog.is_usable_at(account, session.terminal_id, session.municipality, today) {
+        if !attempt.context.catalog.is_usable_at(account, session.terminal_id, session.municipality, today) {
             return Err(SwitchError::AccountNotUsableHere);
         }
         let mut postings = state
@@ -328,7 +287,7 @@ impl Wallet {
         let entry = NewEntry {
             kind: EntryKind::Redeem,
             wallet: Some((state.wallet_id, state.version)),
-            idem_key: Some(attempt.key.clone()),
+            idem_key: Some(attempt.same.key.clone()),
             venue: Some(Venue {
                 terminal_id: session.terminal_id,
                 municipality: session.municipality.to_string(),
@@ -341,13 +300,13 @@ impl Wallet {
             postings,
         };
         let receipt = Receipt {
-            seq: attempt.seq,
+            seq: attempt.context.seq,
             txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
             original_txn_no: None,
             txn_time_ms: 0,
             mykey_id: state.mykey_id,
             account: account.clone(),
-            account_name: attempt.catalog.account_name(account),
+            account_name: attempt.context.catalog.account_name(account),
             points,
             balance_after,
             terminal_id: session.terminal_id,
@@ -374,8 +333,8 @@ impl Wallet {
         state: &WalletState,
         session: Arc<TerminalSession>,
         txn_no: TxnNo,
-        attempt: Attempt,
-    ) -> Job {
+        attempt: Attempt<Receipt>,
+    ) -> Job<Receipt> {
         let store = self.deps.store.clone();
         let ledger = self.deps.ledger.clone();
         let today = self.deps.clock.business_date();
@@ -387,7 +346,7 @@ impl Wallet {
             let original = match store.entry_by_txn(txn_no).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return attempt.refuse(SwitchError::UnknownTransaction).await,
-                Err(e) => return Finished::Failed(e.into()),
+                Err(e) => return Outcome::Failed(e.into()),
             };
             if original.kind != EntryKind::Redeem || original.wallet != Some(wallet_id) {
                 return attempt.refuse(SwitchError::VoidNotAllowed("not a redemption")).await;
@@ -401,18 +360,18 @@ impl Wallet {
             match store.void_of(original.entry_id).await {
                 Ok(Some(_)) => return attempt.refuse(SwitchError::AlreadyVoided).await,
                 Ok(None) => {}
-                Err(e) => return Finished::Failed(e.into()),
+                Err(e) => return Outcome::Failed(e.into()),
             }
             let postings: Vec<Posting> = match store.postings_of(original.entry_id).await {
                 Ok(p) => p.iter().map(Posting::reversed).collect(),
-                Err(e) => return Finished::Failed(e.into()),
+                Err(e) => return Outcome::Failed(e.into()),
             };
             let before = usable_now.iter().find(|(a, _)| *a == original.account).map_or(0, |(_, v)| *v);
             let balance_after = before + original.points;
             let entry = NewEntry {
                 kind: EntryKind::Void,
                 wallet: Some((wallet_id, version)),
-                idem_key: Some(attempt.key.clone()),
+                idem_key: Some(attempt.same.key.clone()),
                 venue: Some(Venue {
                     terminal_id: session.terminal_id,
                     municipality: session.municipality.to_string(),
@@ -425,12 +384,12 @@ impl Wallet {
                 postings,
             };
             let receipt = Receipt {
-                seq: attempt.seq,
+                seq: attempt.context.seq,
                 txn_no: original.txn_no, // replaced by the void's own number once durable
                 original_txn_no: Some(original.txn_no),
                 txn_time_ms: 0,
-                mykey_id: attempt.mykey_id,
-                account_name: attempt.catalog.account_name(&original.account),
+                mykey_id: attempt.context.mykey_id,
+                account_name: attempt.context.catalog.account_name(&original.account),
                 account: original.account,
                 points: original.points,
                 balance_after,
@@ -487,70 +446,49 @@ impl Wallet {
     /// Plans a movement that is not a terminal's, runs it through the ledger before the next
     /// message, applies it once durable and answers (see [`crate::wallet_points`]).
     fn move_points(&self, state: &WalletState, op: PointOp, reply: Reply<Option<Posted>>, ctx: &mut Context<Self>) {
-        let (store, ledger) = (self.deps.store.clone(), self.deps.ledger.clone());
         let catalog = self.deps.catalog.current();
         let today = self.deps.clock.business_date();
-        let (wallet, mykey) = (state.wallet_id, state.mykey_id);
-        let plans = points::Context { state, catalog: &catalog, today, reserve: self.deps.reserve };
-        let job: PointsJob = match plans.plan(&op) {
-            Ok(Some(plan)) => Box::pin(async move { Some(points::append(store, ledger, wallet, plan).await) }),
-            Ok(None) => Box::pin(async { None }),
-            Err(e) if e.is_refusal() => {
-                let check = points::replay_check(&op, wallet, today);
-                Box::pin(async move { Some(points::replay_or(store, wallet, mykey, &check, e).await) })
-            }
-            Err(e) => Box::pin(async move { Some(points::Outcome::Failed(e)) }),
+        let attempt = Attempt {
+            store: self.deps.store.clone(),
+            wallet: state.wallet_id,
+            same: op.same_request(state.wallet_id, today),
+            context: state.mykey_id,
         };
-        ctx.wait(job.into_actor(self).map(move |outcome, act, ctx| match outcome {
-            None => answer(reply, Ok(None)),
-            Some(points::Outcome::Applied { postings, posted }) => {
-                if let Some(state) = act.state.as_mut() {
-                    state.apply(&postings);
-                }
-                answer(reply, Ok(Some(posted)));
-            }
-            Some(points::Outcome::Replayed(posted)) => answer(reply, Ok(Some(posted))),
-            Some(points::Outcome::Stale) => {
-                answer(reply, Err(SwitchError::TemporaryFailure));
-                ctx.stop();
-            }
-            Some(points::Outcome::Failed(e)) => {
-                if matches!(e, SwitchError::TemporaryFailure | SwitchError::Internal) {
-                    ctx.stop();
-                }
-                answer(reply, Err(e));
-            }
-        }));
+        let plans = points::Context { state, catalog: &catalog, today, reserve: self.deps.reserve };
+        let job: Job<Posted> = match plans.plan(&op) {
+            Ok(Some(plan)) => Box::pin(attempt.append(self.deps.ledger.clone(), plan.entry, plan.posted)),
+            Ok(None) => return answer(reply, Ok(None)),
+            Err(e) if e.is_refusal() => Box::pin(attempt.refuse(e)),
+            Err(e) => Box::pin(async move { Outcome::Failed(e) }),
+        };
+        self.finish(job, reply, Some, ctx);
     }
 
-    /// The idempotency context of one mutating request of this wallet.
-    fn attempt(&self, state: &WalletState, session: &TerminalSession, seq: u64, content: Content) -> Attempt {
+    /// The idempotency context of one of this wallet's terminal requests.
+    fn attempt(&self, state: &WalletState, seq: u64, same: SameRequest) -> Attempt<Receipt> {
         Attempt {
             store: self.deps.store.clone(),
-            catalog: self.deps.catalog.current(),
-            key: terminal_key(session.terminal_id, seq),
-            content,
-            wallet_id: state.wallet_id,
-            mykey_id: state.mykey_id,
-            seq,
+            wallet: state.wallet_id,
+            same,
+            context: ReceiptContext { catalog: self.deps.catalog.current(), mykey_id: state.mykey_id, seq },
         }
     }
 
     /// Runs a job to the end before the next message (`ctx.wait`), then applies and answers.
-    fn finish(&mut self, job: Job, reply: Reply<Receipt>, ctx: &mut Context<Self>) {
-        ctx.wait(job.into_actor(self).map(move |finished, act, ctx| match finished {
-            Finished::Applied { postings, receipt } => {
+    fn finish<A: 'static, R: 'static>(&self, job: Job<A>, reply: Reply<R>, into: fn(A) -> R, ctx: &mut Context<Self>) {
+        ctx.wait(job.into_actor(self).map(move |outcome, act, ctx| match outcome {
+            Outcome::Applied { postings, answer: a } => {
                 if let Some(state) = act.state.as_mut() {
                     state.apply(&postings);
                 }
-                answer(reply, Ok(receipt));
+                answer(reply, Ok(into(a)));
             }
-            Finished::Replayed(receipt) => answer(reply, Ok(receipt)),
-            Finished::Stale => {
+            Outcome::Replayed(a) => answer(reply, Ok(into(a))),
+            Outcome::Stale => {
                 answer(reply, Err(SwitchError::TemporaryFailure));
                 ctx.stop();
             }
-            Finished::Failed(e) => {
+            Outcome::Failed(e) => {
                 // After a failed commit the store's state is uncertain for a network store;
                 // stop so the next request starts from what the store really holds.
                 if matches!(e, SwitchError::TemporaryFailure | SwitchError::Internal) {
@@ -562,64 +500,38 @@ impl Wallet {
     }
 }
 
-/// One mutating request as idempotency sees it: its key, what a stored entry under that key
-/// must match to count as the same request, and what is needed to rebuild the first answer.
-struct Attempt {
-    store: Arc<dyn Store>,
+/// What rebuilding a terminal's receipt needs besides the stored entry.
+pub struct ReceiptContext {
     catalog: Arc<Catalog>,
-    key: String,
-    content: Content,
-    wallet_id: WalletId,
     mykey_id: MyKeyId,
     seq: u64,
 }
 
-impl Attempt {
-    /// Appends the entry and turns the ledger's verdict into how the request finished.
-    async fn append(self, ledger: Addr<Ledger>, entry: NewEntry, mut receipt: Receipt) -> Finished {
-        let postings = entry.postings.clone();
-        match ask(&ledger, |reply| Append { entry, reply }).await {
-            Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
-                // For a void too, the receipt carries the new entry's own number.
-                receipt.txn_no = txn_no;
-                receipt.txn_time_ms = created_at_ms;
-                Finished::Applied { postings, receipt }
-            }
-            Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => self.refuse(SwitchError::Internal).await,
-            Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => self.refuse(SwitchError::AlreadyVoided).await,
-            Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Finished::Stale,
-            Ok(Appended::Refused(CommitOutcome::Committed)) => Finished::Failed(SwitchError::Internal),
-            Err(e) => Finished::Failed(e),
-        }
+impl Answer for Receipt {
+    type Context = ReceiptContext;
+
+    fn numbered(mut self, txn_no: TxnNo, time_ms: u64) -> Receipt {
+        // For a void too, the receipt carries the new entry's own number.
+        self.txn_no = txn_no;
+        self.txn_time_ms = time_ms;
+        self
     }
 
-    /// Before refusing, looks for an entry already stored under this idempotency key: the same
-    /// content gets the first answer again, different content gets IDEMPOTENCY_CONFLICT.
-    async fn refuse(self, refusal: SwitchError) -> Finished {
-        match self.store.entry_by_key(self.key).await {
-            Ok(Some(record)) if self.content.matches(self.wallet_id, &record) => {
-                Finished::Replayed(replay_receipt(&self.catalog, &record, self.mykey_id, self.seq))
-            }
-            Ok(Some(_)) => Finished::Failed(SwitchError::IdempotencyConflict),
-            Ok(None) => Finished::Failed(refusal),
-            Err(e) => Finished::Failed(e.into()),
+    fn replayed(record: JournalRecord, context: &ReceiptContext) -> Receipt {
+        let catalog = &context.catalog;
+        Receipt {
+            seq: context.seq,
+            txn_no: record.txn_no,
+            original_txn_no: record.voids_txn_no,
+            txn_time_ms: record.created_at_ms,
+            mykey_id: context.mykey_id,
+            account_name: catalog.account_name(&record.account),
+            account: record.account,
+            points: record.points,
+            balance_after: record.balance_after,
+            terminal_id: record.terminal_id.unwrap_or_else(|| protocol::TerminalId::new(0).expect("zero is valid")),
+            location_name: record.location_id.map(|l| catalog.location_name(l)).unwrap_or_default(),
+            replayed: true,
         }
-    }
-}
-
-fn replay_receipt(catalog: &Catalog, record: &JournalRecord, mykey_id: MyKeyId, seq: u64) -> Receipt {
-    Receipt {
-        seq,
-        txn_no: record.txn_no,
-        original_txn_no: record.voids_txn_no,
-        txn_time_ms: record.created_at_ms,
-        mykey_id,
-        account: record.account.clone(),
-        account_name: catalog.account_name(&record.account),
-        points: record.points,
-        balance_after: record.balance_after,
-        terminal_id: record.terminal_id.unwrap_or_else(|| protocol::TerminalId::new(0).expect("zero is valid")),
-        location_name: record.location_id.map(|l| catalog.location_name(l)).unwrap_or_default(),
-        replayed: true,
     }
 }

@@ -9,21 +9,20 @@
 //! key makes a second application impossible, and a retry is answered from the stored entry.
 //!
 //! This module plans (validates and builds the entry) without touching the wallet; the wallet
-//! actor runs the plan through the ledger and applies the postings once durable.
+//! actor runs the plan through [`crate::wallet_append`], the path every movement takes to the
+//! journal, and applies the postings once durable.
+//!
+//! A new movement (a ticket, a grant, an expiry) is a [`PointOp`] variant, its arm in
+//! [`PointOp::same_request`] (its key and what a retry must match) and its arm in
+//! [`Context::plan`] (the checks and the postings); the wallet needs no change.
 
-use std::sync::Arc;
-
-use actix::prelude::*;
 use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
 
 use crate::catalog::Catalog;
 use crate::clock::add_days;
 use crate::error::SwitchError;
-use crate::journal::{CommitOutcome, EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, WalletId};
-use crate::ledger::{Append, Appended, Ledger};
-use crate::mailbox::ask;
-use crate::store::Store;
-use crate::wallet::MAX_POINTS_PER_REQUEST;
+use crate::journal::{EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, WalletId};
+use crate::wallet_append::{check_amount, Answer, SameRequest, MAX_POINTS_PER_REQUEST};
 use crate::wallet_state::{WalletState, WalletStatus};
 
 /// Longest idempotency key a caller may derive (partner keys are at most 64 characters).
@@ -50,6 +49,31 @@ pub enum PointOp {
     ShopCancel { key: String, original: JournalRecord, postings: Vec<Posting>, shop: u32 },
 }
 
+impl PointOp {
+    /// What identifies this movement in the journal: its idempotency key and what an entry
+    /// stored under it must match to be this movement again.
+    pub fn same_request(&self, wallet: WalletId, today: u32) -> SameRequest {
+        match self {
+            PointOp::Credit { key, to, points, .. } => {
+                SameRequest::movement(key.clone(), EntryKind::Credit, to.clone(), *points)
+            }
+            PointOp::MoveReserved { key, to, points } => {
+                SameRequest::movement(key.clone(), EntryKind::Transfer, to.clone(), *points)
+            }
+            // Whatever the sweep moved that day, a second sweep is the same request.
+            PointOp::SweepReserved { to } => {
+                SameRequest::movement(sweep_key(wallet, today), EntryKind::Transfer, to.clone(), 0)
+            }
+            PointOp::ShopDebit { key, account, points, .. } => {
+                SameRequest::movement(key.clone(), EntryKind::ShopDebit, account.clone(), *points)
+            }
+            PointOp::ShopCancel { key, original, .. } => {
+                SameRequest::reversal(key.clone(), EntryKind::ShopCancel, original.txn_no)
+            }
+        }
+    }
+}
+
 /// What a movement did, as the HTTP side reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {
@@ -65,13 +89,21 @@ pub struct Posted {
     pub replayed: bool,
 }
 
-impl Posted {
-    /// The answer a stored entry gives to a request sent again.
-    pub fn replayed_from(record: JournalRecord, mykey_id: MyKeyId) -> Posted {
+impl Answer for Posted {
+    /// The citizen's MyKey ID now (it may have changed since the entry).
+    type Context = MyKeyId;
+
+    fn numbered(mut self, txn_no: TxnNo, time_ms: u64) -> Posted {
+        self.txn_no = txn_no;
+        self.time_ms = time_ms;
+        self
+    }
+
+    fn replayed(record: JournalRecord, mykey_id: &MyKeyId) -> Posted {
         Posted {
             txn_no: record.txn_no,
             time_ms: record.created_at_ms,
-            mykey_id,
+            mykey_id: *mykey_id,
             account: record.account,
             points: record.points,
             balance_after: record.balance_after,
@@ -103,28 +135,6 @@ pub fn sweep_key(wallet: WalletId, today: u32) -> String {
 pub struct Plan {
     pub entry: NewEntry,
     pub posted: Posted,
-    pub check: Replay,
-}
-
-/// What a stored entry under the same key must match to count as the same request.
-#[derive(Debug, Clone)]
-pub struct Replay {
-    pub key: String,
-    pub kind: EntryKind,
-    pub account: AccountRef,
-    pub points: u64,
-    pub voids: Option<TxnNo>,
-}
-
-impl Replay {
-    fn matches(&self, wallet: WalletId, record: &JournalRecord) -> bool {
-        record.wallet == Some(wallet)
-            && record.kind == self.kind
-            && match self.voids {
-                Some(txn) => record.voids_txn_no == Some(txn),
-                None => record.account == self.account && record.points == self.points,
-            }
-    }
 }
 
 /// The parts of a wallet's situation a plan reads.
@@ -133,13 +143,6 @@ pub struct Context<'a> {
     pub catalog: &'a Catalog,
     pub today: u32,
     pub reserve: ReservePolicy,
-}
-
-fn check_amount(points: u64) -> Result<(), SwitchError> {
-    if points == 0 || points > MAX_POINTS_PER_REQUEST {
-        return Err(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST });
-    }
-    Ok(())
 }
 
 fn check_key(key: &str) -> Result<(), SwitchError> {
@@ -185,7 +188,7 @@ impl Context<'_> {
         let entry = NewEntry {
             kind,
             wallet: Some((self.state.wallet_id, self.state.version)),
-            idem_key: Some(key.clone()),
+            idem_key: Some(key),
             venue: None,
             account: account.clone(),
             points,
@@ -202,7 +205,7 @@ impl Context<'_> {
             balance_after,
             replayed: false,
         };
-        Ok(Plan { entry, posted, check: Replay { key, kind, account: account.clone(), points, voids: None } })
+        Ok(Plan { entry, posted })
     }
 
     fn citizen(&self, account: &AccountRef, lot: u32, amount: i64) -> Posting {
@@ -313,78 +316,8 @@ impl Context<'_> {
         let mut plan =
             self.entry(EntryKind::ShopCancel, key.to_owned(), &original.account, original.points, reversed)?;
         plan.entry.voids = Some((original.entry_id, original.txn_no));
-        plan.check.voids = Some(original.txn_no);
         Ok(plan)
     }
-}
-
-/// How a movement ended, decided off the actor and applied on it.
-pub enum Outcome {
-    Applied {
-        postings: Vec<Posting>,
-        posted: Posted,
-    },
-    Replayed(Posted),
-    /// Another owner wrote this wallet: the wallet stops and the next request reloads.
-    Stale,
-    Failed(SwitchError),
-}
-
-/// Appends a planned entry and turns the ledger's verdict into an outcome.
-pub async fn append(store: Arc<dyn Store>, ledger: Addr<Ledger>, wallet: WalletId, plan: Plan) -> Outcome {
-    let Plan { entry, mut posted, check } = plan;
-    let postings = entry.postings.clone();
-    match ask(&ledger, |reply| Append { entry, reply }).await {
-        Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
-            posted.txn_no = txn_no;
-            posted.time_ms = created_at_ms;
-            Outcome::Applied { postings, posted }
-        }
-        Ok(Appended::Refused(CommitOutcome::DuplicateKey)) => {
-            replay_or(store, wallet, posted.mykey_id, &check, SwitchError::Internal).await
-        }
-        Ok(Appended::Refused(CommitOutcome::AlreadyVoided)) => {
-            replay_or(store, wallet, posted.mykey_id, &check, SwitchError::AlreadyVoided).await
-        }
-        Ok(Appended::Refused(CommitOutcome::StaleVersion)) => Outcome::Stale,
-        Ok(Appended::Refused(CommitOutcome::Committed)) => Outcome::Failed(SwitchError::Internal),
-        Err(e) => Outcome::Failed(e),
-    }
-}
-
-/// Before refusing, looks for an entry already stored under this key: the same request gets
-/// the first answer again; anything else under the key is an idempotency conflict.
-pub async fn replay_or(
-    store: Arc<dyn Store>,
-    wallet: WalletId,
-    mykey_id: MyKeyId,
-    check: &Replay,
-    refusal: SwitchError,
-) -> Outcome {
-    match store.entry_by_key(check.key.clone()).await {
-        Ok(Some(record)) if check.matches(wallet, &record) => {
-            Outcome::Replayed(Posted::replayed_from(record, mykey_id))
-        }
-        Ok(Some(_)) => Outcome::Failed(SwitchError::IdempotencyConflict),
-        Ok(None) => Outcome::Failed(refusal),
-        Err(e) => Outcome::Failed(e.into()),
-    }
-}
-
-/// What a refused request's key may already hold, for refusals decided before any append.
-pub fn replay_check(op: &PointOp, wallet: WalletId, today: u32) -> Replay {
-    let (key, kind, account, points, voids) = match op {
-        PointOp::Credit { key, to, points, .. } => (key.clone(), EntryKind::Credit, to.clone(), *points, None),
-        PointOp::MoveReserved { key, to, points } => (key.clone(), EntryKind::Transfer, to.clone(), *points, None),
-        PointOp::ShopDebit { key, account, points, .. } => {
-            (key.clone(), EntryKind::ShopDebit, account.clone(), *points, None)
-        }
-        PointOp::ShopCancel { key, original, .. } => {
-            (key.clone(), EntryKind::ShopCancel, AccountRef::reserved(), 0, Some(original.txn_no))
-        }
-        PointOp::SweepReserved { to } => (sweep_key(wallet, today), EntryKind::Transfer, to.clone(), 0, None),
-    };
-    Replay { key, kind, account, points, voids }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::catalog::Catalog;
 use actors::partners::{coupon_code, CouponRecord, NewCoupon, PartnerRecord};
 use actors::registration::FieldError;
-use actors::wallet::MAX_POINTS_PER_REQUEST;
+use actors::wallet_append::MAX_POINTS_PER_REQUEST;
 use protocol::{AccountRef, MunicipalityCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -132,7 +132,7 @@ fn convert(partner: &PartnerRecord, partner_points: u64) -> Result<u64, Problem>
         .details
         .rate
         .convert(partner_points)
-        .filter(|p| *p > 0 && *p <= actors::wallet::MAX_POINTS_PER_REQUEST)
+        .filter(|p| *p > 0 && *p <= actors::wallet_append::MAX_POINTS_PER_REQUEST)
         .ok_or_else(|| {
             Problem::field("partner_points", "range", "換算後の自治体ポイントが1以上になる数を指定してください")
         })
