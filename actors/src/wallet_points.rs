@@ -12,9 +12,9 @@
 //! actor runs the plan through [`crate::wallet_append`], the path every movement takes to the
 //! journal, and applies the postings once durable.
 //!
-//! A new movement (a ticket, a grant, an expiry) is a [`PointOp`] variant, its arm in
-//! [`PointOp::same_request`] (its key and what a retry must match) and its arm in
-//! [`Context::plan`] (the checks and the postings); the wallet needs no change.
+//! A new movement (a ticket, a grant, an expiry) is a [`PointOp`] variant with its arms in
+//! [`PointOp::name`] (its metric label), [`PointOp::same_request`] (its key and what a retry
+//! must match) and [`Context::plan`] (the checks and the postings); the wallet needs no change.
 
 use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
 
@@ -50,6 +50,17 @@ pub enum PointOp {
 }
 
 impl PointOp {
+    /// The movement's name in metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PointOp::Credit { .. } => "credit",
+            PointOp::MoveReserved { .. } => "move_reserved",
+            PointOp::SweepReserved { .. } => "sweep",
+            PointOp::ShopDebit { .. } => "shop_debit",
+            PointOp::ShopCancel { .. } => "shop_cancel",
+        }
+    }
+
     /// What identifies this movement in the journal: its idempotency key and what an entry
     /// stored under it must match to be this movement again.
     pub fn same_request(&self, wallet: WalletId, today: u32) -> SameRequest {

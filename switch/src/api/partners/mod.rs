@@ -35,6 +35,7 @@ use actors::journal::{EntryKind, JournalRecord, WalletId};
 use actors::mailbox::ask;
 use actors::partners::{Abilities, KeyClaim, LinkedWallet, PartnerRecord};
 use actors::router::MovePoints;
+use actors::wallet_append::Answer;
 use actors::wallet_points::{PointOp, Posted};
 use protocol::{AccountRef, MunicipalityCode};
 use serde::Serialize;
@@ -222,13 +223,7 @@ impl Movement {
 /// Moves a citizen's points through the citizen's wallet (so it is ordered with every other
 /// change of that citizen and reaches the journal through the ledger).
 pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Result<Option<Posted>, Problem> {
-    let kind = match &op {
-        PointOp::Credit { .. } => "credit",
-        PointOp::MoveReserved { .. } => "move_reserved",
-        PointOp::SweepReserved { .. } => "sweep",
-        PointOp::ShopDebit { .. } => "shop_debit",
-        PointOp::ShopCancel { .. } => "shop_cancel",
-    };
+    let kind = op.name();
     let answer = ask(&state.router, |reply| MovePoints { wallet, op, reply }).await.map_err(Problem::from);
     // Static labels on the common paths: no allocation per movement.
     let result = match &answer {
@@ -244,7 +239,7 @@ pub async fn move_points(state: &ApiState, wallet: WalletId, op: PointOp) -> Res
 pub async fn replayed_posting(state: &ApiState, record: JournalRecord) -> Result<Posted, Problem> {
     let wallet = record.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
     let mykey_id = state.store.load_wallet(wallet).await?.ok_or_else(|| Problem::not_found("wallet"))?.mykey_id;
-    Ok(Posted::replayed_from(record, mykey_id))
+    Ok(Posted::replayed(record, &mykey_id))
 }
 
 /// The first answer of a partner movement sent again under its Idempotency-Key, when the first
