@@ -106,6 +106,10 @@ pub enum EntryKind {
     ShopDebit = 6,
     /// Full cancellation of a shop debit (F88): the points go back to the lots they came from.
     ShopCancel = 7,
+    /// An administrative grant (行政ポイント, F67–F69) of a programme to a citizen on its roster,
+    /// debiting the municipality's issuer account. Its key names the programme (see
+    /// `crate::grants`), so a grant-completion mail can say which programme granted it.
+    AdminGrant = 12,
 }
 
 impl EntryKind {
@@ -118,6 +122,7 @@ impl EntryKind {
             5 => Some(EntryKind::Transfer),
             6 => Some(EntryKind::ShopDebit),
             7 => Some(EntryKind::ShopCancel),
+            12 => Some(EntryKind::AdminGrant),
             _ => None,
         }
     }

@@ -13,6 +13,9 @@
 //! batch abandoned at its deadline whose transaction still holds its locks) the store's version
 //! check under the wallet's row lock refuses the later entry as stale. Batches may finish in
 //! any order: entry ids and transaction numbers stay unique, and a failed batch leaves a gap.
+//!
+//! Settlement needs nothing from the ledger: the store writes each committed entry's
+//! settlement lines and windows in the batch's own transaction (`crate::settlement::lines`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,10 +26,9 @@ use protocol::TxnNo;
 
 use crate::clock::{jst_stamp, next_second, Clock};
 use crate::error::SwitchError;
-use crate::journal::{postings_balance, CommitOutcome, EntryKind, JournalHead, NewEntry, PreparedEntry};
+use crate::journal::{postings_balance, CommitOutcome, JournalHead, NewEntry, PreparedEntry};
 use crate::mailbox::{answer, Reply};
-use crate::settlement::{RecordSettlement, Settlement};
-use crate::store::{SettlementRow, Store};
+use crate::store::Store;
 
 /// Limits of the ledger (see ARCHITECTURE.md, limits table).
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +87,6 @@ impl TxnNumberer {
 
 pub struct Ledger {
     store: Arc<dyn Store>,
-    settlement: Addr<Settlement>,
     clock: Clock,
     limits: LedgerLimits,
     pending: VecDeque<(NewEntry, Reply<Appended>)>,
@@ -97,17 +98,10 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(
-        store: Arc<dyn Store>,
-        settlement: Addr<Settlement>,
-        clock: Clock,
-        limits: LedgerLimits,
-        head: JournalHead,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Clock, limits: LedgerLimits, head: JournalHead) -> Self {
         let max_commits = store.commit_concurrency().max(1);
         Ledger {
             store,
-            settlement,
             clock,
             limits,
             pending: VecDeque::new(),
@@ -137,7 +131,6 @@ impl Ledger {
             batch.push(PreparedEntry { entry_id: self.last_entry_id, txn_no, created_at_ms: now_ms, entry });
             replies.push(reply);
         }
-        let settlement_rows: Vec<Option<SettlementRow>> = batch.iter().map(settlement_delta).collect();
         let numbers: Vec<(u64, TxnNo)> = batch.iter().map(|e| (e.entry_id, e.txn_no)).collect();
         self.committing += 1;
         let started = Instant::now();
@@ -148,23 +141,12 @@ impl Ledger {
             metrics::histogram!("switch_ledger_commit_seconds").record(started.elapsed().as_secs_f64());
             match result {
                 Ok(outcomes) if outcomes.len() == replies.len() => {
-                    let mut durable = Vec::new();
-                    for (((reply, outcome), (entry_id, txn_no)), row) in
-                        replies.into_iter().zip(outcomes).zip(numbers).zip(settlement_rows)
-                    {
+                    for ((reply, outcome), (entry_id, txn_no)) in replies.into_iter().zip(outcomes).zip(numbers) {
                         let appended = match outcome {
-                            CommitOutcome::Committed => {
-                                durable.extend(row);
-                                Appended::Committed { entry_id, txn_no, created_at_ms: now_ms }
-                            }
+                            CommitOutcome::Committed => Appended::Committed { entry_id, txn_no, created_at_ms: now_ms },
                             refused => Appended::Refused(refused),
                         };
                         answer(reply, Ok(appended));
-                    }
-                    if !durable.is_empty() {
-                        // One message per batch, so the settlement mailbox grows at most with the
-                        // commit rate; do_send because a dropped delta would skew money totals.
-                        act.settlement.do_send(RecordSettlement(durable));
                     }
                 }
                 Ok(outcomes) => {
@@ -185,27 +167,6 @@ impl Ledger {
         }));
         metrics::gauge!("switch_ledger_pending_entries").set(self.pending.len() as f64);
     }
-}
-
-/// The change an entry makes to the settlement totals (municipality × location × day).
-fn settlement_delta(entry: &PreparedEntry) -> Option<SettlementRow> {
-    let venue = entry.entry.venue.as_ref()?;
-    let sign = match entry.entry.kind {
-        EntryKind::Redeem => 1,
-        EntryKind::Void => -1,
-        // Terminal settlement counts terminal redemptions only; the other kinds have no venue
-        // (shop debits are settled per partner from the journal).
-        EntryKind::Grant | EntryKind::Credit | EntryKind::Transfer | EntryKind::ShopDebit | EntryKind::ShopCancel => {
-            return None
-        }
-    };
-    Some(SettlementRow {
-        municipality: venue.municipality.clone(),
-        location_id: venue.location_id,
-        business_date: entry.business_date(),
-        transactions: sign,
-        points: sign * entry.entry.points as i64,
-    })
 }
 
 impl Actor for Ledger {

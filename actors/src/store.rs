@@ -44,16 +44,6 @@ pub struct TerminalRecord {
     pub locked_until_ms: u64,
 }
 
-/// Running totals of one municipality × location × business day (F73/F74).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettlementRow {
-    pub municipality: String,
-    pub location_id: u32,
-    pub business_date: u32,
-    pub transactions: i64,
-    pub points: i64,
-}
-
 /// What `switch check` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditReport {
@@ -76,6 +66,8 @@ pub async fn card_holder(store: &dyn Store, cert_serial: String) -> Result<Optio
 pub trait Store: Send + Sync + 'static {
     /// Makes a batch durable in one transaction. Each entry is applied completely or not at
     /// all; the answer has one outcome per entry, in order.
+    /// In the same transaction it writes every committed entry's settlement lines and windows
+    /// (`crate::settlement::lines_of`, `windows_of`), so they are exactly as durable as it.
     fn commit(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>>;
 
     /// Batches worth committing at once. An engine that takes more than one must still apply
@@ -140,7 +132,6 @@ pub trait Store: Send + Sync + 'static {
     /// A card serial nobody is linked to: if the certificate-lifecycle service reported it as
     /// the renewal of a linked card, moves the link to it (R13) and answers as `wallet_by_card`.
     fn adopt_renewed_card(&self, new_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>>;
-    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>>;
     /// Proves the books: every entry balances, every wallet lot equals its postings' sum,
     /// every wallet version equals its number of entries, no lot is negative.
     fn audit(&self) -> StoreFuture<AuditReport>;

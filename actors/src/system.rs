@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::ledger::{Ledger, LedgerLimits};
 use crate::lookup::Lookup;
 use crate::router::{Router, RouterLimits};
-use crate::settlement::Settlement;
+use crate::settlement::{Settlement, SettlementBook};
 use crate::store::{Store, StoreError};
 use crate::terminal_auth::{HashingSlots, LoginPolicy};
 use crate::wallet::WalletDeps;
@@ -25,6 +25,8 @@ pub struct ActorLimits {
     pub lookup_mailbox_capacity: usize,
     pub lookup_cache_entries: usize,
     pub settlement_mailbox_capacity: usize,
+    /// How long after a period's last midnight (Japan time) it may be closed.
+    pub settlement_close_grace_ms: u64,
     pub login: LoginPolicy,
     pub reserve: ReservePolicy,
 }
@@ -44,6 +46,7 @@ impl ActorLimits {
             lookup_mailbox_capacity: 1024,
             lookup_cache_entries: 10_000,
             settlement_mailbox_capacity: 1024,
+            settlement_close_grace_ms: 600_000,
             login: LoginPolicy { max_failures: 3, lock_ms: 60_000 },
             reserve: ReservePolicy { reserve_days: 21 },
         }
@@ -64,14 +67,25 @@ pub struct Actors {
 }
 
 /// Starts the actors on the current actix system. Reads what they need from the store first,
-/// so a store that is down fails here, loudly, instead of on the first request.
-pub async fn start(store: Arc<dyn Store>, clock: Clock, limits: ActorLimits) -> Result<Actors, StoreError> {
+/// so a store that is down fails here, loudly, instead of on the first request. Settlement
+/// reads nothing at start: its windows are kept by the store as batches commit.
+pub async fn start(
+    store: Arc<dyn Store>,
+    settlement_book: Arc<dyn SettlementBook>,
+    clock: Clock,
+    limits: ActorLimits,
+) -> Result<Actors, StoreError> {
     let head = store.journal_head().await?;
     let catalog = SharedCatalog::new(store.catalog().await?);
-    let totals = store.settlement_totals().await?;
 
-    let settlement = Settlement::new(totals, limits.settlement_mailbox_capacity).start();
-    let ledger = Ledger::new(store.clone(), settlement.clone(), clock.clone(), limits.ledger, head).start();
+    let settlement = Settlement::new(
+        settlement_book,
+        clock.clone(),
+        limits.settlement_close_grace_ms,
+        limits.settlement_mailbox_capacity,
+    )
+    .start();
+    let ledger = Ledger::new(store.clone(), clock.clone(), limits.ledger, head).start();
     let lookup = Lookup::new(store.clone(), limits.lookup_cache_entries, limits.lookup_mailbox_capacity).start();
     let wallet_deps = WalletDeps {
         store,

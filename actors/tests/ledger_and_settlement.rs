@@ -1,5 +1,5 @@
-//! The ledger's group commit and the settlement totals, against a store whose commits the test
-//! holds open and releases.
+//! The ledger's group commit, against a store whose commits the test holds open and releases;
+//! and the settlement actor's closing of periods, against a book that records what it is asked.
 
 mod support;
 
@@ -13,8 +13,11 @@ use ::actors::journal::{
 };
 use ::actors::ledger::{Appended, Ledger, LedgerLimits};
 use ::actors::mailbox::ask;
-use ::actors::settlement::{QueryTotals, Settlement};
-use ::actors::store::{SettlementRow, Store, StoreError, StoreFuture};
+use ::actors::settlement::{
+    Book, CloseError, ClosePeriod, CloseRequest, ClosedBook, LineQuery, LineRecord, Period, PeriodError, Settlement,
+    SettlementBook, SettlementRate, WindowRow,
+};
+use ::actors::store::{Store, StoreError, StoreFuture};
 use ::actors::wallet_state::WalletState;
 use ::actors::SwitchError;
 use actix::prelude::*;
@@ -69,9 +72,6 @@ impl Store for GatedStore {
     fn catalog(&self) -> StoreFuture<Catalog> {
         support::not_here()
     }
-    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
-        support::not_here()
-    }
 }
 
 fn redemption(wallet: u64, points: i64) -> NewEntry {
@@ -98,17 +98,15 @@ fn redemption(wallet: u64, points: i64) -> NewEntry {
 
 const NOW_MS: u64 = 1_795_534_215_000; // 2026-11-25 00:30:15 Japan time
 
-fn start(store: Arc<GatedStore>, max_pending: usize) -> (Addr<Ledger>, Addr<Settlement>) {
-    let settlement = Settlement::new(Vec::new(), 64).start();
+fn start(store: Arc<GatedStore>, max_pending: usize) -> Addr<Ledger> {
     let limits = LedgerLimits { mailbox_capacity: 1024, max_batch_entries: 64, max_pending_entries: max_pending };
-    let ledger = Ledger::new(store, settlement.clone(), Clock::fixed(NOW_MS), limits, JournalHead::default()).start();
-    (ledger, settlement)
+    Ledger::new(store, Clock::fixed(NOW_MS), limits, JournalHead::default()).start()
 }
 
 #[actix::test]
 async fn entries_arriving_during_a_commit_share_the_next_one_and_wait_for_it() {
     let store = Arc::new(GatedStore::default());
-    let (ledger, settlement) = start(store.clone(), 1_000);
+    let ledger = start(store.clone(), 1_000);
 
     let mut answers = Vec::new();
     for w in 1..=101u64 {
@@ -141,17 +139,6 @@ async fn entries_arriving_during_a_commit_share_the_next_one_and_wait_for_it() {
     }
     let sizes: Vec<usize> = store.batches.lock().unwrap().iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![1, 64, 36]);
-
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let rows = settlement
-        .send(QueryTotals { municipality: "141305".into(), from_date: 20261101, to_date: 20261130, location_id: None })
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (rows[0].location_id, rows[0].business_date, rows[0].transactions, rows[0].points),
-        (7, 20261125, 101, 1_010)
-    );
 }
 
 fn append_from(ledger: &Addr<Ledger>, wallets: std::ops::RangeInclusive<u64>) -> Vec<JoinHandle<AppendResult>> {
@@ -171,7 +158,7 @@ type JoinHandle<T> = tokio::task::JoinHandle<T>;
 #[actix::test]
 async fn a_store_that_takes_several_batches_gets_them_at_once_and_no_more() {
     let store = Arc::new(GatedStore { concurrency: 3, ..GatedStore::default() });
-    let (ledger, _) = start(store.clone(), 1_000);
+    let ledger = start(store.clone(), 1_000);
     // One at a time, each finding every commit slot it could use free: three batches go at once.
     let mut answers = Vec::new();
     for w in 1..=3u64 {
@@ -205,7 +192,7 @@ async fn a_store_that_takes_several_batches_gets_them_at_once_and_no_more() {
 #[actix::test]
 async fn a_full_queue_answers_busy_and_a_failed_commit_answers_everyone() {
     let store = Arc::new(GatedStore::default());
-    let (ledger, _) = start(store.clone(), 2);
+    let ledger = start(store.clone(), 2);
     let first = {
         let l = ledger.clone();
         actix::spawn(async move { ask(&l, |reply| ::actors::ledger::Append { entry: redemption(1, 1), reply }).await })
@@ -234,7 +221,7 @@ async fn a_full_queue_answers_busy_and_a_failed_commit_answers_everyone() {
 #[actix::test]
 async fn an_entry_that_does_not_balance_is_never_written() {
     let store = Arc::new(GatedStore::default());
-    let (ledger, _) = start(store.clone(), 10);
+    let ledger = start(store.clone(), 10);
     let mut entry = redemption(1, 10);
     entry.postings.pop();
     let answer = ask(&ledger, |reply| ::actors::ledger::Append { entry, reply }).await;
@@ -242,36 +229,93 @@ async fn an_entry_that_does_not_balance_is_never_written() {
     assert!(store.batches.lock().unwrap().is_empty());
 }
 
+/// Records the closes it is asked for; each close waits for a permit the test hands out.
+struct RecordingBook {
+    closes: Mutex<Vec<CloseRequest>>,
+    gate: Arc<Semaphore>,
+}
+
+impl Default for RecordingBook {
+    fn default() -> Self {
+        RecordingBook { closes: Mutex::default(), gate: Arc::new(Semaphore::new(0)) }
+    }
+}
+
+impl SettlementBook for RecordingBook {
+    fn windows(&self, _: Book, _: u32, _: u32) -> StoreFuture<Vec<WindowRow>> {
+        support::not_here()
+    }
+    fn books_between(&self, _: u32, _: u32) -> StoreFuture<Vec<Book>> {
+        support::not_here()
+    }
+    fn lines(&self, _: LineQuery) -> StoreFuture<Vec<LineRecord>> {
+        support::not_here()
+    }
+    fn close_period(&self, request: CloseRequest) -> StoreFuture<Vec<ClosedBook>> {
+        self.closes.lock().unwrap().push(request.clone());
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            gate.acquire().await.unwrap().forget();
+            Ok(request
+                .books
+                .into_iter()
+                .map(|book| ClosedBook {
+                    book,
+                    period: request.period,
+                    closed_at_ms: request.closed_at_ms,
+                    closed_by: request.closed_by.clone(),
+                    rate: SettlementRate::default(),
+                    rows: Vec::new(),
+                })
+                .collect())
+        })
+    }
+    fn closed_book(&self, _: Book, _: Period) -> StoreFuture<Option<ClosedBook>> {
+        support::not_here()
+    }
+    fn closed_books(&self) -> StoreFuture<Vec<(Book, Period)>> {
+        support::not_here()
+    }
+    fn settlement_rate(&self, _: protocol::AccountRef) -> StoreFuture<SettlementRate> {
+        support::not_here()
+    }
+    fn set_settlement_rate(&self, _: protocol::AccountRef, _: SettlementRate) -> StoreFuture<()> {
+        support::not_here()
+    }
+}
+
+async fn close(settlement: &Addr<Settlement>, books: Vec<Book>, period: &str) -> Result<Vec<ClosedBook>, CloseError> {
+    let period = Period::parse(period).unwrap();
+    ask(settlement, |reply| ClosePeriod { books, period, closed_by: "kawasaki-admin".into(), reply }).await.unwrap()
+}
+
 #[actix::test]
-async fn settlement_nets_voids_and_filters_by_day_and_location() {
-    let row = |loc, day, n, p| SettlementRow {
-        municipality: "141305".into(),
-        location_id: loc,
-        business_date: day,
-        transactions: n,
-        points: p,
-    };
-    let settlement = Settlement::new(vec![row(1, 20170801, 3, 3_000), row(2, 20170831, 1, 700)], 16).start();
-    settlement
-        .send(::actors::settlement::RecordSettlement(vec![row(1, 20170801, -1, -1_000), row(1, 20170901, 1, 5)]))
-        .await
-        .unwrap();
-    let august = |location_id| QueryTotals {
-        municipality: "141305".into(),
-        from_date: 20170801,
-        to_date: 20170831,
-        location_id,
-    };
-    let all = settlement.send(august(None)).await.unwrap();
-    assert_eq!(
-        all.iter().map(|r| (r.location_id, r.transactions, r.points)).collect::<Vec<_>>(),
-        vec![(1, 2, 2_000), (2, 1, 700)]
-    );
-    let one = settlement.send(august(Some(2))).await.unwrap();
-    assert_eq!(one.len(), 1);
-    let other = settlement
-        .send(QueryTotals { municipality: "131016".into(), from_date: 0, to_date: u32::MAX, location_id: None })
-        .await
-        .unwrap();
-    assert!(other.is_empty());
+async fn periods_close_once_over_one_at_a_time_and_never_a_grant_book() {
+    let book = Arc::new(RecordingBook::default());
+    // 2026-11-25 00:30:15 in Japan: October is over, November is not.
+    let settlement = Settlement::new(book.clone(), Clock::fixed(NOW_MS), 600_000, 16).start();
+    let usage = Book::Usage("M141305".parse().unwrap());
+
+    let refused = close(&settlement, vec![usage.clone()], "202611").await;
+    assert!(matches!(refused, Err(CloseError::Period(PeriodError::NotEnded { closable_from: 20261201 }))));
+    assert!(matches!(close(&settlement, vec![Book::Granted(1)], "202610").await, Err(CloseError::NotSettlement(_))));
+    assert!(book.closes.lock().unwrap().is_empty(), "refusals never reach the store");
+
+    // Two closes at once: the second reaches the store only after the first is stored.
+    let (a, b) = (settlement.clone(), settlement.clone());
+    let (u1, u2) = (usage.clone(), usage.clone());
+    let first = actix::spawn(async move { close(&a, vec![u1.clone(), u1], "202610").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = actix::spawn(async move { close(&b, vec![u2], "202609").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(book.closes.lock().unwrap().len(), 1);
+    book.gate.add_permits(1);
+    let closed = first.await.unwrap().unwrap();
+    assert_eq!(closed.len(), 1, "a book named twice is closed once");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(book.closes.lock().unwrap().len(), 2);
+    book.gate.add_permits(1);
+    assert_eq!(second.await.unwrap().unwrap()[0].period.to_string(), "202609");
+    let request = book.closes.lock().unwrap()[0].clone();
+    assert_eq!((request.closed_at_ms, request.closed_by.as_str()), (NOW_MS, "kawasaki-admin"));
 }

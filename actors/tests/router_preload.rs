@@ -13,7 +13,7 @@ use ::actors::clock::Clock;
 use ::actors::journal::{CommitOutcome, HouseAccount, JournalHead, PreparedEntry, WalletId};
 use ::actors::mailbox::ask;
 use ::actors::router::{ActiveWallets, MovePoints, Preload};
-use ::actors::store::{SettlementRow, Store, StoreFuture};
+use ::actors::store::{Store, StoreFuture};
 use ::actors::system::{start, ActorLimits};
 use ::actors::wallet_points::PointOp;
 use ::actors::wallet_state::{WalletState, WalletStatus};
@@ -65,9 +65,6 @@ impl Store for CountingStore {
     fn catalog(&self) -> StoreFuture<Catalog> {
         Box::pin(async { Ok(Catalog::default()) })
     }
-    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
 }
 
 fn credit(key: &str) -> PointOp {
@@ -83,7 +80,8 @@ async fn credit_to(router: &actix::Addr<::actors::router::Router>, wallet: u64, 
 async fn preloaded_wallets_answer_their_first_request_without_loading() {
     let store = Arc::new(CountingStore::default());
     store.gate.add_permits(100);
-    let actors = start(store.clone(), Clock::System, ActorLimits::for_test()).await.unwrap();
+    let actors =
+        start(store.clone(), Arc::new(support::NoSettlement), Clock::System, ActorLimits::for_test()).await.unwrap();
     let router = actors.router;
     let wallets: Vec<WalletId> = [1, 2, 3, 2].into_iter().map(WalletId).collect();
     assert_eq!(ask(&router, |reply| Preload { wallets, reply }).await, Ok(3), "duplicates count once");
@@ -108,7 +106,7 @@ async fn a_preload_that_raced_with_a_passivation_is_dropped() {
     let mut limits = ActorLimits::for_test();
     limits.router.wallet_idle = Duration::ZERO;
     limits.router.sweep_every = Duration::from_millis(200);
-    let actors = start(store.clone(), Clock::System, limits).await.unwrap();
+    let actors = start(store.clone(), Arc::new(support::NoSettlement), Clock::System, limits).await.unwrap();
     let router = actors.router;
 
     // The race needs the sweep to forget a wallet after the preload began: a round where the

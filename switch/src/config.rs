@@ -27,7 +27,7 @@ pub struct Config {
     pub wallets: WalletsConfig,
     pub lookup: LookupConfig,
     pub ledger: LedgerConfig,
-    pub settlement: MailboxConfig,
+    pub settlement: SettlementConfig,
     pub store: StoreConfig,
     pub mykey: MyKeyConfig,
     pub api: ApiConfig,
@@ -116,6 +116,14 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailboxConfig {
     pub mailbox_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SettlementConfig {
+    /// Close requests waiting for the settlement actor; beyond, BUSY.
+    pub mailbox_capacity: usize,
+    /// How long after a period's last midnight (Japan time) it may be closed.
+    pub close_grace_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,7 +256,8 @@ impl Config {
             wallet_mailbox_capacity: self.wallets.mailbox_capacity,
             lookup_mailbox_capacity: self.lookup.mailbox_capacity,
             lookup_cache_entries: self.lookup.cache_entries,
-            settlement_mailbox_capacity: self.settlement.mailbox_capacity,
+            settlement_mailbox_capacity: self.settlement.mailbox_capacity.max(1),
+            settlement_close_grace_ms: self.settlement.close_grace_s * 1000,
             login: LoginPolicy {
                 max_failures: self.terminal.login_max_failures.max(1),
                 lock_ms: self.terminal.login_lock_s * 1000,

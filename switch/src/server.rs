@@ -44,8 +44,9 @@ pub async fn start(
     let http_listener = std::net::TcpListener::bind(config.http.listen)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
     let clock = Clock::System;
-    let actors =
-        actors::system::start(store.shared(), clock.clone(), config.actor_limits()).await.context("starting actors")?;
+    let actors = actors::system::start(store.shared(), store.settlement(), clock.clone(), config.actor_limits())
+        .await
+        .context("starting actors")?;
     let card_issuer = match config.mykey.card_issuer_public_key.as_deref() {
         Some(hex) => {
             let key = crate::api::auth::unhex::<32>(hex.trim())

@@ -60,3 +60,38 @@ macro_rules! unused_store_methods {
     };
 }
 pub(crate) use unused_store_methods;
+
+/// A settlement book for tests that close nothing: every method answers [`not_here`].
+#[allow(dead_code)] // not every test binary that includes this module starts the actors
+pub struct NoSettlement;
+
+impl actors::settlement::SettlementBook for NoSettlement {
+    fn windows(&self, _: actors::settlement::Book, _: u32, _: u32) -> StoreFuture<Vec<actors::settlement::WindowRow>> {
+        not_here()
+    }
+    fn books_between(&self, _: u32, _: u32) -> StoreFuture<Vec<actors::settlement::Book>> {
+        not_here()
+    }
+    fn lines(&self, _: actors::settlement::LineQuery) -> StoreFuture<Vec<actors::settlement::LineRecord>> {
+        not_here()
+    }
+    fn close_period(&self, _: actors::settlement::CloseRequest) -> StoreFuture<Vec<actors::settlement::ClosedBook>> {
+        not_here()
+    }
+    fn closed_book(
+        &self,
+        _: actors::settlement::Book,
+        _: actors::settlement::Period,
+    ) -> StoreFuture<Option<actors::settlement::ClosedBook>> {
+        not_here()
+    }
+    fn closed_books(&self) -> StoreFuture<Vec<(actors::settlement::Book, actors::settlement::Period)>> {
+        not_here()
+    }
+    fn settlement_rate(&self, _: protocol::AccountRef) -> StoreFuture<actors::settlement::SettlementRate> {
+        not_here()
+    }
+    fn set_settlement_rate(&self, _: protocol::AccountRef, _: actors::settlement::SettlementRate) -> StoreFuture<()> {
+        not_here()
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod demo_setup;
 pub mod postgres;
+pub mod reconcile;
 pub mod registry_rows;
 pub mod seed;
 pub mod sqlite;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use actors::partners::PartnerBook;
 use actors::registry::Registry;
+use actors::settlement::SettlementBook;
 use actors::store::{Store, StoreError, StoreFuture};
 
 use crate::config::{Config, StoreKind};
@@ -54,6 +56,14 @@ impl OpenedStore {
 
     /// The partner side's storage, on the same engine and database.
     pub fn partners(&self) -> Arc<dyn PartnerBook> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Settlement's storage (windows, lines, closed periods), on the same engine and database.
+    pub fn settlement(&self) -> Arc<dyn SettlementBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),

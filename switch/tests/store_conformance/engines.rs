@@ -26,6 +26,7 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// The same open store as its set-up side (both engines implement both traits on one type).
     fn registry(&self) -> Arc<dyn Registry>;
     fn partners(&self) -> Arc<dyn actors::partners::PartnerBook>;
+    fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook>;
     async fn load_demo(&self, options: SeedOptions);
     async fn exec(&self, sql: &str);
     async fn query_i64(&self, sql: &str) -> i64;
@@ -102,6 +103,10 @@ mod sqlite_engine {
         }
 
         fn partners(&self) -> Arc<dyn actors::partners::PartnerBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook> {
             self.store.clone().expect("store opened")
         }
 
@@ -220,6 +225,10 @@ mod postgres_engine {
         }
 
         fn partners(&self) -> Arc<dyn actors::partners::PartnerBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook> {
             self.store.clone().expect("store opened")
         }
 

@@ -15,6 +15,7 @@
 //! - `commit`: one ledger batch in one round trip (two more when something in it conflicts).
 //! - `reads`: the rest of the `Store` interface.
 //! - `registry`: the set-up side (`actors::registry::Registry`) and the identity changes.
+//! - `settlement`: settlement windows, lines, closed periods (`actors::settlement::SettlementBook`).
 //! - `audit`: `switch check`.
 //! - `seed`: the demo's rows (from [`crate::store::seed`]).
 //! - [`cluster`]: a private throwaway cluster for tests and trials.
@@ -27,6 +28,7 @@ mod reads;
 mod registry;
 pub mod schema;
 mod seed;
+mod settlement;
 
 pub use commit::CommitWays;
 

@@ -8,7 +8,7 @@ use actors::journal::{
     CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId,
 };
 use actors::registry::{CardLink, IdentityConflict};
-use actors::store::{AuditReport, SettlementRow, Store, StoreFuture, TerminalRecord};
+use actors::store::{AuditReport, Store, StoreFuture, TerminalRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use deadpool_postgres::ClientWrapper;
 use futures::try_join;
@@ -352,34 +352,6 @@ impl Store for PostgresStore {
 
     fn catalog(&self) -> StoreFuture<Catalog> {
         self.run(|c| Box::pin(load_catalog(c)))
-    }
-
-    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
-        self.run(|c| {
-            Box::pin(async move {
-                let rows = c
-                    .query(
-                        "SELECT municipality, location_id, business_date,
-                                SUM(CASE kind WHEN 1 THEN 1 ELSE -1 END)::bigint,
-                                SUM(CASE kind WHEN 1 THEN points ELSE -points END)::bigint
-                         FROM journal WHERE kind IN (1, 2) AND municipality IS NOT NULL
-                         GROUP BY municipality, location_id, business_date",
-                        &[],
-                    )
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(SettlementRow {
-                            municipality: col(r, 0)?,
-                            location_id: col::<Option<i32>>(r, 1)?.unwrap_or(0) as u32,
-                            business_date: col::<i32>(r, 2)? as u32,
-                            transactions: col(r, 3)?,
-                            points: col(r, 4)?,
-                        })
-                    })
-                    .collect()
-            })
-        })
     }
 
     fn audit(&self) -> StoreFuture<AuditReport> {

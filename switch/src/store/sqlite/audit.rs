@@ -1,7 +1,9 @@
 //! `switch check`: proves the books balance, or names the first thing that does not.
 
 use actors::store::AuditReport;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::reconcile::{first_difference, Figures, Reconciler, StoredEntry};
 
 pub fn audit(c: &Connection) -> rusqlite::Result<AuditReport> {
     let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
@@ -11,7 +13,14 @@ pub fn audit(c: &Connection) -> rusqlite::Result<AuditReport> {
         wallets: count("SELECT COUNT(*) FROM wallets")?,
         first_discrepancy: None,
     };
-    for check in [unbalanced_entry, entry_without_postings, lot_differs_from_journal, version_differs, negative_lot] {
+    for check in [
+        unbalanced_entry,
+        entry_without_postings,
+        lot_differs_from_journal,
+        version_differs,
+        negative_lot,
+        closed_settlement_differs,
+    ] {
         if let Some(found) = check(c)? {
             report.first_discrepancy = Some(found);
             break;
@@ -104,4 +113,70 @@ fn negative_lot(c: &Connection) -> rusqlite::Result<Option<String>> {
         ))
     })
     .optional()
+}
+
+/// Every closed settlement book equals what the journal gives for its period, and what its
+/// lines (a report's detail) give.
+fn closed_settlement_differs(c: &Connection) -> rusqlite::Result<Option<String>> {
+    let mut closed = Figures::new();
+    let mut books: Vec<(String, u32)> = Vec::new();
+    {
+        let mut stmt = c.prepare("SELECT book, period FROM settlement_closes")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
+            books.push(row?);
+        }
+        let mut stmt = c.prepare("SELECT book, period, counterparty, entries, points FROM settlement_closed_rows")?;
+        for row in stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?))))? {
+            let (key, value) = row?;
+            closed.insert(key, value);
+        }
+    }
+    let mut reconciler = Reconciler::new(books.iter().cloned());
+    let Some((from, to)) = reconciler.dates() else { return Ok(None) };
+
+    let mut stmt = c.prepare(
+        "SELECT j.entry_id, j.kind, j.business_date, j.created_at_ms, j.wallet_id, j.idem_key, j.account, j.points,
+                (SELECT p.account FROM postings p WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL
+                 ORDER BY p.seq LIMIT 1)
+         FROM journal j WHERE j.business_date BETWEEN ?1 AND ?2",
+    )?;
+    let mut rows = stmt.query(params![from, to])?;
+    while let Some(r) = rows.next()? {
+        let entry = StoredEntry {
+            entry_id: r.get::<_, i64>(0)? as u64,
+            kind: r.get(1)?,
+            business_date: r.get(2)?,
+            created_at_ms: r.get::<_, i64>(3)? as u64,
+            wallet_id: r.get::<_, Option<i64>>(4)?.map(|w| w as u64),
+            idem_key: r.get(5)?,
+            account: r.get(6)?,
+            points: r.get::<_, i64>(7)? as u64,
+            house: r.get(8)?,
+        };
+        if let Err(unreadable) = reconciler.add(&entry) {
+            return Ok(Some(unreadable));
+        }
+    }
+    if let Some(found) = reconciler.first_difference(&closed) {
+        return Ok(Some(found));
+    }
+
+    let mut from_lines = Figures::new();
+    let mut stmt = c.prepare(
+        "SELECT counterparty, SUM(entries), SUM(points) FROM settlement_lines
+         WHERE book = ?1 AND business_date BETWEEN ?2 AND ?3 GROUP BY counterparty",
+    )?;
+    for (book, period) in &books {
+        let Ok(p) = actors::settlement::Period::from_yyyymm(*period) else {
+            return Ok(Some(format!("closed settlement book {book} has an unreadable period {period}")));
+        };
+        let (first, last) = (p.first_date(), p.last_date());
+        for row in
+            stmt.query_map(params![book, first, last], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?
+        {
+            let (counterparty, value) = row?;
+            from_lines.insert((book.clone(), *period, counterparty), value);
+        }
+    }
+    Ok(first_difference(&closed, &from_lines, "its lines give"))
 }

@@ -3,18 +3,61 @@
 //! insert that meets a unique key fails as a whole statement, and a stale version removes the
 //! journal row it just wrote before anything else of the entry is written. (Cheaper than a
 //! savepoint per entry, which cost three statements on every redemption.)
+//!
+//! The committed entries' settlement lines, and the windows they add to, are written in the
+//! same transaction (`actors::settlement`): as durable as the entries, never twice.
 
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
+use actors::settlement::{lines_of, windows_of, EntryFacts, SettlementLine};
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 pub fn commit_batch(conn: &mut Connection, batch: &[PreparedEntry]) -> rusqlite::Result<Vec<CommitOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut lines = Vec::new();
     for entry in batch {
-        outcomes.push(apply_entry(&tx, entry)?);
+        let outcome = apply_entry(&tx, entry)?;
+        if outcome == CommitOutcome::Committed {
+            lines.extend(lines_of(&EntryFacts::of(entry)));
+        }
+        outcomes.push(outcome);
     }
+    write_settlement(&tx, &lines)?;
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// The lines, and their sums added to the windows (updated in day, book, counterparty order).
+pub(super) fn write_settlement(conn: &Connection, lines: &[SettlementLine]) -> rusqlite::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut insert_line = conn.prepare_cached(
+        "INSERT INTO settlement_lines (book, business_date, entry_id, counterparty, wallet_id, created_at_ms, entries,
+                                       points)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for l in lines {
+        insert_line.execute(params![
+            l.book.key(),
+            l.business_date,
+            l.entry_id as i64,
+            l.counterparty,
+            l.wallet.map(|w| w.0 as i64),
+            l.created_at_ms as i64,
+            l.entries,
+            l.points
+        ])?;
+    }
+    let mut add_window = conn.prepare_cached(
+        "INSERT INTO settlement_windows (business_date, book, counterparty, entries, points) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (business_date, book, counterparty)
+         DO UPDATE SET entries = entries + excluded.entries, points = points + excluded.points",
+    )?;
+    for w in windows_of(lines) {
+        add_window.execute(params![w.business_date, w.book, w.counterparty, w.entries, w.points])?;
+    }
+    Ok(())
 }
 
 fn unique_violation_on(err: &rusqlite::Error, column: &str) -> bool {
@@ -193,6 +236,12 @@ mod tests {
         assert_eq!(count(&c, "SELECT version FROM wallets"), 2);
         assert_eq!(count(&c, "SELECT amount FROM wallet_lots"), 85);
         assert_eq!(count(&c, "SELECT COUNT(*) FROM journal WHERE entry_id = 3"), 0);
+        // Settlement counts the committed redemptions only, in the same transaction.
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM settlement_lines"), 2);
+        assert_eq!(
+            count(&c, "SELECT entries * 1000 + points FROM settlement_windows WHERE counterparty = 'L1'"),
+            2_015
+        );
     }
 
     #[test]
@@ -201,6 +250,7 @@ mod tests {
         let batch = vec![redeem(1, "T1:1", 0, 10), redeem(2, "T1:2", 1, 1_000)];
         assert!(commit_batch(&mut c, &batch).is_err());
         assert_eq!(count(&c, "SELECT COUNT(*) FROM journal"), 0, "nothing of the batch remains");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM settlement_lines"), 0);
         assert_eq!(count(&c, "SELECT amount FROM wallet_lots"), 100);
     }
 }

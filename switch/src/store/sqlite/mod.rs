@@ -12,6 +12,7 @@ mod reads;
 mod registry;
 mod schema;
 pub mod seed;
+mod settlement;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};

@@ -7,7 +7,7 @@ use actors::journal::{
     CommitOutcome, EntryKind, HouseAccount, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId,
 };
 use actors::registry::{CardLink, IdentityConflict};
-use actors::store::{AuditReport, SettlementRow, Store, StoreFuture, TerminalRecord};
+use actors::store::{AuditReport, Store, StoreFuture, TerminalRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TxnNo};
 use rusqlite::types::Type;
@@ -315,27 +315,6 @@ impl Store for SqliteStore {
 
     fn catalog(&self) -> StoreFuture<Catalog> {
         self.read(load_catalog)
-    }
-
-    fn settlement_totals(&self) -> StoreFuture<Vec<SettlementRow>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT municipality, location_id, business_date,
-                        SUM(CASE kind WHEN 1 THEN 1 ELSE -1 END), SUM(CASE kind WHEN 1 THEN points ELSE -points END)
-                 FROM journal WHERE kind IN (1, 2) AND municipality IS NOT NULL
-                 GROUP BY municipality, location_id, business_date",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(SettlementRow {
-                    municipality: r.get(0)?,
-                    location_id: r.get(1)?,
-                    business_date: r.get(2)?,
-                    transactions: r.get(3)?,
-                    points: r.get(4)?,
-                })
-            })?;
-            rows.collect()
-        })
     }
 
     fn audit(&self) -> StoreFuture<AuditReport> {

@@ -26,7 +26,7 @@ use deadpool_postgres::ClientWrapper;
 use futures::try_join;
 
 use super::{expect_rows, failure, Failure, JournalColumns, LotColumns, Param, PostingColumns};
-use super::{INSERT_JOURNAL, INSERT_POSTINGS, LOCK_WALLETS};
+use super::{SettlementColumns, ADD_WINDOWS, INSERT_JOURNAL, INSERT_LINES, INSERT_POSTINGS, LOCK_WALLETS};
 use crate::store::postgres::PgError;
 
 const READ_LOTS: &str = "SELECT l.wallet_id, l.account, l.lot, l.amount FROM wallet_lots l
@@ -54,17 +54,29 @@ struct LotChange {
 
 pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result<Vec<CommitOutcome>, PgError> {
     // Prepared once per connection; every statement of the first batch in one round trip.
-    let (lock_wallets, read_lots, conflicts, insert_journal, insert_postings, update_wallets, update_lots, insert_lots) =
-        try_join!(
-            c.prepare_cached(LOCK_WALLETS),
-            c.prepare_cached(READ_LOTS),
-            c.prepare_cached(CONFLICTS),
-            c.prepare_cached(INSERT_JOURNAL),
-            c.prepare_cached(INSERT_POSTINGS),
-            c.prepare_cached(UPDATE_WALLETS),
-            c.prepare_cached(UPDATE_LOTS),
-            c.prepare_cached(INSERT_LOTS),
-        )?;
+    let (
+        lock_wallets,
+        read_lots,
+        conflicts,
+        insert_journal,
+        insert_postings,
+        update_wallets,
+        update_lots,
+        insert_lots,
+        insert_lines,
+        add_windows,
+    ) = try_join!(
+        c.prepare_cached(LOCK_WALLETS),
+        c.prepare_cached(READ_LOTS),
+        c.prepare_cached(CONFLICTS),
+        c.prepare_cached(INSERT_JOURNAL),
+        c.prepare_cached(INSERT_POSTINGS),
+        c.prepare_cached(UPDATE_WALLETS),
+        c.prepare_cached(UPDATE_LOTS),
+        c.prepare_cached(INSERT_LOTS),
+        c.prepare_cached(INSERT_LINES),
+        c.prepare_cached(ADD_WINDOWS),
+    )?;
 
     // What the batch touches.
     let mut wallets = BTreeSet::new();
@@ -177,6 +189,7 @@ pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result
     // Round trip 2: the accepted entries, as arrays.
     let journal = JournalColumns::of(accepted.iter().copied());
     let postings = PostingColumns::of(accepted.iter().copied());
+    let settlement = SettlementColumns::of(accepted.iter().copied());
     let (wallet_update_ids, wallet_update_versions): (Vec<i64>, Vec<i64>) =
         versions.iter().filter(|(w, v)| stored_versions.get(w) != Some(v)).map(|(w, v)| (*w, *v)).unzip();
     let mut lot_update = LotColumns::default();
@@ -191,12 +204,15 @@ pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result
     let (journal_params, posting_params) = (journal.params(), postings.params());
     let wallet_params: [&Param<'_>; 2] = [&wallet_update_ids, &wallet_update_versions];
     let (update_lot_params, insert_lot_params) = (lot_update.params(), lot_insert.params());
-    let (journal_rows, posting_rows, wallet_rows_updated, lots_updated, _, _) = try_join!(
+    let (line_params, window_params) = (settlement.line_params(), settlement.window_params());
+    let (journal_rows, posting_rows, wallet_rows_updated, lots_updated, _, line_rows, _, _) = try_join!(
         c.execute(&insert_journal, &journal_params),
         c.execute(&insert_postings, &posting_params),
         c.execute(&update_wallets, &wallet_params),
         c.execute(&update_lots, &update_lot_params),
         c.execute(&insert_lots, &insert_lot_params),
+        c.execute(&insert_lines, &line_params),
+        c.execute(&add_windows, &window_params),
         c.batch_execute("COMMIT"),
     )
     .map_err(|e| match failure(e) {
@@ -209,6 +225,7 @@ pub(super) async fn commit(c: &ClientWrapper, batch: &[PreparedEntry]) -> Result
         ("postings", posting_rows, postings.rows()),
         ("wallets", wallet_rows_updated, wallet_update_ids.len() as u64),
         ("wallet_lots", lots_updated, lot_update.wallet.len() as u64),
+        ("settlement_lines", line_rows, settlement.lines()),
     ])?;
     Ok(outcomes)
 }

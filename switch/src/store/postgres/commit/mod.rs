@@ -15,6 +15,9 @@
 //!   or when the batch's shape already says it would be (two entries with one key, say).
 //!
 //! The statements are prepared once per connection (in one round trip on its first use).
+//!
+//! Both ways write the committed entries' settlement lines and add them to their windows in
+//! the same transaction (`actors::settlement`), two more statements in the same round trip.
 
 mod checked;
 mod optimistic;
@@ -22,6 +25,7 @@ mod optimistic;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actors::journal::{CommitOutcome, Posting, PreparedEntry};
+use actors::settlement::{lines_of, windows_of, EntryFacts};
 use deadpool_postgres::ClientWrapper;
 use tokio_postgres::error::{Severity, SqlState};
 
@@ -261,6 +265,81 @@ impl<'a> LotColumns<'a> {
 
     fn params(&self) -> [&Param<'_>; 4] {
         [&self.wallet, &self.account, &self.lot, &self.amount]
+    }
+}
+
+const INSERT_LINES: &str = "INSERT INTO settlement_lines (book, business_date, entry_id, counterparty, wallet_id,
+         created_at_ms, entries, points)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::smallint[],
+         $8::bigint[])";
+/// Windows in (day, book, counterparty) order, each once (`windows_of` sums them): batches
+/// committing at once take the window rows' locks in one order.
+const ADD_WINDOWS: &str = "INSERT INTO settlement_windows AS w (business_date, book, counterparty, entries, points)
+     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+     ON CONFLICT (business_date, book, counterparty)
+     DO UPDATE SET entries = w.entries + EXCLUDED.entries, points = w.points + EXCLUDED.points";
+
+/// The settlement lines of committed entries and the window changes they make, as arrays.
+#[derive(Default)]
+struct SettlementColumns {
+    book: Vec<String>,
+    business_date: Vec<i32>,
+    entry_id: Vec<i64>,
+    counterparty: Vec<String>,
+    wallet_id: Vec<Option<i64>>,
+    created_at_ms: Vec<i64>,
+    entries: Vec<i16>,
+    points: Vec<i64>,
+    window_date: Vec<i32>,
+    window_book: Vec<String>,
+    window_counterparty: Vec<String>,
+    window_entries: Vec<i64>,
+    window_points: Vec<i64>,
+}
+
+impl SettlementColumns {
+    fn of<'e>(entries: impl IntoIterator<Item = &'e PreparedEntry>) -> SettlementColumns {
+        let mut s = SettlementColumns::default();
+        let lines: Vec<_> = entries.into_iter().flat_map(|p| lines_of(&EntryFacts::of(p))).collect();
+        for l in &lines {
+            s.book.push(l.book.key());
+            s.business_date.push(l.business_date as i32);
+            s.entry_id.push(l.entry_id as i64);
+            s.counterparty.push(l.counterparty.clone());
+            s.wallet_id.push(l.wallet.map(|w| w.0 as i64));
+            s.created_at_ms.push(l.created_at_ms as i64);
+            s.entries.push(l.entries as i16);
+            s.points.push(l.points);
+        }
+        for w in windows_of(&lines) {
+            s.window_date.push(w.business_date as i32);
+            s.window_book.push(w.book);
+            s.window_counterparty.push(w.counterparty);
+            s.window_entries.push(w.entries);
+            s.window_points.push(w.points);
+        }
+        s
+    }
+
+    fn line_params(&self) -> [&Param<'_>; 8] {
+        [
+            &self.book,
+            &self.business_date,
+            &self.entry_id,
+            &self.counterparty,
+            &self.wallet_id,
+            &self.created_at_ms,
+            &self.entries,
+            &self.points,
+        ]
+    }
+
+    fn window_params(&self) -> [&Param<'_>; 5] {
+        [&self.window_date, &self.window_book, &self.window_counterparty, &self.window_entries, &self.window_points]
+    }
+
+    fn lines(&self) -> u64 {
+        self.book.len() as u64
     }
 }
 

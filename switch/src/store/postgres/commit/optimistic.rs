@@ -22,7 +22,7 @@ use deadpool_postgres::ClientWrapper;
 use futures::try_join;
 
 use super::{expect_rows, failure, is_conflict, Failure, JournalColumns, LotColumns, Param, PostingColumns};
-use super::{INSERT_JOURNAL, INSERT_POSTINGS, LOCK_WALLETS};
+use super::{SettlementColumns, ADD_WINDOWS, INSERT_JOURNAL, INSERT_LINES, INSERT_POSTINGS, LOCK_WALLETS};
 use crate::store::postgres::{describe_error, PgError};
 
 /// Moves each wallet from the version its first entry was planned on to the one after its
@@ -117,13 +117,24 @@ pub(super) async fn commit(
     overlapping: bool,
 ) -> Result<Attempt, PgError> {
     // Prepared once per connection; in one round trip on its first batch.
-    let (lock_wallets, move_versions, debit_lots, credit_lots, insert_journal, insert_postings) = try_join!(
+    let (
+        lock_wallets,
+        move_versions,
+        debit_lots,
+        credit_lots,
+        insert_journal,
+        insert_postings,
+        insert_lines,
+        add_windows,
+    ) = try_join!(
         c.prepare_cached(LOCK_WALLETS),
         c.prepare_cached(MOVE_VERSIONS),
         c.prepare_cached(DEBIT_LOTS),
         c.prepare_cached(CREDIT_LOTS),
         c.prepare_cached(INSERT_JOURNAL),
         c.prepare_cached(INSERT_POSTINGS),
+        c.prepare_cached(INSERT_LINES),
+        c.prepare_cached(ADD_WINDOWS),
     )?;
 
     let mut wallet_ids = Vec::with_capacity(plan.versions.len());
@@ -147,9 +158,11 @@ pub(super) async fn commit(
     }
     let journal = JournalColumns::of(batch);
     let postings = PostingColumns::of(batch);
+    let settlement = SettlementColumns::of(batch);
     let version_params: [&Param<'_>; 3] = [&wallet_ids, &planned_on, &new_versions];
     let debit_params: [&Param<'_>; 5] = [&debits.wallet, &debits.account, &debits.lot, &debits.amount, &lowest];
     let (credit_params, journal_params, posting_params) = (credits.params(), journal.params(), postings.params());
+    let (line_params, window_params) = (settlement.line_params(), settlement.window_params());
 
     let lock_params: [&Param<'_>; 1] = [&wallet_ids];
     let lock_in_order = async {
@@ -167,11 +180,17 @@ pub(super) async fn commit(
         c.execute(&credit_lots, &credit_params),
         c.execute(&insert_journal, &journal_params),
         c.execute(&insert_postings, &posting_params),
+        c.execute(&insert_lines, &line_params),
+        c.execute(&add_windows, &window_params),
         c.batch_execute("COMMIT"),
     );
     match written {
-        Ok((_, _, _, _, _, journal_rows, posting_rows, _)) => {
-            expect_rows(&[("journal", journal_rows, journal.rows()), ("postings", posting_rows, postings.rows())])?;
+        Ok((_, _, _, _, _, journal_rows, posting_rows, line_rows, _, _)) => {
+            expect_rows(&[
+                ("journal", journal_rows, journal.rows()),
+                ("postings", posting_rows, postings.rows()),
+                ("settlement_lines", line_rows, settlement.lines()),
+            ])?;
             Ok(Attempt::Committed)
         }
         Err(e) => match failure(e) {
