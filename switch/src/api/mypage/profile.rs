@@ -1,0 +1,206 @@
+//! The my page once logged in (画面19): balances, profile, revocation (R12), service IDs.
+
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actors::journal::WalletId;
+use actors::mailbox::ask;
+use actors::registry::{NotifyChoices, ProfileChange};
+use actors::router::ChangeIdentity;
+use actors::wallet::IdentityChange;
+use protocol::AccountKind;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::fields::{default_municipality, identity_problem, validate_email, validate_password};
+use crate::api::auth::{blocking, hash_secret};
+use crate::api::problem::Problem;
+use crate::api::ApiState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(my_page).service(change_profile).service(revoke).service(service_ids);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Balance {
+    /// Municipality code or event code.
+    pub code: String,
+    pub name: String,
+    pub balance: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyPage {
+    pub mykey_id: String,
+    pub email: Option<String>,
+    pub notify: NotifyChoices,
+    pub default_municipality: Option<String>,
+    pub card_expires_on: Option<u32>,
+    /// 留保ポイント残高
+    pub reserved: u64,
+    /// 画面52: the default municipality first, then by balance, largest first (R24).
+    pub municipal: Vec<Balance>,
+    /// 画面54: by balance, largest first (R25).
+    pub events: Vec<Balance>,
+}
+
+/// The my page (画面19): profile and balances.
+#[utoipa::path(
+    responses((status = 200, body = MyPage), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/mypage")]
+async fn my_page(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    let wallet = state.citizen(&req)?;
+    Ok(HttpResponse::Ok().json(my_page_view(&state, wallet).await?))
+}
+
+/// What 画面19 shows: the profile and the balances in the manual's order, for the JSON API and
+/// the web page alike.
+pub async fn my_page_view(state: &ApiState, wallet: WalletId) -> Result<MyPage, Problem> {
+    let citizen = state.registry.citizen(wallet).await?.ok_or_else(Problem::unauthorized)?;
+    let wallet_state = state.store.load_wallet(wallet).await?.ok_or_else(Problem::unauthorized)?;
+    let catalog = state.catalog.current();
+    let today = state.clock.business_date();
+    let (mut reserved, mut municipal, mut events) = (0, Vec::new(), Vec::new());
+    for (account, _) in wallet_state.accounts.iter() {
+        let balance = wallet_state.usable(account, today);
+        let entry = Balance { code: account.code.clone(), name: catalog.account_name(account), balance };
+        match account.kind {
+            AccountKind::Reserved => reserved += balance,
+            AccountKind::Municipal => municipal.push(entry),
+            AccountKind::Event => events.push(entry),
+        }
+    }
+    let default = citizen.default_municipality.map(|d| d.as_str().to_owned());
+    municipal.sort_by(|a, b| {
+        let (a_default, b_default) = (Some(&a.code) == default.as_ref(), Some(&b.code) == default.as_ref());
+        b_default.cmp(&a_default).then(b.balance.cmp(&a.balance)).then(a.code.cmp(&b.code))
+    });
+    events.sort_by(|a, b| b.balance.cmp(&a.balance).then(a.code.cmp(&b.code)));
+    Ok(MyPage {
+        mykey_id: citizen.mykey_id.as_str().to_owned(),
+        email: citizen.email,
+        notify: citizen.notify,
+        default_municipality: default,
+        card_expires_on: citizen.card.map(|c| c.expires_on),
+        reserved,
+        municipal,
+        events,
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ProfileEdit {
+    email: Option<String>,
+    password: Option<String>,
+    notify: Option<NotifyChoices>,
+    default_municipality: Option<String>,
+}
+
+/// 利用者情報の変更 (画面58–60): e-mail, password, default municipality, notifications.
+#[utoipa::path(
+    request_body = ProfileEdit,
+    responses(
+        (status = 204, description = "changed"),
+        (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/api/v1/mypage/profile")]
+async fn change_profile(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<ProfileEdit>,
+) -> Result<HttpResponse, Problem> {
+    let wallet = state.citizen(&req)?;
+    let body = body.into_inner();
+    let mut change = ProfileChange { notify: body.notify, ..ProfileChange::default() };
+    if let Some(email) = body.email.as_deref() {
+        change.email = Some(validate_email(Some(email))?);
+    }
+    if body.default_municipality.is_some() {
+        change.default_municipality = Some(default_municipality(&state, body.default_municipality.as_deref()).await?);
+    }
+    if let Some(password) = body.password {
+        let password = validate_password(Some(&password))?;
+        change.password_hash = Some(blocking(move || hash_secret(&password)).await?);
+    }
+    state.registry.update_profile(wallet, change).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeRequest {
+    /// Must be true: revocation is final (R12).
+    confirm: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    mykey_id: String,
+    /// マイキーIDを失効させました。
+    message: &'static str,
+}
+
+/// マイキーIDの失効 (画面62): final; the my-page sessions of the citizen end.
+#[utoipa::path(
+    request_body = RevokeRequest,
+    responses(
+        (status = 200, body = Revoked),
+        (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem), (status = 503, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/mypage/revoke")]
+async fn revoke(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<RevokeRequest>,
+) -> Result<HttpResponse, Problem> {
+    let wallet = state.citizen(&req)?;
+    if !body.confirm {
+        return Err(Problem::field("confirm", "required", "失効すると元に戻せません。確認してください"));
+    }
+    let revoked = ask(&state.router, |reply| ChangeIdentity { wallet, change: IdentityChange::Revoke, reply })
+        .await?
+        .map_err(identity_problem)?;
+    state.sessions.close_citizen(wallet);
+    Ok(HttpResponse::Ok()
+        .json(Revoked { mykey_id: revoked.as_str().to_owned(), message: "マイキーIDを失効させました。" }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceIdView {
+    issuer_id: String,
+    /// ID付与事業者名
+    issuer_name: String,
+    /// 顧客ID
+    customer_id: String,
+    address_notification: bool,
+    registered_at_ms: u64,
+}
+
+/// サービスIDの登録状況照会 (画面57, R27).
+#[utoipa::path(
+    responses((status = 200, body = Vec<ServiceIdView>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/mypage/service-ids")]
+async fn service_ids(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    let wallet = state.citizen(&req)?;
+    let rows: Vec<ServiceIdView> = state
+        .registry
+        .service_ids_of(wallet)
+        .await?
+        .into_iter()
+        .map(|r| ServiceIdView {
+            issuer_id: r.issuer_id,
+            issuer_name: r.issuer_name,
+            customer_id: r.customer_id,
+            address_notification: r.address_notification,
+            registered_at_ms: r.registered_at_ms,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(rows))
+}
