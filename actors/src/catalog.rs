@@ -77,6 +77,17 @@ impl Catalog {
         }
     }
 
+    /// The municipality (or prefecture, for its events) whose points an account holds, and
+    /// which pays settlement money for them: a municipal point's own code, an event's owner.
+    /// None for the reserved account and for codes the catalog does not know.
+    pub fn owner_of(&self, account: &AccountRef) -> Option<String> {
+        match account.kind {
+            AccountKind::Municipal => self.accepts_credit(account).then(|| account.code.clone()),
+            AccountKind::Event => self.events.get(&account.code).map(|e| e.owner_code.clone()),
+            AccountKind::Reserved => None,
+        }
+    }
+
     /// Whether points can be credited to this account: a registered municipal point, a
     /// registered event, or the reserved account.
     pub fn accepts_credit(&self, account: &AccountRef) -> bool {

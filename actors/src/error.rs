@@ -41,6 +41,21 @@ pub enum SwitchError {
     UnknownDestination,
     #[error("the special support event has ended")]
     EventEnded,
+    #[error("no issued point ticket has this number")]
+    UnknownTicket,
+    #[error("the point ticket was already cleared")]
+    TicketAlreadyCleared,
+    #[error("the point ticket is past its last day and expired")]
+    TicketExpired,
+    #[error("the point ticket was reissued under a new number; this one is dead")]
+    TicketReissued,
+    #[error("a ticket's last day must be between today and {max_days} days from today")]
+    InvalidTicketExpiry { max_days: u32 },
+    #[error("too many unknown ticket numbers from this terminal; try again after {retry_after_s} s")]
+    TicketLookupsPaused { retry_after_s: u64 },
+    /// A freshly drawn ticket number belongs to another ticket; the caller draws again.
+    #[error("ticket number taken")]
+    TicketNumberTaken,
     #[error("switch is busy; retry with the same sequence number")]
     Busy,
     #[error("temporary failure, nothing applied; retry with the same sequence number")]
@@ -71,6 +86,14 @@ impl SwitchError {
             SwitchError::VoidNotAllowed(_) => ErrorCode::VoidNotAllowed,
             // Partner and my-page refusals: terminals never send these requests.
             SwitchError::UnknownDestination | SwitchError::EventEnded => ErrorCode::AccountNotUsableHere,
+            SwitchError::UnknownTicket => ErrorCode::UnknownTicket,
+            SwitchError::TicketAlreadyCleared => ErrorCode::TicketAlreadyCleared,
+            SwitchError::TicketExpired => ErrorCode::TicketExpired,
+            SwitchError::TicketReissued => ErrorCode::TicketReissued,
+            SwitchError::InvalidTicketExpiry { .. } => ErrorCode::InvalidTicketExpiry,
+            SwitchError::TicketLookupsPaused { .. } => ErrorCode::TicketLookupsPaused,
+            // Answered by drawing again before anyone sees it.
+            SwitchError::TicketNumberTaken => ErrorCode::TemporaryFailure,
             SwitchError::Busy => ErrorCode::Busy,
             SwitchError::TemporaryFailure => ErrorCode::TemporaryFailure,
             SwitchError::Internal => ErrorCode::Internal,
@@ -80,7 +103,10 @@ impl SwitchError {
     /// Refusals that depend on the request's content; before answering one, the wallet checks
     /// whether the same idempotency key was already applied (then the first answer wins).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, SwitchError::Busy | SwitchError::TemporaryFailure | SwitchError::Internal)
+        !matches!(
+            self,
+            SwitchError::Busy | SwitchError::TemporaryFailure | SwitchError::Internal | SwitchError::TicketNumberTaken
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! wallet, a sub-account and a lot (its expiry date); the other side names a ledger account
 //! such as the location where points were spent or the issuer that granted them.
 
-use protocol::{AccountRef, TerminalId, TxnNo};
+use protocol::{AccountRef, TerminalId, TicketNo, TxnNo};
 
 /// Internal, immutable identity of a citizen's wallet. The MyKey ID is an attribute that can
 /// change (F55); the wallet id never does, and it is what the store and the router key on.
@@ -25,15 +25,20 @@ pub enum HouseAccount {
     /// A partner company (応援ポイント会社, online shop, crowdfunding site): points it migrated
     /// in are debited to it; points spent at its shop are credited to it (精算 per partner).
     Partner(u32),
+    /// The points of one point ticket, held by the house between issuance and the ticket's end
+    /// (clearing, reissue or expiry). One account per ticket, so `switch check`'s books show
+    /// each ticket's points: its escrow holds them while the ticket is valid, nothing after.
+    TicketEscrow(TicketNo),
 }
 
 impl HouseAccount {
-    /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`.
+    /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`, `P3`, `K987654321012`.
     pub fn key(&self) -> String {
         match self {
             HouseAccount::Location(id) => format!("L{id}"),
             HouseAccount::Issuer(a) => format!("I:{a}"),
             HouseAccount::Partner(id) => format!("P{id}"),
+            HouseAccount::TicketEscrow(n) => format!("K{n}"),
         }
     }
 
@@ -43,6 +48,9 @@ impl HouseAccount {
         }
         if let Some(rest) = key.strip_prefix('P') {
             return rest.parse().ok().map(HouseAccount::Partner);
+        }
+        if let Some(rest) = key.strip_prefix('K') {
+            return rest.parse().ok().map(HouseAccount::TicketEscrow);
         }
         key.strip_prefix('L')?.parse().ok().map(HouseAccount::Location)
     }
@@ -106,6 +114,16 @@ pub enum EntryKind {
     ShopDebit = 6,
     /// Full cancellation of a shop debit (F88): the points go back to the lots they came from.
     ShopCancel = 7,
+    /// A point ticket issued (F29): the citizen's points into the ticket's escrow. A reissue is
+    /// an issuance too: the old ticket's escrow into the new one's, `voids` naming the old
+    /// ticket's issuance (the old number is dead).
+    TicketIssue = 8,
+    /// A ticket cleared (消込, F31): its escrow to the clearing location, settled like a
+    /// redemption there (F75: only cleared tickets are paid). `voids` names the issuance.
+    TicketClear = 9,
+    /// A ticket expired uncleared (失効, F32): its escrow back to the issuer of its points, not
+    /// to the citizen (F32 DEFAULT) nor to any shop (R53). `voids` names the issuance.
+    TicketExpire = 10,
     /// An administrative grant (行政ポイント, F67–F69) of a programme to a citizen on its roster,
     /// debiting the municipality's issuer account. Its key names the programme (see
     /// `crate::grants`), so a grant-completion mail can say which programme granted it.
@@ -122,6 +140,9 @@ impl EntryKind {
             5 => Some(EntryKind::Transfer),
             6 => Some(EntryKind::ShopDebit),
             7 => Some(EntryKind::ShopCancel),
+            8 => Some(EntryKind::TicketIssue),
+            9 => Some(EntryKind::TicketClear),
+            10 => Some(EntryKind::TicketExpire),
             12 => Some(EntryKind::AdminGrant),
             _ => None,
         }
@@ -216,12 +237,16 @@ mod tests {
 
     #[test]
     fn house_account_keys_round_trip() {
-        for a in
-            [HouseAccount::Location(12), HouseAccount::Issuer("M141305".parse().unwrap()), HouseAccount::Partner(7)]
-        {
+        for a in [
+            HouseAccount::Location(12),
+            HouseAccount::Issuer("M141305".parse().unwrap()),
+            HouseAccount::Partner(7),
+            HouseAccount::TicketEscrow("987654321012".parse().unwrap()),
+        ] {
             assert_eq!(HouseAccount::parse(&a.key()), Some(a));
         }
         assert_eq!(HouseAccount::parse("X1"), None);
+        assert_eq!(HouseAccount::parse("K12"), None, "a ticket number has 12 digits");
     }
 
     #[test]

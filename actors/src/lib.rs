@@ -43,6 +43,7 @@ pub mod settlement;
 pub mod store;
 pub mod system;
 pub mod terminal_auth;
+pub mod tickets;
 pub mod wallet;
 pub mod wallet_append;
 pub mod wallet_points;

@@ -337,6 +337,26 @@ impl Handler<MovePoints> for Router {
     }
 }
 
+/// A movement of the points of the citizen with this MyKey ID (a terminal's ticket issuance,
+/// after a card read): resolved like a redemption, then handled as [`MovePoints`].
+pub struct MovePointsOf {
+    pub mykey_id: MyKeyId,
+    pub op: PointOp,
+    pub reply: Reply<Option<Posted>>,
+}
+
+impl Message for MovePointsOf {
+    type Result = ();
+}
+
+impl Handler<MovePointsOf> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: MovePointsOf, ctx: &mut Self::Context) {
+        let MovePointsOf { mykey_id, op, reply } = msg;
+        self.route(ctx, |r| ResolveMyKey { mykey_id, reply: r }, WalletRequest::Points { op, reply });
+    }
+}
+
 /// Activates wallets ahead of a burst of requests for them (an ID-link chunk) from one store
 /// read, instead of one read per wallet as each first request arrives. Wallets already active
 /// are left alone; answers how many were activated. Only a shortcut: a request for a wallet

@@ -8,11 +8,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo};
+use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
 
 use crate::catalog::Catalog;
 use crate::journal::{CommitOutcome, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
 use crate::registry::{CardLink, IdentityConflict};
+use crate::tickets::{NewTicket, TicketCreated, TicketNote, TicketRecord};
 use crate::wallet_state::WalletState;
 
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
@@ -132,6 +133,21 @@ pub trait Store: Send + Sync + 'static {
     /// A card serial nobody is linked to: if the certificate-lifecycle service reported it as
     /// the renewal of a linked card, moves the link to it (R13) and answers as `wallet_by_card`.
     fn adopt_renewed_card(&self, new_serial: String) -> StoreFuture<Option<(WalletId, MyKeyId)>>;
+    // Point tickets ([`crate::tickets`]): the rows beside the journal, which decides.
+    /// Stores a ticket before its issuance entry, unless its request already has one (that one
+    /// is answered) or its number is taken (nothing is stored).
+    fn create_ticket(&self, ticket: NewTicket) -> StoreFuture<TicketCreated>;
+    fn ticket(&self, number: TicketNo) -> StoreFuture<Option<TicketRecord>>;
+    /// The ticket a request (`T<terminal>:<seq>`, `W<wallet>:<key>`) asked for.
+    fn ticket_by_request(&self, request_key: String) -> StoreFuture<Option<TicketRecord>>;
+    /// Notes states the journal decided, in one write; a note never moves a ticket back, and
+    /// never changes one that ended.
+    fn note_tickets(&self, notes: Vec<TicketNote>) -> StoreFuture<()>;
+    /// The wallet's latest `limit` tickets, newest first.
+    fn tickets_of(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<TicketRecord>>;
+    /// Up to `limit` tickets not noted as ended whose last day is before `today`, by number
+    /// after `after`: the expiry job's work list.
+    fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>>;
     /// Proves the books: every entry balances, every wallet lot equals its postings' sum,
     /// every wallet version equals its number of entries, no lot is negative.
     fn audit(&self) -> StoreFuture<AuditReport>;

@@ -456,7 +456,21 @@ impl Wallet {
         };
         let plans = points::Context { state, catalog: &catalog, today, reserve: self.deps.reserve };
         let job: Job<Posted> = match plans.plan(&op) {
-            Ok(Some(plan)) => Box::pin(attempt.append(self.deps.ledger.clone(), plan.entry, plan.posted)),
+            // A ticket's row is stored before the entry that moves its points (see
+            // `crate::tickets`), and only once the plan holds.
+            Ok(Some(plan)) => match op.ticket_to_store() {
+                Some(ticket) => {
+                    let ticket = crate::tickets::NewTicket { wallet: state.wallet_id, ..ticket.clone() };
+                    let (store, ledger) = (self.deps.store.clone(), self.deps.ledger.clone());
+                    Box::pin(async move {
+                        match points::store_ticket(&*store, ticket).await {
+                            Ok(()) => attempt.append(ledger, plan.entry, plan.posted).await,
+                            Err(e) => Outcome::Failed(e),
+                        }
+                    })
+                }
+                None => Box::pin(attempt.append(self.deps.ledger.clone(), plan.entry, plan.posted)),
+            },
             Ok(None) => return answer(reply, Ok(None)),
             Err(e) if e.is_refusal() => Box::pin(attempt.refuse(e)),
             Err(e) => Box::pin(async move { Outcome::Failed(e) }),
@@ -478,7 +492,8 @@ impl Wallet {
     fn finish<A: 'static, R: 'static>(&self, job: Job<A>, reply: Reply<R>, into: fn(A) -> R, ctx: &mut Context<Self>) {
         ctx.wait(job.into_actor(self).map(move |outcome, act, ctx| match outcome {
             Outcome::Applied { postings, answer: a } => {
-                if let Some(state) = act.state.as_mut() {
+                // An entry that does not write the wallet (a ticket's end) leaves its version.
+                if let Some(state) = act.state.as_mut().filter(|_| !postings.is_empty()) {
                     state.apply(&postings);
                 }
                 answer(reply, Ok(into(a)));

@@ -41,21 +41,38 @@ pub struct SameRequest {
     pub account: AccountRef,
     pub points: u64,
     pub reverses: Option<TxnNo>,
+    /// False for an entry that does not write the wallet (a point ticket's clearing or expiry
+    /// moves only escrowed points): it carries no wallet, and `reverses` names the ticket.
+    pub writes_wallet: bool,
 }
 
 impl SameRequest {
     /// A movement of `points` on `account`.
     pub fn movement(key: String, kind: EntryKind, account: AccountRef, points: u64) -> SameRequest {
-        SameRequest { key, kind, account, points, reverses: None }
+        SameRequest { key, kind, account, points, reverses: None, writes_wallet: true }
     }
 
     /// The reversal of the transaction `original`.
     pub fn reversal(key: String, kind: EntryKind, original: TxnNo) -> SameRequest {
-        SameRequest { key, kind, account: AccountRef::reserved(), points: 0, reverses: Some(original) }
+        SameRequest {
+            key,
+            kind,
+            account: AccountRef::reserved(),
+            points: 0,
+            reverses: Some(original),
+            writes_wallet: true,
+        }
+    }
+
+    /// The end of a point ticket (its clearing or expiry), which voids the ticket's issuance
+    /// `issue` and writes no wallet.
+    pub fn ticket_end(key: String, kind: EntryKind, issue: TxnNo) -> SameRequest {
+        SameRequest { writes_wallet: false, ..SameRequest::reversal(key, kind, issue) }
     }
 
     pub fn matches(&self, wallet: WalletId, record: &JournalRecord) -> bool {
-        record.wallet == Some(wallet)
+        let owner = if self.writes_wallet { Some(wallet) } else { None };
+        record.wallet == owner
             && record.kind == self.kind
             && match self.reverses {
                 Some(txn) => record.voids_txn_no == Some(txn),
@@ -79,7 +96,8 @@ pub trait Answer: Sized {
 
 /// How a mutation ended, decided off the actor and applied on it.
 pub enum Outcome<A> {
-    /// Durable: the wallet applies the postings, then answers.
+    /// Durable: the wallet applies the postings (with its version), then answers. Empty for
+    /// an entry that does not write the wallet (a ticket's end): the version stays.
     Applied {
         postings: Vec<Posting>,
         answer: A,
@@ -103,7 +121,7 @@ pub struct Attempt<A: Answer> {
 impl<A: Answer> Attempt<A> {
     /// Appends the entry and turns the ledger's verdict into how the request ended.
     pub async fn append(self, ledger: Addr<Ledger>, entry: NewEntry, planned: A) -> Outcome<A> {
-        let postings = entry.postings.clone();
+        let postings = if entry.wallet.is_some() { entry.postings.clone() } else { Vec::new() };
         match ask(&ledger, |reply| Append { entry, reply }).await {
             Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
                 Outcome::Applied { postings, answer: planned.numbered(txn_no, created_at_ms) }

@@ -1,6 +1,7 @@
-//! Point movements that do not come from a terminal: partner migrations (credits), the
-//! reserved account's moves (by the citizen, and by the reserve-period sweep), and online-shop
-//! debits and their cancellation (issue 6).
+//! Point movements other than a terminal's redemption: partner migrations (credits), the
+//! reserved account's moves (by the citizen, and by the reserve-period sweep), online-shop
+//! debits and their cancellation (issue 6), and point tickets' issuance, reissue, clearing and
+//! expiry (issue 13, [`crate::tickets`]).
 //!
 //! They go through the citizen's [`crate::wallet::Wallet`] like redemptions do, so a credit, a
 //! move and a redemption of one citizen never interleave, and they reach the journal through
@@ -16,12 +17,14 @@
 //! [`PointOp::name`] (its metric label), [`PointOp::same_request`] (its key and what a retry
 //! must match) and [`Context::plan`] (the checks and the postings); the wallet needs no change.
 
-use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
+use protocol::{AccountKind, AccountRef, MunicipalityCode, MyKeyId, TxnNo};
 
 use crate::catalog::Catalog;
 use crate::clock::add_days;
 use crate::error::SwitchError;
-use crate::journal::{EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, WalletId};
+use crate::journal::{EntryKind, HouseAccount, JournalRecord, NewEntry, Posting, Venue, WalletId};
+use crate::store::Store;
+use crate::tickets::{self, NewTicket, TicketCreated, TicketRecord};
 use crate::wallet_append::{check_amount, Answer, SameRequest, MAX_POINTS_PER_REQUEST};
 use crate::wallet_state::{WalletState, WalletStatus};
 
@@ -47,9 +50,56 @@ pub enum PointOp {
     /// (a second cancellation is refused by the store's unique `voids`). Whether a cancellation
     /// after settlement is allowed is the caller's check: it knows the municipality's setting.
     ShopCancel { key: String, original: JournalRecord, postings: Vec<Posting>, shop: u32 },
+    /// A point ticket issued from the citizen's points into its escrow (F29), at a terminal
+    /// (`venue`) or on the my page; or, with `replacing`, a reissue: the old ticket's escrow
+    /// into the new one's, the old ticket ended. The wallet stores `ticket`'s row before the
+    /// entry, once the plan holds (points never leave for a ticket that cannot be found).
+    TicketIssue { ticket: Box<NewTicket>, venue: Option<Venue>, replacing: Option<Box<EndingTicket>> },
+    /// A ticket cleared at a terminal (F31): its escrow to the terminal's location. `key` is
+    /// the terminal's request key.
+    TicketClear { key: String, ending: Box<EndingTicket>, venue: Venue },
+    /// A ticket past its last day, expired (F32): its escrow back to the issuer of its points.
+    TicketExpire { ending: Box<EndingTicket> },
+}
+
+/// A valid ticket about to end, with its issuance entry as the caller read them: the entry
+/// that ends it voids the issuance, which the store allows once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndingTicket {
+    pub ticket: TicketRecord,
+    pub issue_entry_id: u64,
+    pub issue_txn_no: TxnNo,
+}
+
+/// Stores a planned issuance's ticket row. A row the request already has (a retry) is used
+/// when it is this request's; a number another ticket holds is `TicketNumberTaken` (the caller
+/// draws again).
+pub async fn store_ticket(store: &dyn Store, ticket: NewTicket) -> Result<(), SwitchError> {
+    match store.create_ticket(ticket.clone()).await? {
+        TicketCreated::Created => Ok(()),
+        TicketCreated::RequestTaken(stored) if stored.number == ticket.number => {
+            if ticket.same_request_as(&stored) {
+                Ok(())
+            } else {
+                Err(SwitchError::IdempotencyConflict)
+            }
+        }
+        // The request has another number: the caller looked the request up before drawing,
+        // so this is a second attempt racing the first; the retry will find the stored one.
+        TicketCreated::RequestTaken(_) => Err(SwitchError::TemporaryFailure),
+        TicketCreated::NumberTaken => Err(SwitchError::TicketNumberTaken),
+    }
 }
 
 impl PointOp {
+    /// The ticket row the wallet stores before appending this movement's entry.
+    pub fn ticket_to_store(&self) -> Option<&NewTicket> {
+        match self {
+            PointOp::TicketIssue { ticket, .. } => Some(ticket),
+            _ => None,
+        }
+    }
+
     /// The movement's name in metrics and logs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -58,6 +108,9 @@ impl PointOp {
             PointOp::SweepReserved { .. } => "sweep",
             PointOp::ShopDebit { .. } => "shop_debit",
             PointOp::ShopCancel { .. } => "shop_cancel",
+            PointOp::TicketIssue { .. } => "ticket_issue",
+            PointOp::TicketClear { .. } => "ticket_clear",
+            PointOp::TicketExpire { .. } => "ticket_expire",
         }
     }
 
@@ -81,6 +134,23 @@ impl PointOp {
             PointOp::ShopCancel { key, original, .. } => {
                 SameRequest::reversal(key.clone(), EntryKind::ShopCancel, original.txn_no)
             }
+            PointOp::TicketIssue { ticket, replacing: None, .. } => SameRequest::movement(
+                tickets::issue_key(ticket.number),
+                EntryKind::TicketIssue,
+                ticket.account.clone(),
+                ticket.points,
+            ),
+            PointOp::TicketIssue { ticket, replacing: Some(old), .. } => {
+                SameRequest::reversal(tickets::issue_key(ticket.number), EntryKind::TicketIssue, old.issue_txn_no)
+            }
+            PointOp::TicketClear { key, ending, .. } => {
+                SameRequest::ticket_end(key.clone(), EntryKind::TicketClear, ending.issue_txn_no)
+            }
+            PointOp::TicketExpire { ending } => SameRequest::ticket_end(
+                tickets::expire_key(ending.ticket.number),
+                EntryKind::TicketExpire,
+                ending.issue_txn_no,
+            ),
         }
     }
 }
@@ -227,6 +297,9 @@ impl Context<'_> {
     pub fn plan(&self, op: &PointOp) -> Result<Option<Plan>, SwitchError> {
         match op {
             PointOp::SweepReserved { .. } if self.state.status == WalletStatus::Revoked => return Ok(None),
+            // A ticket's points left the citizen at issuance: the shop that took the ticket is
+            // paid, and an uncleared one expires, even after the MyKey ID was revoked.
+            PointOp::TicketClear { .. } | PointOp::TicketExpire { .. } => {}
             _ if self.state.status == WalletStatus::Revoked => return Err(SwitchError::MyKeyRevoked),
             _ => {}
         }
@@ -303,7 +376,152 @@ impl Context<'_> {
             PointOp::ShopCancel { key, original, postings, shop } => {
                 self.plan_cancel(key, *shop, original, postings).map(Some)
             }
+            PointOp::TicketIssue { ticket, venue, replacing: None } => {
+                self.plan_ticket(ticket, venue.as_ref()).map(Some)
+            }
+            PointOp::TicketIssue { ticket, venue, replacing: Some(old) } => {
+                self.plan_reissue(ticket, venue.as_ref(), old).map(Some)
+            }
+            PointOp::TicketClear { key, ending, venue } => self.plan_clear(key, ending, venue).map(Some),
+            PointOp::TicketExpire { ending } => self.plan_expire(ending).map(Some),
         }
+    }
+
+    /// A new ticket: the points leave the citizen's account for the ticket's escrow.
+    fn plan_ticket(&self, ticket: &NewTicket, venue: Option<&Venue>) -> Result<Plan, SwitchError> {
+        check_amount(ticket.points)?;
+        let account = &ticket.account;
+        if account.kind == AccountKind::Reserved {
+            // Reserved points are moved first, never spent (R20, R21).
+            return Err(SwitchError::UnknownDestination);
+        }
+        match venue {
+            Some(v) => {
+                let municipality: MunicipalityCode = v.municipality.parse().map_err(|_| SwitchError::Internal)?;
+                if !self.catalog.is_usable_at(account, v.terminal_id, municipality, self.today) {
+                    return Err(SwitchError::AccountNotUsableHere);
+                }
+            }
+            None => {
+                check_destination(self.catalog, account, self.today)?;
+                if account.kind == AccountKind::Event
+                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
+                {
+                    return Err(SwitchError::EventEnded);
+                }
+            }
+        }
+        let mut postings = self
+            .state
+            .plan_debit(account, ticket.points, self.today)
+            .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+        postings
+            .push(Posting::House { account: HouseAccount::TicketEscrow(ticket.number), amount: ticket.points as i64 });
+        let mut plan =
+            self.entry(EntryKind::TicketIssue, tickets::issue_key(ticket.number), account, ticket.points, postings)?;
+        plan.entry.venue = venue.cloned();
+        Ok(plan)
+    }
+
+    /// A reissue: the old ticket's escrow moves to the new ticket's, voiding the old issuance,
+    /// so the old number can no longer be cleared and the points are held once.
+    fn plan_reissue(&self, ticket: &NewTicket, venue: Option<&Venue>, old: &EndingTicket) -> Result<Plan, SwitchError> {
+        let held = &old.ticket;
+        if held.wallet != self.state.wallet_id {
+            return Err(SwitchError::UnknownTicket);
+        }
+        if held.is_past(self.today) {
+            return Err(SwitchError::TicketExpired);
+        }
+        if ticket.points != held.points || ticket.account != held.account || ticket.replaces != Some(held.number) {
+            return Err(SwitchError::Internal);
+        }
+        let points = held.points as i64;
+        let postings = vec![
+            Posting::House { account: HouseAccount::TicketEscrow(held.number), amount: -points },
+            Posting::House { account: HouseAccount::TicketEscrow(ticket.number), amount: points },
+        ];
+        let mut plan = self.entry(
+            EntryKind::TicketIssue,
+            tickets::issue_key(ticket.number),
+            &held.account,
+            held.points,
+            postings,
+        )?;
+        plan.entry.venue = venue.cloned();
+        plan.entry.voids = Some((old.issue_entry_id, old.issue_txn_no));
+        Ok(plan)
+    }
+
+    /// A clearing at `venue`: only the municipality whose points the ticket holds pays for it,
+    /// so only its terminals clear it; never after the ticket's last day (F31 DEFAULT).
+    fn plan_clear(&self, key: &str, ending: &EndingTicket, venue: &Venue) -> Result<Plan, SwitchError> {
+        check_key(key)?;
+        let ticket = &ending.ticket;
+        if ticket.wallet != self.state.wallet_id {
+            return Err(SwitchError::UnknownTicket);
+        }
+        if ticket.is_past(self.today) {
+            return Err(SwitchError::TicketExpired);
+        }
+        if self.catalog.owner_of(&ticket.account).as_deref() != Some(venue.municipality.as_str()) {
+            return Err(SwitchError::AccountNotUsableHere);
+        }
+        // The location first: settlement reads an entry's first house posting as its payee.
+        let postings = vec![
+            Posting::House { account: HouseAccount::Location(venue.location_id), amount: ticket.points as i64 },
+            Posting::House { account: HouseAccount::TicketEscrow(ticket.number), amount: -(ticket.points as i64) },
+        ];
+        Ok(self.ticket_end(EntryKind::TicketClear, key.to_owned(), ending, postings, Some(venue.clone())))
+    }
+
+    /// An expiry: the escrow goes back to the issuer of the ticket's points (F32: not to the
+    /// citizen, not to any shop). Only past the ticket's last day.
+    fn plan_expire(&self, ending: &EndingTicket) -> Result<Plan, SwitchError> {
+        let ticket = &ending.ticket;
+        if ticket.wallet != self.state.wallet_id || !ticket.is_past(self.today) {
+            return Err(SwitchError::Internal);
+        }
+        let postings = vec![
+            Posting::House { account: HouseAccount::TicketEscrow(ticket.number), amount: -(ticket.points as i64) },
+            Posting::House { account: HouseAccount::Issuer(ticket.account.clone()), amount: ticket.points as i64 },
+        ];
+        Ok(self.ticket_end(EntryKind::TicketExpire, tickets::expire_key(ticket.number), ending, postings, None))
+    }
+
+    /// The entry that ends a ticket: it voids the issuance (once, whoever races) and writes no
+    /// wallet, so it needs no wallet version and is refused by no revocation.
+    fn ticket_end(
+        &self,
+        kind: EntryKind,
+        key: String,
+        ending: &EndingTicket,
+        postings: Vec<Posting>,
+        venue: Option<Venue>,
+    ) -> Plan {
+        let ticket = &ending.ticket;
+        let balance_after = self.state.usable(&ticket.account, self.today);
+        let entry = NewEntry {
+            kind,
+            wallet: None,
+            idem_key: Some(key),
+            venue,
+            account: ticket.account.clone(),
+            points: ticket.points,
+            balance_after,
+            voids: Some((ending.issue_entry_id, ending.issue_txn_no)),
+            postings,
+        };
+        let posted = Posted {
+            txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
+            time_ms: 0,
+            mykey_id: self.state.mykey_id,
+            account: ticket.account.clone(),
+            points: ticket.points,
+            balance_after,
+            replayed: false,
+        };
+        Plan { entry, posted }
     }
 
     /// Plans the cancellation of `original` with the reversed `postings` of it: back to the

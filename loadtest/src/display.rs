@@ -2,7 +2,10 @@
 //! thousands separators, times in Japan time.
 
 use chrono::{DateTime, FixedOffset};
-use protocol::{AccountKind, CardReadOk, ErrorCode, LoginOk, RedeemOk, TerminalKind, VoidOk};
+use protocol::{
+    AccountKind, CardReadOk, ErrorCode, LoginOk, RedeemOk, TerminalKind, TicketClearOk, TicketIssueOk, TicketLookupOk,
+    TicketNo, VoidOk,
+};
 
 use crate::client::ClientError;
 
@@ -160,6 +163,68 @@ pub fn void_receipt(ok: &VoidOk) -> String {
     ]));
     if ok.replayed {
         out.push_str("※ 再送への応答です。二重には取り消されていません (answer to a retry: applied once)\n");
+    }
+    out
+}
+
+/// The printed point ticket: its number (also the QR code's content), points and last day.
+pub fn ticket(ok: &TicketIssueOk, replaced: Option<TicketNo>) -> String {
+    let mut out = String::from(if replaced.is_some() {
+        "── ポイント券 再発行 (point ticket reissued) ──\n"
+    } else {
+        "── ポイント券 (point ticket) ──\n"
+    });
+    let mut lines = vec![
+        ("発券番号 (ticket no., QR)", ok.ticket_no.to_string()),
+        ("ポイント数 (points)", format!("{} pt", thousands(ok.points))),
+        ("ポイント名 (point name)", ok.account_name.clone()),
+        ("有効期限 (valid through)", date(ok.expires_on)),
+        ("発行日時 (issued, JST)", jst(ok.txn_time_ms)),
+        ("取引済番号 (transaction no.)", ok.txn_no.to_string()),
+        ("マイキーID (MyKey ID)", ok.mykey_id.to_string()),
+        ("発行後残高 (balance after)", format!("{} pt", thousands(ok.balance_after))),
+        ("シーケンス番号 (seq)", ok.seq.to_string()),
+    ];
+    if let Some(old) = replaced {
+        lines.push(("無効になった券 (replaced ticket)", old.to_string()));
+    }
+    out.push_str(&rows(&lines));
+    out.push_str("発行認印欄 (issuance seal): ＿＿＿＿   利用店舗印欄 (store seal): ＿＿＿＿\n");
+    if ok.replayed {
+        out.push_str("※ 再送への応答です。二重には発行されていません (answer to a retry: issued once)\n");
+    }
+    out
+}
+
+/// A ticket read before clearing (画面35).
+pub fn ticket_info(ok: &TicketLookupOk) -> String {
+    let mut out = String::from("── ポイント券情報 (point ticket) ──\n");
+    out.push_str(&rows(&[
+        ("発券番号 (ticket no.)", ok.ticket_no.to_string()),
+        ("状態 (state)", ok.state.label().to_owned()),
+        ("ポイント数 (points)", format!("{} pt", thousands(ok.points))),
+        ("ポイント名 (point name)", ok.account_name.clone()),
+        ("有効期限 (valid through)", date(ok.expires_on)),
+        ("発行日時 (issued, JST)", jst(ok.issued_at_ms)),
+    ]));
+    out
+}
+
+/// The clearing receipt (画面36).
+pub fn clearing_receipt(ok: &TicketClearOk) -> String {
+    let mut out = String::from("── ポイント券消込 (ticket cleared) ──\n");
+    out.push_str(&rows(&[
+        ("発券番号 (ticket no.)", ok.ticket_no.to_string()),
+        ("取引済番号 (transaction no.)", ok.txn_no.to_string()),
+        ("消込日時 (cleared, JST)", jst(ok.txn_time_ms)),
+        ("端末ID (terminal ID)", ok.terminal_id.to_string()),
+        ("設置場所 (location)", ok.location_name.clone()),
+        ("ポイント名 (point name)", ok.account_name.clone()),
+        ("精算ポイント数 (points settled)", format!("{} pt", thousands(ok.points))),
+        ("シーケンス番号 (seq)", ok.seq.to_string()),
+    ]));
+    if ok.replayed {
+        out.push_str("※ 再送への応答です。二重には消し込まれていません (answer to a retry: cleared once)\n");
     }
     out
 }

@@ -13,7 +13,7 @@ pub enum ErrorCode {
     MalformedMessage = 100,
     /// The length prefix exceeds the maximum frame length; the connection is closed.
     FrameTooLarge = 101,
-    /// The frame's protocol version is not spoken by this server (it speaks 1 and 2).
+    /// The frame's protocol version is not spoken by this server (it speaks 1, 2 and 3).
     UnsupportedVersion = 102,
     /// The message type is unknown (or reserved for a later version).
     UnknownMessageType = 103,
@@ -73,6 +73,18 @@ pub enum ErrorCode {
     VoidNotAllowed = 406,
     /// A field value is out of its domain (malformed id, unknown account kind, bad check digit).
     InvalidField = 407,
+    /// No issued ticket has this number (v3).
+    UnknownTicket = 408,
+    /// The ticket was already cleared; it can be cleared only once (v3, R51).
+    TicketAlreadyCleared = 409,
+    /// The ticket is past its last day: it expired and cannot be cleared or reissued (v3).
+    TicketExpired = 410,
+    /// The ticket was replaced by a reissued one; this number is dead (v3).
+    TicketReissued = 411,
+    /// The ticket's last day is in the past or further ahead than the server allows (v3).
+    InvalidTicketExpiry = 412,
+    /// Too many unknown ticket numbers from this terminal lately; wait and retry (v3).
+    TicketLookupsPaused = 413,
 
     /// The switch is at capacity; retry the same request (same sequence number) shortly.
     Busy = 500,
@@ -114,6 +126,12 @@ impl ErrorCode {
         ErrorCode::AlreadyVoided,
         ErrorCode::VoidNotAllowed,
         ErrorCode::InvalidField,
+        ErrorCode::UnknownTicket,
+        ErrorCode::TicketAlreadyCleared,
+        ErrorCode::TicketExpired,
+        ErrorCode::TicketReissued,
+        ErrorCode::InvalidTicketExpiry,
+        ErrorCode::TicketLookupsPaused,
         ErrorCode::Busy,
         ErrorCode::TemporaryFailure,
         ErrorCode::Internal,
@@ -158,6 +176,12 @@ impl ErrorCode {
             ErrorCode::AlreadyVoided => "ALREADY_VOIDED",
             ErrorCode::VoidNotAllowed => "VOID_NOT_ALLOWED",
             ErrorCode::InvalidField => "INVALID_FIELD",
+            ErrorCode::UnknownTicket => "UNKNOWN_TICKET",
+            ErrorCode::TicketAlreadyCleared => "TICKET_ALREADY_CLEARED",
+            ErrorCode::TicketExpired => "TICKET_EXPIRED",
+            ErrorCode::TicketReissued => "TICKET_REISSUED",
+            ErrorCode::InvalidTicketExpiry => "INVALID_TICKET_EXPIRY",
+            ErrorCode::TicketLookupsPaused => "TICKET_LOOKUPS_PAUSED",
             ErrorCode::Busy => "BUSY",
             ErrorCode::TemporaryFailure => "TEMPORARY_FAILURE",
             ErrorCode::Internal => "INTERNAL",
@@ -196,6 +220,12 @@ impl ErrorCode {
             AlreadyVoided => "既に取り消されています",
             VoidNotAllowed => "この取引はここでは取り消せません",
             InvalidField => "項目の値が不正です",
+            UnknownTicket => "発券番号が見つかりません",
+            TicketAlreadyCleared => "このポイント券は消込済です",
+            TicketExpired => "このポイント券は有効期限切れで失効しています",
+            TicketReissued => "このポイント券は再発行により無効です",
+            InvalidTicketExpiry => "ポイント券の有効期限が不正です（30日以内）",
+            TicketLookupsPaused => "発券番号の誤りが続いたため、しばらくお待ちください",
             Busy => "混雑しています。同じ内容で再度お試しください",
             TemporaryFailure => "一時的な障害です。同じ内容で再度お試しください",
             Internal => "システムエラーです",

@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //!      0    4 length      u32 BE: bytes after this field (7 + body length)
-//!      4    1 version     protocol version: 0x01 or 0x02
+//!      4    1 version     protocol version: 0x01, 0x02 or 0x03
 //!      5    2 msg_type    u16 BE, see `message::MessageType`
 //!      7    4 corr_id     u32 BE, chosen by the terminal, echoed in the response
 //!     11    n body        message fields
@@ -23,10 +23,12 @@ use tokio_util::codec::{Decoder, Encoder};
 pub const PROTOCOL_VERSION_1: u8 = 1;
 /// Protocol version 2: every v1 message plus terminal registration and service IDs.
 pub const PROTOCOL_VERSION_2: u8 = 2;
+/// Protocol version 3: every v2 message plus point tickets.
+pub const PROTOCOL_VERSION_3: u8 = 3;
 /// The newest version this crate speaks; a terminal that has it sends its frames in it.
-pub const PROTOCOL_VERSION_LATEST: u8 = PROTOCOL_VERSION_2;
+pub const PROTOCOL_VERSION_LATEST: u8 = PROTOCOL_VERSION_3;
 /// Every version this crate decodes; a frame of any other version is UNSUPPORTED_VERSION.
-pub const SUPPORTED_VERSIONS: [u8; 2] = [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2];
+pub const SUPPORTED_VERSIONS: [u8; 3] = [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3];
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
 /// Bytes counted by the length that precede the body: version, message type, correlation id.

@@ -1,4 +1,4 @@
-//! Terminal protocol (versions 1 and 2) of the municipal point switch.
+//! Terminal protocol (versions 1, 2 and 3) of the municipal point switch.
 //!
 //! POS terminals (museum counters, shop tills, ticket printers, granting devices) talk to the
 //! switch over TCP with the compact, pipelined binary protocol specified in `protocol/SPEC.md`.
@@ -23,14 +23,15 @@ pub mod wire;
 pub use codes::ErrorCode;
 pub use frame::{
     answer_version, is_supported_version, Frame, FrameCodec, FrameError, DEFAULT_MAX_FRAME_LEN_BYTES,
-    PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_LATEST, SUPPORTED_VERSIONS,
+    PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_LATEST, SUPPORTED_VERSIONS,
 };
 pub use message::{
     AccountBalance, CardReadOk, DecodeError, ErrorBody, IdIssuer, IdIssuerList, IdIssuerListOk, Login, LoginOk,
     MessageType, Redeem, RedeemOk, Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk,
-    TerminalContact, TerminalRegister, TerminalRegisterOk, Void, VoidOk,
+    TerminalContact, TerminalRegister, TerminalRegisterOk, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
+    TicketLookupOk, TicketReissue, TicketReissueOk, TicketState, Void, VoidOk,
 };
 pub use types::{
-    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo,
-    TypeError,
+    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo,
+    TxnNo, TypeError,
 };

@@ -4,11 +4,12 @@
 //! error response is `0xFFFF`. Ranges are reserved so later versions can add ticket,
 //! service-ID, merge and grant messages without disturbing older terminals (see SPEC.md §3).
 //! Version 2 adds terminal registration (`message/registration.rs`) and service IDs
-//! (`message/service_id.rs`); a message is decoded only from a frame of a version that defines
+//! (`message/service_id.rs`), version 3 point tickets (`message/ticket.rs`); a message is decoded only from a frame of a version that defines
 //! it, so a v1 terminal sees exactly the v1 protocol.
 
 mod registration;
 mod service_id;
+mod ticket;
 
 use bytes::{BufMut, BytesMut};
 
@@ -16,11 +17,16 @@ pub use self::registration::{
     IdIssuer, IdIssuerList, IdIssuerListOk, TerminalContact, TerminalRegister, TerminalRegisterOk,
 };
 pub use self::service_id::{ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk};
+pub use self::ticket::{
+    TicketClear, TicketClearOk, TicketIssue, TicketIssueOk, TicketLookupOk, TicketReissue, TicketReissueOk, TicketState,
+};
 use crate::codes::ErrorCode;
-use crate::frame::{is_supported_version, write_frame, Frame, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2};
+use crate::frame::{
+    is_supported_version, write_frame, Frame, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3,
+};
 use crate::types::{
-    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TxnNo,
-    TypeError,
+    AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo,
+    TxnNo, TypeError,
 };
 use crate::wire::{put_str16, put_str8, Reader, WireError};
 
@@ -58,6 +64,14 @@ pub enum MessageType {
     ServiceIdRegister = 0x0020,
     /// v2: service-ID lookup (サービスIDの照会).
     ServiceIdLookup = 0x0021,
+    /// v3: point-ticket issuance (ポイント券発行).
+    TicketIssue = 0x0010,
+    /// v3: point-ticket reissue (再発行).
+    TicketReissue = 0x0011,
+    /// v3: a ticket's details before clearing (ポイント券情報読取).
+    TicketLookup = 0x0012,
+    /// v3: point-ticket clearing (ポイント券消込).
+    TicketClear = 0x0013,
     LoginOk = 0x8001,
     HeartbeatOk = 0x8002,
     CardReadOk = 0x8003,
@@ -67,12 +81,16 @@ pub enum MessageType {
     IdIssuerListOk = 0x8007,
     ServiceIdRegisterOk = 0x8020,
     ServiceIdLookupOk = 0x8021,
+    TicketIssueOk = 0x8010,
+    TicketReissueOk = 0x8011,
+    TicketLookupOk = 0x8012,
+    TicketClearOk = 0x8013,
     Error = 0xFFFF,
 }
 
 impl MessageType {
     /// Every message type of every version, requests then responses.
-    pub const ALL: [MessageType; 19] = [
+    pub const ALL: [MessageType; 27] = [
         MessageType::Login,
         MessageType::Heartbeat,
         MessageType::CardRead,
@@ -82,6 +100,10 @@ impl MessageType {
         MessageType::IdIssuerList,
         MessageType::ServiceIdRegister,
         MessageType::ServiceIdLookup,
+        MessageType::TicketIssue,
+        MessageType::TicketReissue,
+        MessageType::TicketLookup,
+        MessageType::TicketClear,
         MessageType::LoginOk,
         MessageType::HeartbeatOk,
         MessageType::CardReadOk,
@@ -91,6 +113,10 @@ impl MessageType {
         MessageType::IdIssuerListOk,
         MessageType::ServiceIdRegisterOk,
         MessageType::ServiceIdLookupOk,
+        MessageType::TicketIssueOk,
+        MessageType::TicketReissueOk,
+        MessageType::TicketLookupOk,
+        MessageType::TicketClearOk,
         MessageType::Error,
     ];
 
@@ -120,6 +146,14 @@ impl MessageType {
             | MessageType::IdIssuerListOk
             | MessageType::ServiceIdRegisterOk
             | MessageType::ServiceIdLookupOk => PROTOCOL_VERSION_2,
+            MessageType::TicketIssue
+            | MessageType::TicketReissue
+            | MessageType::TicketLookup
+            | MessageType::TicketClear
+            | MessageType::TicketIssueOk
+            | MessageType::TicketReissueOk
+            | MessageType::TicketLookupOk
+            | MessageType::TicketClearOk => PROTOCOL_VERSION_3,
             // Listed, not matched with `_`, so that a type added later must choose its version.
             MessageType::Login
             | MessageType::Heartbeat
@@ -147,7 +181,7 @@ impl MessageType {
     pub fn family(value: u16) -> &'static str {
         match value & 0x7FFF {
             0x0001..=0x000F => "core",
-            0x0010..=0x001F => "point tickets (reserved)",
+            0x0010..=0x001F => "point tickets",
             0x0020..=0x002F => "service IDs",
             0x0030..=0x003F => "shopping-street merge (reserved)",
             0x0040..=0x004F => "administrative grants (reserved)",
@@ -168,6 +202,10 @@ impl MessageType {
             MessageType::IdIssuerList => "id_issuer_list",
             MessageType::ServiceIdRegister => "service_id_register",
             MessageType::ServiceIdLookup => "service_id_lookup",
+            MessageType::TicketIssue => "ticket_issue",
+            MessageType::TicketReissue => "ticket_reissue",
+            MessageType::TicketLookup => "ticket_lookup",
+            MessageType::TicketClear => "ticket_clear",
             MessageType::LoginOk => "login_ok",
             MessageType::HeartbeatOk => "heartbeat_ok",
             MessageType::CardReadOk => "card_read_ok",
@@ -177,6 +215,10 @@ impl MessageType {
             MessageType::IdIssuerListOk => "id_issuer_list_ok",
             MessageType::ServiceIdRegisterOk => "service_id_register_ok",
             MessageType::ServiceIdLookupOk => "service_id_lookup_ok",
+            MessageType::TicketIssueOk => "ticket_issue_ok",
+            MessageType::TicketReissueOk => "ticket_reissue_ok",
+            MessageType::TicketLookupOk => "ticket_lookup_ok",
+            MessageType::TicketClearOk => "ticket_clear_ok",
             MessageType::Error => "error",
         }
     }
@@ -185,7 +227,7 @@ impl MessageType {
 /// A body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("protocol version {0} is not supported; versions 1 and 2 are")]
+    #[error("protocol version {0} is not supported; versions 1, 2 and 3 are")]
     UnsupportedVersion(u8),
     #[error("unknown message type 0x{0:04X}")]
     UnknownType(u16),
@@ -263,6 +305,16 @@ pub enum Request {
     ServiceIdLookup {
         cert_serial: String,
     },
+    /// v3: issue a point ticket from the citizen's points.
+    TicketIssue(TicketIssue),
+    /// v3: a new number for a ticket, the old one dead.
+    TicketReissue(TicketReissue),
+    /// v3: a ticket's details, by its number.
+    TicketLookup {
+        ticket_no: TicketNo,
+    },
+    /// v3: clear a ticket, by its number.
+    TicketClear(TicketClear),
 }
 
 /// Successful login (`0x8001`).
@@ -365,6 +417,10 @@ pub enum Response {
     IdIssuerListOk(IdIssuerListOk),
     ServiceIdRegisterOk(ServiceIdRegisterOk),
     ServiceIdLookupOk(ServiceIdLookupOk),
+    TicketIssueOk(TicketIssueOk),
+    TicketReissueOk(TicketReissueOk),
+    TicketLookupOk(TicketLookupOk),
+    TicketClearOk(TicketClearOk),
     Error(ErrorBody),
 }
 
@@ -452,6 +508,10 @@ impl Request {
             Request::IdIssuerList(_) => MessageType::IdIssuerList,
             Request::ServiceIdRegister(_) => MessageType::ServiceIdRegister,
             Request::ServiceIdLookup { .. } => MessageType::ServiceIdLookup,
+            Request::TicketIssue(_) => MessageType::TicketIssue,
+            Request::TicketReissue(_) => MessageType::TicketReissue,
+            Request::TicketLookup { .. } => MessageType::TicketLookup,
+            Request::TicketClear(_) => MessageType::TicketClear,
         }
     }
 
@@ -484,6 +544,10 @@ impl Request {
             Request::IdIssuerList(x) => x.encode(b),
             Request::ServiceIdRegister(x) => x.encode(b),
             Request::ServiceIdLookup { cert_serial } => put_str8(b, cert_serial),
+            Request::TicketIssue(x) => x.encode(b),
+            Request::TicketReissue(x) => x.encode(b),
+            Request::TicketLookup { ticket_no } => b.put_slice(&ticket_no.to_ascii()),
+            Request::TicketClear(x) => x.encode(b),
         }
     }
 
@@ -523,6 +587,12 @@ impl Request {
             MessageType::ServiceIdLookup => {
                 Request::ServiceIdLookup { cert_serial: read_cert_serial(&mut r, "cert_serial")? }
             }
+            MessageType::TicketIssue => Request::TicketIssue(TicketIssue::decode(&mut r)?),
+            MessageType::TicketReissue => Request::TicketReissue(TicketReissue::decode(&mut r)?),
+            MessageType::TicketLookup => {
+                Request::TicketLookup { ticket_no: ticket::read_ticket_no(&mut r, "ticket_no")? }
+            }
+            MessageType::TicketClear => Request::TicketClear(TicketClear::decode(&mut r)?),
             _ => unreachable_response(frame.msg_type)?,
         };
         r.finish()?;
@@ -546,6 +616,10 @@ impl Response {
             Response::IdIssuerListOk(_) => MessageType::IdIssuerListOk,
             Response::ServiceIdRegisterOk(_) => MessageType::ServiceIdRegisterOk,
             Response::ServiceIdLookupOk(_) => MessageType::ServiceIdLookupOk,
+            Response::TicketIssueOk(_) => MessageType::TicketIssueOk,
+            Response::TicketReissueOk(_) => MessageType::TicketReissueOk,
+            Response::TicketLookupOk(_) => MessageType::TicketLookupOk,
+            Response::TicketClearOk(_) => MessageType::TicketClearOk,
             Response::Error(_) => MessageType::Error,
         }
     }
@@ -616,6 +690,10 @@ impl Response {
             Response::IdIssuerListOk(x) => x.encode(b),
             Response::ServiceIdRegisterOk(x) => x.encode(b),
             Response::ServiceIdLookupOk(x) => x.encode(b),
+            Response::TicketIssueOk(x) => x.encode(b),
+            Response::TicketReissueOk(x) => x.encode(b),
+            Response::TicketLookupOk(x) => x.encode(b),
+            Response::TicketClearOk(x) => x.encode(b),
             Response::Error(e) => {
                 b.put_u16(e.code);
                 put_str16(b, &e.message);
@@ -689,6 +767,10 @@ impl Response {
             MessageType::IdIssuerListOk => Response::IdIssuerListOk(IdIssuerListOk::decode(&mut r)?),
             MessageType::ServiceIdRegisterOk => Response::ServiceIdRegisterOk(ServiceIdRegisterOk::decode(&mut r)?),
             MessageType::ServiceIdLookupOk => Response::ServiceIdLookupOk(ServiceIdLookupOk::decode(&mut r)?),
+            MessageType::TicketIssueOk => Response::TicketIssueOk(TicketIssueOk::decode(&mut r)?),
+            MessageType::TicketReissueOk => Response::TicketReissueOk(TicketReissueOk::decode(&mut r)?),
+            MessageType::TicketLookupOk => Response::TicketLookupOk(TicketLookupOk::decode(&mut r)?),
+            MessageType::TicketClearOk => Response::TicketClearOk(TicketClearOk::decode(&mut r)?),
             MessageType::Error => Response::Error(ErrorBody { code: r.u16("code")?, message: r.str16("message")? }),
             _ => return Err(DecodeError::RequestType(frame.msg_type)),
         };

@@ -24,6 +24,8 @@ pub enum TypeError {
     AccountCode,
     #[error("ID issuer id must be 6 digits")]
     IdIssuerId,
+    #[error("ticket number must be 12 digits, the first not 0")]
+    TicketNo,
 }
 
 /// A terminal id (端末ID): 8 digits, zero padded, as issued in 様式II (00052459 ...).
@@ -123,6 +125,62 @@ impl fmt::Display for MyKeyId {
 impl fmt::Debug for MyKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MyKeyId({})", self.as_str())
+    }
+}
+
+/// A point ticket's number (発券番号): 12 random digits, the first not 0 so that a number read
+/// aloud or typed never loses a leading zero (manual §II.11②(ウ): 987654321012). Also what the
+/// ticket's QR code holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TicketNo(u64);
+
+impl TicketNo {
+    pub const MIN: u64 = 100_000_000_000;
+    pub const MAX: u64 = 999_999_999_999;
+
+    pub fn new(value: u64) -> Result<Self, TypeError> {
+        if (Self::MIN..=Self::MAX).contains(&value) {
+            Ok(TicketNo(value))
+        } else {
+            Err(TypeError::TicketNo)
+        }
+    }
+
+    pub fn from_ascii(bytes: &[u8]) -> Result<Self, TypeError> {
+        if bytes.len() != 12 || !bytes.iter().all(u8::is_ascii_digit) {
+            return Err(TypeError::TicketNo);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| TypeError::TicketNo)?;
+        TicketNo::new(text.parse().map_err(|_| TypeError::TicketNo)?)
+    }
+
+    pub fn value(self) -> u64 {
+        self.0
+    }
+
+    pub fn to_ascii(self) -> [u8; 12] {
+        let mut out = [b'0'; 12];
+        out.copy_from_slice(format!("{:012}", self.0).as_bytes());
+        out
+    }
+}
+
+impl std::str::FromStr for TicketNo {
+    type Err = TypeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TicketNo::from_ascii(s.as_bytes())
+    }
+}
+
+impl fmt::Display for TicketNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:012}", self.0)
+    }
+}
+
+impl fmt::Debug for TicketNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TicketNo({:012})", self.0)
     }
 }
 

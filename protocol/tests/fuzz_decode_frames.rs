@@ -9,8 +9,9 @@ use bytes::BytesMut;
 use protocol::{
     AccountBalance, AccountRef, CardReadOk, ErrorCode, IdIssuer, IdIssuerId, IdIssuerList, IdIssuerListOk, Login,
     MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk, Request, Response, ServiceIdLookupOk, ServiceIdRegister,
-    ServiceIdRegisterOk, TerminalContact, TerminalId, TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void,
-    PROTOCOL_VERSION_2,
+    ServiceIdRegisterOk, TerminalContact, TerminalId, TerminalKind, TerminalRegister, TerminalRegisterOk, TicketClear,
+    TicketClearOk, TicketIssue, TicketIssueOk, TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, TicketState,
+    TxnNo, Void, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3,
 };
 
 /// SplitMix64: a tiny deterministic generator, so that a failure reproduces from its seed.
@@ -92,6 +93,77 @@ fn seed_frames() -> Vec<Vec<u8>> {
         frames.push(out.to_vec());
     }
     frames.extend(v2_seed_frames());
+    frames.extend(v3_seed_frames());
+    frames
+}
+
+/// The v3 messages (point tickets), in v3 frames.
+fn v3_seed_frames() -> Vec<Vec<u8>> {
+    let mykey: MyKeyId = "MY123456".parse().unwrap();
+    let number: TicketNo = "987654321012".parse().unwrap();
+    let account = AccountRef::municipal("141305".parse().unwrap());
+    let issued = TicketIssueOk {
+        seq: 501,
+        ticket_no: number,
+        txn_no: TxnNo::compose(20261125104500, 1).unwrap(),
+        txn_time_ms: 1_795_571_100_120,
+        mykey_id: mykey,
+        account: account.clone(),
+        account_name: "川崎市ポイント".into(),
+        points: 3000,
+        expires_on: 20261210,
+        balance_after: 1500,
+        replayed: false,
+    };
+    let requests = [
+        Request::TicketIssue(TicketIssue {
+            seq: 501,
+            mykey_id: mykey,
+            account: account.clone(),
+            points: 3000,
+            expires_on: 20261210,
+        }),
+        Request::TicketReissue(TicketReissue { seq: 502, mykey_id: mykey, ticket_no: number }),
+        Request::TicketLookup { ticket_no: number },
+        Request::TicketClear(TicketClear { seq: 1043, ticket_no: number }),
+    ];
+    let responses = [
+        Response::TicketIssueOk(issued.clone()),
+        Response::TicketReissueOk(TicketReissueOk { replaced_ticket_no: number, ticket: issued }),
+        Response::TicketLookupOk(TicketLookupOk {
+            ticket_no: number,
+            state: TicketState::Cleared,
+            account: account.clone(),
+            account_name: "川崎市ポイント".into(),
+            points: 3000,
+            expires_on: 20261210,
+            issued_at_ms: 1_795_571_100_120,
+        }),
+        Response::TicketClearOk(TicketClearOk {
+            seq: 1043,
+            ticket_no: number,
+            txn_no: TxnNo::compose(20261125140002, 1).unwrap(),
+            txn_time_ms: 1_795_582_802_250,
+            account,
+            account_name: "川崎市ポイント".into(),
+            points: 3000,
+            terminal_id: "00052559".parse().unwrap(),
+            location_name: "川崎市藤子・F・不二雄ミュージアム".into(),
+            replayed: true,
+        }),
+        Response::error(ErrorCode::TicketAlreadyCleared, "the point ticket was already cleared"),
+    ];
+    let mut frames = Vec::new();
+    for (i, request) in requests.iter().enumerate() {
+        let mut out = BytesMut::new();
+        request.encode_frame(PROTOCOL_VERSION_3, i as u32, &mut out);
+        frames.push(out.to_vec());
+    }
+    for (i, response) in responses.iter().enumerate() {
+        let mut out = BytesMut::new();
+        response.encode_frame(PROTOCOL_VERSION_3, i as u32, &mut out);
+        frames.push(out.to_vec());
+    }
     frames
 }
 

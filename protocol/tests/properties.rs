@@ -12,8 +12,9 @@ use protocol::{
     is_supported_version, AccountBalance, AccountRef, CardReadOk, DecodeError, ErrorBody, Frame, FrameCodec, IdIssuer,
     IdIssuerId, IdIssuerList, IdIssuerListOk, Login, LoginOk, MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk,
     Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
-    TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2,
-    SUPPORTED_VERSIONS,
+    TerminalKind, TerminalRegister, TerminalRegisterOk, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
+    TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, TicketState, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1,
+    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, SUPPORTED_VERSIONS,
 };
 use tokio_util::codec::Decoder;
 
@@ -52,6 +53,35 @@ fn account() -> impl Strategy<Value = AccountRef> {
         "[A-Z0-9-]{1,16}".prop_map(|code| AccountRef::event(&code).unwrap()),
         Just(AccountRef::reserved()),
     ]
+}
+
+fn ticket_no() -> impl Strategy<Value = TicketNo> {
+    (TicketNo::MIN..=TicketNo::MAX).prop_map(|v| TicketNo::new(v).unwrap())
+}
+
+fn ticket_issue_ok() -> impl Strategy<Value = TicketIssueOk> {
+    (
+        (any::<u64>(), ticket_no(), txn_no(), any::<u64>(), mykey_id(), account()),
+        ("\\PC{0,20}", any::<u64>(), any::<u32>(), any::<u64>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                (seq, ticket_no, txn_no, txn_time_ms, mykey_id, account),
+                (account_name, points, expires_on, balance_after, replayed),
+            )| TicketIssueOk {
+                seq,
+                ticket_no,
+                txn_no,
+                txn_time_ms,
+                mykey_id,
+                account,
+                account_name,
+                points,
+                expires_on,
+                balance_after,
+                replayed,
+            },
+        )
 }
 
 fn id_issuer_id() -> impl Strategy<Value = IdIssuerId> {
@@ -139,8 +169,27 @@ fn v2_request() -> impl Strategy<Value = Request> {
     ]
 }
 
+/// The requests v3 adds.
+fn v3_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        (any::<u64>(), mykey_id(), account(), any::<u64>(), any::<u32>()).prop_map(
+            |(seq, mykey_id, account, points, expires_on)| Request::TicketIssue(TicketIssue {
+                seq,
+                mykey_id,
+                account,
+                points,
+                expires_on
+            })
+        ),
+        (any::<u64>(), mykey_id(), ticket_no())
+            .prop_map(|(seq, mykey_id, ticket_no)| Request::TicketReissue(TicketReissue { seq, mykey_id, ticket_no })),
+        ticket_no().prop_map(|ticket_no| Request::TicketLookup { ticket_no }),
+        (any::<u64>(), ticket_no()).prop_map(|(seq, ticket_no)| Request::TicketClear(TicketClear { seq, ticket_no })),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
-    prop_oneof![v1_request(), v2_request()]
+    prop_oneof![v1_request(), v2_request(), v3_request()]
 }
 
 fn login_ok() -> impl Strategy<Value = LoginOk> {
@@ -311,8 +360,52 @@ fn v2_response() -> impl Strategy<Value = Response> {
     ]
 }
 
+/// The responses v3 adds.
+fn v3_response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        ticket_issue_ok().prop_map(Response::TicketIssueOk),
+        (ticket_no(), ticket_issue_ok()).prop_map(|(replaced_ticket_no, ticket)| Response::TicketReissueOk(
+            TicketReissueOk { replaced_ticket_no, ticket }
+        )),
+        (ticket_no(), 1u8..=4, account(), "\\PC{0,20}", any::<u64>(), any::<u32>(), any::<u64>()).prop_map(
+            |(ticket_no, state, account, account_name, points, expires_on, issued_at_ms)| {
+                Response::TicketLookupOk(TicketLookupOk {
+                    ticket_no,
+                    state: TicketState::from_u8(state).unwrap(),
+                    account,
+                    account_name,
+                    points,
+                    expires_on,
+                    issued_at_ms,
+                })
+            }
+        ),
+        (
+            (any::<u64>(), ticket_no(), txn_no(), any::<u64>(), account()),
+            ("\\PC{0,20}", any::<u64>(), terminal_id(), "\\PC{0,20}", any::<bool>())
+        )
+            .prop_map(
+                |(
+                    (seq, ticket_no, txn_no, txn_time_ms, account),
+                    (account_name, points, terminal_id, location_name, replayed),
+                )| Response::TicketClearOk(TicketClearOk {
+                    seq,
+                    ticket_no,
+                    txn_no,
+                    txn_time_ms,
+                    account,
+                    account_name,
+                    points,
+                    terminal_id,
+                    location_name,
+                    replayed,
+                })
+            ),
+    ]
+}
+
 fn response() -> impl Strategy<Value = Response> {
-    prop_oneof![v1_response(), v2_response()]
+    prop_oneof![v1_response(), v2_response(), v3_response()]
 }
 
 /// A message of either direction, as it travels.
@@ -347,7 +440,7 @@ fn version_for(msg_type: MessageType, prefer_v1: bool) -> u8 {
     if prefer_v1 {
         msg_type.since()
     } else {
-        PROTOCOL_VERSION_2
+        PROTOCOL_VERSION_3
     }
 }
 
@@ -442,6 +535,19 @@ proptest! {
     ]) {
         let mut wire = BytesMut::new();
         message.encode_frame(PROTOCOL_VERSION_1, 3, &mut wire);
+        let frame = &frames_of(&wire)[0];
+        let unknown = DecodeError::UnknownType(message.msg_type().as_u16());
+        prop_assert_eq!(Request::decode(frame).err(), Some(unknown.clone()));
+        prop_assert_eq!(Response::decode(frame).err(), Some(unknown));
+    }
+
+    #[test]
+    fn a_v3_message_in_a_v1_or_v2_frame_is_an_unknown_type(message in prop_oneof![
+        v3_request().prop_map(Message::Request),
+        v3_response().prop_map(Message::Response),
+    ], earlier in prop_oneof![Just(PROTOCOL_VERSION_1), Just(PROTOCOL_VERSION_2)]) {
+        let mut wire = BytesMut::new();
+        message.encode_frame(earlier, 3, &mut wire);
         let frame = &frames_of(&wire)[0];
         let unknown = DecodeError::UnknownType(message.msg_type().as_u16());
         prop_assert_eq!(Request::decode(frame).err(), Some(unknown.clone()));

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{ErrorCode, MessageType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, SUPPORTED_VERSIONS};
+use protocol::{
+    ErrorCode, MessageType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, SUPPORTED_VERSIONS,
+};
 
 const SPEC: &str = include_str!("../SPEC.md");
 
@@ -61,7 +63,7 @@ fn message_type_table_matches_message_type() {
     // type | message | direction | since | section.
     let rows: Vec<(u16, Vec<String>)> =
         table_rows().into_iter().filter_map(|cells| Some((parse_hex_u16(&cells[0])?, cells))).collect();
-    assert_eq!(rows.len(), MessageType::ALL.len(), "SPEC.md §3.1 lists the 19 message types of v1 and v2");
+    assert_eq!(rows.len(), MessageType::ALL.len(), "SPEC.md §3.1 lists the 27 message types of v1, v2 and v3");
     for (value, cells) in &rows {
         let name = &cells[1];
         let t = MessageType::from_u16(*value).unwrap_or_else(|| panic!("SPEC.md §3.1: 0x{value:04X} is not a type"));
@@ -110,6 +112,7 @@ fn defined_in(version: u8, low: u16) -> bool {
     match version {
         PROTOCOL_VERSION_1 => (0x0001..=0x0005).contains(&low),
         PROTOCOL_VERSION_2 => (0x0001..=0x0007).contains(&low) || (0x0020..=0x0021).contains(&low),
+        PROTOCOL_VERSION_3 => defined_in(PROTOCOL_VERSION_2, low) || (0x0010..=0x0013).contains(&low),
         _ => false,
     }
 }
@@ -130,5 +133,12 @@ fn each_version_defines_exactly_its_types_and_no_reserved_one() {
 fn the_v1_types_are_unchanged_in_v2() {
     for t in MessageType::ALL.into_iter().filter(|t| t.since() == PROTOCOL_VERSION_1) {
         assert_eq!(MessageType::from_u16_in(t.as_u16(), PROTOCOL_VERSION_2), Some(t));
+    }
+}
+
+#[test]
+fn the_v1_and_v2_types_are_unchanged_in_v3() {
+    for t in MessageType::ALL.into_iter().filter(|t| t.since() <= PROTOCOL_VERSION_2) {
+        assert_eq!(MessageType::from_u16_in(t.as_u16(), PROTOCOL_VERSION_3), Some(t));
     }
 }

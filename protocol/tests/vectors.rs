@@ -15,7 +15,9 @@ use protocol::{
     answer_version, AccountBalance, AccountRef, CardReadOk, DecodeError, ErrorBody, ErrorCode, FrameCodec, IdIssuer,
     IdIssuerId, IdIssuerList, IdIssuerListOk, Login, LoginOk, MessageType, MunicipalityCode, MyKeyId, Redeem, RedeemOk,
     Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
-    TerminalKind, TerminalRegister, TerminalRegisterOk, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2,
+    TerminalKind, TerminalRegister, TerminalRegisterOk, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
+    TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, TicketState, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1,
+    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3,
 };
 use tokio_util::codec::Decoder;
 
@@ -48,6 +50,15 @@ const MESSAGE_VECTORS: &[&str] = &[
     "service-id-lookup",
     "service-id-lookup-ok",
     "error-no-service-id",
+    "ticket-issue",
+    "ticket-issue-ok",
+    "ticket-reissue",
+    "ticket-reissue-ok",
+    "ticket-lookup",
+    "ticket-lookup-ok",
+    "ticket-clear",
+    "ticket-clear-ok",
+    "error-ticket-already-cleared",
 ];
 
 /// Rejection vectors (SPEC §7.4): one test each below.
@@ -64,6 +75,8 @@ const REJECTION_VECTORS: &[&str] = &[
     "reject-password-not-utf8",
     "reject-v2-type-in-v1-frame",
     "reject-signing-serial-without-notify",
+    "reject-ticket-number-leading-zero",
+    "reject-v3-type-in-v2-frame",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -534,6 +547,117 @@ fn no_service_id_error_vector_matches_spec() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Point tickets on version 3 (SPEC §7.6)
+// ---------------------------------------------------------------------------------------------
+
+fn ticket(n: &str) -> TicketNo {
+    n.parse().unwrap()
+}
+
+fn issued(seq: u64, number: &str, txn: TxnNo, time_ms: u64) -> TicketIssueOk {
+    TicketIssueOk {
+        seq,
+        ticket_no: ticket(number),
+        txn_no: txn,
+        txn_time_ms: time_ms,
+        mykey_id: citizen(),
+        account: AccountRef::municipal(kawasaki()),
+        account_name: POINT_NAME.to_owned(),
+        points: 3000,
+        expires_on: 20261210,
+        balance_after: 1500,
+        replayed: false,
+    }
+}
+
+#[test]
+fn ticket_issue_vector_matches_spec() {
+    let issue = TicketIssue {
+        seq: 501,
+        mykey_id: citizen(),
+        account: AccountRef::municipal(kawasaki()),
+        points: 3000,
+        expires_on: 20261210,
+    };
+    check_request_vector("ticket-issue", PROTOCOL_VERSION_3, 21, Request::TicketIssue(issue));
+}
+
+#[test]
+fn ticket_issue_ok_vector_matches_spec() {
+    let ok = issued(501, "987654321012", TxnNo::compose(20261125104500, 1).unwrap(), 1_795_571_100_120);
+    check_response_vector("ticket-issue-ok", PROTOCOL_VERSION_3, 21, Response::TicketIssueOk(ok));
+}
+
+#[test]
+fn ticket_reissue_vector_matches_spec() {
+    let reissue = TicketReissue { seq: 502, mykey_id: citizen(), ticket_no: ticket("987654321012") };
+    check_request_vector("ticket-reissue", PROTOCOL_VERSION_3, 22, Request::TicketReissue(reissue));
+}
+
+#[test]
+fn ticket_reissue_ok_vector_matches_spec() {
+    let ok = TicketReissueOk {
+        replaced_ticket_no: ticket("987654321012"),
+        ticket: issued(502, "530118427765", TxnNo::compose(20261125104610, 1).unwrap(), 1_795_571_170_500),
+    };
+    check_response_vector("ticket-reissue-ok", PROTOCOL_VERSION_3, 22, Response::TicketReissueOk(ok));
+}
+
+#[test]
+fn ticket_lookup_vector_matches_spec() {
+    check_request_vector(
+        "ticket-lookup",
+        PROTOCOL_VERSION_3,
+        23,
+        Request::TicketLookup { ticket_no: ticket("530118427765") },
+    );
+}
+
+#[test]
+fn ticket_lookup_ok_vector_matches_spec() {
+    let ok = TicketLookupOk {
+        ticket_no: ticket("530118427765"),
+        state: TicketState::Valid,
+        account: AccountRef::municipal(kawasaki()),
+        account_name: POINT_NAME.to_owned(),
+        points: 3000,
+        expires_on: 20261210,
+        issued_at_ms: 1_795_571_170_500,
+    };
+    check_response_vector("ticket-lookup-ok", PROTOCOL_VERSION_3, 23, Response::TicketLookupOk(ok));
+}
+
+#[test]
+fn ticket_clear_vector_matches_spec() {
+    let clear = TicketClear { seq: 1043, ticket_no: ticket("530118427765") };
+    check_request_vector("ticket-clear", PROTOCOL_VERSION_3, 24, Request::TicketClear(clear));
+}
+
+#[test]
+fn ticket_clear_ok_vector_matches_spec() {
+    let ok = TicketClearOk {
+        seq: 1043,
+        ticket_no: ticket("530118427765"),
+        txn_no: TxnNo::compose(20261125140002, 1).unwrap(),
+        txn_time_ms: 1_795_582_802_250,
+        account: AccountRef::municipal(kawasaki()),
+        account_name: POINT_NAME.to_owned(),
+        points: 3000,
+        terminal_id: museum_terminal(),
+        location_name: MUSEUM.to_owned(),
+        replayed: false,
+    };
+    check_response_vector("ticket-clear-ok", PROTOCOL_VERSION_3, 24, Response::TicketClearOk(ok));
+}
+
+#[test]
+fn ticket_already_cleared_error_vector_matches_spec() {
+    let error =
+        Response::Error(ErrorBody::new(ErrorCode::TicketAlreadyCleared, "the point ticket was already cleared"));
+    check_response_vector("error-ticket-already-cleared", PROTOCOL_VERSION_3, 25, error);
+}
+
+// ---------------------------------------------------------------------------------------------
 // One test per rejection vector
 // ---------------------------------------------------------------------------------------------
 
@@ -558,12 +682,12 @@ fn length_above_maximum_is_frame_too_large() {
 }
 
 #[test]
-fn version_three_is_unsupported_version_answered_in_v1() {
+fn version_four_is_unsupported_version_answered_in_v1() {
     check_rejection_vector(
         "reject-unsupported-version",
         10,
         PROTOCOL_VERSION_1,
-        expect!["protocol version 3 is not supported; versions 1 and 2 are"],
+        expect!["protocol version 4 is not supported; versions 1, 2 and 3 are"],
     );
 }
 
@@ -573,7 +697,7 @@ fn reserved_type_is_unknown_message_type() {
         "reject-reserved-message-type",
         11,
         PROTOCOL_VERSION_1,
-        expect!["unknown message type 0x0010"],
+        expect!["unknown message type 0x0030"],
     );
 }
 
@@ -648,6 +772,26 @@ fn v2_type_in_a_v1_frame_is_unknown_message_type() {
 }
 
 #[test]
+fn ticket_number_with_a_leading_zero_is_invalid_field() {
+    check_rejection_vector(
+        "reject-ticket-number-leading-zero",
+        26,
+        PROTOCOL_VERSION_3,
+        expect!["field ticket_no: ticket number must be 12 digits, the first not 0"],
+    );
+}
+
+#[test]
+fn v3_type_in_a_v2_frame_is_unknown_message_type() {
+    check_rejection_vector(
+        "reject-v3-type-in-v2-frame",
+        27,
+        PROTOCOL_VERSION_2,
+        expect!["unknown message type 0x0012"],
+    );
+}
+
+#[test]
 fn signing_serial_without_notify_is_invalid_field() {
     // Refused in v2 and answered in v2: the frame's version is spoken.
     check_rejection_vector(
@@ -675,8 +819,9 @@ fn every_spec_vector_has_a_test_and_every_test_a_vector() {
 }
 
 #[test]
-fn every_v2_vector_of_a_v2_type_is_unknown_in_a_v1_frame() {
-    // A v1 terminal or server must see a v2 message exactly as it saw it before v2 existed.
+fn every_vector_of_a_later_type_is_unknown_in_an_earlier_frame() {
+    // A v1 (v2) terminal or server must see a later message exactly as it saw it before the
+    // later version existed.
     let mut checked = 0;
     for v in spec_vectors().into_iter().filter(|v| MESSAGE_VECTORS.contains(&v.name.as_str())) {
         let msg_type = u16::from_be_bytes([v.bytes[5], v.bytes[6]]);
@@ -685,19 +830,21 @@ fn every_v2_vector_of_a_v2_type_is_unknown_in_a_v1_frame() {
         if since == PROTOCOL_VERSION_1 {
             continue;
         }
-        let mut bytes = v.bytes.clone();
-        bytes[4] = PROTOCOL_VERSION_1;
-        let frame = FrameCodec::default().decode(&mut BytesMut::from(&bytes[..])).unwrap().unwrap();
-        let unknown = DecodeError::UnknownType(msg_type);
-        if MessageType::is_response(msg_type) {
-            assert_eq!(Response::decode(&frame), Err(unknown), "{}", v.name);
-        } else {
-            assert_eq!(Request::decode(&frame), Err(unknown), "{}", v.name);
-            assert_eq!(server_verdict(&bytes).err().map(|r| r.code), Some(ErrorCode::UnknownMessageType));
+        for earlier in (PROTOCOL_VERSION_1..since).filter(|e| *e != v.bytes[4]) {
+            let mut bytes = v.bytes.clone();
+            bytes[4] = earlier;
+            let frame = FrameCodec::default().decode(&mut BytesMut::from(&bytes[..])).unwrap().unwrap();
+            let unknown = DecodeError::UnknownType(msg_type);
+            if MessageType::is_response(msg_type) {
+                assert_eq!(Response::decode(&frame), Err(unknown), "{}", v.name);
+            } else {
+                assert_eq!(Request::decode(&frame), Err(unknown), "{}", v.name);
+                assert_eq!(server_verdict(&bytes).err().map(|r| r.code), Some(ErrorCode::UnknownMessageType));
+            }
+            checked += 1;
         }
-        checked += 1;
     }
-    assert_eq!(checked, 8, "one vector per v2 message type");
+    assert_eq!(checked, 8 + 8 * 2, "one vector per v2 message type (in v1), per v3 type (in v1 and v2)");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub struct Config {
     pub mykey: MyKeyConfig,
     pub api: ApiConfig,
     pub partners: PartnersConfig,
+    pub tickets: TicketsConfig,
 }
 
 /// Partner flows (issue 6): reserved points, coupons, ID-link files.
@@ -86,6 +87,19 @@ impl ApiConfig {
             issuance_sessions_max: self.issuance_sessions_max.max(1),
         }
     }
+}
+
+/// Point tickets (issue 13).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TicketsConfig {
+    /// Days a ticket may be valid after its issue day; at most 30 (the manual's limit).
+    pub valid_days_max: u32,
+    /// Unknown ticket numbers one terminal may send within the window before a pause.
+    pub lookup_max_failures: u32,
+    pub lookup_window_s: u64,
+    pub lookup_lock_s: u64,
+    /// How often `switch serve` runs the ticket-expiry job.
+    pub expiry_every_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -97,9 +97,19 @@ pub async fn start(
         policy: config.actor_limits().login,
         hashing: actors.hashing.clone(),
     };
+    let ticket_settings = ticket_settings(config)?;
+    let tickets = Arc::new(crate::tickets::TicketDesk::new(
+        store.shared(),
+        actors.router.clone(),
+        actors.catalog.clone(),
+        clock.clone(),
+        ticket_settings,
+    ));
+    spawn_ticket_expiry(tickets.clone(), Duration::from_secs(config.tickets.expiry_every_s.max(1)));
     let dispatcher = Arc::new(Dispatcher {
         router: actors.router.clone(),
         setup,
+        tickets,
         clock: clock.clone(),
         request_timeout: limits.request_timeout,
         idle_timeout_s: t.idle_timeout_s.min(u64::from(u16::MAX)) as u16,
@@ -127,6 +137,35 @@ pub async fn start(
         }
     });
     Ok(Bound { terminal: terminal_addr, http: http_addr })
+}
+
+/// The `[tickets]` settings, refusing a validity longer than the manual allows.
+fn ticket_settings(config: &Config) -> anyhow::Result<crate::tickets::TicketSettings> {
+    let t = &config.tickets;
+    anyhow::ensure!(
+        (1..=actors::tickets::TICKET_VALID_DAYS_MAX).contains(&t.valid_days_max),
+        "tickets.valid_days_max must be between 1 and {} (the manual: 30 日以内), not {}",
+        actors::tickets::TICKET_VALID_DAYS_MAX,
+        t.valid_days_max
+    );
+    Ok(crate::tickets::TicketSettings {
+        valid_days_max: t.valid_days_max,
+        lookup_max_failures: t.lookup_max_failures.max(1),
+        lookup_window_ms: t.lookup_window_s * 1000,
+        lookup_lock_ms: t.lookup_lock_s * 1000,
+    })
+}
+
+/// Runs the ticket-expiry job a minute after start, then every `every`.
+fn spawn_ticket_expiry(tickets: Arc<crate::tickets::TicketDesk>, every: Duration) {
+    tokio::task::spawn_local(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::jobs::ticket_expiry::run(&tickets).await;
+        }
+    });
 }
 
 /// Runs the reserve-period sweep a minute after start, then every `every`.

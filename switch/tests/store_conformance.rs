@@ -5,7 +5,8 @@
 //! `switch::store::postgres::cluster`). Without PostgreSQL the PostgreSQL half fails and says
 //! how to get it.
 //!
-//! `registry.rs` beside it holds the cases of the set-up side's `Registry`, run the same way.
+//! `registry.rs` beside it holds the cases of the set-up side's `Registry`, run the same way;
+//! `tickets.rs` those of the point-ticket rows.
 //!
 //! An [`Engine`] is the small part outside the `Store` trait: make an empty database, migrate
 //! it (to a given version), open the store, run raw SQL, and interrupt a commit midway.
@@ -37,6 +38,8 @@ mod registry;
 mod round_trips;
 #[path = "store_conformance/settlement.rs"]
 mod settlement;
+#[path = "store_conformance/tickets.rs"]
+mod tickets;
 
 use engines::{Engine, Postgres, Sqlite};
 
@@ -192,6 +195,7 @@ mod cases {
     pub use super::partners::cases::*;
     pub use super::registry::cases::*;
     pub use super::settlement::cases::*;
+    pub use super::tickets::cases::*;
 
     /// Committed entries read back as written; after a restart the journal's head continues
     /// the numbering where it stopped.
@@ -655,4 +659,7 @@ conformance!(
     reserved_receipts_list_partner_credits,
     settlement_windows_follow_commits,
     closing_freezes_a_period,
+    tickets_are_stored_once_per_number_and_request,
+    ticket_notes_only_move_forward,
+    a_ticket_ends_once_in_the_journal,
 );

@@ -80,7 +80,7 @@ fn malformed_input_is_answered_and_the_connection_survives() {
     let s = Server::start(10);
     let mut c = s.login(MUSEUM);
 
-    // Unknown message type (reserved ticket range).
+    // Unknown message type: a v3 point-ticket type in a v1 frame.
     c.send_raw(&[0, 0, 0, 7, 1, 0x00, 0x10, 0, 0, 0, 9]);
     let (corr, r) = c.recv();
     assert_eq!((corr, code(&r)), (9, ErrorCode::UnknownMessageType));

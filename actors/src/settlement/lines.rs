@@ -7,7 +7,7 @@
 //!
 //! | book | what | counterparty | report |
 //! | --- | --- | --- | --- |
-//! | `U:<account>` | points used and paid for by a municipal point or event | where: `L<location>` (a terminal installation location), `P<partner>` (an online shop) | 参考86, 参考88 |
+//! | `U:<account>` | points used and paid for by a municipal point or event (redemptions, cleared point tickets, shop debits) | where: `L<location>` (a terminal installation location), `P<partner>` (an online shop) | 参考86, 参考88 |
 //! | `T:<account>` | points migrated into a municipal point or event | from: `P<partner>`, `R` (the citizen's reserved points) | 参考84 |
 //! | `F:<partner>` | points a partner migrated in | to: `R`, `M<code>`, `E<code>` | 参考82 |
 //! | `G:<programme>` | points granted by an administrative grant programme | the occasion (`r`, `s<session>`, `d<date>`) | the programme's aggregation |
@@ -144,9 +144,11 @@ pub fn lines_of(e: &EntryFacts<'_>) -> Vec<SettlementLine> {
     };
     let paid_by = (e.account.kind != AccountKind::Reserved).then(|| e.account.clone());
     match (e.kind, e.house) {
-        // Usage at a terminal location or an online shop, paid by the account it was taken from.
+        // Usage at a terminal location or an online shop, paid by the account it was taken from;
+        // a point ticket is used where it is cleared (F75: only cleared tickets are paid; its
+        // issuance and expiry are no usage).
         (
-            EntryKind::Redeem | EntryKind::ShopDebit,
+            EntryKind::Redeem | EntryKind::ShopDebit | EntryKind::TicketClear,
             Some(payee @ (HouseAccount::Location(_) | HouseAccount::Partner(_))),
         ) => paid_by.map(|a| vec![line(Book::Usage(a), payee.key(), 1)]).unwrap_or_default(),
         (
@@ -253,6 +255,18 @@ mod tests {
         assert_eq!((debit[0].counterparty.as_str(), debit[0].entries), ("P2", 1));
         let cancel = lines_of(&facts(EntryKind::ShopCancel, &m, Some(&shop)));
         assert_eq!((cancel[0].counterparty.as_str(), cancel[0].points), ("P2", -500));
+    }
+
+    #[test]
+    fn a_point_ticket_is_usage_where_it_is_cleared_and_nowhere_before_or_after() {
+        let m: AccountRef = "M141305".parse().unwrap();
+        let (loc, escrow) = (HouseAccount::Location(4), HouseAccount::TicketEscrow("987654321012".parse().unwrap()));
+        let cleared = lines_of(&facts(EntryKind::TicketClear, &m, Some(&loc)));
+        assert_eq!((cleared[0].book.key(), cleared[0].counterparty.as_str()), ("U:M141305".into(), "L4"));
+        assert_eq!((cleared[0].entries, cleared[0].points), (1, 500));
+        assert!(lines_of(&facts(EntryKind::TicketIssue, &m, Some(&escrow))).is_empty(), "issued: not payable yet");
+        let issuer = HouseAccount::Issuer(m.clone());
+        assert!(lines_of(&facts(EntryKind::TicketExpire, &m, Some(&issuer))).is_empty(), "expired: never payable");
     }
 
     #[test]

@@ -57,6 +57,29 @@ macro_rules! unused_store_methods {
         fn audit(&self) -> StoreFuture<::actors::store::AuditReport> {
             support::not_here()
         }
+        fn create_ticket(&self, _: ::actors::tickets::NewTicket) -> StoreFuture<::actors::tickets::TicketCreated> {
+            support::not_here()
+        }
+        fn ticket(&self, _: protocol::TicketNo) -> StoreFuture<Option<::actors::tickets::TicketRecord>> {
+            support::not_here()
+        }
+        fn ticket_by_request(&self, _: String) -> StoreFuture<Option<::actors::tickets::TicketRecord>> {
+            support::not_here()
+        }
+        fn note_tickets(&self, _: Vec<::actors::tickets::TicketNote>) -> StoreFuture<()> {
+            support::not_here()
+        }
+        fn tickets_of(&self, _: WalletId, _: u32) -> StoreFuture<Vec<::actors::tickets::TicketRecord>> {
+            support::not_here()
+        }
+        fn tickets_due(
+            &self,
+            _: u32,
+            _: Option<protocol::TicketNo>,
+            _: u32,
+        ) -> StoreFuture<Vec<::actors::tickets::TicketRecord>> {
+            support::not_here()
+        }
     };
 }
 pub(crate) use unused_store_methods;

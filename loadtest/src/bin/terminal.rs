@@ -13,7 +13,10 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use loadtest::client::{ClientConfig, ClientError, SeqSource, TerminalClient};
 use loadtest::{display, parse_duration};
-use protocol::{AccountRef, Fingerprint, LoginOk, MyKeyId, Redeem, TerminalId, TxnNo, Void};
+use protocol::{
+    AccountRef, Fingerprint, LoginOk, MyKeyId, Redeem, TerminalId, TicketClear, TicketIssue, TicketNo, TicketReissue,
+    TxnNo, Void,
+};
 use tokio::io::AsyncBufReadExt;
 use tokio::task::JoinHandle;
 
@@ -72,6 +75,31 @@ enum Command {
         #[arg(long)]
         seq: Option<u64>,
     },
+    /// ポイント券発行 (ticket issue, a (ウ) terminal): MYKEY [ACCOUNT] POINTS VALID_THROUGH;
+    /// VALID_THROUGH is the ticket's last day, yyyymmdd or +DAYS (at most 30 days ahead).
+    #[command(override_usage = "ticket-issue [--seq <SEQ>] <MYKEY> [ACCOUNT] <POINTS> <VALID_THROUGH>")]
+    TicketIssue {
+        /// MYKEY [ACCOUNT] POINTS VALID_THROUGH, e.g. `MY123456 3000 +14`.
+        #[arg(required = true, num_args = 3..=4, value_name = "ARG")]
+        args: Vec<String>,
+        #[arg(long)]
+        seq: Option<u64>,
+    },
+    /// ポイント券再発行 (ticket reissue, a (ウ) terminal): a new number, the old one dead.
+    TicketReissue {
+        mykey: MyKeyId,
+        ticket_no: TicketNo,
+        #[arg(long)]
+        seq: Option<u64>,
+    },
+    /// ポイント券情報読取 (ticket lookup): the ticket's details and state.
+    TicketInfo { ticket_no: TicketNo },
+    /// ポイント券消込 (ticket clear): the 12-digit number, scanned from the QR code or typed.
+    TicketClear {
+        ticket_no: TicketNo,
+        #[arg(long)]
+        seq: Option<u64>,
+    },
     /// 疎通確認 (heartbeat): check the connection and show the switch's clock.
     Heartbeat,
 }
@@ -90,10 +118,15 @@ const PROMPT_HELP: &str = "\
   redeem <mykey> [account] <points>  ポイント利用 (redeem), e.g. redeem MY123456 1000
                                      account: M141305 / E141305-E001 (default: this terminal's municipality)
   void <txn_no>                      利用取消 (void)
+  ticket-issue <mykey> [account] <points> <valid_through>
+                                     ポイント券発行 (a (ウ) terminal), valid_through: yyyymmdd or +days
+  ticket-reissue <mykey> <ticket_no> ポイント券再発行 (reissue)
+  ticket-info <ticket_no>            ポイント券情報読取 (lookup)
+  ticket-clear <ticket_no>           ポイント券消込 (clear)
   heartbeat                          疎通確認 (heartbeat)
   help                               この説明 (this help)
   quit                               終了 (quit)
-  --seq <n> after redeem/void retries an earlier request with its sequence number.";
+  --seq <n> after redeem/void/ticket-* retries an earlier request with its sequence number.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -255,6 +288,31 @@ impl Session {
                 println!("シーケンス番号 (seq): {seq}");
                 client.void(Void { seq, txn_no }).await.map(|ok| display::void_receipt(&ok))
             }
+            Command::TicketIssue { args, seq } => {
+                let request = match self.ticket_request(&connection.login, &args, seq) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        println!("入力エラー (input error): {e:#}");
+                        return ExitCode::from(1);
+                    }
+                };
+                println!("シーケンス番号 (seq): {}", request.seq);
+                client.ticket_issue(request).await.map(|ok| display::ticket(&ok, None))
+            }
+            Command::TicketReissue { mykey, ticket_no, seq } => {
+                let seq = seq.unwrap_or_else(|| self.seqs.next());
+                println!("シーケンス番号 (seq): {seq}");
+                let request = TicketReissue { seq, mykey_id: mykey, ticket_no };
+                client.ticket_reissue(request).await.map(|ok| display::ticket(&ok.ticket, Some(ok.replaced_ticket_no)))
+            }
+            Command::TicketInfo { ticket_no } => {
+                client.ticket_lookup(ticket_no).await.map(|ok| display::ticket_info(&ok))
+            }
+            Command::TicketClear { ticket_no, seq } => {
+                let seq = seq.unwrap_or_else(|| self.seqs.next());
+                println!("シーケンス番号 (seq): {seq}");
+                client.ticket_clear(TicketClear { seq, ticket_no }).await.map(|ok| display::clearing_receipt(&ok))
+            }
         };
         match result {
             Ok(text) => {
@@ -288,6 +346,28 @@ impl Session {
         };
         let points = parse_points(points)?;
         Ok(Redeem { seq: seq.unwrap_or_else(|| self.seqs.next()), mykey_id, account, points })
+    }
+}
+
+impl Session {
+    fn ticket_request(&self, login: &LoginOk, args: &[String], seq: Option<u64>) -> anyhow::Result<TicketIssue> {
+        let (redeem_args, until) = args.split_at(args.len().saturating_sub(1));
+        let redeem = self.redeem_request(login, redeem_args, seq)?;
+        let until = until.first().map(String::as_str).unwrap_or_default();
+        let expires_on = match until.strip_prefix('+') {
+            Some(days) => {
+                let days: i64 = days.parse().with_context(|| format!("有効期限 (valid through) {until:?}"))?;
+                actors::clock::add_days(login.business_date, days)
+            }
+            None => until.parse().with_context(|| format!("有効期限 (valid through) {until:?}: yyyymmdd or +days"))?,
+        };
+        Ok(TicketIssue {
+            seq: redeem.seq,
+            mykey_id: redeem.mykey_id,
+            account: redeem.account,
+            points: redeem.points,
+            expires_on,
+        })
     }
 }
 

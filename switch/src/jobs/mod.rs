@@ -2,3 +2,4 @@
 //! (crash, restart) and run again, and the journal's keys keep every movement single.
 
 pub mod reserve_sweep;
+pub mod ticket_expiry;

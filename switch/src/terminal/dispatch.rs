@@ -5,17 +5,25 @@ use std::time::Duration;
 
 use actix::Addr;
 use actors::clock::Clock;
+use actors::journal::Venue;
 use actors::mailbox::ask;
 use actors::router::{CardRead, RedeemPoints, Router, TerminalLogin, VoidRedemption};
 use actors::terminal_auth::TerminalSession;
 use actors::wallet::{CardBalances, Receipt};
 use actors::SwitchError;
-use protocol::{AccountBalance, CardReadOk, ErrorCode, Login, LoginOk, RedeemOk, Request, Response, VoidOk};
+use protocol::{
+    AccountBalance, CardReadOk, ErrorCode, Login, LoginOk, RedeemOk, Request, Response, TerminalKind, TicketClearOk,
+    TicketIssueOk, TicketLookupOk, TicketReissueOk, VoidOk,
+};
+
+use crate::tickets::{Cleared, Holder, Issued, TicketDesk};
 
 pub struct Dispatcher {
     pub router: Addr<Router>,
     /// Registration and service IDs (protocol v2).
     pub setup: super::setup::TerminalSetup,
+    /// Point tickets (protocol v3).
+    pub tickets: Arc<TicketDesk>,
     pub clock: Clock,
     pub request_timeout: Duration,
     pub idle_timeout_s: u16,
@@ -102,7 +110,96 @@ impl Dispatcher {
             }
             Request::ServiceIdRegister(r) => self.setup.register_service_id(&session, r).await,
             Request::ServiceIdLookup { cert_serial } => self.setup.lookup_service_ids(&session, cert_serial).await,
+            Request::TicketIssue(t) => {
+                if session.kind != TerminalKind::TicketIssuing {
+                    return error_response(&SwitchError::TerminalKindNotAllowed("issue point tickets"));
+                }
+                let key = actors::journal::terminal_key(session.terminal_id, t.seq);
+                let issued = self
+                    .tickets
+                    .issue(key, Holder::MyKey(t.mykey_id), t.account, t.points, t.expires_on, Some(venue(&session)))
+                    .await;
+                into_response(issued, |i| Response::TicketIssueOk(self.issue_ok(t.seq, i)))
+            }
+            Request::TicketReissue(t) => {
+                if session.kind != TerminalKind::TicketIssuing {
+                    return error_response(&SwitchError::TerminalKindNotAllowed("reissue point tickets"));
+                }
+                let key = actors::journal::terminal_key(session.terminal_id, t.seq);
+                let reissued =
+                    self.tickets.reissue(key, Holder::MyKey(t.mykey_id), t.ticket_no, Some(venue(&session))).await;
+                into_response(reissued, |(replaced, i)| {
+                    Response::TicketReissueOk(TicketReissueOk {
+                        replaced_ticket_no: replaced,
+                        ticket: self.issue_ok(t.seq, i),
+                    })
+                })
+            }
+            Request::TicketLookup { ticket_no } => {
+                if !session.may_use_points() {
+                    return error_response(&SwitchError::TerminalKindNotAllowed("read point tickets"));
+                }
+                let catalog = self.tickets.catalog().current();
+                into_response(self.tickets.lookup(Some(session.terminal_id), ticket_no).await, |v| {
+                    Response::TicketLookupOk(TicketLookupOk {
+                        ticket_no: v.ticket.number,
+                        state: v.state,
+                        account_name: catalog.account_name(&v.ticket.account),
+                        account: v.ticket.account,
+                        points: v.ticket.points,
+                        expires_on: v.ticket.expires_on,
+                        issued_at_ms: v.issued_at_ms,
+                    })
+                })
+            }
+            Request::TicketClear(t) => {
+                if !session.may_use_points() {
+                    return error_response(&SwitchError::TerminalKindNotAllowed("clear point tickets"));
+                }
+                let cleared = self.tickets.clear(venue(&session), t.seq, t.ticket_no).await;
+                into_response(cleared, |c| Response::TicketClearOk(self.clear_ok(&session, t.seq, c)))
+            }
         }
+    }
+
+    fn issue_ok(&self, seq: u64, i: Issued) -> TicketIssueOk {
+        TicketIssueOk {
+            seq,
+            ticket_no: i.number,
+            txn_no: i.posted.txn_no,
+            txn_time_ms: i.posted.time_ms,
+            mykey_id: i.posted.mykey_id,
+            account_name: self.tickets.catalog().current().account_name(&i.account),
+            account: i.account,
+            points: i.points,
+            expires_on: i.expires_on,
+            balance_after: i.posted.balance_after,
+            replayed: i.posted.replayed,
+        }
+    }
+
+    fn clear_ok(&self, session: &TerminalSession, seq: u64, c: Cleared) -> TicketClearOk {
+        TicketClearOk {
+            seq,
+            ticket_no: c.ticket.number,
+            txn_no: c.posted.txn_no,
+            txn_time_ms: c.posted.time_ms,
+            account_name: self.tickets.catalog().current().account_name(&c.ticket.account),
+            account: c.ticket.account,
+            points: c.ticket.points,
+            terminal_id: session.terminal_id,
+            location_name: session.location_name.clone(),
+            replayed: c.posted.replayed,
+        }
+    }
+}
+
+/// Where a terminal's entry happens, for settlement.
+fn venue(session: &TerminalSession) -> Venue {
+    Venue {
+        terminal_id: session.terminal_id,
+        municipality: session.municipality.to_string(),
+        location_id: session.location_id,
     }
 }
 

@@ -29,6 +29,7 @@ mod registry;
 pub mod schema;
 mod seed;
 mod settlement;
+mod tickets;
 
 pub use commit::CommitWays;
 

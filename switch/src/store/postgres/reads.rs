@@ -9,14 +9,15 @@ use actors::journal::{
 };
 use actors::registry::{CardLink, IdentityConflict};
 use actors::store::{AuditReport, Store, StoreFuture, TerminalRecord};
+use actors::tickets::{NewTicket, TicketCreated, TicketNote, TicketRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use deadpool_postgres::ClientWrapper;
 use futures::try_join;
-use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TxnNo};
+use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
-use super::{PgError, PostgresStore};
+use super::{tickets, PgError, PostgresStore};
 use crate::store::registry_rows::expiry_in_details;
 
 /// A column that does not convert is damaged data, not a passing fault.
@@ -356,5 +357,29 @@ impl Store for PostgresStore {
 
     fn audit(&self) -> StoreFuture<AuditReport> {
         self.audit_books()
+    }
+
+    fn create_ticket(&self, ticket: NewTicket) -> StoreFuture<TicketCreated> {
+        self.run(move |c| Box::pin(async move { tickets::create_ticket(c, &ticket).await }))
+    }
+
+    fn ticket(&self, number: TicketNo) -> StoreFuture<Option<TicketRecord>> {
+        self.run(move |c| Box::pin(async move { tickets::ticket(c, number).await }))
+    }
+
+    fn ticket_by_request(&self, request_key: String) -> StoreFuture<Option<TicketRecord>> {
+        self.run(move |c| Box::pin(async move { tickets::ticket_by_request(c, &request_key).await }))
+    }
+
+    fn note_tickets(&self, notes: Vec<TicketNote>) -> StoreFuture<()> {
+        self.run(move |c| Box::pin(async move { tickets::note_tickets(c, &notes).await }))
+    }
+
+    fn tickets_of(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
+        self.run(move |c| Box::pin(async move { tickets::tickets_of(c, wallet, limit).await }))
+    }
+
+    fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
+        self.run(move |c| Box::pin(async move { tickets::tickets_due(c, today, after, limit).await }))
     }
 }

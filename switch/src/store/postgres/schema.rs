@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("migrations/0006_coupon_partner_ref.sql")),
     (7, include_str!("migrations/0007_one_round_trip_commit.sql")),
     (8, include_str!("migrations/0008_settlement.sql")),
+    (9, include_str!("migrations/0009_tickets.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

@@ -13,6 +13,7 @@ mod registry;
 mod schema;
 pub mod seed;
 mod settlement;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};

@@ -8,12 +8,13 @@ use actors::journal::{
 };
 use actors::registry::{CardLink, IdentityConflict};
 use actors::store::{AuditReport, Store, StoreFuture, TerminalRecord};
+use actors::tickets::{NewTicket, TicketCreated, TicketNote, TicketRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
-use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TxnNo};
+use protocol::{AccountRef, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::SqliteStore;
+use super::{tickets, SqliteStore};
 use crate::store::registry_rows::expiry_in_details;
 
 /// Turns a stored value that fails validation into a row error (a corrupt store, not a panic).
@@ -319,5 +320,29 @@ impl Store for SqliteStore {
 
     fn audit(&self) -> StoreFuture<AuditReport> {
         self.read(super::audit::audit)
+    }
+
+    fn create_ticket(&self, ticket: NewTicket) -> StoreFuture<TicketCreated> {
+        self.write(move |c| tickets::create_ticket(c, &ticket))
+    }
+
+    fn ticket(&self, number: TicketNo) -> StoreFuture<Option<TicketRecord>> {
+        self.read(move |c| tickets::ticket(c, number))
+    }
+
+    fn ticket_by_request(&self, request_key: String) -> StoreFuture<Option<TicketRecord>> {
+        self.read(move |c| tickets::ticket_by_request(c, &request_key))
+    }
+
+    fn note_tickets(&self, notes: Vec<TicketNote>) -> StoreFuture<()> {
+        self.write(move |c| tickets::note_tickets(c, &notes))
+    }
+
+    fn tickets_of(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
+        self.read(move |c| tickets::tickets_of(c, wallet, limit))
+    }
+
+    fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
+        self.read(move |c| tickets::tickets_due(c, today, after, limit))
     }
 }

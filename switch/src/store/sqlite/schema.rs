@@ -15,6 +15,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("0006_coupon_partner_ref.sql")),
     (7, include_str!("0007_one_round_trip_commit.sql")),
     (8, include_str!("0008_settlement.sql")),
+    (9, include_str!("0009_tickets.sql")),
 ];
 
 pub fn latest_version() -> u32 {
