@@ -68,6 +68,15 @@ pub async fn start(
         coupon_window_ms: p.coupon_window_s * 1000,
         coupon_lock_ms: p.coupon_lock_s * 1000,
     };
+    let ticket_settings = ticket_settings(config)?;
+    let tickets = Arc::new(crate::tickets::TicketDesk::new(
+        store.shared(),
+        actors.router.clone(),
+        actors.catalog.clone(),
+        clock.clone(),
+        ticket_settings,
+    ));
+    spawn_ticket_expiry(tickets.clone(), Duration::from_secs(config.tickets.expiry_every_s.max(1)));
     let api = web::Data::new(ApiState::new(
         store.registry(),
         store.partners(),
@@ -78,6 +87,7 @@ pub async fn start(
         clock.clone(),
         card_issuer,
         config.api.limits(),
+        tickets.clone(),
     ));
     start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
 
@@ -97,15 +107,6 @@ pub async fn start(
         policy: config.actor_limits().login,
         hashing: actors.hashing.clone(),
     };
-    let ticket_settings = ticket_settings(config)?;
-    let tickets = Arc::new(crate::tickets::TicketDesk::new(
-        store.shared(),
-        actors.router.clone(),
-        actors.catalog.clone(),
-        clock.clone(),
-        ticket_settings,
-    ));
-    spawn_ticket_expiry(tickets.clone(), Duration::from_secs(config.tickets.expiry_every_s.max(1)));
     let dispatcher = Arc::new(Dispatcher {
         router: actors.router.clone(),
         setup,

@@ -278,3 +278,75 @@ fn kill_nine_while_clearing_on_postgres_clears_every_ticket_once() {
         )
     });
 }
+
+fn citizen_token(s: &Server) -> String {
+    let login = serde_json::json!({"mykey_id": "MY123456", "password": actors::demo::MYPAGE_PASSWORD});
+    let (status, body) = call(s, "POST", "/api/v1/mypage/login", None, Some(login));
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_my_page_issues_shows_and_reissues_tickets_and_the_expiry_job_ends_the_uncleared() {
+    let s = Server::start_seeded(5, &TERMINALS, &[], |dir| register_demo_setup(dir));
+    let token = citizen_token(&s);
+    let mut museum = s.login(MUSEUM);
+    let before = balance(&mut museum);
+
+    let body = serde_json::json!({"account": "141305", "points": 400, "expires_on": today_plus(10)});
+    let (status, issued) = call(&s, "POST", "/api/v1/mypage/tickets", Some(&token), Some(body.clone()));
+    assert_eq!(status, 201, "{issued}");
+    assert_eq!((issued["points"].as_u64(), issued["state"].as_str()), (Some(400), Some("valid")));
+    assert_eq!(issued["balance_after"].as_u64(), Some(before - 400));
+    let number = issued["ticket_no"].as_str().unwrap().to_owned();
+    assert_eq!(balance(&mut museum), before - 400);
+
+    // Refusals name the field and change nothing.
+    let late = serde_json::json!({"account": "141305", "points": 1, "expires_on": today_plus(31)});
+    let (status, problem) = call(&s, "POST", "/api/v1/mypage/tickets", Some(&token), Some(late));
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("expires_on")), "{problem}");
+    let much = serde_json::json!({"account": "141305", "points": before, "expires_on": today_plus(1)});
+    let (status, problem) = call(&s, "POST", "/api/v1/mypage/tickets", Some(&token), Some(much));
+    assert_eq!((status, problem["code"].as_str()), (409, Some("insufficient-points")));
+
+    // The QR code holds the number; the list shows the ticket.
+    let (status, svg) = http(&s, "GET", &format!("/api/v1/mypage/tickets/{number}/qr.svg"), Some(&token), "", b"");
+    assert_eq!(status, 200);
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{svg}");
+    let (status, list) = call(&s, "GET", "/api/v1/mypage/tickets", Some(&token), None);
+    assert_eq!((status, list[0]["ticket_no"].as_str()), (200, Some(number.as_str())));
+    let (status, _) = call(&s, "GET", "/api/v1/mypage/tickets/123456789012", Some(&token), None);
+    assert_eq!(status, 404);
+
+    // Reissued on the my page: the old number is dead at the counter, the new one clears.
+    let path = format!("/api/v1/mypage/tickets/{number}/reissue");
+    let (status, new) = call(&s, "POST", &path, Some(&token), None);
+    assert_eq!((status, new["replaces"].as_str()), (201, Some(number.as_str())), "{new}");
+    let old: TicketNo = number.parse().unwrap();
+    assert_eq!(code(&clear(&mut museum, 1, old)), ErrorCode::TicketReissued);
+    let fresh: TicketNo = new["ticket_no"].as_str().unwrap().parse().unwrap();
+    assert_eq!(state(&mut museum, fresh), TicketState::Valid);
+
+    // A second ticket whose last day has passed (set back in the store): the job expires it,
+    // the points go to the issuer of 川崎市ポイント, not back to the citizen; clearing it is refused.
+    let (_, second) = call(&s, "POST", "/api/v1/mypage/tickets", Some(&token), Some(body));
+    let second_no: TicketNo = second["ticket_no"].as_str().unwrap().parse().unwrap();
+    sql(&s.dir, &format!("UPDATE tickets SET expires_on = {} WHERE ticket_no = {}", today_plus(-1), second_no));
+    let mic = staff(&s, "mic-admin", "mic-demo-password");
+    let (status, report) = call(&s, "POST", "/api/v1/admin/ticket-expiry", Some(&mic), None);
+    assert_eq!((status, report["expired"].as_u64(), report["points_expired"].as_u64()), (200, Some(1), Some(400)));
+    let (_, again) = call(&s, "POST", "/api/v1/admin/ticket-expiry", Some(&mic), None);
+    assert_eq!(again["expired"].as_u64(), Some(0), "expires nothing twice: {again}");
+    assert_eq!(state(&mut museum, second_no), TicketState::Expired);
+    assert_eq!(code(&clear(&mut museum, 2, second_no)), ErrorCode::TicketExpired);
+    let to_issuer = format!(
+        "SELECT COALESCE(SUM(amount), 0) FROM postings p JOIN journal j USING (entry_id)
+         WHERE j.kind = 10 AND p.account = 'I:M141305' AND j.idem_key = 'K{second_no}:X'"
+    );
+    assert_eq!(query_i64(&s.dir, &to_issuer), 400);
+    assert_eq!(balance(&mut museum), before - 800, "two tickets' points, none returned");
+    let (status, _) = call(&s, "POST", "/api/v1/admin/ticket-expiry", Some(&token), None);
+    assert_eq!(status, 403, "MIC only");
+    let (ok, out) = s.check();
+    assert!(ok, "switch check: {out}");
+}

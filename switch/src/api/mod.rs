@@ -7,6 +7,8 @@
 //!   ID-issuing businesses, terminals, certificate renewals, service-ID lookup.
 //! - [`terminals`]: 様式I → 様式II issuance, the terminal list (JSON, CSV, xlsx), a new password
 //!   for a terminal whose 様式II password was lost.
+//! - [`tickets`]: point tickets on the my page (issue, list, QR code, reissue) and MIC's
+//!   on-demand expiry run.
 //! - [`mypage`]: citizens: card challenges, creating and changing the MyKey ID, login,
 //!   profile, revocation, service IDs.
 //!
@@ -23,6 +25,7 @@ pub mod mypage;
 pub mod partners;
 pub mod problem;
 pub mod terminals;
+pub mod tickets;
 
 use std::sync::{Arc, Mutex};
 
@@ -97,6 +100,8 @@ pub struct ApiState {
     pub coupon_notes: CouponNotes,
     /// Tells the ID-link worker a new upload is stored.
     pub id_link_wakeup: crate::id_link::worker::Wakeup,
+    /// Point tickets (issue 13), the same desk the terminals use.
+    pub tickets: Arc<crate::tickets::TicketDesk>,
 }
 
 impl ApiState {
@@ -111,6 +116,7 @@ impl ApiState {
         clock: Clock,
         card_issuer: Option<TrustedIssuer>,
         limits: ApiLimits,
+        tickets: Arc<crate::tickets::TicketDesk>,
     ) -> ApiState {
         let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
         ApiState {
@@ -134,6 +140,7 @@ impl ApiState {
             coupon_desk: CouponDesk::new(&partner_settings),
             partner_settings,
             id_link_wakeup: Default::default(),
+            tickets,
         }
     }
 
@@ -257,6 +264,12 @@ impl Modify for BearerAuth {
         partners::id_link::list_id_link_files,
         partners::id_link::id_link_file_status,
         partners::id_link::id_link_file_result,
+        tickets::issue_ticket,
+        tickets::list_tickets,
+        tickets::get_ticket,
+        tickets::ticket_qr,
+        tickets::reissue_ticket,
+        tickets::run_ticket_expiry,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -285,5 +298,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::reserved::routes)
         .configure(partners::coupons::routes)
         .configure(partners::coupon_redeem::routes)
-        .configure(partners::id_link::routes);
+        .configure(partners::id_link::routes)
+        .configure(tickets::routes);
 }

@@ -97,6 +97,11 @@ problem_codes! {
     CouponUsed => "coupon-used", CONFLICT, "このクーポンは使用済みです";
     CouponExpired => "coupon-expired", CONFLICT, "このクーポンは交換期限を過ぎています";
     CouponThrottled => "coupon-throttled", TOO_MANY_REQUESTS, "クーポンコードの誤りが続いたため、しばらくお待ちください";
+    // Point tickets.
+    TicketUnknown => "ticket-unknown", NOT_FOUND, "このポイント券は見つかりません";
+    TicketCleared => "ticket-cleared", CONFLICT, "このポイント券は消込済です";
+    TicketExpired => "ticket-expired", CONFLICT, "このポイント券は有効期限切れで失効しています";
+    TicketReissued => "ticket-reissued", CONFLICT, "このポイント券は再発行により無効です";
 }
 
 #[cfg(test)]

@@ -151,6 +151,15 @@ impl From<actors::SwitchError> for Problem {
             E::AlreadyVoided => Problem::of(ProblemCode::AlreadyCancelled),
             E::Busy => Problem::of(ProblemCode::Busy),
             E::TemporaryFailure => Problem::unavailable("try again"),
+            E::UnknownTicket => Problem::of(ProblemCode::TicketUnknown),
+            E::TicketAlreadyCleared => Problem::of(ProblemCode::TicketCleared),
+            E::TicketExpired => Problem::of(ProblemCode::TicketExpired),
+            E::TicketReissued => Problem::of(ProblemCode::TicketReissued),
+            E::InvalidTicketExpiry { max_days } => Problem::field(
+                "expires_on",
+                "range",
+                format!("有効期限は本日から{max_days}日後までの日付 (yyyymmdd) です"),
+            ),
             other => Problem::of(ProblemCode::Internal).detail(other.to_string()),
         }
     }
