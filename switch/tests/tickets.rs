@@ -288,7 +288,7 @@ fn citizen_token(s: &Server) -> String {
 
 #[test]
 fn the_my_page_issues_shows_and_reissues_tickets_and_the_expiry_job_ends_the_uncleared() {
-    let s = Server::start_seeded(5, &TERMINALS, &[], |dir| register_demo_setup(dir));
+    let s = Server::start_seeded(5, &TERMINALS, &[], register_demo_setup);
     let token = citizen_token(&s);
     let mut museum = s.login(MUSEUM);
     let before = balance(&mut museum);
