@@ -518,8 +518,10 @@ proptest! {
     }
 
     #[test]
-    fn v1_messages_have_the_same_bytes_in_v1_and_v2_but_the_version(message in message()) {
-        prop_assume!(message.msg_type().since() == PROTOCOL_VERSION_1);
+    fn v1_messages_have_the_same_bytes_in_v1_and_v2_but_the_version(message in prop_oneof![
+        v1_request().prop_map(Message::Request),
+        v1_response().prop_map(Message::Response),
+    ]) {
         let (mut v1, mut v2) = (BytesMut::new(), BytesMut::new());
         message.encode_frame(PROTOCOL_VERSION_1, 7, &mut v1);
         message.encode_frame(PROTOCOL_VERSION_2, 7, &mut v2);
