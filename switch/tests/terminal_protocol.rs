@@ -105,8 +105,8 @@ fn malformed_input_is_answered_and_the_connection_survives() {
     bad[11 + 8 + 8 + 2 + 5] = b'6';
     c.send_raw(&bad);
     assert_eq!(code(&c.recv().1), ErrorCode::InvalidField);
-    // Unsupported version (this server speaks 1 and 2).
-    c.send_raw(&[0, 0, 0, 7, 3, 0x00, 0x02, 0, 0, 0, 15]);
+    // Unsupported version (this server speaks 1, 2 and 3).
+    c.send_raw(&[0, 0, 0, 7, 4, 0x00, 0x02, 0, 0, 0, 15]);
     let (corr, r) = c.recv();
     assert_eq!((corr, code(&r)), (15, ErrorCode::UnsupportedVersion));
     assert_alive(&mut c);
