@@ -12,7 +12,8 @@
 //!   [`card_proof`] (proof that the citizen holds the card: certificate, challenge, signature),
 //!   [`mykey_issuance`] (the rules of choosing a MyKey ID: three generations, three duplicates),
 //!   [`registration`] (municipal points and special support events as their forms are validated,
-//!   bank accounts in transfer form).
+//!   bank accounts in transfer form), [`identity`] (the card a MyKey ID is bound to, identity
+//!   conflicts).
 //! - Actors, one module each: [`router`], [`lookup`], [`wallet`], [`ledger`], [`settlement`];
 //!   [`terminal_auth`] is the login check the router runs; [`system`] wires them.
 //!   [`wallet_points`] plans the movements that do not come from terminals (partner credits,
@@ -30,6 +31,7 @@ pub mod catalog;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod identity;
 pub mod journal;
 pub mod ledger;
 pub mod lookup;

@@ -11,6 +11,7 @@
 use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind};
 use serde::{Deserialize, Serialize};
 
+pub use crate::identity::{CardLink, IdentityConflict};
 use crate::journal::WalletId;
 use crate::registration::point::{MunicipalPoint, SupportEvent};
 use crate::store::StoreFuture;
@@ -158,13 +159,6 @@ impl NotifyChoices {
     }
 }
 
-/// The card a MyKey ID is bound to (R8): user-certificate serial and expiry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardLink {
-    pub cert_serial: String,
-    pub expires_on: u32,
-}
-
 /// A MyKey ID to create (F14–F18).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCitizen {
@@ -175,15 +169,6 @@ pub struct NewCitizen {
     pub notify: NotifyChoices,
     pub default_municipality: Option<MunicipalityCode>,
     pub now_ms: u64,
-}
-
-/// Why a MyKey ID could not be created or changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityConflict {
-    /// Someone holds this MyKey ID now or held it before (retired IDs are never reissued).
-    MyKeyTaken,
-    /// The card is linked to an active MyKey ID already.
-    CardLinked,
 }
 
 /// A citizen's MyKey profile (T7).

@@ -14,10 +14,10 @@ use protocol::{AccountRef, Login, MyKeyId, TxnNo};
 use tokio::sync::oneshot;
 
 use crate::error::SwitchError;
+use crate::identity::IdentityConflict;
 use crate::journal::WalletId;
 use crate::lookup::{Forget, Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
 use crate::mailbox::{answer, Reply};
-use crate::registry::IdentityConflict;
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
 use crate::wallet::{CardBalances, IdentityChange, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};

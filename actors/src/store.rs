@@ -11,8 +11,8 @@ use std::pin::Pin;
 use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
 
 use crate::catalog::Catalog;
+use crate::identity::{CardLink, IdentityConflict};
 use crate::journal::{CommitOutcome, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
-use crate::registry::{CardLink, IdentityConflict};
 use crate::tickets::{NewTicket, TicketCreated, TicketNote, TicketRecord};
 use crate::wallet_state::WalletState;
 

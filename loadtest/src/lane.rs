@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{ClientError, TerminalClient};
-use crate::redeem::{new_latency_histogram, AckedRedeem, CitizenOrder, RedeemConfig, UnansweredRedeem};
+use crate::load::{new_latency_histogram, AckedRedeem, CitizenOrder, RedeemConfig, UnansweredRedeem};
 use crate::seq::SeqSource;
 use crate::timeline::Timeline;
 

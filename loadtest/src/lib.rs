@@ -12,6 +12,7 @@
 //! - [`seq`]: [`SeqSource`], sequence numbers that never repeat across runs.
 //! - [`demo`]: demo terminal credentials.
 //! - [`snapshot`]: card-read a working set of citizens to record balances.
+//! - [`load`]: what a redemption run is asked to do and the records its loops hand back.
 //! - [`redeem`]: [`run_redeem`], the redemption load (closed or open loop) with its
 //!   verification.
 //! - `lane`: what both loops share, and the closed loop's lanes.
@@ -39,6 +40,7 @@ pub mod duration;
 pub mod html;
 pub mod http;
 mod lane;
+pub mod load;
 pub mod migrate_batch;
 pub mod open_loop;
 pub mod redeem;

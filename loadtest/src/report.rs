@@ -150,11 +150,6 @@ impl Report {
         serde_json::to_string_pretty(self)
     }
 
-    /// The report as a self-contained HTML page.
-    pub fn to_html(&self) -> String {
-        crate::html::render(self)
-    }
-
     /// The console summary.
     pub fn to_text(&self) -> String {
         let load = match self.offered_rate_per_s {

@@ -11,7 +11,7 @@ use protocol::{RedeemOk, TerminalId};
 
 use crate::client::{ClientConfig, ClientError};
 use crate::demo::credentials;
-use crate::redeem::UnansweredRedeem;
+use crate::load::UnansweredRedeem;
 use crate::snapshot::{login_retrying, RETRYABLE_ATTEMPTS_MAX, RETRY_BACKOFF_STEP};
 
 /// The fate of one resent redemption.

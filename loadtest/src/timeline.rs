@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::redeem::new_latency_histogram;
+use crate::load::new_latency_histogram;
 
 /// Most buckets a run keeps (one day); answers after that are counted in the last bucket.
 pub const TIMELINE_SECONDS_MAX: usize = 24 * 3600;

@@ -140,7 +140,7 @@ async fn the_html_report_holds_the_tables_and_the_seconds() {
     let dir = std::env::temp_dir().join(format!("loadtest-html-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("report.html");
-    std::fs::write(&path, report.to_html()).unwrap();
+    std::fs::write(&path, loadtest::html::render(&report)).unwrap();
     let html = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 

@@ -14,7 +14,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
-use crate::store::postgres::PostgresSettings;
+use crate::store::{PostgresSettings, StoreChoice};
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 
@@ -252,6 +252,17 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data.dir.join("switch.db")
+    }
+
+    /// The store `store.kind` names, with its settings, or why it cannot be opened.
+    pub fn store_choice(&self) -> Result<StoreChoice, String> {
+        Ok(match self.store.kind {
+            StoreKind::Sqlite => StoreChoice::Sqlite { path: self.database_path(), readers: self.store.sqlite_readers },
+            StoreKind::Postgres => StoreChoice::Postgres {
+                settings: self.store.postgres()?,
+                migrate_on_serve: self.store.migrate_on_serve,
+            },
+        })
     }
 
     pub fn actor_limits(&self) -> ActorLimits {

@@ -162,7 +162,8 @@ fn serve(config: Config, demo: Option<DemoOptions>) -> anyhow::Result<()> {
     let metrics = switch::metrics::install().context("installing the metrics recorder")?;
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let store = switch::store::open_for_serving(&config).await.context("opening the store")?;
+        let choice = config.store_choice().map_err(anyhow::Error::msg)?;
+        let store = switch::store::open_for_serving(&choice).await.context("opening the store")?;
         if let Some(d) = &demo {
             prepare_demo(&store, &config.data.dir, d.citizens).await?;
         }
@@ -331,7 +332,7 @@ fn staff_add(
         StaffAccount { login_id, password_hash: switch::api::auth::hash_secret(&password), role, display_name: name };
     let now = actors::clock::Clock::System.now_ms();
     tokio_runtime()?.block_on(async {
-        let store = switch::store::open_for_admin(config).await?;
+        let store = switch::store::open_for_admin(&config.store_choice().map_err(anyhow::Error::msg)?).await?;
         store.registry().save_staff_account(account, now).await?;
         anyhow::Ok(())
     })?;

@@ -196,7 +196,8 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
             }
             if let Some(path) = a.report {
-                std::fs::write(&path, report.to_html()).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, loadtest::html::render(&report))
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

@@ -3,20 +3,18 @@
 //! lifecycle feed). Manual §I.1–I.5 (F2, F4–F8, F10 reset, F12), F25.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use actors::registration::bank_account::BankAccount;
 use actors::registration::point::{
     is_prefecture, Contact, ExpiryPolicy, MunicipalPointForm, SupportEvent, SupportEventForm,
 };
 use actors::registry::{
     is_issuer_id, CardRenewal, EventRecord, EventRefusal, IdIssuer, MunicipalPointRecord, Saved, StaffRole,
-    TerminalAdminRow, TerminalContact,
 };
-use protocol::TerminalId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{blocking, may_act_for, require_mic, verify_secret, Principal};
+use super::auth::{blocking, require_mic, verify_secret, Principal};
 use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 
@@ -30,17 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(list_events)
         .service(list_id_issuers)
         .service(put_id_issuer)
-        .service(super::terminals::issue_terminals)
-        .service(super::terminals::list_terminals)
-        .service(super::terminals::reset_terminal_password)
-        .service(patch_terminal)
-        .service(reset_terminal_device)
         .service(record_card_renewal)
         .service(mykey_by_service_id);
-}
-
-pub(super) fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
-    text.parse().map_err(|_| Problem::field("terminal_id", "format", "端末IDは数字8桁です"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,108 +421,6 @@ async fn put_id_issuer(
     let issuer = IdIssuer { issuer_id, name };
     state.registry.save_id_issuer(issuer.clone()).await?;
     Ok(HttpResponse::Ok().json(issuer))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Terminals (F7, F10 reset, F12)
-
-#[derive(Serialize, ToSchema)]
-pub struct TerminalView {
-    terminal_id: String,
-    /// 1 (ア) service ID, 2 (イ) point use, 3 (ウ) tickets, 4 (エ) grants.
-    kind: u8,
-    kind_label: &'static str,
-    municipality_code: String,
-    location_name: String,
-    terminal_name: String,
-    id_issuer_name: Option<String>,
-    id_issuer_id: Option<String>,
-    contact: Option<TerminalContact>,
-    registered_at_ms: Option<u64>,
-    /// 削除要否
-    retired: bool,
-}
-
-impl From<TerminalAdminRow> for TerminalView {
-    fn from(r: TerminalAdminRow) -> Self {
-        TerminalView {
-            terminal_id: r.terminal_id.to_string(),
-            kind: r.kind as u8,
-            kind_label: r.kind.label(),
-            municipality_code: r.municipality.as_str().to_owned(),
-            location_name: r.location_name,
-            terminal_name: r.terminal_name,
-            id_issuer_name: r.id_issuer_name,
-            id_issuer_id: r.id_issuer_id,
-            contact: r.contact,
-            registered_at_ms: r.registered_at_ms,
-            retired: r.retired,
-        }
-    }
-}
-
-/// The terminal, when the caller may act for its municipality.
-async fn own_terminal(state: &ApiState, req: &HttpRequest, id: &str) -> Result<TerminalAdminRow, Problem> {
-    let role = state.staff(req)?;
-    let id = parse_terminal(id)?;
-    let row = state.registry.terminal_admin_row(id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
-    may_act_for(&role, &row.municipality)?;
-    Ok(row)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct TerminalChange {
-    /// 削除要否: true retires the terminal (its logins are refused), false reinstates it.
-    retired: bool,
-}
-
-/// Retires or reinstates a terminal of the caller's municipality (削除要否).
-#[utoipa::path(
-    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
-    request_body = TerminalChange,
-    responses(
-        (status = 200, body = TerminalView),
-        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem), (status = 400, body = Problem)
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/api/v1/terminals/{terminal_id}")]
-async fn patch_terminal(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-    terminal_id: web::Path<String>,
-    body: web::Json<TerminalChange>,
-) -> Result<HttpResponse, Problem> {
-    let row = own_terminal(&state, &req, &terminal_id).await?;
-    state.registry.set_terminal_retired(row.terminal_id, body.retired).await?;
-    let row =
-        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
-    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
-}
-
-/// Forgets the device registered for a terminal, so it can be registered on a new one (F10
-/// DEFAULT: re-registration needs the municipality or MIC).
-#[utoipa::path(
-    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
-    responses(
-        (status = 200, body = TerminalView),
-        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem)
-    ),
-    security(("bearer" = []))
-)]
-#[post("/api/v1/terminals/{terminal_id}/device-reset")]
-async fn reset_terminal_device(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-    terminal_id: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
-    let row = own_terminal(&state, &req, &terminal_id).await?;
-    state.registry.reset_terminal_device(row.terminal_id).await?;
-    let row =
-        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
-    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
 }
 
 // ---------------------------------------------------------------------------------------------

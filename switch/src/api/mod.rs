@@ -223,8 +223,8 @@ impl Modify for BearerAuth {
         terminals::issue_terminals,
         terminals::list_terminals,
         terminals::reset_terminal_password,
-        admin::patch_terminal,
-        admin::reset_terminal_device,
+        terminals::patch_terminal,
+        terminals::reset_terminal_device,
         admin::record_card_renewal,
         admin::mykey_by_service_id,
         mypage::card::card_challenge,
@@ -291,6 +291,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::default().limit(32 * 1024 * 1024))
         .service(openapi_json)
         .configure(admin::routes)
+        .configure(terminals::routes)
         .configure(mypage::routes)
         .configure(partners::registration::routes)
         .configure(partners::shop::routes)

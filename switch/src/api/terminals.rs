@@ -1,6 +1,7 @@
 //! Terminal issuance from a municipality's survey (様式I → 様式II, F6, F7), the terminal list
 //! with contact details (F12), as JSON, CSV (UTF-8 with BOM or Shift_JIS) or xlsx, and a new
-//! password for a terminal whose 様式II password was lost.
+//! password for a terminal whose 様式II password was lost, retirement (削除要否) and device
+//! resets.
 //!
 //! Passwords exist in clear only in the answer that issues them: the store keeps their argon2
 //! hashes.
@@ -10,18 +11,26 @@
 use std::collections::HashSet;
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use actors::registration::terminal_survey::{new_password, IssuedTerminal, SurveyRow, TerminalCounts};
-use actors::registry::{NewTerminal, TerminalAdminRow};
+use actors::registry::{NewTerminal, TerminalAdminRow, TerminalContact};
 use actors::terminal_auth::{hash_password, hash_passwords};
+use protocol::TerminalId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::admin::TerminalView;
 use super::auth::{blocking, may_act_for, require_mic};
 use super::problem::{Problem, ProblemCode};
 use super::ApiState;
 use crate::forms::{self, CsvEncoding, FormHeader};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(issue_terminals)
+        .service(list_terminals)
+        .service(reset_terminal_password)
+        .service(patch_terminal)
+        .service(reset_terminal_device);
+}
 
 #[derive(Deserialize, IntoParams)]
 pub struct FormatQuery {
@@ -269,7 +278,7 @@ pub async fn reset_terminal_password(
 ) -> Result<HttpResponse, Problem> {
     let (code, terminal_id) = path.into_inner();
     let (role, code) = state.staff_for(&req, &code)?;
-    let terminal_id = super::admin::parse_terminal(&terminal_id)?;
+    let terminal_id = parse_terminal(&terminal_id)?;
     let row = state.registry.terminal_admin_row(terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
     // Staff of another municipality are refused as everywhere else; MIC, who may act for both,
     // simply does not find the terminal under this municipality.
@@ -292,4 +301,110 @@ pub async fn reset_terminal_password(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(NewTerminalPassword { terminal_id: terminal_id.to_string(), password }))
+}
+
+pub(super) fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
+    text.parse().map_err(|_| Problem::field("terminal_id", "format", "端末IDは数字8桁です"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retirement (削除要否) and device resets (F10)
+
+#[derive(Serialize, ToSchema)]
+pub struct TerminalView {
+    terminal_id: String,
+    /// 1 (ア) service ID, 2 (イ) point use, 3 (ウ) tickets, 4 (エ) grants.
+    kind: u8,
+    kind_label: &'static str,
+    municipality_code: String,
+    location_name: String,
+    terminal_name: String,
+    id_issuer_name: Option<String>,
+    id_issuer_id: Option<String>,
+    contact: Option<TerminalContact>,
+    registered_at_ms: Option<u64>,
+    /// 削除要否
+    retired: bool,
+}
+
+impl From<TerminalAdminRow> for TerminalView {
+    fn from(r: TerminalAdminRow) -> Self {
+        TerminalView {
+            terminal_id: r.terminal_id.to_string(),
+            kind: r.kind as u8,
+            kind_label: r.kind.label(),
+            municipality_code: r.municipality.as_str().to_owned(),
+            location_name: r.location_name,
+            terminal_name: r.terminal_name,
+            id_issuer_name: r.id_issuer_name,
+            id_issuer_id: r.id_issuer_id,
+            contact: r.contact,
+            registered_at_ms: r.registered_at_ms,
+            retired: r.retired,
+        }
+    }
+}
+
+/// The terminal, when the caller may act for its municipality.
+async fn own_terminal(state: &ApiState, req: &HttpRequest, id: &str) -> Result<TerminalAdminRow, Problem> {
+    let role = state.staff(req)?;
+    let id = parse_terminal(id)?;
+    let row = state.registry.terminal_admin_row(id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    may_act_for(&role, &row.municipality)?;
+    Ok(row)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TerminalChange {
+    /// 削除要否: true retires the terminal (its logins are refused), false reinstates it.
+    retired: bool,
+}
+
+/// Retires or reinstates a terminal of the caller's municipality (削除要否).
+#[utoipa::path(
+    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
+    request_body = TerminalChange,
+    responses(
+        (status = 200, body = TerminalView),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 400, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/api/v1/terminals/{terminal_id}")]
+async fn patch_terminal(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    terminal_id: web::Path<String>,
+    body: web::Json<TerminalChange>,
+) -> Result<HttpResponse, Problem> {
+    let row = own_terminal(&state, &req, &terminal_id).await?;
+    state.registry.set_terminal_retired(row.terminal_id, body.retired).await?;
+    let row =
+        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
+}
+
+/// Forgets the device registered for a terminal, so it can be registered on a new one (F10
+/// DEFAULT: re-registration needs the municipality or MIC).
+#[utoipa::path(
+    params(("terminal_id" = String, Path, description = "端末ID, 8 digits")),
+    responses(
+        (status = 200, body = TerminalView),
+        (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/terminals/{terminal_id}/device-reset")]
+async fn reset_terminal_device(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    terminal_id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let row = own_terminal(&state, &req, &terminal_id).await?;
+    state.registry.reset_terminal_device(row.terminal_id).await?;
+    let row =
+        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    Ok(HttpResponse::Ok().json(TerminalView::from(row)))
 }

@@ -13,14 +13,15 @@ pub mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actors::partners::PartnerBook;
 use actors::registry::Registry;
 use actors::settlement::SettlementBook;
 use actors::store::{Store, StoreError, StoreFuture};
+pub use postgres::PostgresSettings;
 
-use crate::config::{Config, StoreKind};
 use seed::{SeedOptions, SeedSummary};
 
 /// The configured store, opened.
@@ -93,18 +94,24 @@ impl OpenedStore {
     }
 }
 
+/// Which store to open and how, as the configuration chose it (`Config::store_choice`).
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// The embedded store's database file and its read connections.
+    Sqlite { path: PathBuf, readers: usize },
+    /// A PostgreSQL database; `migrate_on_serve` lets `serve` apply missing migrations.
+    Postgres { settings: PostgresSettings, migrate_on_serve: bool },
+}
+
 /// Opens the configured store to serve from it. The embedded store opens (migrating) the data
 /// directory and locks it; PostgreSQL connects, refuses a schema it cannot serve (or migrates
 /// it with `store.migrate_on_serve`), and takes the database's serving lock.
-pub async fn open_for_serving(config: &Config) -> Result<OpenedStore, StoreError> {
-    match config.store.kind {
-        StoreKind::Sqlite => {
-            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(&config.database_path(), config.store.sqlite_readers)?)))
-        }
-        StoreKind::Postgres => {
-            let settings = config.store.postgres().map_err(StoreError::Unavailable)?;
-            let store = PostgresStore::connect(settings).await?;
-            store.ensure_schema(config.store.migrate_on_serve).await?;
+pub async fn open_for_serving(choice: &StoreChoice) -> Result<OpenedStore, StoreError> {
+    match choice {
+        StoreChoice::Sqlite { path, readers } => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, *readers)?))),
+        StoreChoice::Postgres { settings, migrate_on_serve } => {
+            let store = PostgresStore::connect(settings.clone()).await?;
+            store.ensure_schema(*migrate_on_serve).await?;
             store.claim_serving().await?;
             Ok(OpenedStore::Postgres(Arc::new(store)))
         }
@@ -114,11 +121,11 @@ pub async fn open_for_serving(config: &Config) -> Result<OpenedStore, StoreError
 /// Opens the configured store for a one-off administrative command (`switch staff-add`): the
 /// embedded store takes the data directory's lock (the switch must be stopped); PostgreSQL
 /// needs its schema current and does not take the serving lock.
-pub async fn open_for_admin(config: &Config) -> Result<OpenedStore, StoreError> {
-    match config.store.kind {
-        StoreKind::Sqlite => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(&config.database_path(), 1)?))),
-        StoreKind::Postgres => {
-            let store = PostgresStore::connect(config.store.postgres().map_err(StoreError::Unavailable)?).await?;
+pub async fn open_for_admin(choice: &StoreChoice) -> Result<OpenedStore, StoreError> {
+    match choice {
+        StoreChoice::Sqlite { path, .. } => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, 1)?))),
+        StoreChoice::Postgres { settings, .. } => {
+            let store = PostgresStore::connect(settings.clone()).await?;
             store.ensure_schema(false).await?;
             Ok(OpenedStore::Postgres(Arc::new(store)))
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use actors::terminal_auth::TerminalSession;
 use bytes::BytesMut;
 use futures::StreamExt;
-use protocol::{ErrorCode, FrameCodec, FrameError, MessageType, Request, Response, PROTOCOL_VERSION_1};
+use protocol::{FrameCodec, FrameError, MessageType, Request, Response, PROTOCOL_VERSION_1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 
 use super::dispatch::Dispatcher;
+use super::refusal;
 use super::TerminalLimits;
 
 /// Where an answer goes: the request's correlation id, in the request's protocol version.
@@ -56,13 +57,13 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(FrameError::TooLarge { len, max })) => {
-                let error = Response::error(ErrorCode::FrameTooLarge, format!("frame length {len} exceeds {max}"));
+                let error = refusal::frame_too_large(len, max);
                 send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
                 framing_broken = true;
                 break;
             }
             Some(Err(FrameError::TooShort { len })) => {
-                let error = Response::error(ErrorCode::MalformedFrame, format!("frame length {len} is below 7"));
+                let error = refusal::frame_too_short(len);
                 send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
                 framing_broken = true;
                 break;
@@ -74,7 +75,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
         // Counted under the type the frame names, so refused frames show in the metrics too.
         let kind = MessageType::from_u16(frame.msg_type).map_or("unknown", MessageType::name);
         // Decoding refuses unsupported versions and types the frame's version does not define.
-        let decoded = Request::decode(&frame).map_err(|e| Response::error(e.error_code(), e.to_string()));
+        let decoded = Request::decode(&frame).map_err(|e| refusal::of_decode(&e));
         let request = match decoded {
             Ok(r) => r,
             Err(refusal) => {
@@ -87,9 +88,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
         };
         let immediate = match (&session, request) {
             (_, Request::Heartbeat) => Some(Response::HeartbeatOk { server_time_ms: dispatcher.clock.now_ms() }),
-            (Some(_), Request::Login(_)) => {
-                Some(Response::error(ErrorCode::AlreadyLoggedIn, "this connection is already logged in"))
-            }
+            (Some(_), Request::Login(_)) => Some(refusal::already_logged_in("this connection is already logged in")),
             (None, Request::Login(login)) => match dispatcher.login(login).await {
                 Ok(s) => {
                     let ok = dispatcher.login_ok(&s);
@@ -102,13 +101,13 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             // Registration comes before the first login (F10); decided before the next frame is
             // read, so a Login pipelined behind it finds the terminal registered.
             (Some(_), Request::TerminalRegister(_) | Request::IdIssuerList(_)) => {
-                Some(Response::error(ErrorCode::AlreadyLoggedIn, "registration happens before login"))
+                Some(refusal::already_logged_in("registration happens before login"))
             }
             (None, Request::TerminalRegister(r)) => Some(dispatcher.setup.register_terminal(r).await),
             (None, Request::IdIssuerList(r)) => Some(dispatcher.setup.id_issuers(r).await),
-            (None, _) => Some(Response::error(ErrorCode::NotLoggedIn, "log in first")),
+            (None, _) => Some(refusal::not_logged_in()),
             (Some(s), request) => match admit(&in_flight, &admission) {
-                Err(why) => Some(Response::error(ErrorCode::Busy, why)),
+                Err(why) => Some(refusal::busy(why)),
                 Ok((connection_slot, switch_slot)) => {
                     let (dispatcher, session, tx) = (dispatcher.clone(), s.clone(), tx.clone());
                     let (request_timeout, idle_timeout) = (limits.request_timeout, limits.idle_timeout);
@@ -122,7 +121,7 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
                         let response = tokio::select! {
                             response = &mut work => response,
                             _ = tokio::time::sleep(request_timeout) => {
-                                let late = super::dispatch::timeout_response();
+                                let late = refusal::timeout();
                                 record(kind, &late, started);
                                 let answer = tokio::time::timeout(idle_timeout, tx.send((corr, late)));
                                 let finish = async move {

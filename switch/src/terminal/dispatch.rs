@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::refusal;
 use actix::Addr;
 use actors::clock::Clock;
 use actors::journal::Venue;
@@ -29,25 +30,10 @@ pub struct Dispatcher {
     pub idle_timeout_s: u16,
 }
 
-/// The one mapping from domain errors to error frames.
-pub fn error_response(error: &SwitchError) -> Response {
-    Response::error(error.error_code(), error.to_string())
-}
-
-/// The answer to a request that did not complete in time. The request may still complete:
-/// the terminal retries with the same seq and gets the first answer, so this never leads to a
-/// double application.
-pub fn timeout_response() -> Response {
-    Response::error(
-        ErrorCode::TemporaryFailure,
-        "no answer in time; the outcome is unknown, retry with the same sequence number",
-    )
-}
-
 fn into_response<T>(result: Result<T, SwitchError>, ok: impl FnOnce(T) -> Response) -> Response {
     match result {
         Ok(v) => ok(v),
-        Err(e) => error_response(&e),
+        Err(e) => refusal::of_error(&e),
     }
 }
 
@@ -56,8 +42,8 @@ impl Dispatcher {
         let asked = ask(&self.router, |reply| TerminalLogin { login, reply });
         match tokio::time::timeout(self.request_timeout, asked).await {
             Ok(Ok(session)) => Ok(Arc::new(session)),
-            Ok(Err(e)) => Err(error_response(&e)),
-            Err(_) => Err(timeout_response()),
+            Ok(Err(e)) => Err(refusal::of_error(&e)),
+            Err(_) => Err(refusal::timeout()),
         }
     }
 
@@ -106,7 +92,7 @@ impl Dispatcher {
             ),
             Request::Heartbeat => Response::HeartbeatOk { server_time_ms: self.clock.now_ms() },
             Request::Login(_) | Request::TerminalRegister(_) | Request::IdIssuerList(_) => {
-                Response::error(ErrorCode::AlreadyLoggedIn, "already logged in")
+                refusal::already_logged_in("already logged in")
             }
             Request::ServiceIdRegister(r) => self.setup.register_service_id(&session, r).await,
             Request::ServiceIdLookup { cert_serial } => self.setup.lookup_service_ids(&session, cert_serial).await,

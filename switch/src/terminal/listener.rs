@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use protocol::{ErrorCode, Response, PROTOCOL_VERSION_1};
+use protocol::PROTOCOL_VERSION_1;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::connection;
 use super::dispatch::Dispatcher;
+use super::refusal;
 use super::TerminalLimits;
 
 pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
@@ -40,11 +41,7 @@ pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, lim
                 metrics::counter!("switch_terminal_connections_refused_total").increment(1);
                 tokio::task::spawn_local(async move {
                     let mut buf = BytesMut::new();
-                    Response::error(ErrorCode::Busy, "too many connections").encode_frame(
-                        PROTOCOL_VERSION_1,
-                        0,
-                        &mut buf,
-                    );
+                    refusal::busy("too many connections").encode_frame(PROTOCOL_VERSION_1, 0, &mut buf);
                     let _ = stream.write_all(&buf).await;
                     let _ = stream.shutdown().await;
                 });

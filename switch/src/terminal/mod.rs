@@ -3,13 +3,15 @@
 //!
 //! - [`listener`]: accepts connections within the connection limit.
 //! - [`connection`]: reads frames, enforces session, in-flight and idle limits, writes answers.
-//! - [`dispatch`]: turns a decoded request into an actor call and the result into a response;
-//!   the one place where domain errors become wire error frames.
+//! - [`dispatch`]: turns a decoded request into an actor call and the result into a response.
+//! - [`refusal`]: the Error frames not decided by a handler: domain errors (the one mapping),
+//!   decoding, framing, session rules, limits, timeouts.
 //! - [`setup`]: protocol v2's registration, ID-issuer list and service-ID messages.
 
 pub mod connection;
 pub mod dispatch;
 pub mod listener;
+pub mod refusal;
 pub mod setup;
 
 use std::time::Duration;

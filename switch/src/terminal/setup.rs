@@ -23,7 +23,7 @@ use protocol::{
     ServiceIdRegisterOk, TerminalContact, TerminalKind, TerminalRegister, TerminalRegisterOk,
 };
 
-use super::dispatch::error_response;
+use super::refusal;
 
 pub struct TerminalSetup {
     pub store: Arc<dyn Store>,
@@ -87,9 +87,9 @@ impl TerminalSetup {
         let now = self.clock.now_ms();
         let record = check_credentials(&self.store, now, self.policy, &self.hashing, terminal, password)
             .await
-            .map_err(|e| error_response(&e))?;
+            .map_err(|e| refusal::of_error(&e))?;
         if record.retired {
-            return Err(error_response(&SwitchError::TerminalRetired));
+            return Err(refusal::of_error(&SwitchError::TerminalRetired));
         }
         Ok(record)
     }
@@ -100,7 +100,7 @@ impl TerminalSetup {
         if terminal.kind != TerminalKind::ServiceId {
             return Ok(Vec::new());
         }
-        let all = self.registry.id_issuers().await.map_err(|e| error_response(&e.into()))?;
+        let all = self.registry.id_issuers().await.map_err(|e| refusal::of_error(&e.into()))?;
         Ok(match &terminal.id_issuer_name {
             Some(name) => all.into_iter().filter(|i| &i.name == name).collect(),
             None => all,
@@ -110,8 +110,8 @@ impl TerminalSetup {
     async fn admin_row(&self, terminal: protocol::TerminalId) -> Result<TerminalAdminRow, Response> {
         match self.registry.terminal_admin_row(terminal).await {
             Ok(Some(row)) => Ok(row),
-            Ok(None) => Err(error_response(&SwitchError::BadCredentials)),
-            Err(e) => Err(error_response(&e.into())),
+            Ok(None) => Err(refusal::of_error(&SwitchError::BadCredentials)),
+            Err(e) => Err(refusal::of_error(&e.into())),
         }
     }
 
@@ -179,8 +179,8 @@ impl TerminalSetup {
                 Ok(RegisterOutcome::UnknownIssuer) => {
                     return Err(Response::error(ErrorCode::UnknownIdIssuer, "unknown ID issuer"))
                 }
-                Ok(RegisterOutcome::UnknownTerminal) => return Err(error_response(&SwitchError::BadCredentials)),
-                Err(e) => return Err(error_response(&e.into())),
+                Ok(RegisterOutcome::UnknownTerminal) => return Err(refusal::of_error(&SwitchError::BadCredentials)),
+                Err(e) => return Err(refusal::of_error(&e.into())),
             };
             let catalog = self.catalog.current();
             Ok(Response::TerminalRegisterOk(TerminalRegisterOk {
@@ -202,14 +202,14 @@ impl TerminalSetup {
 
     /// The card holder's wallet and MyKey ID, refusing unknown cards and revoked IDs.
     async fn card_holder(&self, cert_serial: String) -> Result<(WalletId, protocol::MyKeyId), Response> {
-        let store_error = |e: actors::store::StoreError| error_response(&e.into());
+        let store_error = |e: actors::store::StoreError| refusal::of_error(&e.into());
         let hit = actors::store::card_holder(self.store.as_ref(), cert_serial).await.map_err(store_error)?;
-        let (wallet, _) = hit.ok_or_else(|| error_response(&SwitchError::UnknownCard))?;
+        let (wallet, _) = hit.ok_or_else(|| refusal::of_error(&SwitchError::UnknownCard))?;
         let citizen = self.registry.citizen(wallet).await.map_err(store_error)?;
         match citizen {
             Some(c) if c.status == WalletStatus::Active => Ok((wallet, c.mykey_id)),
-            Some(_) => Err(error_response(&SwitchError::MyKeyRevoked)),
-            None => Err(error_response(&SwitchError::UnknownCard)),
+            Some(_) => Err(refusal::of_error(&SwitchError::MyKeyRevoked)),
+            None => Err(refusal::of_error(&SwitchError::UnknownCard)),
         }
     }
 
@@ -217,10 +217,10 @@ impl TerminalSetup {
     /// 様式II row names.
     async fn terminal_issuer(&self, session: &TerminalSession) -> Result<IssuerRecord, Response> {
         if session.kind != TerminalKind::ServiceId {
-            return Err(error_response(&SwitchError::TerminalKindNotAllowed("handle service IDs")));
+            return Err(refusal::of_error(&SwitchError::TerminalKindNotAllowed("handle service IDs")));
         }
         let row = self.admin_row(session.terminal_id).await?;
-        let all = self.registry.id_issuers().await.map_err(|e| error_response(&e.into()))?;
+        let all = self.registry.id_issuers().await.map_err(|e| refusal::of_error(&e.into()))?;
         let found = match &row.id_issuer_id {
             Some(id) => all.into_iter().find(|i| &i.issuer_id == id),
             None => all.into_iter().find(|i| Some(&i.name) == row.id_issuer_name.as_ref()),
@@ -247,11 +247,11 @@ impl TerminalSetup {
                 Ok(Err(ServiceIdRefusal::CustomerIdTaken)) => {
                     return Err(invalid("customer_id", "linked to another MyKey ID at this issuer"))
                 }
-                Err(e) => return Err(error_response(&e.into())),
+                Err(e) => return Err(refusal::of_error(&e.into())),
             };
             Ok(Response::ServiceIdRegisterOk(ServiceIdRegisterOk {
                 mykey_id,
-                issuer_id: issuer.issuer_id.parse().map_err(|_| error_response(&SwitchError::Internal))?,
+                issuer_id: issuer.issuer_id.parse().map_err(|_| refusal::of_error(&SwitchError::Internal))?,
                 issuer_name: issuer.name,
                 customer_id: request.customer_id,
                 replaced,
@@ -264,7 +264,7 @@ impl TerminalSetup {
         let result = async {
             let issuer = self.terminal_issuer(session).await?;
             let (wallet, mykey_id) = self.card_holder(cert_serial).await?;
-            let rows = self.registry.service_ids_of(wallet).await.map_err(|e| error_response(&e.into()))?;
+            let rows = self.registry.service_ids_of(wallet).await.map_err(|e| refusal::of_error(&e.into()))?;
             let customer_ids: Vec<String> =
                 rows.into_iter().filter(|r| r.issuer_id == issuer.issuer_id).map(|r| r.customer_id).collect();
             if customer_ids.is_empty() {
@@ -272,7 +272,7 @@ impl TerminalSetup {
             }
             Ok(Response::ServiceIdLookupOk(ServiceIdLookupOk {
                 mykey_id,
-                issuer_id: issuer.issuer_id.parse().map_err(|_| error_response(&SwitchError::Internal))?,
+                issuer_id: issuer.issuer_id.parse().map_err(|_| refusal::of_error(&SwitchError::Internal))?,
                 issuer_name: issuer.name,
                 customer_ids,
             }))

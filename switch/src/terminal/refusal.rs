@@ -1,0 +1,50 @@
+//! Every Error frame the terminal side sends that a handler does not decide itself: domain
+//! errors (the one mapping, through `SwitchError::error_code`), decoding and framing errors, the
+//! session rules and the limits. Handlers that refuse for a reason of their own (protocol v2's
+//! registration checks) name their code where they decide.
+
+use actors::SwitchError;
+use protocol::frame::HEADER_AFTER_LENGTH_BYTES;
+use protocol::{DecodeError, ErrorCode, Response};
+
+/// A domain error as the terminal sees it.
+pub fn of_error(error: &SwitchError) -> Response {
+    Response::error(error.error_code(), error.to_string())
+}
+
+/// A frame whose body does not decode as its type says (or a version or type the server does
+/// not speak).
+pub fn of_decode(error: &DecodeError) -> Response {
+    Response::error(error.error_code(), error.to_string())
+}
+
+/// The answer to a request that did not complete in time. The request may still complete:
+/// the terminal retries with the same seq and gets the first answer, so this never leads to a
+/// double application.
+pub fn timeout() -> Response {
+    Response::error(
+        ErrorCode::TemporaryFailure,
+        "no answer in time; the outcome is unknown, retry with the same sequence number",
+    )
+}
+
+pub fn frame_too_large(len: usize, max: usize) -> Response {
+    Response::error(ErrorCode::FrameTooLarge, format!("frame length {len} exceeds {max}"))
+}
+
+pub fn frame_too_short(len: usize) -> Response {
+    Response::error(ErrorCode::MalformedFrame, format!("frame length {len} is below {HEADER_AFTER_LENGTH_BYTES}"))
+}
+
+pub fn already_logged_in(why: &'static str) -> Response {
+    Response::error(ErrorCode::AlreadyLoggedIn, why)
+}
+
+pub fn not_logged_in() -> Response {
+    Response::error(ErrorCode::NotLoggedIn, "log in first")
+}
+
+/// A limit was reached; nothing was applied.
+pub fn busy(why: &'static str) -> Response {
+    Response::error(ErrorCode::Busy, why)
+}
