@@ -13,6 +13,7 @@
 //! - [`jobs`]: background jobs (the reserve-period sweep).
 //! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
 //! - [`tickets`]: point tickets (ポイント券) for terminals, the my page and the expiry job.
+//! - [`throttle`]: failed attempts per key (logins, coupon and ticket guesses).
 //! - [`ops`]: the ops dashboard: a sampler of the switch's own metrics and the page.
 //! - [`metrics`]: the Prometheus recorder and the metric descriptions.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
@@ -28,5 +29,6 @@ pub mod ops;
 pub mod server;
 pub mod store;
 pub mod terminal;
+pub mod throttle;
 pub mod tickets;
 pub mod web;

@@ -43,7 +43,8 @@ use protocol::MunicipalityCode;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use auth::{bearer, LoginThrottle, Principal, Sessions};
+use crate::throttle::LoginThrottle;
+use auth::{bearer, Principal, Sessions};
 use mypage::IssuanceSessions;
 use partners::coupon_desk::CouponDesk;
 use partners::coupon_notes::CouponNotes;

@@ -98,7 +98,7 @@ impl Dispatcher {
             Request::ServiceIdLookup { cert_serial } => self.setup.lookup_service_ids(&session, cert_serial).await,
             Request::TicketIssue(t) => {
                 if session.kind != TerminalKind::TicketIssuing {
-                    return error_response(&SwitchError::TerminalKindNotAllowed("issue point tickets"));
+                    return refusal::of_error(&SwitchError::TerminalKindNotAllowed("issue point tickets"));
                 }
                 let key = actors::journal::terminal_key(session.terminal_id, t.seq);
                 let issued = self
@@ -109,7 +109,7 @@ impl Dispatcher {
             }
             Request::TicketReissue(t) => {
                 if session.kind != TerminalKind::TicketIssuing {
-                    return error_response(&SwitchError::TerminalKindNotAllowed("reissue point tickets"));
+                    return refusal::of_error(&SwitchError::TerminalKindNotAllowed("reissue point tickets"));
                 }
                 let key = actors::journal::terminal_key(session.terminal_id, t.seq);
                 let reissued =
@@ -123,7 +123,7 @@ impl Dispatcher {
             }
             Request::TicketLookup { ticket_no } => {
                 if !session.may_use_points() {
-                    return error_response(&SwitchError::TerminalKindNotAllowed("read point tickets"));
+                    return refusal::of_error(&SwitchError::TerminalKindNotAllowed("read point tickets"));
                 }
                 let catalog = self.tickets.catalog().current();
                 into_response(self.tickets.lookup(Some(session.terminal_id), ticket_no).await, |v| {
@@ -140,7 +140,7 @@ impl Dispatcher {
             }
             Request::TicketClear(t) => {
                 if !session.may_use_points() {
-                    return error_response(&SwitchError::TerminalKindNotAllowed("clear point tickets"));
+                    return refusal::of_error(&SwitchError::TerminalKindNotAllowed("clear point tickets"));
                 }
                 let cleared = self.tickets.clear(venue(&session), t.seq, t.ticket_no).await;
                 into_response(cleared, |c| Response::TicketClearOk(self.clear_ok(&session, t.seq, c)))

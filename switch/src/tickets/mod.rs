@@ -23,7 +23,7 @@ use actors::wallet_points::{EndingTicket, PointOp, Posted};
 use actors::SwitchError;
 use protocol::{AccountRef, MyKeyId, TerminalId, TicketNo, TicketState};
 
-use crate::api::auth::LoginThrottle;
+use crate::throttle::LoginThrottle;
 use notes::TicketNotes;
 
 /// Draws of a fresh number before giving up (a collision is one in about 10^6 per draw even

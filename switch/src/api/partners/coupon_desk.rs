@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use actors::journal::WalletId;
 
 use super::PartnerSettings;
-use crate::api::auth::LoginThrottle;
 use crate::api::problem::{Problem, ProblemCode};
+use crate::throttle::LoginThrottle;
 
 /// Keys of the guess throttle kept at most (citizens plus addresses seen failing recently).
 const GUESS_KEYS_MAX: usize = 100_000;
