@@ -16,6 +16,7 @@
 //! - [`throttle`]: failed attempts per key (logins, coupon and ticket guesses).
 //! - [`ops`]: the ops dashboard: a sampler of the switch's own metrics and the page.
 //! - [`metrics`]: the Prometheus recorder and the metric descriptions.
+//! - [`settlement`]: the settlement reports (参考82/84/86/88) as CSV and xlsx, and closing periods.
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod server;
+pub mod settlement;
 pub mod store;
 pub mod terminal;
 pub mod throttle;

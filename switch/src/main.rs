@@ -1,4 +1,4 @@
-//! `switch`: serve, demo, check, migrate.
+//! `switch`: serve, demo, check, migrate, settle, staff-add.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,6 +58,23 @@ enum Command {
         mic: bool,
         #[arg(long)]
         name: String,
+    },
+    /// Close a settlement period (a month of Japan business dates): every municipality's,
+    /// event's and partner's settlement book, or one municipality's. Their figures become final
+    /// (corrections land in a later month); `switch check` proves them against the journal.
+    /// Stop the switch first on the embedded store, or close over HTTP
+    /// (POST /api/v1/settlement/periods/YYYYMM/close).
+    Settle {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The month, yyyymm.
+        #[arg(long)]
+        period: String,
+        /// Only this municipality's books (全国地方公共団体コード).
+        #[arg(long)]
+        municipality: Option<String>,
     },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
@@ -129,6 +146,12 @@ fn main() -> ExitCode {
             Config::load(config.as_deref(), &overrides)
                 .context("reading configuration")
                 .and_then(|c| staff_add(&c, login_id, municipality, mic, name))
+        }
+        Command::Settle { config, data_dir, period, municipality } => {
+            let overrides = Overrides { data_dir, ..Overrides::default() };
+            Config::load(config.as_deref(), &overrides)
+                .context("reading configuration")
+                .and_then(|c| settle(&c, &period, municipality))
         }
         Command::Migrate { config, data_dir } => {
             let overrides = Overrides { data_dir, ..Overrides::default() };
@@ -337,6 +360,59 @@ fn staff_add(
         anyhow::Ok(())
     })?;
     println!("staff account saved");
+    Ok(())
+}
+
+/// `switch settle`: closes a month's settlement books and prints their figures.
+fn settle(config: &Config, period: &str, municipality: Option<String>) -> anyhow::Result<()> {
+    use actors::settlement::{close, owner_books, Period};
+    use switch::settlement::closing::{every_book, ClosedView};
+    let period = Period::parse(period).map_err(|e| anyhow::anyhow!("--period {period}: {e}"))?;
+    let code = match municipality {
+        Some(code) => Some(
+            code.parse::<protocol::MunicipalityCode>()
+                .map_err(|_| anyhow::anyhow!("--municipality {code}: not a 6-digit code with its check digit"))?,
+        ),
+        None => None,
+    };
+    let grace_ms = config.settlement.close_grace_s * 1000;
+    let closed = tokio_runtime()?.block_on(async {
+        let choice = config.store_choice().map_err(anyhow::Error::msg)?;
+        let store = switch::store::open_for_admin(&choice).await.context(
+            "opening the store (on the embedded store, stop the switch first, or close over HTTP: \
+             POST /api/v1/settlement/periods/YYYYMM/close)",
+        )?;
+        let catalog = store.shared().catalog().await?;
+        let partners = store.partners().partners().await?;
+        let book = store.settlement();
+        let books = match &code {
+            Some(code) => {
+                let books = owner_books(&catalog, code);
+                if books.is_empty() {
+                    bail!("{code} has no municipal point or event registered");
+                }
+                books
+            }
+            None => every_book(book.as_ref(), &catalog, &partners, period).await?,
+        };
+        let now = actors::clock::Clock::System.now_ms();
+        let closed = close(book.as_ref(), books, period, now, grace_ms, "switch settle".into()).await?;
+        let names = switch::settlement::Names::new(std::sync::Arc::new(catalog), &partners);
+        anyhow::Ok(closed.iter().map(|c| ClosedView::of(c, &names)).collect::<Vec<_>>())
+    })?;
+    println!(
+        "settlement period {period} ({} 〜 {}): {} books closed",
+        switch::settlement::range::slash(period.first_date()),
+        switch::settlement::range::slash(period.last_date()),
+        closed.len()
+    );
+    for c in &closed {
+        let yen = c.amount_yen.map(|y| format!("  yen {y}")).unwrap_or_default();
+        println!(
+            "{:<18} {}  entries {}  points {}{yen}  closed {} by {}",
+            c.book, c.label, c.entries, c.points, c.closed_at, c.closed_by
+        );
+    }
     Ok(())
 }
 

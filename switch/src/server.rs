@@ -88,6 +88,8 @@ pub async fn start(
         card_issuer,
         config.api.limits(),
         tickets.clone(),
+        crate::api::SettlementSide { book: store.settlement(), actor: actors.settlement.clone() },
+        crate::api::TerminalLoginRules { policy: config.actor_limits().login, hashing: actors.hashing.clone() },
     ));
     start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
 

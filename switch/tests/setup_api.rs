@@ -425,7 +425,8 @@ fn the_openapi_document_matches_the_running_server() {
             .replace("{transaction_id}", "20261126000000000001")
             .replace("{account}", "M141305")
             .replace("{upload_id}", "1")
-            .replace("{ticket_no}", "987654321012");
+            .replace("{ticket_no}", "987654321012")
+            .replace("{period}", "202610");
         for (method, operation) in operations.as_object().unwrap() {
             let (status, body) = call(&s, &method.to_uppercase(), &concrete, None, Some(json!({})));
             let documented = operation["responses"].as_object().unwrap();

@@ -46,6 +46,8 @@ pub struct LineQuery {
     pub from: u32,
     pub to: u32,
     pub counterparty: Option<String>,
+    /// Only entries up to this id (a report of a running day lists what its summary counted).
+    pub through_entry: Option<u64>,
     /// The (business date, entry id) of the last line of the previous page.
     pub after: Option<(u32, u64)>,
     /// At most [`LINES_PAGE_MAX`].

@@ -21,8 +21,28 @@ use super::problem::Problem;
 /// Who a session acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Staff { login_id: String, role: StaffRole },
-    Citizen { wallet: WalletId },
+    Staff {
+        login_id: String,
+        role: StaffRole,
+    },
+    Citizen {
+        wallet: WalletId,
+    },
+    /// A terminal logged in over HTTP with its ID and password (画面2 → 画面28 for a shop's
+    /// clerk; 画面75 for a mobile grant terminal).
+    Terminal(TerminalPrincipal),
+}
+
+/// A terminal's HTTP session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalPrincipal {
+    pub terminal_id: protocol::TerminalId,
+    pub kind: protocol::TerminalKind,
+    pub municipality: MunicipalityCode,
+    pub location_id: u32,
+    /// The login also proved the registered device (its fingerprint): what a terminal needs to
+    /// grant points (R40), not to read its own settlement report.
+    pub device_verified: bool,
 }
 
 struct Session {

@@ -24,6 +24,8 @@ pub mod auth;
 pub mod mypage;
 pub mod partners;
 pub mod problem;
+pub mod settlement;
+pub mod terminal_session;
 pub mod terminals;
 pub mod tickets;
 
@@ -38,7 +40,9 @@ use actors::journal::WalletId;
 use actors::partners::PartnerBook;
 use actors::registry::{Registry, StaffRole};
 use actors::router::Router;
+use actors::settlement::{Settlement, SettlementBook};
 use actors::store::Store;
+use actors::terminal_auth::{HashingSlots, LoginPolicy};
 use protocol::MunicipalityCode;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -103,6 +107,24 @@ pub struct ApiState {
     pub id_link_wakeup: crate::id_link::worker::Wakeup,
     /// Point tickets (issue 13), the same desk the terminals use.
     pub tickets: Arc<crate::tickets::TicketDesk>,
+    /// Settlement (issue 14): reports, closes, rates.
+    pub settlement: SettlementSide,
+    /// What a terminal's HTTP login checks with (the same rules as its protocol login).
+    pub terminal_login: TerminalLoginRules,
+}
+
+/// Settlement's parts the HTTP side uses.
+pub struct SettlementSide {
+    pub book: Arc<dyn SettlementBook>,
+    /// Closes periods one at a time.
+    pub actor: Addr<Settlement>,
+}
+
+/// The terminal login rules shared with the protocol's login.
+#[derive(Clone)]
+pub struct TerminalLoginRules {
+    pub policy: LoginPolicy,
+    pub hashing: HashingSlots,
 }
 
 impl ApiState {
@@ -118,6 +140,8 @@ impl ApiState {
         card_issuer: Option<TrustedIssuer>,
         limits: ApiLimits,
         tickets: Arc<crate::tickets::TicketDesk>,
+        settlement: SettlementSide,
+        terminal_login: TerminalLoginRules,
     ) -> ApiState {
         let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
         ApiState {
@@ -142,6 +166,8 @@ impl ApiState {
             partner_settings,
             id_link_wakeup: Default::default(),
             tickets,
+            settlement,
+            terminal_login,
         }
     }
 
@@ -156,9 +182,24 @@ impl ApiState {
 
     /// The staff member behind the request's bearer token.
     pub fn staff(&self, req: &HttpRequest) -> Result<StaffRole, Problem> {
+        self.staff_login(req).map(|(_, role)| role)
+    }
+
+    /// The staff member behind the request's bearer token, with their login id.
+    pub fn staff_login(&self, req: &HttpRequest) -> Result<(String, StaffRole), Problem> {
         match self.principal(req)? {
-            Principal::Staff { role, .. } => Ok(role),
-            Principal::Citizen { .. } => Err(Problem::forbidden("this is a staff function")),
+            Principal::Staff { login_id, role } => Ok((login_id, role)),
+            Principal::Citizen { .. } | Principal::Terminal(_) => Err(Problem::forbidden("this is a staff function")),
+        }
+    }
+
+    /// The terminal behind the request's bearer token (a terminal's HTTP login).
+    pub fn terminal(&self, req: &HttpRequest) -> Result<auth::TerminalPrincipal, Problem> {
+        match self.principal(req)? {
+            Principal::Terminal(t) => Ok(t),
+            Principal::Staff { .. } | Principal::Citizen { .. } => {
+                Err(Problem::forbidden("this is a terminal function: log in with the terminal's ID"))
+            }
         }
     }
 
@@ -176,7 +217,7 @@ impl ApiState {
     pub fn citizen(&self, req: &HttpRequest) -> Result<WalletId, Problem> {
         match self.principal(req)? {
             Principal::Citizen { wallet } => Ok(wallet),
-            Principal::Staff { .. } => Err(Problem::forbidden("this is a my-page function")),
+            Principal::Staff { .. } | Principal::Terminal(_) => Err(Problem::forbidden("this is a my-page function")),
         }
     }
 
@@ -271,6 +312,18 @@ impl Modify for BearerAuth {
         tickets::ticket_qr,
         tickets::reissue_ticket,
         tickets::run_ticket_expiry,
+        terminal_session::terminal_login,
+        settlement::municipal_usage,
+        settlement::municipal_usage_lines,
+        settlement::municipal_migrations,
+        settlement::store_usage,
+        settlement::partner_migrations,
+        settlement::partner_migrations_for_mic,
+        settlement::municipal_period,
+        settlement::close_municipal_period,
+        settlement::close_every_book,
+        settlement::get_settlement_rate,
+        settlement::put_settlement_rate,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -301,5 +354,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::coupons::routes)
         .configure(partners::coupon_redeem::routes)
         .configure(partners::id_link::routes)
-        .configure(tickets::routes);
+        .configure(tickets::routes)
+        .configure(terminal_session::routes)
+        .configure(settlement::routes);
 }

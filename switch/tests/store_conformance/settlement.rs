@@ -158,6 +158,7 @@ pub mod cases {
             from: 20261001,
             to: 20261031,
             counterparty: counterparty.map(str::to_owned),
+            through_entry: None,
             after,
             limit,
         };
@@ -180,6 +181,8 @@ pub mod cases {
         );
         let at_l2 = book.lines(query(None, 10, Some("L2"))).await.unwrap();
         assert_eq!(at_l2.len(), 1);
+        let through = LineQuery { through_entry: Some(entries[1].entry_id), ..query(None, 10, None) };
+        assert_eq!(book.lines(through).await.unwrap().len(), 2, "only entries up to the bound");
         assert!(book
             .lines(LineQuery { from: 20261101, to: 20261130, ..query(None, 10, None) })
             .await

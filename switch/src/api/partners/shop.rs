@@ -266,7 +266,7 @@ pub struct SettlementMarkView {
 
 /// The account (`M<code>` or `E<code>`) whose settlement state `staff` may see and set: the
 /// municipality's own point or the events it owns.
-async fn owned_account(state: &ApiState, req: &HttpRequest, account: &str) -> Result<AccountRef, Problem> {
+pub(crate) async fn owned_account(state: &ApiState, req: &HttpRequest, account: &str) -> Result<AccountRef, Problem> {
     let role = state.staff(req)?;
     let account: AccountRef = account
         .parse()

@@ -102,6 +102,11 @@ problem_codes! {
     TicketCleared => "ticket-cleared", CONFLICT, "このポイント券は消込済です";
     TicketExpired => "ticket-expired", CONFLICT, "このポイント券は有効期限切れで失効しています";
     TicketReissued => "ticket-reissued", CONFLICT, "このポイント券は再発行により無効です";
+    // Terminals logging in over HTTP (a shop's clerk, a mobile grant terminal).
+    FingerprintMismatch => "fingerprint-mismatch", UNAUTHORIZED, "端末識別情報が登録された端末と一致しません";
+    TerminalKindNotAllowed => "terminal-kind-not-allowed", FORBIDDEN, "この種別の端末ではこの操作はできません";
+    // Settlement (精算).
+    PeriodNotEnded => "period-not-ended", CONFLICT, "この期間はまだ締められません";
 }
 
 #[cfg(test)]

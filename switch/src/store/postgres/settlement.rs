@@ -125,6 +125,7 @@ async fn lines(c: &ClientWrapper, q: LineQuery) -> Result<Vec<LineRecord>, PgErr
              FROM settlement_lines l LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
              WHERE l.book = $1 AND l.business_date >= $2 AND (l.business_date, l.entry_id) > ($3, $4)
                AND l.business_date <= $5 AND ($6::text IS NULL OR l.counterparty = $6)
+               AND ($8::bigint IS NULL OR l.entry_id <= $8)
              ORDER BY l.business_date, l.entry_id LIMIT $7",
             &[
                 &q.book.key(),
@@ -134,6 +135,7 @@ async fn lines(c: &ClientWrapper, q: LineQuery) -> Result<Vec<LineRecord>, PgErr
                 &(q.to as i32),
                 &q.counterparty,
                 &i64::from(q.limit.min(LINES_PAGE_MAX)),
+                &q.through_entry.map(|id| id as i64),
             ],
         )
         .await?;

@@ -147,10 +147,20 @@ impl SettlementBook for SqliteStore {
                  FROM settlement_lines l LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
                  WHERE l.book = ?1 AND l.business_date >= ?2 AND (l.business_date, l.entry_id) > (?3, ?4)
                    AND l.business_date <= ?5 AND (?6 IS NULL OR l.counterparty = ?6)
+                   AND (?8 IS NULL OR l.entry_id <= ?8)
                  ORDER BY l.business_date, l.entry_id LIMIT ?7",
             )?;
             let rows = stmt.query_map(
-                params![q.book.key(), q.from, after_date, after_id, q.to, q.counterparty, q.limit.min(LINES_PAGE_MAX)],
+                params![
+                    q.book.key(),
+                    q.from,
+                    after_date,
+                    after_id,
+                    q.to,
+                    q.counterparty,
+                    q.limit.min(LINES_PAGE_MAX),
+                    q.through_entry.map(|id| id as i64)
+                ],
                 |r| {
                     Ok(LineRecord {
                         business_date: r.get(0)?,
