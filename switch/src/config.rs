@@ -125,6 +125,21 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Marks the web screens' cookies `Secure` (the switch behind TLS).
     pub secure_cookies: bool,
+    pub body_idle_timeout_s: u64,
+    pub body_timeout_s: u64,
+    pub anonymous_bodies_max: usize,
+    pub anonymous_body_max_bytes: u64,
+}
+
+impl HttpConfig {
+    pub fn body_limits(&self) -> crate::body_guard::BodyLimits {
+        crate::body_guard::BodyLimits {
+            idle_timeout: Duration::from_secs(self.body_idle_timeout_s.max(1)),
+            total_timeout: Duration::from_secs(self.body_timeout_s.max(1)),
+            anonymous_bodies_max: self.anonymous_bodies_max.max(1),
+            anonymous_body_max_bytes: self.anonymous_body_max_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

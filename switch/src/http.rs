@@ -67,13 +67,17 @@ pub fn serve(
     metrics: Option<PrometheusHandle>,
     api: web::Data<ApiState>,
     web_settings: crate::web::WebSettings,
+    body_limits: crate::body_guard::BodyLimits,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::Server)> {
     // The dashboard's sampler reads the same metrics once a second, from now on.
     let ops = web::Data::new(ops::OpsState { series: metrics.clone().map(ops::start) });
     let state = web::Data::new(HttpState { router, store_kind, metrics });
     let web_settings = web::Data::new(web_settings);
+    let body_guard = web::Data::new(crate::body_guard::BodyGuard::new(body_limits));
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::body_guard::guard_body))
+            .app_data(body_guard.clone())
             .app_data(state.clone())
             .app_data(ops.clone())
             .app_data(api.clone())

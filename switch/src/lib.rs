@@ -7,6 +7,8 @@
 //!   batches, audit, demo seeding; a private PostgreSQL cluster for tests).
 //! - [`terminal`]: the TCP side of the terminal protocol.
 //! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`, and the [`api`]).
+//! - [`body_guard`]: request bodies: deadlines, the caller known before the body, a bound on
+//!   anonymous ones.
 //! - [`api`]: the set-up and my-page JSON API with its OpenAPI document (issue 5).
 //! - [`web`]: the web screens (画面): the citizen's my page, served as HTML.
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
@@ -20,6 +22,7 @@
 //! - [`server`]: wiring of a running switch; `main.rs` holds the commands.
 
 pub mod api;
+pub mod body_guard;
 pub mod config;
 pub mod forms;
 pub mod http;

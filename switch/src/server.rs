@@ -131,9 +131,16 @@ pub async fn start(
         secure_cookies: config.http.secure_cookies,
         session_lifetime_s: config.api.session_lifetime_s.max(1),
     };
-    let (http_addr, http_server) =
-        http::serve(http_listener, actors.router.clone(), store.kind(), metrics, api, web_settings)
-            .with_context(|| format!("serving HTTP {}", config.http.listen))?;
+    let (http_addr, http_server) = http::serve(
+        http_listener,
+        actors.router.clone(),
+        store.kind(),
+        metrics,
+        api,
+        web_settings,
+        config.http.body_limits(),
+    )
+    .with_context(|| format!("serving HTTP {}", config.http.listen))?;
     tokio::task::spawn_local(async move {
         if let Err(e) = http_server.await {
             tracing::error!(error = %e, "HTTP server stopped");

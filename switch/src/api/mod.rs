@@ -337,12 +337,31 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
+/// Largest JSON body the API reads (a form, a partner's order).
+pub const JSON_BODY_MAX_BYTES: usize = 256 * 1024;
+/// Largest 様式I survey (CSV or xlsx) MIC may upload.
+pub const SURVEY_UPLOAD_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads a body the handler takes raw (after it authenticated the caller), at most
+/// `max_bytes`: 413 `body-too-large` past it, 408 `body-timeout` when it is too slow.
+pub async fn read_body(mut payload: web::Payload, max_bytes: usize) -> Result<web::Bytes, Problem> {
+    use futures::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| problem::payload_problem(&e))?;
+        if body.len() + chunk.len() > max_bytes {
+            return Err(Problem::of(problem::ProblemCode::BodyTooLarge).detail(format!("at most {max_bytes} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Registers the API's routes (the same handlers the OpenAPI document lists).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(problem::json_error))
+    cfg.app_data(web::JsonConfig::default().limit(JSON_BODY_MAX_BYTES).error_handler(problem::json_error))
         .app_data(web::PathConfig::default().error_handler(problem::path_error))
         .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-        .app_data(web::PayloadConfig::default().limit(32 * 1024 * 1024))
         .service(openapi_json)
         .configure(admin::routes)
         .configure(terminals::routes)

@@ -144,10 +144,11 @@ pub async fn issue_terminals(
     req: HttpRequest,
     code: web::Path<String>,
     query: web::Query<FormatQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let (role, code) = state.staff_for(&req, &code)?;
     require_mic(&role)?;
+    let body = super::read_body(body, super::SURVEY_UPLOAD_MAX_BYTES).await?;
     let format = format_of(&query)?;
     let catalog = state.catalog.current();
     let expected = catalog

@@ -148,7 +148,7 @@ async fn receive(spool: &Spool, body: &mut web::Payload, max: u64) -> Result<Rec
     let mut file = File::create(&incoming.path).map_err(store_failed)?;
     let (mut hash, mut utf8, mut bytes) = (Sha256::new(), Utf8Check::default(), 0u64);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Problem::bad_body(e.to_string()))?;
+        let chunk = chunk.map_err(|e| crate::api::problem::payload_problem(&e))?;
         bytes += chunk.len() as u64;
         if bytes > max {
             return Err(too_large(max));

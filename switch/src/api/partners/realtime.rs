@@ -191,8 +191,9 @@ pub struct Migration {
     security(("bearer" = []))
 )]
 #[post("/api/v1/partner/migrations")]
-async fn migrate(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, Problem> {
+async fn migrate(state: web::Data<ApiState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, Problem> {
     let partner = state.partner_with(&req, |a| a.realtime, "real-time migration").await?;
+    let body = crate::api::read_body(body, crate::api::JSON_BODY_MAX_BYTES).await?;
     let key = idempotency_key(&req)?;
     let request: MigrationRequest = serde_json::from_slice(&body).map_err(|e| Problem::bad_body(e.to_string()))?;
     let to = destination_of(request.destination.as_deref(), "destination")?;

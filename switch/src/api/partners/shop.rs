@@ -157,8 +157,9 @@ pub struct DebitRequest {
     security(("bearer" = []))
 )]
 #[post("/api/v1/partner/debits")]
-async fn debit(state: web::Data<ApiState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, Problem> {
+async fn debit(state: web::Data<ApiState>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, Problem> {
     let partner = state.partner_with(&req, |a| a.shop, "shop calls").await?;
+    let body = crate::api::read_body(body, crate::api::JSON_BODY_MAX_BYTES).await?;
     let key = idempotency_key(&req)?;
     let order: DebitRequest = serde_json::from_slice(&body).map_err(|e| Problem::bad_body(e.to_string()))?;
     let account = destination_of(Some(&order.code), "code")?;

@@ -48,6 +48,8 @@ problem_codes! {
     // Any caller.
     Validation => "validation", UNPROCESSABLE_ENTITY, "入力内容に誤りがあります";
     MalformedBody => "malformed-body", BAD_REQUEST, "リクエストの形式が不正です";
+    BodyTooLarge => "body-too-large", PAYLOAD_TOO_LARGE, "リクエストが大きすぎます";
+    BodyTimeout => "body-timeout", REQUEST_TIMEOUT, "リクエストの受信が時間内に終わりませんでした";
     Unauthorized => "unauthorized", UNAUTHORIZED, "ログインしてください";
     Forbidden => "forbidden", FORBIDDEN, "この操作は許可されていません";
     NotFound => "not-found", NOT_FOUND, "見つかりません";

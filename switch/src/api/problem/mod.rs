@@ -165,9 +165,26 @@ impl From<actors::SwitchError> for Problem {
     }
 }
 
-/// Body errors (bad JSON, wrong types, too large) as problem documents, for `JsonConfig`.
+/// A body that could not be read: too slow (`crate::body_guard`'s deadlines), too large, or cut.
+pub fn payload_problem(err: &actix_web::error::PayloadError) -> Problem {
+    use actix_web::error::PayloadError;
+    match err {
+        PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Problem::of(ProblemCode::BodyTimeout),
+        PayloadError::Overflow => Problem::of(ProblemCode::BodyTooLarge),
+        other => Problem::bad_body(other.to_string()),
+    }
+}
+
+/// Body errors (bad JSON, wrong types, too large, too slow) as problem documents, for `JsonConfig`.
 pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    Problem::bad_body(err.to_string()).into()
+    use actix_web::error::JsonPayloadError;
+    match &err {
+        JsonPayloadError::Payload(e) => payload_problem(e).into(),
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            Problem::of(ProblemCode::BodyTooLarge).detail(err.to_string()).into()
+        }
+        _ => Problem::bad_body(err.to_string()).into(),
+    }
 }
 
 /// Path parameters that do not parse.
