@@ -48,6 +48,7 @@ pub mod report;
 pub mod retry;
 pub mod seq;
 pub mod snapshot;
+pub mod tickets;
 pub mod timeline;
 
 pub use client::{login_demo, ClientConfig, ClientError, TerminalClient};

@@ -350,3 +350,23 @@ fn the_my_page_issues_shows_and_reissues_tickets_and_the_expiry_job_ends_the_unc
     let (ok, out) = s.check();
     assert!(ok, "switch check: {out}");
 }
+
+#[test]
+fn loadtest_tickets_clears_each_ticket_once_with_duplicates_and_proves_it() {
+    let terminals = [53059, 53060, 53061, 52559, 52560, 52561, 52562];
+    let s = Server::start_seeded(20, &terminals, &[], |_| {});
+    let config = loadtest::tickets::TicketsConfig {
+        addr: s.terminal.to_string(),
+        count: 300,
+        citizens: 20,
+        terminals: 4,
+        duplicate_every: 5,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let report = rt.block_on(loadtest::tickets::run_tickets(&config)).unwrap();
+    assert!(report.success(), "{}", report.to_text());
+    assert_eq!((report.issued, report.ok, report.duplicates_refused), (300, 300, 60), "{}", report.to_text());
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 9"), 300);
+    let (ok, out) = s.check();
+    assert!(ok, "switch check: {out}");
+}

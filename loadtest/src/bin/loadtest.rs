@@ -34,6 +34,32 @@ enum Command {
     /// One ID-link exchange file (a line per demo citizen) through the HTTP side with the demo
     /// partner's key: upload, wait until done, download and check the result file.
     MigrateBatch(MigrateBatchArgs),
+    /// Point tickets over protocol v3: the demo's (ウ) terminals issue --count tickets, then
+    /// --terminals (イ) terminals clear them at once (every --duplicate-every-th twice, from two
+    /// terminals); then every ticket is checked cleared once and the balances exact.
+    Tickets(TicketsArgs),
+}
+
+#[derive(clap::Args)]
+struct TicketsArgs {
+    /// Address of the switch's terminal listener.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    addr: String,
+    /// Tickets to issue and clear.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Demo citizens the tickets are spread over (the demo's first N).
+    #[arg(long, default_value_t = 1_000)]
+    citizens: u64,
+    /// (イ) terminals clearing at once.
+    #[arg(long, default_value_t = 32)]
+    terminals: usize,
+    /// Every N-th ticket is also cleared from a second terminal (0: no duplicates).
+    #[arg(long, default_value_t = 10)]
+    duplicate_every: usize,
+    /// Also write the figures as JSON to this file (ok, errors, throughput_per_s, latencies).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -219,6 +245,27 @@ async fn run() -> anyhow::Result<ExitCode> {
             print!("{}", report.to_text());
             if let Some(path) = a.json {
                 let json = report.to_json().context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Tickets(a) => {
+            let config = loadtest::tickets::TicketsConfig {
+                addr: a.addr,
+                count: a.count,
+                citizens: a.citizens,
+                terminals: a.terminals,
+                duplicate_every: a.duplicate_every,
+            };
+            eprintln!(
+                "loadtest tickets: {} tickets for {} citizens, cleared from {} terminals against {}",
+                config.count, config.citizens, config.terminals, config.addr
+            );
+            let mut report = loadtest::tickets::run_tickets(&config).await.context("tickets run")?;
+            report.command = Some(command_line);
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
                 std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
