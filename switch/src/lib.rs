@@ -12,6 +12,7 @@
 //! - [`api`]: the set-up and my-page JSON API with its OpenAPI document (issue 5).
 //! - [`web`]: the web screens (画面): the citizen's my page, served as HTML.
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
+//! - [`cells`]: text every CSV and xlsx writer neutralises against spreadsheet formulas.
 //! - [`jobs`]: background jobs (the reserve-period sweep).
 //! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
 //! - [`tickets`]: point tickets (ポイント券) for terminals, the my page and the expiry job.
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod body_guard;
+pub mod cells;
 pub mod config;
 pub mod forms;
 pub mod http;

@@ -477,3 +477,22 @@ fn a_survey_past_the_row_limit_is_refused() {
     let errors = csv_errors(&text);
     assert_eq!(named(&errors), [(format!("lines[{}]", limit + 4).as_str(), "too_many")]);
 }
+
+#[test]
+fn form2_neutralises_text_a_spreadsheet_would_run_as_a_formula() {
+    let (survey, issued) = issued_kawasaki();
+    let mut header = FormHeader::from(&survey);
+    header.municipality_name = "=HYPERLINK(\"http://evil.example\",\"川崎市\")".into();
+    let expected = format!("'{}", header.municipality_name);
+    let csv = forms::form2_csv(&header, &issued, CsvEncoding::Utf8Bom).unwrap();
+    let cells = csv_cells(std::str::from_utf8(&csv[3..]).unwrap());
+    assert!(cells.iter().flatten().any(|c| *c == expected), "the name is written as text");
+    assert!(!cells.iter().flatten().any(|c| c.starts_with(['=', '+', '-', '@'])), "no cell starts a formula");
+    let xlsx = forms::form2_xlsx(&header, &issued).unwrap();
+    let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(&xlsx)).unwrap();
+    let range = workbook.worksheet_range("様式II").unwrap();
+    let strings: Vec<String> =
+        range.rows().flatten().filter_map(|d| if let Data::String(s) = d { Some(s.clone()) } else { None }).collect();
+    assert!(strings.contains(&expected));
+    assert!(!strings.iter().any(|c| c.starts_with(['=', '+', '-', '@'])));
+}

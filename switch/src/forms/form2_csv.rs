@@ -10,8 +10,9 @@ use actors::registration::terminal_survey::IssuedTerminal;
 use actors::registration::FieldError;
 use encoding_rs::SHIFT_JIS;
 
-use super::form2::{sheet, Style, COLUMNS};
+use super::form2::{sheet, Cell, Style, COLUMNS};
 use super::{CsvEncoding, FormHeader};
+use crate::cells::neutralised;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -50,7 +51,10 @@ pub fn form2_csv(
     let mut writer = csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     for row in rows.iter().filter(|r| r.style != Style::Spacer) {
         // Writing to memory cannot fail.
-        let _ = writer.write_record(row.cells.iter().map(|c| c.text()));
+        let _ = writer.write_record(row.cells.iter().map(|c| match c {
+            Cell::Number(n) => n.to_string(),
+            text => neutralised(&text.text()).into_owned(),
+        }));
     }
     let text = writer.into_inner().unwrap_or_default();
     Ok(match encoding {

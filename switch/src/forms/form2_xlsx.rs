@@ -7,6 +7,7 @@ use rust_xlsxwriter::{Format, FormatBorder, Workbook, XlsxError};
 
 use super::form2::{sheet, Cell, Style, TITLE};
 use super::FormHeader;
+use crate::cells::neutralised;
 
 /// Column widths (in characters of the default font) of 区分 … 削除要否.
 const WIDTHS: [f64; 8] = [30.0, 6.0, 24.0, 30.0, 34.0, 12.0, 16.0, 10.0];
@@ -41,10 +42,10 @@ pub fn form2_xlsx(header: &FormHeader, terminals: &[IssuedTerminal]) -> Result<V
             };
             match (cell, emphasis) {
                 (Cell::Number(n), _) => ws.write_number(r, c, *n)?,
-                (Cell::Code(s), _) => ws.write_string_with_format(r, c, s, &code)?,
-                (Cell::Text(s), Some(format)) => ws.write_string_with_format(r, c, s, format)?,
+                (Cell::Code(s), _) => ws.write_string_with_format(r, c, neutralised(s), &code)?,
+                (Cell::Text(s), Some(format)) => ws.write_string_with_format(r, c, neutralised(s), format)?,
                 (Cell::Text(s), None) if s.is_empty() => ws,
-                (Cell::Text(s), None) => ws.write_string(r, c, s)?,
+                (Cell::Text(s), None) => ws.write_string(r, c, neutralised(s))?,
             };
         }
         if row.style == Style::Header {

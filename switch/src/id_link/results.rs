@@ -6,6 +6,7 @@
 //! store records is on disk. Opening at a checkpoint cuts off whatever was written after it
 //! (rows of lines that will be processed again).
 
+use crate::cells::neutralised;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -41,8 +42,10 @@ pub fn push_row(out: &mut Vec<u8>, line_no: u64, echo: &Echo, outcome: &Result<T
     out.extend_from_slice(b"\r\n");
 }
 
-/// A field as CSV: quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// A field as CSV: neutralised against spreadsheet formulas (the partner's own text is echoed),
+/// quoted when it holds a comma, a quote or a line break (RFC 4180).
 fn push_field(out: &mut Vec<u8>, field: &str) {
+    let field = neutralised(field);
     if field.contains([',', '"', '\r', '\n']) {
         out.push(b'"');
         out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
@@ -171,6 +174,15 @@ mod tests {
         );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, format!("2,JMB1,100,141305,OK,,{}\r\n3,\"a,\"\"b\"\"\",,,NG,invalid-points,\r\n", txn()));
+    }
+
+    #[test]
+    fn echoed_fields_cannot_start_a_formula() {
+        let mut out = Vec::new();
+        let echo = Echo { customer_id: "=cmd|'/c calc'!A1".into(), points: "-5".into(), destination: "@x".into() };
+        push_row(&mut out, 4, &echo, &Err(LineError::InvalidPoints));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "4,'=cmd|'/c calc'!A1,'-5,'@x,NG,invalid-points,\r\n");
     }
 
     #[test]

@@ -7,10 +7,8 @@
 //! - [`range`]: the period a report covers, checked against today.
 //! - [`report`]: a report's subject, summary (集計表) and detail rows (明細表).
 //! - [`render`]: CSV (UTF-8 with BOM, Shift_JIS) and xlsx.
-//! - [`cells`]: text that a spreadsheet must not run as a formula.
 //! - [`closing`]: which books a close covers, and what it answers.
 
-pub mod cells;
 pub mod closing;
 pub mod range;
 pub mod render;

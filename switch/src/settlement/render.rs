@@ -11,8 +11,8 @@ use actors::registration::FieldError;
 use encoding_rs::SHIFT_JIS;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-use super::cells::neutralised;
 use super::report::{Cell, Section};
+use crate::cells::neutralised;
 use crate::forms::CsvEncoding;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -5,6 +5,7 @@
 //! Codes and numbers are written as plain digit strings. A spreadsheet that opens the CSV
 //! directly would show a 16-digit code as a rounded number; partners import it as text.
 
+use crate::cells::neutralised;
 use actors::partners::CouponRecord;
 use encoding_rs::SHIFT_JIS;
 use protocol::{AccountKind, AccountRef};
@@ -104,7 +105,7 @@ pub fn coupons_csv(coupons: &[CouponView], with_state: bool, charset: Charset) -
         if with_state {
             row.push(c.state.to_owned());
         }
-        let _ = writer.write_record(&row);
+        let _ = writer.write_record(row.iter().map(|cell| neutralised(cell).into_owned()));
     }
     let text = writer.into_inner().unwrap_or_default();
     match charset {
@@ -146,6 +147,13 @@ mod tests {
         );
         assert!(lines[2].ends_with(",500,20261231,141305,ORD-9"), "{}", lines[2]);
         assert_eq!(lines.len(), 4, "header, two rows, and the final line end");
+    }
+
+    #[test]
+    fn a_partners_processing_number_cannot_start_a_formula() {
+        let evil = CouponView { partner_ref: Some("=HYPERLINK(\"x\")".into()), ..view(1, None, "未使用") };
+        let text = String::from_utf8(coupons_csv(&[evil], false, Charset::Utf8)).unwrap();
+        assert!(text.contains(",\"'=HYPERLINK(\"\"x\"\")\""), "{text}");
     }
 
     #[test]

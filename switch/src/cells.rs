@@ -2,6 +2,10 @@
 //! `=`, `+`, `-`, `@`, a tab or a carriage return is a formula (or starts one after import) in
 //! Excel and LibreOffice. Such text is written with a leading `'`, which spreadsheets show as
 //! text and do not display. Numbers are written as numbers, never through here.
+//!
+//! Every writer of a file people open in a spreadsheet passes each text cell through
+//! [`neutralised`]: 様式II (`forms`), coupon lists, ID-link result files, settlement reports.
+//! A new CSV or xlsx writer does the same (ARCHITECTURE.md, "Files people open").
 
 use std::borrow::Cow;
 
