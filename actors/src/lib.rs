@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod lookup;
 pub mod mailbox;
 pub mod mykey_issuance;
+pub mod outbox;
 pub mod partners;
 pub mod registration;
 pub mod registry;

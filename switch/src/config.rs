@@ -33,6 +33,44 @@ pub struct Config {
     pub api: ApiConfig,
     pub partners: PartnersConfig,
     pub tickets: TicketsConfig,
+    pub mail: MailConfig,
+}
+
+/// Notification mails (F17, F90): the SMTP relay and the outbox's sender.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailConfig {
+    /// Empty: no relay; mails wait in the outbox until one is configured.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_timeout_s: u64,
+    pub from: String,
+    pub message_id_domain: String,
+    pub poll_ms: u64,
+    pub journal_settle_ms: u64,
+    pub feed_window_entries: u32,
+    pub send_batch: u32,
+    pub max_attempts: u32,
+    pub retry_base_s: u64,
+    pub retry_max_s: u64,
+}
+
+impl MailConfig {
+    pub fn settings(&self) -> crate::mail::MailSettings {
+        let host = self.smtp_host.trim();
+        crate::mail::MailSettings {
+            smtp: (!host.is_empty()).then(|| (host.to_owned(), self.smtp_port)),
+            from: self.from.clone(),
+            message_id_domain: self.message_id_domain.clone(),
+            poll: Duration::from_millis(self.poll_ms.max(10)),
+            journal_settle: Duration::from_millis(self.journal_settle_ms),
+            feed_window_entries: self.feed_window_entries.max(1),
+            send_batch: self.send_batch.max(1),
+            max_attempts: self.max_attempts.max(1),
+            retry_base: Duration::from_secs(self.retry_base_s.max(1)),
+            retry_max: Duration::from_secs(self.retry_max_s.max(self.retry_base_s.max(1))),
+            smtp_timeout: Duration::from_secs(self.smtp_timeout_s.max(1)),
+        }
+    }
 }
 
 /// Partner flows (issue 6): reserved points, coupons, ID-link files.

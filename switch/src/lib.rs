@@ -14,6 +14,7 @@
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
 //! - [`cells`]: text every CSV and xlsx writer neutralises against spreadsheet formulas.
 //! - [`jobs`]: background jobs (the reserve-period sweep).
+//! - [`mail`]: notification mails: templates, the journal feeder, the SMTP sender.
 //! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
 //! - [`tickets`]: point tickets (ポイント券) for terminals, the my page and the expiry job.
 //! - [`throttle`]: failed attempts per key (logins, coupon and ticket guesses).
@@ -30,6 +31,7 @@ pub mod forms;
 pub mod http;
 pub mod id_link;
 pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod ops;
 pub mod server;

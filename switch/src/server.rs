@@ -127,6 +127,13 @@ pub async fn start(
         Duration::from_secs(config.partners.sweep_every_s.max(1)),
     );
 
+    let mail_thread = crate::mail::start(
+        config.mail.settings(),
+        crate::mail::MailDeps { outbox: store.outbox(), catalog: actors.catalog.clone(), clock: clock.clone() },
+    );
+    if mail_thread.is_none() {
+        tracing::info!("mail.smtp_host is empty: notification mails wait in the outbox");
+    }
     let web_settings = crate::web::WebSettings {
         secure_cookies: config.http.secure_cookies,
         session_lifetime_s: config.api.session_lifetime_s.max(1),

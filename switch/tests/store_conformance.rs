@@ -30,6 +30,8 @@ const LOCATION: u32 = 1;
 // Submodules beside this file (not `tests/*.rs`, which cargo would build as test binaries).
 #[path = "store_conformance/engines.rs"]
 mod engines;
+#[path = "store_conformance/outbox.rs"]
+mod outbox;
 #[path = "store_conformance/partners.rs"]
 mod partners;
 #[path = "store_conformance/registry.rs"]
@@ -192,6 +194,7 @@ use CommitOutcome::{AlreadyVoided, Committed, DuplicateKey, StaleVersion};
 mod cases {
     use super::*;
     // The set-up side's cases live beside this file; the macro below runs them the same way.
+    pub use super::outbox::cases::*;
     pub use super::partners::cases::*;
     pub use super::registry::cases::*;
     pub use super::settlement::cases::*;
@@ -662,4 +665,6 @@ conformance!(
     tickets_are_stored_once_per_number_and_request,
     ticket_notes_only_move_forward,
     a_ticket_ends_once_in_the_journal,
+    outbox_registry_mails_follow_the_opt_ins,
+    outbox_journal_cursor_moves_once,
 );

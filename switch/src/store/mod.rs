@@ -71,6 +71,14 @@ impl OpenedStore {
         }
     }
 
+    /// The notification mails' outbox, on the same engine and database.
+    pub fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
     /// Where the data is: the database file, or PostgreSQL's host:port/database.
     pub fn location(&self) -> String {
         match self {

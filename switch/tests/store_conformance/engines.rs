@@ -27,6 +27,7 @@ pub trait Engine: Sized + Send + Sync + 'static {
     fn registry(&self) -> Arc<dyn Registry>;
     fn partners(&self) -> Arc<dyn actors::partners::PartnerBook>;
     fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook>;
+    fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox>;
     async fn load_demo(&self, options: SeedOptions);
     async fn exec(&self, sql: &str);
     async fn query_i64(&self, sql: &str) -> i64;
@@ -107,6 +108,10 @@ mod sqlite_engine {
         }
 
         fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
             self.store.clone().expect("store opened")
         }
 
@@ -229,6 +234,10 @@ mod postgres_engine {
         }
 
         fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
             self.store.clone().expect("store opened")
         }
 

@@ -23,6 +23,7 @@
 mod audit;
 pub mod cluster;
 mod commit;
+mod outbox;
 mod partners;
 mod reads;
 mod registry;

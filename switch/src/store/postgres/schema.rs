@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("migrations/0007_one_round_trip_commit.sql")),
     (8, include_str!("migrations/0008_settlement.sql")),
     (9, include_str!("migrations/0009_tickets.sql")),
+    (10, include_str!("migrations/0010_mail_outbox.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

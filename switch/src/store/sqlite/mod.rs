@@ -7,6 +7,7 @@
 
 mod audit;
 mod commit;
+mod outbox;
 mod partners;
 mod reads;
 mod registry;

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("0007_one_round_trip_commit.sql")),
     (8, include_str!("0008_settlement.sql")),
     (9, include_str!("0009_tickets.sql")),
+    (10, include_str!("0010_mail_outbox.sql")),
 ];
 
 pub fn latest_version() -> u32 {

@@ -2,6 +2,8 @@
 //! changes, service IDs.
 
 use super::*;
+use crate::mail::templates::IdentityEvent;
+use crate::store::postgres::outbox::write_identity_mail;
 
 pub(super) async fn mykey_taken(c: &ClientWrapper, mykey: &str) -> Result<bool, PgError> {
     let row = c
@@ -66,6 +68,7 @@ pub(super) async fn create_citizen(
         ],
     )
     .await?;
+    write_identity_mail(c, wallet, IdentityEvent::MyKeyRegistered, n.now_ms).await?;
     commit(c).await?;
     Ok(Ok(WalletId(wallet as u64)))
 }
@@ -121,7 +124,8 @@ pub(super) async fn ensure_profile(c: &ClientWrapper, wallet: i64, now_ms: u64) 
 pub(super) async fn update_profile(c: &ClientWrapper, wallet: WalletId, change: &ProfileChange) -> Result<(), PgError> {
     let w = wallet.0 as i64;
     begin(c, false).await?;
-    ensure_profile(c, w, chrono::Utc::now().timestamp_millis() as u64).await?;
+    let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+    ensure_profile(c, w, now_ms).await?;
     if let Some(email) = &change.email {
         c.execute("UPDATE citizens SET email = $2 WHERE wallet_id = $1", &[&w, email]).await?;
     }
@@ -134,6 +138,9 @@ pub(super) async fn update_profile(c: &ClientWrapper, wallet: WalletId, change: 
     if let Some(default) = &change.default_municipality {
         c.execute("UPDATE citizens SET default_municipality = $2 WHERE wallet_id = $1", &[&w, &default.as_str()])
             .await?;
+    }
+    if change.password_hash.is_some() {
+        write_identity_mail(c, w, IdentityEvent::PasswordChanged, now_ms).await?;
     }
     commit(c).await
 }
@@ -151,6 +158,7 @@ pub(super) async fn revoke(c: &ClientWrapper, wallet: WalletId, now_ms: u64) -> 
             &[&w, &(now_ms as i64)],
         )
         .await?;
+        write_identity_mail(c, w, IdentityEvent::MyKeyRevoked, now_ms).await?;
     }
     commit(c).await?;
     Ok(changed == 1)
@@ -173,6 +181,8 @@ pub(super) async fn change_mykey(
             return refuse(c, Err(IdentityConflict::CardLinked)).await;
         }
     }
+    let old: Option<String> =
+        c.query_opt("SELECT mykey_id FROM wallets WHERE wallet_id = $1", &[&w]).await?.map(|r| r.get(0));
     c.execute(
         "INSERT INTO retired_mykey_ids (mykey_id, wallet_id, retired_at_ms)
          SELECT mykey_id, wallet_id, $2 FROM wallets WHERE wallet_id = $1",
@@ -186,6 +196,7 @@ pub(super) async fn change_mykey(
         &[&card.cert_serial, &w, &(card.expires_on as i32)],
     )
     .await?;
+    write_identity_mail(c, w, IdentityEvent::MyKeyChanged { old: old.as_deref().unwrap_or_default() }, now_ms).await?;
     commit(c).await?;
     Ok(Ok(()))
 }

@@ -2,6 +2,8 @@
 //! changes, service IDs.
 
 use super::*;
+use crate::mail::templates::IdentityEvent;
+use crate::store::sqlite::outbox::write_identity_mail;
 
 pub(super) fn mykey_taken(c: &Connection, mykey: &str) -> rusqlite::Result<bool> {
     let held = c.query_row("SELECT 1 FROM wallets WHERE mykey_id = ?1", [mykey], |_| Ok(())).optional()?;
@@ -56,6 +58,7 @@ pub(super) fn create_citizen(
             n.now_ms as i64
         ],
     )?;
+    write_identity_mail(&tx, wallet, IdentityEvent::MyKeyRegistered, n.now_ms)?;
     tx.commit()?;
     Ok(Ok(WalletId(wallet as u64)))
 }
@@ -101,7 +104,8 @@ pub(super) fn ensure_profile(tx: &Transaction<'_>, wallet: WalletId, now_ms: u64
 
 pub(super) fn update_profile(c: &mut Connection, wallet: WalletId, change: &ProfileChange) -> rusqlite::Result<()> {
     let tx = c.transaction()?;
-    ensure_profile(&tx, wallet, chrono::Utc::now().timestamp_millis() as u64)?;
+    let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+    ensure_profile(&tx, wallet, now_ms)?;
     let w = wallet.0 as i64;
     if let Some(email) = &change.email {
         tx.execute("UPDATE citizens SET email = ?2 WHERE wallet_id = ?1", params![w, email])?;
@@ -114,6 +118,9 @@ pub(super) fn update_profile(c: &mut Connection, wallet: WalletId, change: &Prof
     }
     if let Some(default) = &change.default_municipality {
         tx.execute("UPDATE citizens SET default_municipality = ?2 WHERE wallet_id = ?1", params![w, default.as_str()])?;
+    }
+    if change.password_hash.is_some() {
+        write_identity_mail(&tx, w, IdentityEvent::PasswordChanged, now_ms)?;
     }
     tx.commit()
 }
@@ -130,6 +137,7 @@ pub(super) fn revoke(c: &mut Connection, wallet: WalletId, now_ms: u64) -> rusql
             "UPDATE citizens SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE wallet_id = ?1",
             params![wallet.0 as i64, now_ms as i64],
         )?;
+        write_identity_mail(&tx, wallet.0 as i64, IdentityEvent::MyKeyRevoked, now_ms)?;
     }
     tx.commit()?;
     Ok(changed == 1)
@@ -152,6 +160,8 @@ pub(super) fn change_mykey(
         }
     }
     let w = wallet.0 as i64;
+    let old: Option<String> =
+        tx.query_row("SELECT mykey_id FROM wallets WHERE wallet_id = ?1", [w], |r| r.get(0)).optional()?;
     tx.execute(
         "INSERT INTO retired_mykey_ids (mykey_id, wallet_id, retired_at_ms)
          SELECT mykey_id, wallet_id, ?2 FROM wallets WHERE wallet_id = ?1",
@@ -163,6 +173,7 @@ pub(super) fn change_mykey(
         "INSERT INTO cards (cert_serial, wallet_id, expires_on) VALUES (?1, ?2, ?3)",
         params![card.cert_serial, w, card.expires_on],
     )?;
+    write_identity_mail(&tx, w, IdentityEvent::MyKeyChanged { old: old.as_deref().unwrap_or_default() }, now_ms)?;
     tx.commit()?;
     Ok(Ok(()))
 }
