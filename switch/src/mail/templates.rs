@@ -36,16 +36,18 @@ fn points(n: u64) -> String {
 /// The journal entry kinds that become mails, and their category.
 pub fn journal_category(kind: EntryKind) -> Option<MailCategory> {
     match kind {
-        // Grants (F70), partner credits and coupons (F56, F79–F85), reserved moves and the
-        // reserve sweep (F45–F47 DEFAULT): points arrived in an account.
-        EntryKind::Grant | EntryKind::Credit | EntryKind::Transfer => Some(MailCategory::PointsGranted),
+        // Grants (administrative grants: F70), partner credits and coupons (F56, F79–F85),
+        // reserved moves and the reserve sweep (F45–F47 DEFAULT): points arrived in an account.
+        EntryKind::Grant | EntryKind::AdminGrant | EntryKind::Credit | EntryKind::Transfer => {
+            Some(MailCategory::PointsGranted)
+        }
         _ => None,
     }
 }
 
 /// The kinds the feeder reads from the journal.
 pub fn journal_kinds() -> Vec<EntryKind> {
-    [EntryKind::Grant, EntryKind::Credit, EntryKind::Transfer]
+    [EntryKind::Grant, EntryKind::AdminGrant, EntryKind::Credit, EntryKind::Transfer]
         .into_iter()
         .filter(|k| journal_category(*k).is_some())
         .collect()
