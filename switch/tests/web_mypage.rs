@@ -115,6 +115,18 @@ fn my_page_login_and_balances_in_a_browser() {
     assert_eq!(listed(&shown["events"]), listed(&api["events"]));
     assert!(!listed(&api["municipal"]).is_empty(), "the demo citizen has 川崎市ポイント: {api}");
     assert_eq!(listed(&api["municipal"])[0].0, "141305", "the default municipality first (R24)");
+    // F58: the event's points expire at its end; the page says so, as the API does.
+    let event = &api["events"][0];
+    let expiring = &event["expires_next"];
+    assert!(expiring["expires_on"].as_u64().is_some(), "{api}");
+    let shown = page.eval(
+        "(() => { const n = document.querySelector('#next-expiry');
+           return n && { code: n.dataset.code, on: Number(n.dataset.expiresOn), points: Number(n.dataset.points) }; })()",
+    );
+    assert_eq!(shown["code"], event["code"]);
+    assert_eq!(shown["on"], expiring["expires_on"]);
+    assert_eq!(shown["points"], expiring["points"]);
+    assert_eq!(api["municipal"][0]["expires_next"], Value::Null, "the demo's 川崎市ポイント has no expiry");
 
     // Logout ends the session: the my page asks for a login again.
     page.click_and_wait("#logout");

@@ -8,6 +8,9 @@ use actors::journal::EntryKind;
 use actors::outbox::{JournalMailEvent, MailCategory};
 use protocol::{AccountKind, MyKeyId};
 
+// Numbers as the screens write them (12,345): the same in a mail as on the my page.
+use crate::web::layout::points;
+
 /// Subject and body of one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailText {
@@ -20,18 +23,6 @@ const SIGNATURE: &str = "\n―――――――――――――――――�
     このメールは、利用者マイページの「メール配信設定」でお選びいただいた通知です。\n\
     配信の停止は、利用者マイページの「利用者情報の変更」から行えます。\n\
     このメールには返信できません。\n";
-
-fn points(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// The journal entry kinds that become mails, and their category.
 pub fn journal_category(kind: EntryKind) -> Option<MailCategory> {

@@ -25,6 +25,24 @@ pub struct Balance {
     pub code: String,
     pub name: String,
     pub balance: u64,
+    /// The points of this balance that expire first, and when (F58): the earliest dated lot
+    /// still usable; none when nothing of it expires.
+    pub expires_next: Option<ExpiringPoints>,
+}
+
+/// Points that expire at the end of a day.
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ExpiringPoints {
+    /// yyyymmdd: the last day they can be used.
+    pub expires_on: u32,
+    pub points: u64,
+}
+
+/// The earliest dated lot of a sub-account still usable on `today`.
+fn expires_next(sub: &actors::wallet_state::SubAccount, today: u32) -> Option<ExpiringPoints> {
+    sub.lots()
+        .find(|(lot, amount)| *lot >= today && *lot != actors::journal::NO_EXPIRY && *amount > 0)
+        .map(|(expires_on, points)| ExpiringPoints { expires_on, points })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,9 +79,14 @@ pub async fn my_page_view(state: &ApiState, wallet: WalletId) -> Result<MyPage, 
     let catalog = state.catalog.current();
     let today = state.clock.business_date();
     let (mut reserved, mut municipal, mut events) = (0, Vec::new(), Vec::new());
-    for (account, _) in wallet_state.accounts.iter() {
+    for (account, sub) in wallet_state.accounts.iter() {
         let balance = wallet_state.usable(account, today);
-        let entry = Balance { code: account.code.clone(), name: catalog.account_name(account), balance };
+        let entry = Balance {
+            code: account.code.clone(),
+            name: catalog.account_name(account),
+            balance,
+            expires_next: expires_next(sub, today),
+        };
         match account.kind {
             AccountKind::Reserved => reserved += balance,
             AccountKind::Municipal => municipal.push(entry),
