@@ -21,11 +21,14 @@ pub struct FeedStep {
 }
 
 /// One feeding step.
+/// `oldest_ms`: entries created before it are passed over without a mail (a switch that ran
+/// without a relay does not mail months of history when one is configured).
 pub async fn feed_once(
     outbox: &dyn MailOutbox,
     catalog: &SharedCatalog,
     window: u32,
     settled_before_ms: u64,
+    oldest_ms: u64,
 ) -> Result<FeedStep, StoreError> {
     let cursor = outbox.mail_cursor().await?;
     let read = outbox.journal_mail_events(cursor, window.max(1), settled_before_ms, journal_kinds()).await?;
@@ -36,6 +39,7 @@ pub async fn feed_once(
     let mails: Vec<NewMail> = read
         .events
         .iter()
+        .filter(|event| event.created_at_ms >= oldest_ms)
         .filter_map(|event| {
             let (category, text) = journal_mail(event, &catalog)?;
             Some(NewMail {

@@ -40,6 +40,10 @@ pub struct MailSettings {
     /// batches at once a smaller entry id may still be committing (`store.statement_timeout_ms`
     /// bounds that; this is three times the default).
     pub journal_settle: Duration,
+    /// A mail whose event is older than this is not sent (given up as stale): news of a
+    /// password change days late helps nobody, and a switch that ran without a relay must not
+    /// mail its history when one is configured.
+    pub max_age: Duration,
     pub feed_window_entries: u32,
     pub send_batch: u32,
     pub max_attempts: u32,

@@ -74,6 +74,11 @@ pub fn retry_at(settings: &MailSettings, attempt: u32, permanent: bool, now_ms: 
     Some(now_ms + wait.as_millis() as u64)
 }
 
+/// Whether an event is too old for its mail to be worth sending (`mail.max_age_s`).
+pub fn stale(settings: &MailSettings, created_at_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(created_at_ms) > settings.max_age.as_millis() as u64
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -81,9 +86,12 @@ fn now_ms() -> u64 {
 /// The mail thread's loop: feed until caught up, send what is due, wait a poll interval.
 pub async fn run(settings: MailSettings, deps: MailDeps, smtp: Smtp) {
     loop {
-        let settled_before = deps.clock.now_ms().saturating_sub(settings.journal_settle.as_millis() as u64);
+        let now = deps.clock.now_ms();
+        let settled_before = now.saturating_sub(settings.journal_settle.as_millis() as u64);
+        let oldest = now.saturating_sub(settings.max_age.as_millis() as u64);
         loop {
-            match feed_once(deps.outbox.as_ref(), &deps.catalog, settings.feed_window_entries, settled_before).await {
+            let window = settings.feed_window_entries;
+            match feed_once(deps.outbox.as_ref(), &deps.catalog, window, settled_before, oldest).await {
                 Ok(step) if step.advanced => continue,
                 Ok(_) => break,
                 Err(e) => {
@@ -110,8 +118,12 @@ pub async fn run(settings: MailSettings, deps: MailDeps, smtp: Smtp) {
 }
 
 async fn deliver(settings: &MailSettings, deps: &MailDeps, smtp: &Smtp, mail: OutgoingMail) {
-    let sent = smtp.send(&mail);
     let now = now_ms().max(deps.clock.now_ms());
+    let sent = if stale(settings, mail.created_at_ms, now) {
+        Err(SendFailure { permanent: true, message: "stale: the event is older than mail.max_age_s".into() })
+    } else {
+        smtp.send(&mail)
+    };
     let marked = match &sent {
         Ok(()) => {
             metrics::counter!("switch_mail_sent_total").increment(1);
@@ -143,6 +155,7 @@ mod tests {
             message_id_domain: "switch.example.jp".into(),
             poll: Duration::from_secs(1),
             journal_settle: Duration::ZERO,
+            max_age: Duration::from_secs(86_400),
             feed_window_entries: 100,
             send_batch: 10,
             max_attempts: 4,
@@ -160,6 +173,15 @@ mod tests {
         assert_eq!(retry_at(&s, 3, false, 0), Some(90_000), "capped at retry_max");
         assert_eq!(retry_at(&s, 4, false, 0), None, "max_attempts reached");
         assert_eq!(retry_at(&s, 1, true, 0), None, "a permanent refusal is not retried");
+    }
+
+    #[test]
+    fn mails_older_than_the_maximum_age_are_stale() {
+        let s = settings();
+        let day_ms = 86_400_000;
+        assert!(!stale(&s, 10 * day_ms, 11 * day_ms), "exactly max_age old is still sent");
+        assert!(stale(&s, 10 * day_ms, 11 * day_ms + 1));
+        assert!(!stale(&s, 11 * day_ms, 10 * day_ms), "a clock behind the event is not stale");
     }
 
     #[test]
