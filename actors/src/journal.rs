@@ -29,22 +29,31 @@ pub enum HouseAccount {
     /// (clearing, reissue or expiry). One account per ticket, so `switch check`'s books show
     /// each ticket's points: its escrow holds them while the ticket is valid, nothing after.
     TicketEscrow(TicketNo),
+    /// The points of one municipal point or event that expired in citizens' wallets (F58):
+    /// they leave circulation here, one account per point, so `switch check`'s books show
+    /// how many of each point expired.
+    Expired(AccountRef),
 }
 
 impl HouseAccount {
-    /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`, `P3`, `K987654321012`.
+    /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`, `P3`, `K987654321012`,
+    /// `X:M141305`.
     pub fn key(&self) -> String {
         match self {
             HouseAccount::Location(id) => format!("L{id}"),
             HouseAccount::Issuer(a) => format!("I:{a}"),
             HouseAccount::Partner(id) => format!("P{id}"),
             HouseAccount::TicketEscrow(n) => format!("K{n}"),
+            HouseAccount::Expired(a) => format!("X:{a}"),
         }
     }
 
     pub fn parse(key: &str) -> Option<HouseAccount> {
         if let Some(rest) = key.strip_prefix("I:") {
             return rest.parse().ok().map(HouseAccount::Issuer);
+        }
+        if let Some(rest) = key.strip_prefix("X:") {
+            return rest.parse().ok().map(HouseAccount::Expired);
         }
         if let Some(rest) = key.strip_prefix('P') {
             return rest.parse().ok().map(HouseAccount::Partner);
@@ -128,6 +137,10 @@ pub enum EntryKind {
     /// debiting the municipality's issuer account. Its key names the programme (see
     /// `crate::grants`), so a grant-completion mail can say which programme granted it.
     AdminGrant = 12,
+    /// Municipal or event points past their lot's last day, expired (失効, F58, A1): the
+    /// wallet's due lots of one account to that account's expired-points house account
+    /// (`X:<account>`), never to a shop or back to the issuer, so the books show what expired.
+    Expire = 14,
 }
 
 impl EntryKind {
@@ -144,6 +157,7 @@ impl EntryKind {
             9 => Some(EntryKind::TicketClear),
             10 => Some(EntryKind::TicketExpire),
             12 => Some(EntryKind::AdminGrant),
+            14 => Some(EntryKind::Expire),
             _ => None,
         }
     }
@@ -242,6 +256,8 @@ mod tests {
             HouseAccount::Issuer("M141305".parse().unwrap()),
             HouseAccount::Partner(7),
             HouseAccount::TicketEscrow("987654321012".parse().unwrap()),
+            HouseAccount::Expired("M141305".parse().unwrap()),
+            HouseAccount::Expired("EE001".parse().unwrap()),
         ] {
             assert_eq!(HouseAccount::parse(&a.key()), Some(a));
         }

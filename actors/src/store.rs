@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use protocol::{Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
+use protocol::{AccountRef, Fingerprint, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo, TxnNo};
 
 use crate::catalog::Catalog;
 use crate::identity::{CardLink, IdentityConflict};
@@ -148,6 +148,15 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` tickets not noted as ended whose last day is before `today`, by number
     /// after `after`: the expiry job's work list.
     fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>>;
+    /// Up to `limit` (wallet, account) pairs after `after`, in that order, where an active
+    /// wallet holds points of a municipal point or event in a lot whose last day is before
+    /// `today`: the point-expiry job's work list (F58). Reserved lots are the sweep's.
+    fn expiry_due(
+        &self,
+        today: u32,
+        after: Option<(WalletId, AccountRef)>,
+        limit: u32,
+    ) -> StoreFuture<Vec<(WalletId, AccountRef)>>;
     /// Proves the books: every entry balances, every wallet lot equals its postings' sum,
     /// every wallet version equals its number of entries, no lot is negative.
     fn audit(&self) -> StoreFuture<AuditReport>;

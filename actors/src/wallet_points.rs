@@ -60,6 +60,11 @@ pub enum PointOp {
     TicketClear { key: String, ending: Box<EndingTicket>, venue: Venue },
     /// A ticket past its last day, expired (F32): its escrow back to the issuer of its points.
     TicketExpire { ending: Box<EndingTicket> },
+    /// Every lot of the municipal point or event `account` whose last day is before today
+    /// expires (F58): the points go to the account's expired-points house account, earliest
+    /// lot first, in one entry. Answers `None` when nothing is due (or the MyKey ID was
+    /// revoked: its balances are already unusable and the store takes no entry for it).
+    Expire { account: AccountRef },
 }
 
 /// A valid ticket about to end, with its issuance entry as the caller read them: the entry
@@ -111,6 +116,7 @@ impl PointOp {
             PointOp::TicketIssue { .. } => "ticket_issue",
             PointOp::TicketClear { .. } => "ticket_clear",
             PointOp::TicketExpire { .. } => "ticket_expire",
+            PointOp::Expire { .. } => "expire",
         }
     }
 
@@ -151,6 +157,10 @@ impl PointOp {
                 EntryKind::TicketExpire,
                 ending.issue_txn_no,
             ),
+            // As the sweep: whatever expired that day, a second run is the same request.
+            PointOp::Expire { account } => {
+                SameRequest::movement(expiry_key(wallet, account, today), EntryKind::Expire, account.clone(), 0)
+            }
         }
     }
 }
@@ -210,6 +220,12 @@ impl ReservePolicy {
 /// Idempotency key of the sweep of one wallet on one day: two sweeps of a day cannot both move.
 pub fn sweep_key(wallet: WalletId, today: u32) -> String {
     format!("S{}:{today}", wallet.0)
+}
+
+/// Idempotency key of the expiry of one account's lots in one wallet on one day (`X…`): two
+/// runs of a day cannot both expire.
+pub fn expiry_key(wallet: WalletId, account: &AccountRef, today: u32) -> String {
+    format!("X{}:{account}:{today}", wallet.0)
 }
 
 /// A planned movement: the entry to append and the answer once it is durable.
@@ -296,7 +312,9 @@ impl Context<'_> {
     /// Plans a movement; `None` for a sweep with nothing due.
     pub fn plan(&self, op: &PointOp) -> Result<Option<Plan>, SwitchError> {
         match op {
-            PointOp::SweepReserved { .. } if self.state.status == WalletStatus::Revoked => return Ok(None),
+            PointOp::SweepReserved { .. } | PointOp::Expire { .. } if self.state.status == WalletStatus::Revoked => {
+                return Ok(None)
+            }
             // A ticket's points left the citizen at issuance: the shop that took the ticket is
             // paid, and an uncleared one expires, even after the MyKey ID was revoked.
             PointOp::TicketClear { .. } | PointOp::TicketExpire { .. } => {}
@@ -384,7 +402,34 @@ impl Context<'_> {
             }
             PointOp::TicketClear { key, ending, venue } => self.plan_clear(key, ending, venue).map(Some),
             PointOp::TicketExpire { ending } => self.plan_expire(ending).map(Some),
+            PointOp::Expire { account } => self.plan_lot_expiry(account),
         }
+    }
+
+    /// The expiry of `account`'s lots whose last day is before today, earliest first, at most
+    /// [`MAX_POINTS_PER_REQUEST`] points in one entry (the rest waits for the next day's run).
+    /// Reserved lots are not expired here: past their deadline they are the sweep's (R19).
+    fn plan_lot_expiry(&self, account: &AccountRef) -> Result<Option<Plan>, SwitchError> {
+        if account.kind == AccountKind::Reserved {
+            return Ok(None);
+        }
+        let mut left = MAX_POINTS_PER_REQUEST;
+        let mut postings = Vec::new();
+        for (lot, amount) in self.state.accounts.get(account).into_iter().flat_map(|sub| sub.lots()) {
+            if lot >= self.today || left == 0 {
+                break;
+            }
+            let take = amount.min(left);
+            left -= take;
+            postings.push(self.citizen(account, lot, -(take as i64)));
+        }
+        let points = MAX_POINTS_PER_REQUEST - left;
+        if points == 0 {
+            return Ok(None);
+        }
+        postings.push(Posting::House { account: HouseAccount::Expired(account.clone()), amount: points as i64 });
+        let key = expiry_key(self.state.wallet_id, account, self.today);
+        self.entry(EntryKind::Expire, key, account, points, postings).map(Some)
     }
 
     /// A new ticket: the points leave the citizen's account for the ticket's escrow.
@@ -689,6 +734,49 @@ mod tests {
         assert!(ctx(&after, &c).plan(&sweep).unwrap().is_none());
         let to_event = PointOp::SweepReserved { to: "EE001".parse().unwrap() };
         assert_eq!(ctx(&w, &c).plan(&to_event).err(), Some(SwitchError::UnknownDestination));
+    }
+
+    #[test]
+    fn expiry_takes_every_lot_past_its_last_day_and_nothing_else() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(municipal(), 20261001, 300);
+        w.load_lot(municipal(), 20261125, 50);
+        w.load_lot(municipal(), 20261126, 200); // its last day is today: still usable
+        w.load_lot(municipal(), NO_EXPIRY, 7);
+        w.load_lot(AccountRef::reserved(), 20261120, 40); // the sweep's, not expiry's
+        let expire = PointOp::Expire { account: municipal() };
+        let plan = ctx(&w, &c).plan(&expire).unwrap().unwrap();
+        assert_eq!((plan.entry.kind, plan.entry.points), (EntryKind::Expire, 350));
+        assert_eq!(plan.entry.idem_key.as_deref(), Some("X3:M141305:20261126"));
+        assert!(crate::journal::postings_balance(&plan.entry.postings));
+        assert!(plan
+            .entry
+            .postings
+            .contains(&Posting::House { account: HouseAccount::Expired(municipal()), amount: 350 }));
+        // What the citizen can use does not change: expired lots were already unusable.
+        assert_eq!(plan.posted.balance_after, 207);
+        let mut after = w.clone();
+        after.apply(&plan.entry.postings);
+        let lots: Vec<_> = after.accounts.get(&municipal()).unwrap().lots().collect();
+        assert_eq!(lots, vec![(20261126, 200), (NO_EXPIRY, 7)]);
+        assert!(ctx(&after, &c).plan(&expire).unwrap().is_none(), "nothing due twice");
+        let reserved = PointOp::Expire { account: AccountRef::reserved() };
+        assert!(ctx(&w, &c).plan(&reserved).unwrap().is_none());
+        let mut revoked = w.clone();
+        revoked.status = WalletStatus::Revoked;
+        assert!(ctx(&revoked, &c).plan(&expire).unwrap().is_none());
+    }
+
+    #[test]
+    fn expiry_moves_at_most_one_requests_worth_earliest_first() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(municipal(), 20261001, MAX_POINTS_PER_REQUEST);
+        w.load_lot(municipal(), 20261101, 5);
+        let plan = ctx(&w, &c).plan(&PointOp::Expire { account: municipal() }).unwrap().unwrap();
+        assert_eq!(plan.entry.points, MAX_POINTS_PER_REQUEST);
+        assert_eq!(plan.entry.postings.len(), 2, "the later lot waits: {:?}", plan.entry.postings);
     }
 
     #[test]

@@ -33,7 +33,15 @@ pub struct Config {
     pub api: ApiConfig,
     pub partners: PartnersConfig,
     pub tickets: TicketsConfig,
+    pub points: PointsConfig,
     pub mail: MailConfig,
+}
+
+/// Municipal points and events themselves (F58).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PointsConfig {
+    /// How often `switch serve` runs the point-expiry job.
+    pub expiry_every_s: u64,
 }
 
 /// Notification mails (F17, F90): the SMTP relay and the outbox's sender.

@@ -82,4 +82,9 @@ fn describe() {
         "switch_reserve_swept_points_total",
         "Reserved points the sweep moved to default municipalities."
     );
+    describe_counter!(
+        "switch_points_expired_entries_total",
+        "Expiry entries of the point-expiry job (F58): one per wallet and municipal point or event whose lots expired."
+    );
+    describe_counter!("switch_points_expired_total", "Municipal and event points the point-expiry job expired (F58).");
 }

@@ -127,6 +127,13 @@ pub async fn start(
         Duration::from_secs(config.partners.sweep_every_s.max(1)),
     );
 
+    spawn_point_expiry(
+        store.shared(),
+        actors.router.clone(),
+        clock.clone(),
+        Duration::from_secs(config.points.expiry_every_s.max(1)),
+    );
+
     let mail_thread = crate::mail::start(
         config.mail.settings(),
         crate::mail::MailDeps { outbox: store.outbox(), catalog: actors.catalog.clone(), clock: clock.clone() },
@@ -181,6 +188,23 @@ fn spawn_ticket_expiry(tickets: Arc<crate::tickets::TicketDesk>, every: Duration
         loop {
             tick.tick().await;
             crate::jobs::ticket_expiry::run(&tickets).await;
+        }
+    });
+}
+
+/// Runs the point-expiry job (F58) a minute after start, then every `every`.
+fn spawn_point_expiry(
+    store: Arc<dyn actors::store::Store>,
+    router: actix::Addr<actors::router::Router>,
+    clock: Clock,
+    every: Duration,
+) {
+    tokio::task::spawn_local(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::jobs::point_expiry::run(store.clone(), router.clone(), clock.business_date()).await;
         }
     });
 }

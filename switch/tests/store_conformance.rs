@@ -600,6 +600,32 @@ mod cases {
         assert_eq!(store.terminal(museum).await.unwrap().unwrap().failed_logins, 0);
     }
 
+    /// The point-expiry job's work list (F58): (wallet, account) pairs of active wallets with a
+    /// municipal or event lot whose last day is before the day asked, paged in that order.
+    pub async fn expiry_due_lists_pairs_with_lots_past_their_last_day<E: Engine>() {
+        let e = fresh::<E>(5).await;
+        let store = e.store();
+        // Lots written directly: only the listing is under test here.
+        e.exec(
+            "INSERT INTO wallet_lots (wallet_id, account, lot, amount) VALUES
+                 (1, 'M141305', 20261101, 10), (1, 'E141305-E001', 20261110, 3), (1, 'R', 20261101, 9),
+                 (2, 'M141305', 20261201, 10), (3, 'M141305', 20261120, 0), (4, 'M141305', 20261110, 5),
+                 (4, 'M141305', 20261111, 5), (5, 'M141305', 20261101, 7)",
+        )
+        .await;
+        assert!(store.revoke_wallet(WalletId(5), Clock::System.now_ms()).await.unwrap());
+        let m = municipal();
+        let event: AccountRef = "E141305-E001".parse().unwrap();
+        let page = store.expiry_due(20261125, None, 2).await.unwrap();
+        assert_eq!(page, vec![(WalletId(1), event.clone()), (WalletId(1), m.clone())]);
+        let next = store.expiry_due(20261125, Some((WalletId(1), m.clone())), 2).await.unwrap();
+        assert_eq!(next, vec![(WalletId(4), m.clone())], "no reserve, no empty lot, no revoked wallet, none due later");
+        assert!(store.expiry_due(20261125, Some((WalletId(4), m.clone())), 2).await.unwrap().is_empty());
+        let between = store.expiry_due(20261125, Some((WalletId(1), event)), 10).await.unwrap();
+        assert_eq!(between, vec![(WalletId(1), m.clone()), (WalletId(4), m)]);
+        assert_eq!(store.expiry_due(20261101, None, 10).await.unwrap(), vec![], "the last day itself is not due");
+    }
+
     /// A full batch (the ledger's default maximum) commits as one.
     pub async fn a_full_batch_commits<E: Engine>() {
         const N: u64 = 4096;
@@ -640,6 +666,7 @@ conformance!(
     audit_detects_planted_discrepancies,
     reads_and_terminals,
     a_full_batch_commits,
+    expiry_due_lists_pairs_with_lots_past_their_last_day,
     registry_municipal_points,
     registry_events,
     registry_id_issuers,

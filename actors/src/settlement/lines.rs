@@ -146,7 +146,7 @@ pub fn lines_of(e: &EntryFacts<'_>) -> Vec<SettlementLine> {
     match (e.kind, e.house) {
         // Usage at a terminal location or an online shop, paid by the account it was taken from;
         // a point ticket is used where it is cleared (F75: only cleared tickets are paid; its
-        // issuance and expiry are no usage).
+        // issuance and expiry are no usage). Expired points (F58) are nobody's usage either.
         (
             EntryKind::Redeem | EntryKind::ShopDebit | EntryKind::TicketClear,
             Some(payee @ (HouseAccount::Location(_) | HouseAccount::Partner(_))),
@@ -267,6 +267,8 @@ mod tests {
         assert!(lines_of(&facts(EntryKind::TicketIssue, &m, Some(&escrow))).is_empty(), "issued: not payable yet");
         let issuer = HouseAccount::Issuer(m.clone());
         assert!(lines_of(&facts(EntryKind::TicketExpire, &m, Some(&issuer))).is_empty(), "expired: never payable");
+        let expired = HouseAccount::Expired(m.clone());
+        assert!(lines_of(&facts(EntryKind::Expire, &m, Some(&expired))).is_empty(), "expired points: nobody is paid");
     }
 
     #[test]

@@ -80,6 +80,14 @@ macro_rules! unused_store_methods {
         ) -> StoreFuture<Vec<::actors::tickets::TicketRecord>> {
             support::not_here()
         }
+        fn expiry_due(
+            &self,
+            _: u32,
+            _: Option<(WalletId, protocol::AccountRef)>,
+            _: u32,
+        ) -> StoreFuture<Vec<(WalletId, protocol::AccountRef)>> {
+            support::not_here()
+        }
     };
 }
 pub(crate) use unused_store_methods;

@@ -29,7 +29,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(list_id_issuers)
         .service(put_id_issuer)
         .service(record_card_renewal)
-        .service(mykey_by_service_id);
+        .service(mykey_by_service_id)
+        .service(run_point_expiry);
+}
+
+/// Runs the point-expiry job now (MIC only, F58) and answers what it did. `switch serve` also
+/// runs it every `points.expiry_every_s`; running it twice expires nothing twice.
+#[utoipa::path(
+    responses(
+        (status = 200, body = crate::jobs::point_expiry::PointExpiryReport),
+        (status = 401, body = Problem), (status = 403, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/admin/point-expiry")]
+async fn run_point_expiry(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    require_mic(&state.staff(&req)?)?;
+    let today = state.clock.business_date();
+    let report = crate::jobs::point_expiry::run(state.store.clone(), state.router.clone(), today).await;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -258,6 +258,7 @@ impl Modify for BearerAuth {
         admin::put_municipal_point,
         admin::get_municipal_point,
         admin::list_municipal_points,
+        admin::run_point_expiry,
         admin::create_event,
         admin::list_events,
         admin::list_id_issuers,

@@ -32,13 +32,15 @@ pub fn journal_category(kind: EntryKind) -> Option<MailCategory> {
         EntryKind::Grant | EntryKind::AdminGrant | EntryKind::Credit | EntryKind::Transfer => {
             Some(MailCategory::PointsGranted)
         }
+        // Municipal or event points past their last day (F58).
+        EntryKind::Expire => Some(MailCategory::PointsExpired),
         _ => None,
     }
 }
 
 /// The kinds the feeder reads from the journal.
 pub fn journal_kinds() -> Vec<EntryKind> {
-    [EntryKind::Grant, EntryKind::AdminGrant, EntryKind::Credit, EntryKind::Transfer]
+    [EntryKind::Grant, EntryKind::AdminGrant, EntryKind::Credit, EntryKind::Transfer, EntryKind::Expire]
         .into_iter()
         .filter(|k| journal_category(*k).is_some())
         .collect()

@@ -382,4 +382,35 @@ impl Store for PostgresStore {
     fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
         self.run(move |c| Box::pin(async move { tickets::tickets_due(c, today, after, limit).await }))
     }
+
+    fn expiry_due(
+        &self,
+        today: u32,
+        after: Option<(WalletId, AccountRef)>,
+        limit: u32,
+    ) -> StoreFuture<Vec<(WalletId, AccountRef)>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let (wallet, account) = after.map_or((0, String::new()), |(w, a)| (w.0 as i64, a.to_string()));
+                // Walks the lots' primary key (wallet, account, lot) from the last pair on.
+                let rows = c
+                    .query(
+                        "SELECT DISTINCT l.wallet_id, l.account FROM wallet_lots l
+                         JOIN wallets w ON w.wallet_id = l.wallet_id AND w.status = 1
+                         WHERE (l.wallet_id, l.account) > ($1, $2) AND l.account <> 'R' AND l.lot < $3
+                           AND l.amount > 0
+                         ORDER BY l.wallet_id, l.account LIMIT $4",
+                        &[&wallet, &account, &(today as i32), &i64::from(limit)],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let name: String = col(r, 1)?;
+                        let account = name.parse().map_err(|_| bad("account", &name))?;
+                        Ok((WalletId(col::<i64>(r, 0)? as u64), account))
+                    })
+                    .collect()
+            })
+        })
+    }
 }

@@ -345,4 +345,26 @@ impl Store for SqliteStore {
     fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
         self.read(move |c| tickets::tickets_due(c, today, after, limit))
     }
+
+    fn expiry_due(
+        &self,
+        today: u32,
+        after: Option<(WalletId, AccountRef)>,
+        limit: u32,
+    ) -> StoreFuture<Vec<(WalletId, AccountRef)>> {
+        self.read(move |c| {
+            let (wallet, account) = after.map_or((0, String::new()), |(w, a)| (w.0 as i64, a.to_string()));
+            // Walks the lots' primary key (wallet, account, lot) from the last pair on.
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT l.wallet_id, l.account FROM wallet_lots l
+                 JOIN wallets w ON w.wallet_id = l.wallet_id AND w.status = 1
+                 WHERE (l.wallet_id, l.account) > (?1, ?2) AND l.account <> 'R' AND l.lot < ?3 AND l.amount > 0
+                 ORDER BY l.wallet_id, l.account LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![wallet, account, today, limit], |r| {
+                Ok((WalletId(r.get::<_, i64>(0)? as u64), account_at(r, 1)?))
+            })?;
+            rows.collect()
+        })
+    }
 }
