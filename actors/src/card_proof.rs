@@ -15,7 +15,7 @@
 //! [`CardIssuer`] is the test card issuer that serves the demo and the tests: it makes cards
 //! deterministically from a seed, so a demo card can be rebuilt from its serial alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -190,19 +190,26 @@ impl CardIssuer {
     }
 }
 
-/// Outstanding challenges: each is used at most once and only until it expires. Bounded: when
-/// full, the oldest outstanding challenge gives way. Ids grow with time, so the oldest is first.
+/// Outstanding challenges: each is used at most once and only until it expires. Bounded in all
+/// (`capacity`) and per requester (`per_requester_max`, the caller's address): when either is
+/// reached a new challenge is refused, never made by pushing out someone's pending one. Ids
+/// grow with time and every challenge lives as long, so the oldest is first and expired ones
+/// leave from the front.
 pub struct ChallengeBook {
     open: BTreeMap<u64, Outstanding>,
+    /// Outstanding challenges per requester.
+    per_requester: HashMap<String, usize>,
     next_id: u64,
     lifetime_ms: u64,
     capacity: usize,
+    per_requester_max: usize,
 }
 
 struct Outstanding {
     nonce: [u8; 32],
     purpose: Purpose,
     issued_ms: u64,
+    requester: String,
 }
 
 /// A challenge handed to a client: its id, and the nonce the card signs.
@@ -213,41 +220,80 @@ pub struct Challenge {
     pub expires_at_ms: u64,
 }
 
+/// Why no challenge was issued; both pass when challenges expire or are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeRefusal {
+    /// This requester holds `per_requester_max` unused challenges.
+    RequesterFull,
+    /// The book holds `capacity` unused challenges; the oldest expires in `wait_ms`.
+    BookFull { wait_ms: u64 },
+}
+
 impl ChallengeBook {
-    pub fn new(lifetime_ms: u64, capacity: usize) -> ChallengeBook {
-        ChallengeBook { open: BTreeMap::new(), next_id: 1, lifetime_ms, capacity: capacity.max(1) }
+    pub fn new(lifetime_ms: u64, capacity: usize, per_requester_max: usize) -> ChallengeBook {
+        ChallengeBook {
+            open: BTreeMap::new(),
+            per_requester: HashMap::new(),
+            next_id: 1,
+            lifetime_ms,
+            capacity: capacity.max(1),
+            per_requester_max: per_requester_max.max(1),
+        }
     }
 
-    /// A fresh random challenge for `purpose`.
-    pub fn issue(&mut self, purpose: Purpose, now_ms: u64) -> Challenge {
+    /// A fresh random challenge for `purpose`, asked by `requester`.
+    pub fn issue(&mut self, purpose: Purpose, requester: &str, now_ms: u64) -> Result<Challenge, ChallengeRefusal> {
         self.forget_expired(now_ms);
+        if self.per_requester.get(requester).is_some_and(|n| *n >= self.per_requester_max) {
+            return Err(ChallengeRefusal::RequesterFull);
+        }
         if self.open.len() >= self.capacity {
-            self.open.pop_first();
+            let oldest_ms = self.open.first_key_value().map_or(now_ms, |(_, o)| o.issued_ms);
+            let wait_ms = (oldest_ms + self.lifetime_ms + 1).saturating_sub(now_ms);
+            return Err(ChallengeRefusal::BookFull { wait_ms });
         }
         let id = self.next_id;
         self.next_id += 1;
         let nonce: [u8; 32] = rand::random();
-        self.open.insert(id, Outstanding { nonce, purpose, issued_ms: now_ms });
-        Challenge { id, nonce, expires_at_ms: now_ms + self.lifetime_ms }
+        *self.per_requester.entry(requester.to_owned()).or_default() += 1;
+        self.open.insert(id, Outstanding { nonce, purpose, issued_ms: now_ms, requester: requester.to_owned() });
+        Ok(Challenge { id, nonce, expires_at_ms: now_ms + self.lifetime_ms })
     }
 
     /// The nonce of challenge `id` if it is outstanding, unexpired and for `purpose`; the
     /// challenge is used up either way, so a guess costs the guesser the challenge.
     pub fn take(&mut self, id: u64, purpose: Purpose, now_ms: u64) -> Result<[u8; 32], CardProofError> {
         let outstanding = self.open.remove(&id).ok_or(CardProofError::UnknownChallenge)?;
+        self.release(&outstanding.requester);
         if outstanding.purpose != purpose || now_ms > outstanding.issued_ms + self.lifetime_ms {
             return Err(CardProofError::UnknownChallenge);
         }
         Ok(outstanding.nonce)
     }
 
+    /// How long a challenge lives: the longest a refused requester waits.
+    pub fn lifetime_ms(&self) -> u64 {
+        self.lifetime_ms
+    }
+
     pub fn outstanding(&self) -> usize {
         self.open.len()
     }
 
+    fn release(&mut self, requester: &str) {
+        if let Some(n) = self.per_requester.get_mut(requester) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_requester.remove(requester);
+            }
+        }
+    }
+
     fn forget_expired(&mut self, now_ms: u64) {
         while self.open.first_key_value().is_some_and(|(_, o)| now_ms > o.issued_ms + self.lifetime_ms) {
-            self.open.pop_first();
+            if let Some((_, gone)) = self.open.pop_first() {
+                self.release(&gone.requester);
+            }
         }
     }
 }
@@ -266,8 +312,8 @@ mod tests {
     fn the_card_that_signed_the_challenge_is_accepted() {
         let issuer = issuer();
         let card = issuer.card("030D45", 20301231);
-        let mut book = ChallengeBook::new(120_000, 16);
-        let challenge = book.issue(Purpose::CreateMyKey, 1_000);
+        let mut book = ChallengeBook::new(120_000, 16, 4);
+        let challenge = book.issue(Purpose::CreateMyKey, "10.0.0.1", 1_000).unwrap();
         let signature = card.sign(Purpose::CreateMyKey, &challenge.nonce);
         let nonce = book.take(challenge.id, Purpose::CreateMyKey, 2_000).unwrap();
         assert_eq!(issuer.trusted().verify(&card.certificate, Purpose::CreateMyKey, &nonce, &signature, TODAY), Ok(()));
@@ -332,15 +378,15 @@ mod tests {
 
     #[test]
     fn challenges_are_single_use_expire_and_belong_to_one_purpose() {
-        let mut book = ChallengeBook::new(1_000, 16);
-        let a = book.issue(Purpose::CardLogin, 0);
+        let mut book = ChallengeBook::new(1_000, 16, 4);
+        let a = book.issue(Purpose::CardLogin, "10.0.0.1", 0).unwrap();
         assert!(book.take(a.id, Purpose::CardLogin, 500).is_ok());
         assert_eq!(book.take(a.id, Purpose::CardLogin, 500), Err(CardProofError::UnknownChallenge), "used up");
 
-        let b = book.issue(Purpose::CardLogin, 0);
+        let b = book.issue(Purpose::CardLogin, "10.0.0.1", 0).unwrap();
         assert_eq!(book.take(b.id, Purpose::CardLogin, 1_001), Err(CardProofError::UnknownChallenge), "expired");
 
-        let c = book.issue(Purpose::CardLogin, 0);
+        let c = book.issue(Purpose::CardLogin, "10.0.0.1", 0).unwrap();
         assert_eq!(book.take(c.id, Purpose::ChangeMyKey, 10), Err(CardProofError::UnknownChallenge));
         assert_eq!(
             book.take(c.id, Purpose::CardLogin, 10),
@@ -348,21 +394,30 @@ mod tests {
             "a wrong try uses it"
         );
 
-        let d = book.issue(Purpose::CardLogin, 0);
-        let e = book.issue(Purpose::CardLogin, 0);
+        let d = book.issue(Purpose::CardLogin, "10.0.0.1", 0).unwrap();
+        let e = book.issue(Purpose::CardLogin, "10.0.0.1", 0).unwrap();
         assert_ne!(d.nonce, e.nonce, "nonces are random");
     }
 
     #[test]
-    fn the_book_stays_bounded() {
-        let mut book = ChallengeBook::new(60_000, 3);
-        let first = book.issue(Purpose::CardLogin, 0);
-        for _ in 0..5 {
-            book.issue(Purpose::CardLogin, 0);
-        }
-        assert_eq!(book.outstanding(), 3);
-        assert_eq!(book.take(first.id, Purpose::CardLogin, 1), Err(CardProofError::UnknownChallenge), "oldest went");
-        book.issue(Purpose::CardLogin, 120_000);
-        assert_eq!(book.outstanding(), 1, "expired ones are forgotten");
+    fn the_book_is_bounded_per_requester_and_in_all_and_never_pushes_a_pending_challenge_out() {
+        let mut book = ChallengeBook::new(60_000, 5, 2);
+        let first = book.issue(Purpose::CardLogin, "citizen", 0).unwrap();
+        // Someone else asks for many: they get their share, then are refused.
+        assert!(book.issue(Purpose::CardLogin, "stranger", 0).is_ok());
+        assert!(book.issue(Purpose::CardLogin, "stranger", 0).is_ok());
+        assert_eq!(book.issue(Purpose::CardLogin, "stranger", 0), Err(ChallengeRefusal::RequesterFull));
+        // Other strangers fill the book: the next is refused, nobody's pending challenge goes.
+        assert!(book.issue(Purpose::CardLogin, "stranger-2", 0).is_ok());
+        assert!(book.issue(Purpose::CardLogin, "stranger-3", 0).is_ok());
+        assert_eq!(
+            book.issue(Purpose::CardLogin, "stranger-4", 0),
+            Err(ChallengeRefusal::BookFull { wait_ms: 60_001 })
+        );
+        assert_eq!(book.outstanding(), 5);
+        assert!(book.take(first.id, Purpose::CardLogin, 1).is_ok(), "the citizen's challenge is still there");
+        assert!(book.issue(Purpose::CardLogin, "stranger-4", 2).is_ok(), "a used challenge frees its place");
+        assert!(book.issue(Purpose::CardLogin, "stranger", 120_000).is_ok(), "expired ones free theirs");
+        assert_eq!(book.outstanding(), 1);
     }
 }

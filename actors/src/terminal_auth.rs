@@ -1,7 +1,8 @@
 //! Terminal login (F11): id + password + device fingerprint, with lockout after repeated
 //! failures. Produces the [`TerminalSession`] every later request of the connection carries.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -41,15 +42,50 @@ pub struct LoginPolicy {
 
 /// Bounds how many password checks run at once. Each takes 8 MiB and milliseconds of CPU: a
 /// burst of hundreds of terminals logging in after an outage queues here instead of starting
-/// hundreds of threads and hundreds of MiB.
+/// hundreds of threads and hundreds of MiB. Also lets one check of a terminal run at a time
+/// (see [`CheckTurn`]).
 #[derive(Clone)]
-pub struct HashingSlots(Arc<tokio::sync::Semaphore>);
+pub struct HashingSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    turns: Turns,
+}
+
+type Turns = Arc<Mutex<HashMap<TerminalId, Arc<tokio::sync::Mutex<()>>>>>;
 
 impl HashingSlots {
     /// One slot per core.
     pub fn per_core() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        HashingSlots(Arc::new(tokio::sync::Semaphore::new(cores)))
+        HashingSlots { slots: Arc::new(tokio::sync::Semaphore::new(cores)), turns: Turns::default() }
+    }
+
+    /// Waits until no other check of `terminal` runs in this switch, then holds the turn.
+    async fn turn(&self, terminal: TerminalId) -> CheckTurn {
+        let lock = self.turns.lock().unwrap_or_else(|e| e.into_inner()).entry(terminal).or_default().clone();
+        let guard = lock.lock_owned().await;
+        CheckTurn { guard: Some(guard), terminal, turns: self.turns.clone() }
+    }
+}
+
+/// The turn of one terminal's credential check, held until its failure is recorded or its
+/// success is done. A terminal's checks run one after another, so the lockout read by each
+/// already counts every failure before it: concurrent guesses at a terminal's password cannot
+/// all pass the lock check before the first failure is written. (One switch serves a store;
+/// its lock file or advisory lock keeps a second one off.)
+pub struct CheckTurn {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    terminal: TerminalId,
+    turns: Turns,
+}
+
+impl Drop for CheckTurn {
+    fn drop(&mut self) {
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        self.guard = None;
+        // The map's handle and no waiter's: nobody else wants this terminal's turn.
+        if turns.get(&self.terminal).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            turns.remove(&self.terminal);
+        }
     }
 }
 
@@ -99,18 +135,22 @@ fn same_fingerprint(a: &Fingerprint, b: &Fingerprint) -> bool {
 }
 
 /// Checks a terminal's id and password (login, registration, the issuer list), counting a
-/// wrong password towards the lockout. Retirement and the device are the caller's to check.
+/// wrong password towards the lockout. Retirement and the device are the caller's to check,
+/// holding the returned turn while it records a failure or clears them.
 pub async fn check_credentials(
     store: &Arc<dyn Store>,
-    now: u64,
+    clock: &Clock,
     policy: LoginPolicy,
     slots: &HashingSlots,
     terminal_id: protocol::TerminalId,
     password: String,
-) -> Result<TerminalRecord, SwitchError> {
+) -> Result<(TerminalRecord, CheckTurn), SwitchError> {
+    let turn = slots.turn(terminal_id).await;
+    // Read after the turn is ours: every earlier check's failure is in the record.
+    let now = clock.now_ms();
     let Some(record) = store.terminal(terminal_id).await? else {
         // Spend the same work as for a real terminal, so timing does not tell which ids exist.
-        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        let _slot = slots.slots.acquire().await.map_err(|_| SwitchError::Internal)?;
         let _ = tokio::task::spawn_blocking(move || verify_password(&password, unknown_terminal_hash())).await;
         return Err(SwitchError::BadCredentials);
     };
@@ -120,14 +160,14 @@ pub async fn check_credentials(
     let stored = record.password_hash.clone();
     // Hashing takes milliseconds of CPU: keep it off the actor thread, a core at a time.
     let password_ok = {
-        let _slot = slots.0.acquire().await.map_err(|_| SwitchError::Internal)?;
+        let _slot = slots.slots.acquire().await.map_err(|_| SwitchError::Internal)?;
         tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false)
     };
     if !password_ok {
         store.record_login_failure(terminal_id, now, policy.max_failures, policy.lock_ms).await?;
         return Err(SwitchError::BadCredentials);
     }
-    Ok(record)
+    Ok((record, turn))
 }
 
 /// Checks a login and returns the session, counting failures towards the lockout.
@@ -140,8 +180,9 @@ pub async fn login(
     session_id: u64,
     request: Login,
 ) -> Result<TerminalSession, SwitchError> {
+    let (record, _turn) =
+        check_credentials(&store, &clock, policy, &slots, request.terminal_id, request.password.clone()).await?;
     let now = clock.now_ms();
-    let record = check_credentials(&store, now, policy, &slots, request.terminal_id, request.password.clone()).await?;
     let fingerprint_ok = record.fingerprint.as_ref().map(|f| same_fingerprint(f, &request.fingerprint));
     if fingerprint_ok == Some(false) {
         store.record_login_failure(request.terminal_id, now, policy.max_failures, policy.lock_ms).await?;

@@ -114,11 +114,16 @@ pub struct MyKeyConfig {
 pub struct ApiConfig {
     pub session_lifetime_s: u64,
     pub sessions_max: usize,
+    pub sessions_per_login_max: usize,
     pub login_max_failures: u32,
     pub login_window_s: u64,
     pub login_lock_s: u64,
+    pub login_delay_max_s: u64,
+    pub login_address_max_failures: u32,
+    pub password_checks_max: usize,
     pub challenge_lifetime_s: u64,
     pub challenges_max: usize,
+    pub challenges_per_address_max: usize,
     pub issuance_sessions_max: usize,
 }
 
@@ -127,11 +132,16 @@ impl ApiConfig {
         crate::api::ApiLimits {
             session_lifetime_ms: self.session_lifetime_s.max(1) * 1000,
             sessions_max: self.sessions_max.max(1),
+            sessions_per_login_max: self.sessions_per_login_max.max(1),
             login_max_failures: self.login_max_failures.max(1),
             login_window_ms: self.login_window_s * 1000,
             login_lock_ms: self.login_lock_s * 1000,
+            login_delay_max_ms: self.login_delay_max_s.max(1) * 1000,
+            login_address_max_failures: self.login_address_max_failures.max(1),
+            password_checks_max: self.password_checks_max.max(1),
             challenge_lifetime_ms: self.challenge_lifetime_s.max(1) * 1000,
             challenges_max: self.challenges_max.max(1),
+            challenges_per_address_max: self.challenges_per_address_max.max(1),
             issuance_sessions_max: self.issuance_sessions_max.max(1),
         }
     }

@@ -14,9 +14,10 @@ use actors::registry::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{blocking, require_mic, verify_secret, Principal};
+use super::auth::{require_mic, verify_secret, Principal};
 use super::problem::{Problem, ProblemCode};
 use super::ApiState;
+use crate::throttle;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(staff_login)
@@ -90,26 +91,42 @@ async fn staff_login(
     body: web::Json<StaffLogin>,
 ) -> Result<HttpResponse, Problem> {
     let StaffLogin { login_id, password } = body.into_inner();
-    let keys = vec![format!("staff:{login_id}"), format!("ip:{}", ApiState::caller(&req))];
-    if let Some(wait) = state.throttle.locked(&keys, state.now()) {
-        return Err(Problem::throttled(wait));
-    }
-    let account = state.registry.staff_account(login_id.clone()).await?;
-    let stored = account.as_ref().map(|a| a.password_hash.clone());
-    // Hash even for an unknown id, so the answer time does not tell ids apart.
-    let ok = blocking(move || match stored {
-        Some(hash) => verify_secret(&password, &hash),
-        None => {
-            let _ = verify_secret(&password, super::auth::unknown_account_hash());
-            false
+    let address = ApiState::caller(&req);
+    let logins = &state.logins;
+    // Counted before the hash: concurrent guesses cannot all pass before one is recorded.
+    let attempt = throttle::attempt(
+        state.now(),
+        &[(&logins.staff_accounts, login_id.as_str()), (&logins.staff_addresses, address.as_str())],
+    )
+    .map_err(Problem::throttled)?;
+    let checked = async {
+        let account = state.registry.staff_account(login_id.clone()).await?;
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        // Hash even for an unknown id, so the answer time does not tell ids apart.
+        let ok = logins
+            .hashing(move || match stored {
+                Some(hash) => verify_secret(&password, &hash),
+                None => {
+                    let _ = verify_secret(&password, super::auth::unknown_account_hash());
+                    false
+                }
+            })
+            .await?;
+        Ok::<_, Problem>(account.filter(|_| ok))
+    };
+    let account = match checked.await {
+        Ok(account) => account,
+        Err(problem) => {
+            // No password was checked (busy, the store failed): not a guess.
+            attempt.forgive();
+            return Err(problem);
         }
-    })
-    .await?;
-    let Some(account) = account.filter(|_| ok) else {
-        state.throttle.failed(&keys, state.now());
+    };
+    let Some(account) = account else {
+        attempt.failed();
         return Err(Problem::of(ProblemCode::BadCredentials));
     };
-    state.throttle.succeeded(&keys[0]);
+    attempt.succeeded();
     let municipality_code = match &account.role {
         StaffRole::Mic => None,
         StaffRole::Municipality(code) => Some(code.as_str().to_owned()),

@@ -1,12 +1,6 @@
-//! Who is calling the HTTP API: login sessions (bearer tokens), the throttle on failed logins,
-//! password hashing for people's passwords, and the access rules of staff (F2, issue 5 §5).
-//!
-//! Sessions live in the switch's memory: a restart logs everyone out, which is acceptable for
-//! set-up screens and the my page, and keeps tokens out of the database. Tokens are 256 random
-//! bits; only their SHA-256 is kept, so a memory dump does not hand out sessions.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Who is calling the HTTP API (the principal a session acts for), password hashing for
+//! people's passwords, and the access rules of staff (F2, issue 5 §5). Sessions are
+//! `api::sessions`, the failed-login throttles `api::logins`.
 
 use actix_web::HttpRequest;
 use actors::journal::WalletId;
@@ -14,7 +8,6 @@ use actors::registry::StaffRole;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use protocol::MunicipalityCode;
-use sha2::{Digest, Sha256};
 
 use super::problem::Problem;
 
@@ -43,58 +36,6 @@ pub struct TerminalPrincipal {
     /// The login also proved the registered device (its fingerprint): what a terminal needs to
     /// grant points (R40), not to read its own settlement report.
     pub device_verified: bool,
-}
-
-struct Session {
-    principal: Principal,
-    expires_ms: u64,
-}
-
-/// Open sessions, bounded: past the bound the session closest to expiry goes first.
-pub struct Sessions {
-    open: Mutex<HashMap<[u8; 32], Session>>,
-    lifetime_ms: u64,
-    capacity: usize,
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-impl Sessions {
-    pub fn new(lifetime_ms: u64, capacity: usize) -> Sessions {
-        Sessions { open: Mutex::new(HashMap::new()), lifetime_ms, capacity: capacity.max(1) }
-    }
-
-    /// Opens a session; returns its token and expiry.
-    pub fn open(&self, principal: Principal, now_ms: u64) -> (String, u64) {
-        let token = hex(&rand::random::<[u8; 32]>());
-        let expires_ms = now_ms + self.lifetime_ms;
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.retain(|_, s| s.expires_ms > now_ms);
-        if open.len() >= self.capacity {
-            if let Some(oldest) = open.iter().min_by_key(|(_, s)| s.expires_ms).map(|(k, _)| *k) {
-                open.remove(&oldest);
-            }
-        }
-        open.insert(digest(&token), Session { principal, expires_ms });
-        (token, expires_ms)
-    }
-
-    pub fn principal(&self, token: &str, now_ms: u64) -> Option<Principal> {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(&digest(token)).filter(|s| s.expires_ms > now_ms).map(|s| s.principal.clone())
-    }
-
-    pub fn close(&self, token: &str) {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(token));
-    }
-
-    /// Closes every session of a citizen (after revocation or a MyKey ID change).
-    pub fn close_citizen(&self, wallet: WalletId) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.retain(|_, s| s.principal != Principal::Citizen { wallet });
-    }
 }
 
 /// The `Authorization: Bearer <token>` of a request.
@@ -162,18 +103,6 @@ pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_expire_and_close() {
-        let s = Sessions::new(1_000, 10);
-        let (token, _) = s.open(Principal::Citizen { wallet: WalletId(3) }, 0);
-        assert_eq!(s.principal(&token, 999), Some(Principal::Citizen { wallet: WalletId(3) }));
-        assert_eq!(s.principal(&token, 1_000), None);
-        let (token, _) = s.open(Principal::Citizen { wallet: WalletId(3) }, 0);
-        s.close_citizen(WalletId(3));
-        assert_eq!(s.principal(&token, 1), None);
-        assert_eq!(s.principal("not a token", 1), None);
-    }
 
     #[test]
     fn secrets_verify_and_hex_round_trips() {

@@ -2,7 +2,8 @@
 //! the OpenAPI document at `GET /openapi.json`.
 //!
 //! - [`problem`]: every refusal as a problem document with a stable code.
-//! - [`auth`]: sessions, the login throttle, staff access rules.
+//! - [`auth`]: who a session acts for, password hashing, staff access rules; [`sessions`]: the
+//!   sessions themselves; [`logins`]: failed-login throttles and the bound on password hashes.
 //! - [`admin`]: municipality staff and the platform operator (MIC): municipal points, events,
 //!   ID-issuing businesses, terminals, certificate renewals, service-ID lookup.
 //! - [`terminals`]: 様式I → 様式II issuance, the terminal list (JSON, CSV, xlsx), a new password
@@ -21,9 +22,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod logins;
 pub mod mypage;
 pub mod partners;
 pub mod problem;
+pub mod sessions;
 pub mod settlement;
 pub mod terminal_session;
 pub mod terminals;
@@ -47,24 +50,30 @@ use protocol::MunicipalityCode;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::throttle::LoginThrottle;
-use auth::{bearer, Principal, Sessions};
+use auth::{bearer, Principal};
+use logins::Logins;
 use mypage::IssuanceSessions;
 use partners::coupon_desk::CouponDesk;
 use partners::coupon_notes::CouponNotes;
 use partners::PartnerSettings;
 use problem::Problem;
+use sessions::Sessions;
 
 /// Limits of the API's in-memory state.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiLimits {
     pub session_lifetime_ms: u64,
     pub sessions_max: usize,
+    pub sessions_per_login_max: usize,
     pub login_max_failures: u32,
     pub login_window_ms: u64,
     pub login_lock_ms: u64,
+    pub login_delay_max_ms: u64,
+    pub login_address_max_failures: u32,
+    pub password_checks_max: usize,
     pub challenge_lifetime_ms: u64,
     pub challenges_max: usize,
+    pub challenges_per_address_max: usize,
     pub issuance_sessions_max: usize,
 }
 
@@ -73,11 +82,16 @@ impl Default for ApiLimits {
         ApiLimits {
             session_lifetime_ms: 8 * 3600 * 1000,
             sessions_max: 100_000,
+            sessions_per_login_max: 10,
             login_max_failures: 5,
             login_window_ms: 15 * 60 * 1000,
             login_lock_ms: 15 * 60 * 1000,
+            login_delay_max_ms: 60 * 1000,
+            login_address_max_failures: 30,
+            password_checks_max: 2,
             challenge_lifetime_ms: 5 * 60 * 1000,
             challenges_max: 100_000,
+            challenges_per_address_max: 64,
             issuance_sessions_max: 10_000,
         }
     }
@@ -91,7 +105,8 @@ pub struct ApiState {
     pub catalog: SharedCatalog,
     pub clock: Clock,
     pub sessions: Sessions,
-    pub throttle: LoginThrottle,
+    /// Failed-login throttles and the bound on password hashes.
+    pub logins: Logins,
     /// The card issuer whose certificates the switch accepts; None: card proofs are refused.
     pub card_issuer: Option<TrustedIssuer>,
     pub challenges: Mutex<ChallengeBook>,
@@ -150,15 +165,14 @@ impl ApiState {
             router,
             catalog,
             clock,
-            sessions: Sessions::new(limits.session_lifetime_ms, limits.sessions_max),
-            throttle: LoginThrottle::new(
-                limits.login_max_failures,
-                limits.login_window_ms,
-                limits.login_lock_ms,
-                limits.sessions_max,
-            ),
+            sessions: Sessions::new(limits.session_lifetime_ms, limits.sessions_max, limits.sessions_per_login_max),
+            logins: Logins::new(&limits),
             card_issuer,
-            challenges: Mutex::new(ChallengeBook::new(limits.challenge_lifetime_ms, limits.challenges_max)),
+            challenges: Mutex::new(ChallengeBook::new(
+                limits.challenge_lifetime_ms,
+                limits.challenges_max,
+                limits.challenges_per_address_max,
+            )),
             issuance: Mutex::new(IssuanceSessions::new(limits.challenge_lifetime_ms * 3, limits.issuance_sessions_max)),
             coupon_notes,
             partners,

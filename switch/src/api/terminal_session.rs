@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::auth::{unhex, Principal, TerminalPrincipal};
 use super::problem::{Problem, ProblemCode};
 use super::ApiState;
+use crate::throttle;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(terminal_login);
@@ -83,27 +84,33 @@ async fn terminal_login(
         ),
         None => None,
     };
-    // Per address too: the store's lockout is per terminal.
-    let keys = vec![format!("ip:{}", ApiState::caller(&req))];
-    let now = state.now();
-    if let Some(wait) = state.throttle.locked(&keys, now) {
-        return Err(Problem::throttled(wait));
-    }
+    // Per address too: the store's lockout is per terminal. Counted before the hash.
+    let address = ApiState::caller(&req);
+    let attempt = throttle::attempt(state.now(), &[(&state.logins.terminal_addresses, address.as_str())])
+        .map_err(Problem::throttled)?;
     let rules = &state.terminal_login;
-    let record = match check_credentials(&state.store, now, rules.policy, &rules.hashing, id, password).await {
-        Ok(record) => record,
-        Err(SwitchError::TerminalLocked { retry_after_s }) => return Err(Problem::throttled(retry_after_s)),
-        Err(SwitchError::BadCredentials) => {
-            state.throttle.failed(&keys, now);
-            return Err(Problem::of(ProblemCode::BadCredentials));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let (record, _turn) =
+        match check_credentials(&state.store, &state.clock, rules.policy, &rules.hashing, id, password).await {
+            Ok(checked) => checked,
+            Err(SwitchError::TerminalLocked { retry_after_s }) => {
+                attempt.failed();
+                return Err(Problem::throttled(retry_after_s));
+            }
+            Err(SwitchError::BadCredentials) => {
+                attempt.failed();
+                return Err(Problem::of(ProblemCode::BadCredentials));
+            }
+            Err(other) => {
+                attempt.forgive();
+                return Err(other.into());
+            }
+        };
+    let now = state.now();
     let device_verified = match (fingerprint, record.fingerprint) {
         (Some(given), Some(registered)) if given == registered => true,
         (Some(_), _) => {
             state.store.record_login_failure(id, now, rules.policy.max_failures, rules.policy.lock_ms).await?;
-            state.throttle.failed(&keys, now);
+            attempt.failed();
             return Err(Problem::of(ProblemCode::FingerprintMismatch));
         }
         (None, _) => false,
@@ -114,6 +121,7 @@ async fn terminal_login(
     if record.failed_logins > 0 {
         state.store.clear_login_failures(id).await?;
     }
+    attempt.succeeded();
     let principal = TerminalPrincipal {
         terminal_id: record.terminal_id,
         kind: record.kind,

@@ -84,10 +84,10 @@ fn contact_record(c: &TerminalContact) -> Result<ContactRecord, Response> {
 impl TerminalSetup {
     /// Id and password right, terminal not retired.
     async fn credentials(&self, terminal: protocol::TerminalId, password: String) -> Result<TerminalRecord, Response> {
-        let now = self.clock.now_ms();
-        let record = check_credentials(&self.store, now, self.policy, &self.hashing, terminal, password)
-            .await
-            .map_err(|e| refusal::of_error(&e))?;
+        let (record, _turn) =
+            check_credentials(&self.store, &self.clock, self.policy, &self.hashing, terminal, password)
+                .await
+                .map_err(|e| refusal::of_error(&e))?;
         if record.retired {
             return Err(refusal::of_error(&SwitchError::TerminalRetired));
         }

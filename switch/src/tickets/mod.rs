@@ -23,7 +23,7 @@ use actors::wallet_points::{EndingTicket, PointOp, Posted};
 use actors::SwitchError;
 use protocol::{AccountRef, MyKeyId, TerminalId, TicketNo, TicketState};
 
-use crate::throttle::LoginThrottle;
+use crate::throttle::{Rule, Throttle};
 use notes::TicketNotes;
 
 /// Draws of a fresh number before giving up (a collision is one in about 10^6 per draw even
@@ -81,7 +81,7 @@ pub struct TicketDesk {
     settings: TicketSettings,
     notes: TicketNotes,
     /// Unknown numbers per terminal: a run of them is someone guessing.
-    unknown_numbers: LoginThrottle,
+    unknown_numbers: Throttle,
 }
 
 /// A ticket's issuance entry: (entry id, transaction number), the entry its end voids.
@@ -96,10 +96,13 @@ impl TicketDesk {
         settings: TicketSettings,
     ) -> TicketDesk {
         let notes = TicketNotes::start(store.clone());
-        let unknown_numbers = LoginThrottle::new(
-            settings.lookup_max_failures.max(1),
-            settings.lookup_window_ms,
-            settings.lookup_lock_ms,
+        let unknown_numbers = Throttle::new(
+            "ticket-numbers",
+            Rule::Lock {
+                max_failures: settings.lookup_max_failures.max(1),
+                window_ms: settings.lookup_window_ms,
+                lock_ms: settings.lookup_lock_ms,
+            },
             THROTTLE_KEYS_MAX,
         );
         let settings =
@@ -219,24 +222,20 @@ impl TicketDesk {
         Err(SwitchError::TemporaryFailure)
     }
 
-    /// Refuses while `terminal` is paused for guessing.
-    fn refuse_if_paused(&self, terminal: TerminalId) -> Result<(), SwitchError> {
-        match self.unknown_numbers.locked(&[guess_key(terminal)], self.clock.now_ms()) {
-            Some(retry_after_s) => Err(SwitchError::TicketLookupsPaused { retry_after_s }),
-            None => Ok(()),
-        }
-    }
-
-    /// The ticket with this number, counting an unknown number against the terminal.
+    /// The ticket with this number, counting an unknown number against the terminal. Checked
+    /// before the lookup and counted after it: a number that exists is no guess, and the
+    /// guesses one terminal has in flight at once are bounded by its in-flight limit.
     async fn known_ticket(&self, terminal: Option<TerminalId>, number: TicketNo) -> Result<TicketRecord, SwitchError> {
         if let Some(t) = terminal {
-            self.refuse_if_paused(t)?;
+            if let Some(retry_after_s) = self.unknown_numbers.wait_s(&guess_key(t), self.clock.now_ms()) {
+                return Err(SwitchError::TicketLookupsPaused { retry_after_s });
+            }
         }
         match self.store.ticket(number).await? {
             Some(ticket) => Ok(ticket),
             None => {
                 if let Some(t) = terminal {
-                    self.unknown_numbers.failed(&[guess_key(t)], self.clock.now_ms());
+                    self.unknown_numbers.failed_after_check(&guess_key(t), self.clock.now_ms());
                 }
                 Err(SwitchError::UnknownTicket)
             }

@@ -2,8 +2,8 @@
 //! and the switch checks the certificate against the trusted card issuer and the signature
 //! against the certificate (`actors::card_proof`).
 
-use actix_web::{post, web, HttpResponse};
-use actors::card_proof::{CardCertificate, CardProofError, Purpose};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use actors::card_proof::{CardCertificate, CardProofError, ChallengeRefusal, Purpose};
 use actors::registry::CardLink;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -50,17 +50,37 @@ pub struct ChallengeAnswer {
 /// A fresh single-use challenge for the card to sign.
 #[utoipa::path(
     request_body = ChallengeRequest,
-    responses((status = 200, body = ChallengeAnswer), (status = 400, body = Problem))
+    responses(
+        (status = 200, body = ChallengeAnswer),
+        (status = 400, body = Problem),
+        (status = 429, body = Problem),
+        (status = 503, body = Problem)
+    )
 )]
 #[post("/api/v1/card-challenges")]
-async fn card_challenge(state: web::Data<ApiState>, body: web::Json<ChallengeRequest>) -> HttpResponse {
+async fn card_challenge(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<ChallengeRequest>,
+) -> Result<HttpResponse, Problem> {
     let now = state.now();
-    let challenge = state.challenges.lock().unwrap_or_else(|e| e.into_inner()).issue(body.purpose.purpose(), now);
-    HttpResponse::Ok().json(ChallengeAnswer {
+    let address = ApiState::caller(&req);
+    let mut book = state.challenges.lock().unwrap_or_else(|e| e.into_inner());
+    let challenge = book.issue(body.purpose.purpose(), &address, now).map_err(|refusal| match refusal {
+        // One of its own challenges is used or expires within the lifetime.
+        ChallengeRefusal::RequesterFull => Problem::of(ProblemCode::ChallengesThrottled)
+            .detail("this address holds too many unused challenges")
+            .retry_after(book.lifetime_ms().div_ceil(1000)),
+        ChallengeRefusal::BookFull { wait_ms } => {
+            Problem::of(ProblemCode::Busy).detail("too many unused challenges").retry_after(wait_ms.div_ceil(1000))
+        }
+    })?;
+    drop(book);
+    Ok(HttpResponse::Ok().json(ChallengeAnswer {
         challenge_id: challenge.id,
         nonce: hex(&challenge.nonce),
         expires_at_ms: challenge.expires_at_ms,
-    })
+    }))
 }
 
 /// The user certificate as the card presents it.

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::card::{verify_card, CardProof};
 use super::fields::{default_municipality, identity_problem, validate_email, validate_password};
 use super::issuance_sessions::{with_session, SessionKind};
-use crate::api::auth::{blocking, hash_secret};
+use crate::api::auth::hash_secret;
 use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
@@ -264,7 +264,7 @@ async fn register(
             let password = validate_password(body.password.as_deref())?;
             let email = validate_email(body.email.as_deref())?;
             let default = default_municipality(&state, body.default_municipality.as_deref()).await?;
-            let password_hash = blocking(move || hash_secret(&password)).await?;
+            let password_hash = state.logins.hashing(move || hash_secret(&password)).await?;
             let citizen = NewCitizen {
                 mykey_id: id,
                 card,

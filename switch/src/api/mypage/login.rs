@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::card::{verify_card, CardProof};
-use crate::api::auth::{blocking, unknown_account_hash, verify_secret, Principal};
+use crate::api::auth::{unknown_account_hash, verify_secret, Principal};
 use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
+use crate::throttle;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login);
@@ -88,27 +89,41 @@ pub async fn password_login(
     typed: &str,
     password: String,
 ) -> Result<WalletId, Problem> {
-    let keys = vec![format!("citizen:{typed}"), format!("ip:{caller}")];
-    if let Some(wait) = state.throttle.locked(&keys, state.now()) {
-        return Err(Problem::throttled(wait));
-    }
-    let wallet = match parse_strict(typed) {
-        Ok(id) => state.store.wallet_by_mykey(id).await?,
-        Err(_) => None,
+    let logins = &state.logins;
+    // Counted before the hash: concurrent guesses cannot all pass before one is recorded.
+    let attempt =
+        throttle::attempt(state.now(), &[(&logins.citizen_accounts, typed), (&logins.citizen_addresses, caller)])
+            .map_err(Problem::throttled)?;
+    let checked = async {
+        let wallet = match parse_strict(typed) {
+            Ok(id) => state.store.wallet_by_mykey(id).await?,
+            Err(_) => None,
+        };
+        let citizen = match wallet {
+            Some(w) => state.registry.citizen(w).await?,
+            None => None,
+        };
+        let stored = citizen.as_ref().and_then(|c| c.password_hash.clone());
+        let ok = logins
+            .hashing(move || verify_secret(&password, stored.as_deref().unwrap_or(unknown_account_hash())))
+            .await?;
+        Ok::<_, Problem>(citizen.filter(|_| ok))
     };
-    let citizen = match wallet {
-        Some(w) => state.registry.citizen(w).await?,
-        None => None,
+    let citizen = match checked.await {
+        Ok(citizen) => citizen,
+        Err(problem) => {
+            // No password was checked (busy, the store failed): not a guess.
+            attempt.forgive();
+            return Err(problem);
+        }
     };
-    let stored = citizen.as_ref().and_then(|c| c.password_hash.clone());
-    let ok = blocking(move || verify_secret(&password, stored.as_deref().unwrap_or(unknown_account_hash()))).await?;
-    match citizen.filter(|_| ok) {
+    match citizen {
         Some(c) => {
-            state.throttle.succeeded(&keys[0]);
+            attempt.succeeded();
             Ok(c.wallet)
         }
         None => {
-            state.throttle.failed(&keys, state.now());
+            attempt.failed();
             Err(bad_login())
         }
     }

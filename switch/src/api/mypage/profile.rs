@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fields::{default_municipality, identity_problem, validate_email, validate_password};
-use crate::api::auth::{blocking, hash_secret};
+use crate::api::auth::{bearer, hash_secret};
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 
@@ -119,7 +119,8 @@ pub struct ProfileEdit {
     default_municipality: Option<String>,
 }
 
-/// 利用者情報の変更 (画面58–60): e-mail, password, default municipality, notifications.
+/// 利用者情報の変更 (画面58–60): e-mail, password, default municipality, notifications. A new
+/// password ends the citizen's other sessions.
 #[utoipa::path(
     request_body = ProfileEdit,
     responses(
@@ -146,9 +147,15 @@ async fn change_profile(
     }
     if let Some(password) = body.password {
         let password = validate_password(Some(&password))?;
-        change.password_hash = Some(blocking(move || hash_secret(&password)).await?);
+        change.password_hash = Some(state.logins.hashing(move || hash_secret(&password)).await?);
     }
+    let new_password = change.password_hash.is_some();
     state.registry.update_profile(wallet, change).await?;
+    if new_password {
+        // Whoever else held a session (a stolen password's holder, a forgotten browser) is out;
+        // the session that changed it stays.
+        state.sessions.close_citizen_except(wallet, bearer(&req));
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

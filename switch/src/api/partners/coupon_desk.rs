@@ -12,7 +12,7 @@ use actors::journal::WalletId;
 
 use super::PartnerSettings;
 use crate::api::problem::{Problem, ProblemCode};
-use crate::throttle::LoginThrottle;
+use crate::throttle::{self, Attempt, Rule, Throttle};
 
 /// Keys of the guess throttle kept at most (citizens plus addresses seen failing recently).
 const GUESS_KEYS_MAX: usize = 100_000;
@@ -20,7 +20,7 @@ const GUESS_KEYS_MAX: usize = 100_000;
 pub struct CouponDesk {
     /// Wrong or unknown codes, per citizen and per address (the same rule as logins: past the
     /// limit within the window, a pause).
-    pub guesses: LoginThrottle,
+    pub guesses: Throttle,
     issuing: Arc<Mutex<HashSet<(u32, String)>>>,
 }
 
@@ -37,13 +37,32 @@ impl Drop for IssuanceHold {
     }
 }
 
+/// A guess counted before its code was looked up.
+#[must_use = "a guess is answered: `failed` or `forgive`"]
+pub struct Guess<'a>(Attempt<'a>);
+
+impl Guess<'_> {
+    /// The code was wrong or unknown: the guess stays counted.
+    pub fn failed(self) {
+        self.0.failed();
+    }
+
+    /// The code exists: not a guess after all.
+    pub fn forgive(self) {
+        self.0.forgive();
+    }
+}
+
 impl CouponDesk {
     pub fn new(settings: &PartnerSettings) -> CouponDesk {
         CouponDesk {
-            guesses: LoginThrottle::new(
-                settings.coupon_max_failures,
-                settings.coupon_window_ms,
-                settings.coupon_lock_ms,
+            guesses: Throttle::new(
+                "coupon-guesses",
+                Rule::Lock {
+                    max_failures: settings.coupon_max_failures,
+                    window_ms: settings.coupon_window_ms,
+                    lock_ms: settings.coupon_lock_ms,
+                },
                 GUESS_KEYS_MAX,
             ),
             issuing: Arc::new(Mutex::new(HashSet::new())),
@@ -55,12 +74,14 @@ impl CouponDesk {
         [format!("coupon:citizen:{}", wallet.0), format!("coupon:ip:{address}")]
     }
 
-    /// Refuses with 429 while the citizen or the address is paused.
-    pub fn refuse_if_paused(&self, keys: &[String], now_ms: u64) -> Result<(), Problem> {
-        match self.guesses.locked(keys, now_ms) {
-            Some(wait_s) => Err(Problem::of(ProblemCode::CouponThrottled).retry_after(wait_s)),
-            None => Ok(()),
-        }
+    /// Counts a guess of the citizen at the address before the code is checked (a coupon that
+    /// exists forgives it), or refuses with 429 while either is paused.
+    pub fn guess(&self, wallet: WalletId, address: &str, now_ms: u64) -> Result<Guess<'_>, Problem> {
+        let [citizen, address] = CouponDesk::guess_keys(wallet, address);
+        let counted =
+            throttle::attempt(now_ms, &[(&self.guesses, citizen.as_str()), (&self.guesses, address.as_str())])
+                .map_err(|wait_s| Problem::of(ProblemCode::CouponThrottled).retry_after(wait_s))?;
+        Ok(Guess(counted))
     }
 
     /// Takes the issuance under `partner`'s `key`, or refuses (409) while another request holds it.
@@ -89,19 +110,30 @@ mod tests {
     }
 
     #[test]
-    fn guesses_pause_the_citizen_and_the_address() {
+    fn guesses_pause_the_citizen_and_the_address_and_count_before_the_lookup() {
         let settings = PartnerSettings { coupon_max_failures: 2, ..PartnerSettings::default() };
         let desk = CouponDesk::new(&settings);
-        let keys = CouponDesk::guess_keys(WalletId(5), "10.0.0.1");
-        desk.guesses.failed(&keys, 0);
-        assert!(desk.refuse_if_paused(&keys, 1).is_ok());
-        desk.guesses.failed(&keys, 1);
-        let refused = desk.refuse_if_paused(&keys, 2).unwrap_err();
+        // Two guesses in flight at once: both counted before either lookup answered.
+        let (a, b) = (desk.guess(WalletId(5), "10.0.0.1", 0).unwrap(), desk.guess(WalletId(5), "10.0.0.1", 0).unwrap());
+        let refused = desk.guess(WalletId(5), "10.0.0.1", 1).err().expect("a third guess waits");
         assert_eq!((refused.status, refused.code.as_str()), (429, "coupon-throttled"));
+        assert_eq!(refused.retry_after_s, Some(1), "until the two in flight are answered");
+        a.failed();
+        b.failed();
+        let refused = desk.guess(WalletId(5), "10.0.0.1", 2).err().expect("two failures pause");
         assert_eq!(refused.retry_after_s, Some(settings.coupon_lock_ms / 1000));
         // Another citizen at the same address is paused too; the same citizen elsewhere as well.
-        assert!(desk.refuse_if_paused(&CouponDesk::guess_keys(WalletId(6), "10.0.0.1"), 2).is_err());
-        assert!(desk.refuse_if_paused(&CouponDesk::guess_keys(WalletId(5), "10.0.0.2"), 2).is_err());
-        assert!(desk.refuse_if_paused(&CouponDesk::guess_keys(WalletId(6), "10.0.0.2"), 2).is_ok());
+        assert!(desk.guess(WalletId(6), "10.0.0.1", 2).is_err());
+        assert!(desk.guess(WalletId(5), "10.0.0.2", 2).is_err());
+        assert!(desk.guess(WalletId(6), "10.0.0.2", 2).is_ok());
+    }
+
+    #[test]
+    fn a_coupon_that_exists_forgives_its_guess() {
+        let settings = PartnerSettings { coupon_max_failures: 2, ..PartnerSettings::default() };
+        let desk = CouponDesk::new(&settings);
+        for now in 0..10 {
+            desk.guess(WalletId(5), "10.0.0.1", now).unwrap().forgive();
+        }
     }
 }

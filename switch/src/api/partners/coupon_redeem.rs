@@ -22,7 +22,6 @@ use protocol::{AccountKind, AccountRef};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::coupon_desk::CouponDesk;
 use crate::api::problem::{Problem, ProblemCode};
 use crate::api::ApiState;
 
@@ -112,12 +111,12 @@ async fn find_coupon(
     wallet: WalletId,
     typed: &str,
 ) -> Result<CouponRecord, Problem> {
-    let keys = CouponDesk::guess_keys(wallet, &ApiState::caller(req));
-    let desk = &state.coupon_desk;
-    desk.refuse_if_paused(&keys, state.now())?;
+    // Counted as a guess before the code is checked or looked up; a coupon that exists takes it
+    // back. So concurrent guesses cannot all pass before one is counted.
+    let guess = state.coupon_desk.guess(wallet, &ApiState::caller(req), state.now())?;
     let code = normalize_coupon_code(typed);
     if !is_coupon_code(&code) {
-        desk.guesses.failed(&keys, state.now());
+        guess.failed();
         let why = if code.len() == 16 && code.bytes().all(|b| b.is_ascii_digit()) {
             FieldError::new("code", "check_digit", "クーポンコードに誤りがあります。入力内容をご確認ください")
         } else {
@@ -128,9 +127,12 @@ async fn find_coupon(
         return Err(p);
     }
     match state.partners.coupon_by_code(code).await? {
-        Some(coupon) => Ok(coupon),
+        Some(coupon) => {
+            guess.forgive();
+            Ok(coupon)
+        }
         None => {
-            desk.guesses.failed(&keys, state.now());
+            guess.failed();
             Err(Problem::of(ProblemCode::CouponUnknown))
         }
     }

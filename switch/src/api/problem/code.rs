@@ -65,6 +65,7 @@ problem_codes! {
     CardProofFailed => "card-proof-failed", UNAUTHORIZED, "カードを確認できませんでした";
     CardProofUnavailable => "card-proof-unavailable", SERVICE_UNAVAILABLE, "カードによる確認は利用できません";
     CertificateExpired => "certificate-expired", UNAUTHORIZED, "電子証明書の有効期限が切れています";
+    ChallengesThrottled => "challenges-throttled", TOO_MANY_REQUESTS, "カード確認の要求が多すぎます。しばらくお待ちください";
     UnknownCard => "unknown-card", UNAUTHORIZED, "カードに紐づくマイキーIDがありません";
     CardLinked => "card-linked", CONFLICT, "このカードには既にマイキーIDがあります";
     MyKeyTaken => "mykey-taken", CONFLICT, "このマイキーIDは既に使われています";
