@@ -9,8 +9,10 @@ use actors::registration::point::{
     is_prefecture, Contact, ExpiryPolicy, MunicipalPointForm, SupportEvent, SupportEventForm,
 };
 use actors::registry::{
-    is_issuer_id, CardRenewal, EventRecord, EventRefusal, IdIssuer, MunicipalPointRecord, Saved, StaffRole,
+    is_issuer_id, CardRenewal, EventRecord, EventRefusal, IdIssuer, MunicipalPointRecord, Saved, StaffAccount,
+    StaffRole,
 };
+use protocol::MunicipalityCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -91,16 +93,38 @@ async fn staff_login(
     body: web::Json<StaffLogin>,
 ) -> Result<HttpResponse, Problem> {
     let StaffLogin { login_id, password } = body.into_inner();
-    let address = ApiState::caller(&req);
+    let account = staff_password_login(&state, &ApiState::caller(&req), &login_id, password).await?;
+    let municipality_code = match &account.role {
+        StaffRole::Mic => None,
+        StaffRole::Municipality(code) => Some(code.as_str().to_owned()),
+    };
+    let role = if municipality_code.is_some() { "municipality" } else { "mic" };
+    let (token, expires_at_ms) = open_staff_session(&state, &account);
+    Ok(HttpResponse::Ok().json(LoginAnswer {
+        token,
+        expires_at_ms,
+        role,
+        municipality_code,
+        display_name: account.display_name,
+    }))
+}
+
+/// A staff login by login id and password (画面2), for the API and the console alike: one
+/// answer for an unknown id and a wrong password; attempts counted per login id and per
+/// address (`address`) before the hash.
+pub async fn staff_password_login(
+    state: &ApiState,
+    address: &str,
+    login_id: &str,
+    password: String,
+) -> Result<StaffAccount, Problem> {
     let logins = &state.logins;
     // Counted before the hash: concurrent guesses cannot all pass before one is recorded.
-    let attempt = throttle::attempt(
-        state.now(),
-        &[(&logins.staff_accounts, login_id.as_str()), (&logins.staff_addresses, address.as_str())],
-    )
-    .map_err(Problem::throttled)?;
+    let attempt =
+        throttle::attempt(state.now(), &[(&logins.staff_accounts, login_id), (&logins.staff_addresses, address)])
+            .map_err(Problem::throttled)?;
     let checked = async {
-        let account = state.registry.staff_account(login_id.clone()).await?;
+        let account = state.registry.staff_account(login_id.to_owned()).await?;
         let stored = account.as_ref().map(|a| a.password_hash.clone());
         // Hash even for an unknown id, so the answer time does not tell ids apart.
         let ok = logins
@@ -127,21 +151,14 @@ async fn staff_login(
         return Err(Problem::of(ProblemCode::BadCredentials));
     };
     attempt.succeeded();
-    let municipality_code = match &account.role {
-        StaffRole::Mic => None,
-        StaffRole::Municipality(code) => Some(code.as_str().to_owned()),
-    };
-    let role = if municipality_code.is_some() { "municipality" } else { "mic" };
-    let (token, expires_at_ms) = state
+    Ok(account)
+}
+
+/// A session for a staff member who logged in: (token, expiry).
+pub fn open_staff_session(state: &ApiState, account: &StaffAccount) -> (String, u64) {
+    state
         .sessions
-        .open(Principal::Staff { login_id: account.login_id.clone(), role: account.role.clone() }, state.now());
-    Ok(HttpResponse::Ok().json(LoginAnswer {
-        token,
-        expires_at_ms,
-        role,
-        municipality_code,
-        display_name: account.display_name,
-    }))
+        .open(Principal::Staff { login_id: account.login_id.clone(), role: account.role.clone() }, state.now())
 }
 
 /// Ends the session of the bearer token (staff or citizen).
@@ -205,7 +222,21 @@ async fn put_municipal_point(
     code: web::Path<String>,
     form: web::Json<MunicipalPointForm>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, code) = state.staff_for(&req, &code)?;
+    let role = state.staff(&req)?;
+    let (saved, record) = save_municipal_point(&state, &role, &code, &form).await?;
+    let status = if saved == Saved::Created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).json(MunicipalPointView::from(record)))
+}
+
+/// Registers or updates the point of the municipality `code` (画面4) for the API and the
+/// console alike: every wrong field named; the catalog republished.
+pub async fn save_municipal_point(
+    state: &ApiState,
+    role: &StaffRole,
+    code: &str,
+    form: &MunicipalPointForm,
+) -> Result<(Saved, MunicipalPointRecord), Problem> {
+    let code = super::acting_for(role, code)?;
     let point = form.validate().map_err(Problem::validation)?;
     if point.municipality_code != code {
         return Err(Problem::field("municipality_code", "mismatch", "URLの自治体コードと一致しません"));
@@ -213,8 +244,7 @@ async fn put_municipal_point(
     let saved = state.registry.save_municipal_point(point, state.now()).await?;
     state.reload_catalog().await?;
     let record = state.registry.municipal_point(code).await?.ok_or_else(|| Problem::not_found("municipal point"))?;
-    let status = if saved == Saved::Created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status).json(MunicipalPointView::from(record)))
+    Ok((saved, record))
 }
 
 #[utoipa::path(
@@ -356,9 +386,25 @@ async fn create_event(
     code: web::Path<String>,
     form: web::Json<SupportEventForm>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, code) = state.staff_for(&req, &code)?;
-    let owner_has_point = !is_prefecture(&code) && state.registry.municipal_point(code).await?.is_some();
-    let event = form.validate(owner_has_point).map_err(Problem::validation)?;
+    let role = state.staff(&req)?;
+    let record = register_event(&state, &role, &code, &form).await?;
+    Ok(HttpResponse::Created().json(EventRegistered { message: EVENT_REGISTERED, event: record.into() }))
+}
+
+/// What 画面5-2 says when an event is registered (F5).
+pub const EVENT_REGISTERED: &str = "特定支援イベントの登録が完了しました。";
+
+/// Registers a special support event of the municipality or prefecture `code` (画面5-1, 5-2)
+/// for the API and the console alike: every wrong field named, unknown or retired terminals
+/// named; the catalog republished.
+pub async fn register_event(
+    state: &ApiState,
+    role: &StaffRole,
+    code: &str,
+    form: &SupportEventForm,
+) -> Result<EventRecord, Problem> {
+    let code = super::acting_for(role, code)?;
+    let event = form.validate(owner_has_point_account(state, &code).await?).map_err(Problem::validation)?;
     if event.owner_code != code {
         return Err(Problem::field("owner_code", "mismatch", "URLの自治体コードと一致しません"));
     }
@@ -374,10 +420,13 @@ async fn create_event(
         }
     };
     state.reload_catalog().await?;
-    Ok(HttpResponse::Created()
-        .json(EventRegistered {
-            message: "特定支援イベントの登録が完了しました。", event: record.into()
-        }))
+    Ok(record)
+}
+
+/// Whether an event of `code` may be settled to its municipal point's account (a prefecture
+/// has none): else the event needs bank details of its own.
+pub async fn owner_has_point_account(state: &ApiState, code: &MunicipalityCode) -> Result<bool, Problem> {
+    Ok(!is_prefecture(code) && state.registry.municipal_point(code.clone()).await?.is_some())
 }
 
 #[utoipa::path(

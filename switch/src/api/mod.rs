@@ -220,10 +220,7 @@ impl ApiState {
     /// The staff member behind the token, when they may act for the municipality `code` names.
     pub fn staff_for(&self, req: &HttpRequest, code: &str) -> Result<(StaffRole, MunicipalityCode), Problem> {
         let role = self.staff(req)?;
-        let code: MunicipalityCode = code.parse().map_err(|_| {
-            Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です")
-        })?;
-        auth::may_act_for(&role, &code)?;
+        let code = acting_for(&role, code)?;
         Ok((role, code))
     }
 
@@ -246,6 +243,15 @@ impl ApiState {
     pub fn caller(req: &HttpRequest) -> String {
         req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
     }
+}
+
+/// The municipality `code` names, when `role` may act for it (MIC: any; staff: their own).
+pub fn acting_for(role: &StaffRole, code: &str) -> Result<MunicipalityCode, Problem> {
+    let code: MunicipalityCode = code
+        .parse()
+        .map_err(|_| Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))?;
+    auth::may_act_for(role, &code)?;
+    Ok(code)
 }
 
 struct BearerAuth;

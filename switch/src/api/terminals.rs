@@ -38,8 +38,9 @@ pub struct FormatQuery {
     format: Option<String>,
 }
 
+/// What a terminal file is answered as.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Json,
     Csv(CsvEncoding),
     Xlsx,
@@ -56,7 +57,7 @@ fn format_of(q: &FormatQuery) -> Result<Format, Problem> {
 }
 
 /// The 様式II file (or JSON) of these terminals.
-fn form2_answer(
+pub fn form2_answer(
     format: Format,
     header: &FormHeader,
     rows: &[IssuedTerminal],
@@ -146,17 +147,35 @@ pub async fn issue_terminals(
     query: web::Query<FormatQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let (role, code) = state.staff_for(&req, &code)?;
+    let role = state.staff(&req)?;
     require_mic(&role)?;
     let body = super::read_body(body, super::SURVEY_UPLOAD_MAX_BYTES).await?;
     let format = format_of(&query)?;
+    let hint = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (header, issued) = issue_from_survey(&state, &role, &code, &body, hint.as_deref()).await?;
+    let mut answer = form2_answer(format, &header, &issued, "様式II")?;
+    *answer.status_mut() = actix_web::http::StatusCode::CREATED;
+    Ok(answer)
+}
+
+/// Issues the terminals of a survey (様式I as CSV or xlsx, `hint` its content type) for the
+/// municipality `code` (MIC only), for the API and the console alike: 様式II's header and rows,
+/// the passwords in clear only here. The survey's problems are named by line and column.
+pub async fn issue_from_survey(
+    state: &ApiState,
+    role: &actors::registry::StaffRole,
+    code: &str,
+    body: &[u8],
+    hint: Option<&str>,
+) -> Result<(FormHeader, Vec<IssuedTerminal>), Problem> {
+    require_mic(role)?;
+    let code = super::acting_for(role, code)?;
     let catalog = state.catalog.current();
     let expected = catalog
         .municipalities
         .get(&code)
-        .map(|m| FormHeader { municipality_name: m.name.clone(), municipality_code: code });
-    let hint = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let survey = forms::read_survey(&body, hint.as_deref(), expected.as_ref()).map_err(Problem::validation)?;
+        .map(|m| FormHeader { municipality_name: m.name.clone(), municipality_code: code.clone() });
+    let survey = forms::read_survey(body, hint, expected.as_ref()).map_err(Problem::validation)?;
     if survey.municipality_code != code {
         return Err(Problem::field("全国地方公共団体コード", "mismatch", "URLの自治体コードと一致しません"));
     }
@@ -181,10 +200,7 @@ pub async fn issue_terminals(
         t.terminal_id = id;
     }
     state.reload_catalog().await?;
-    let header = FormHeader::from(&survey);
-    let mut answer = form2_answer(format, &header, &issued, "様式II")?;
-    *answer.status_mut() = actix_web::http::StatusCode::CREATED;
-    Ok(answer)
+    Ok((FormHeader::from(&survey), issued))
 }
 
 /// A survey whose rows are already terminals of the municipality was issued before.
@@ -220,15 +236,34 @@ pub async fn list_terminals(
     code: web::Path<String>,
     query: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, code) = state.staff_for(&req, &code)?;
+    let role = state.staff(&req)?;
     let format = format_of(&query)?;
-    let terminals = state.registry.terminals_of(code).await?;
+    let (header, terminals) = terminals_of(&state, &role, &code).await?;
     if format == Format::Json {
         let views: Vec<TerminalView> = terminals.into_iter().map(TerminalView::from).collect();
         return Ok(HttpResponse::Ok().json(views));
     }
+    terminal_list_file(format, &header, terminals)
+}
+
+/// The terminals of the municipality `code` with 様式II's header, for who may act for it.
+pub async fn terminals_of(
+    state: &ApiState,
+    role: &actors::registry::StaffRole,
+    code: &str,
+) -> Result<(FormHeader, Vec<TerminalAdminRow>), Problem> {
+    let code = super::acting_for(role, code)?;
+    let terminals = state.registry.terminals_of(code.clone()).await?;
     let name = state.catalog.current().municipalities.get(&code).map(|m| m.name.clone()).unwrap_or_default();
-    let header = FormHeader { municipality_name: name, municipality_code: code };
+    Ok((FormHeader { municipality_name: name, municipality_code: code }, terminals))
+}
+
+/// The terminal list as 様式II without passwords (CSV or xlsx), with 削除要否.
+pub fn terminal_list_file(
+    format: Format,
+    header: &FormHeader,
+    terminals: Vec<TerminalAdminRow>,
+) -> Result<HttpResponse, Problem> {
     let rows: Vec<IssuedTerminal> = terminals
         .into_iter()
         .map(|t| IssuedTerminal {
@@ -244,7 +279,7 @@ pub async fn list_terminals(
             retire: t.retired,
         })
         .collect();
-    form2_answer(format, &header, &rows, "端末一覧")
+    form2_answer(format, header, &rows, "端末一覧")
 }
 
 #[derive(Serialize, ToSchema)]
