@@ -426,7 +426,7 @@ pub async fn register_event(
 /// Whether an event of `code` may be settled to its municipal point's account (a prefecture
 /// has none): else the event needs bank details of its own.
 pub async fn owner_has_point_account(state: &ApiState, code: &MunicipalityCode) -> Result<bool, Problem> {
-    Ok(!is_prefecture(code) && state.registry.municipal_point(code.clone()).await?.is_some())
+    Ok(!is_prefecture(code) && state.registry.municipal_point(*code).await?.is_some())
 }
 
 #[utoipa::path(

@@ -174,7 +174,7 @@ pub async fn issue_from_survey(
     let expected = catalog
         .municipalities
         .get(&code)
-        .map(|m| FormHeader { municipality_name: m.name.clone(), municipality_code: code.clone() });
+        .map(|m| FormHeader { municipality_name: m.name.clone(), municipality_code: code });
     let survey = forms::read_survey(body, hint, expected.as_ref()).map_err(Problem::validation)?;
     if survey.municipality_code != code {
         return Err(Problem::field("全国地方公共団体コード", "mismatch", "URLの自治体コードと一致しません"));
@@ -253,7 +253,7 @@ pub async fn terminals_of(
     code: &str,
 ) -> Result<(FormHeader, Vec<TerminalAdminRow>), Problem> {
     let code = super::acting_for(role, code)?;
-    let terminals = state.registry.terminals_of(code.clone()).await?;
+    let terminals = state.registry.terminals_of(code).await?;
     let name = state.catalog.current().municipalities.get(&code).map(|m| m.name.clone()).unwrap_or_default();
     Ok((FormHeader { municipality_name: name, municipality_code: code }, terminals))
 }

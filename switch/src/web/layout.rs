@@ -29,7 +29,8 @@ pub async fn stylesheet() -> HttpResponse {
 
 /// One item of a console's menu.
 pub struct MenuItem {
-    pub href: &'static str,
+    /// Fixed for the my page; a municipality's own paths in the console.
+    pub href: std::borrow::Cow<'static, str>,
     pub label: &'static str,
 }
 

@@ -1,5 +1,5 @@
 //! The web screens (画面) of the manual, served by the switch as plain HTML: the citizen's my
-//! page (利用者マイページ). Pages are drawn on the server with maud, one stylesheet, no
+//! page (利用者マイページ) and the municipal console (自治体ポイント管理クラウド). Pages are drawn on the server with maud, one stylesheet, no
 //! scripts and nothing fetched from elsewhere, so they work on closed networks and on a phone.
 //!
 //! The screens call the same domain code as the JSON API (`crate::api`): the same sessions,
@@ -9,11 +9,14 @@
 //! - [`layout`]: the page frame, the stylesheet, form fields with their errors, numbers and
 //!   dates as Japanese screens write them.
 //! - [`mypage`]: 利用者マイページ (画面18–19 so far).
+//! - [`console`]: 自治体ポイント管理クラウド, the console of municipality staff and MIC (画面2–5,
+//!   the terminal list, terminal issuance).
 
 // A screen that cannot be shown answers a redirect or an error page in place of its data; that
 // is the cold path, so it is returned by value rather than boxed (as `crate::api` does).
 #![allow(clippy::result_large_err)]
 
+pub mod console;
 pub mod layout;
 pub mod mypage;
 pub mod session;
@@ -24,5 +27,8 @@ pub use session::WebSettings;
 
 /// Registers the screens' routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::FormConfig::default().limit(64 * 1024)).service(layout::stylesheet).configure(mypage::routes);
+    cfg.app_data(web::FormConfig::default().limit(64 * 1024))
+        .service(layout::stylesheet)
+        .configure(mypage::routes)
+        .configure(console::routes);
 }

@@ -26,7 +26,8 @@ pub const LOGOUT_PATH: &str = "/mypage/logout";
 pub const HOME_PATH: &str = "/mypage";
 
 /// The left-hand menu of 画面19, in the manual's order (only screens that exist are listed).
-pub const MENU: &[MenuItem] = &[MenuItem { href: HOME_PATH, label: "マイページトップ" }];
+pub const MENU: &[MenuItem] =
+    &[MenuItem { href: std::borrow::Cow::Borrowed(HOME_PATH), label: "マイページトップ" }];
 
 /// The citizen at the browser: their wallet, MyKey ID and the session token their forms'
 /// CSRF tokens derive from.

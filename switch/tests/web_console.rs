@@ -1,0 +1,299 @@
+//! The municipal console (自治体ポイント管理クラウド) in a real headless Chromium against the
+//! real switch: 画面2 login (every empty field named, a wrong password), 画面4 with every wrong
+//! field named and then changed (the JSON API reads the change), another municipality's screen
+//! refused with 403, 画面5-1 → 画面5-2 → the manual's completion message, the terminal list and
+//! its file; and as MIC, the municipalities, a wrong 様式I named by line and column, then 様式I
+//! uploaded and 様式II downloaded with the new terminals' passwords.
+//!
+//! Screenshots of every step are written to `target/tmp/web/console-*.png`. Needs Debian's
+//! `chromium` and `fonts-noto-cjk`, as `web_mypage.rs` does.
+
+mod chromium;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A staff member's desk.
+const DESK: (u32, u32) = (1280, 900);
+
+fn artifact_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn shot(page: &mut chromium::Page, name: &str) {
+    std::fs::write(artifact_dir().join(format!("console-{name}.png")), page.screenshot()).unwrap();
+}
+
+fn invalid_fields(page: &mut chromium::Page) -> Vec<String> {
+    let v = page.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name || e.id)");
+    v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+}
+
+fn banner_code(page: &mut chromium::Page) -> Option<String> {
+    page.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
+}
+
+fn login(page: &mut chromium::Page, login_id: &str, password: &str) {
+    page.fill("#login_id", login_id);
+    page.fill("#password", password);
+    page.click_and_wait("#login");
+}
+
+/// Clicks a control whose answer is a download, not a page: nothing to wait for but the file.
+fn click(page: &mut chromium::Page, selector: &str) {
+    let found = page.eval(&format!(
+        "(() => {{ const e = document.querySelector({0}); if (!e) return false; e.click(); return true; }})()",
+        json!(selector)
+    ));
+    assert_eq!(found, json!(true), "no element {selector}");
+}
+
+/// Chooses `file` in the file input `selector` names, as a person picking it would.
+fn choose_file(page: &mut chromium::Page, selector: &str, file: &Path) {
+    let document = page.call("DOM.getDocument", json!({}));
+    let root = document["root"]["nodeId"].as_i64().unwrap();
+    let node = page.call("DOM.querySelector", json!({"nodeId": root, "selector": selector}));
+    let node = node["nodeId"].as_i64().filter(|n| *n != 0).unwrap_or_else(|| panic!("no {selector}"));
+    page.call("DOM.setFileInputFiles", json!({"nodeId": node, "files": [file.to_str().unwrap()]}));
+}
+
+fn wait_for_file(path: &Path) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(path) {
+            if !bytes.is_empty() {
+                return bytes;
+            }
+        }
+        assert!(Instant::now() < deadline, "no download at {}", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_municipal_console_in_a_browser() {
+    let s = Server::start_with(5, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let browser = chromium::Browser::launch(&chromium::executable(), DESK);
+    let mut page = browser.open(&format!("{base}/console/login"));
+
+    // Not logged in: 画面4 sends the browser to 画面2 and back afterwards.
+    page.navigate(&format!("{base}/console/m/141305/point"));
+    assert!(page.url().starts_with(&format!("{base}/console/login?next=")), "{}", page.url());
+    page.click_and_wait("#login");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(invalid_fields(&mut page), ["login_id", "password"]);
+    shot(&mut page, "01-login-empty");
+    login(&mut page, "kawasaki-admin", "not the password");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("bad-credentials"));
+    shot(&mut page, "02-login-wrong-password");
+    login(&mut page, "kawasaki-admin", "kawasaki-demo-password");
+    assert_eq!(page.url(), format!("{base}/console/m/141305/point"));
+
+    // 画面4 as registered; three wrong fields, each named beside its input, nothing saved.
+    assert_eq!(page.eval("document.querySelector('[name=point_name]').value"), json!("川崎市ポイント"));
+    shot(&mut page, "03-point");
+    page.fill("[name=postal_code]", "abc");
+    page.fill("[name=email]", "not-an-address");
+    page.fill("[name='bank.bank_code']", "12");
+    page.click_and_wait("#register");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    let mut wrong = invalid_fields(&mut page);
+    wrong.sort();
+    assert_eq!(wrong, ["bank.bank_code", "email", "postal_code"]);
+    assert_eq!(page.eval("document.querySelector('[name=email]').value"), json!("not-an-address"), "kept as typed");
+    shot(&mut page, "04-point-wrong-fields");
+    // Corrected, with an expiry of 6 months after each credit: saved.
+    page.fill("[name=postal_code]", "210-8577");
+    page.fill("[name=email]", "point@city.kawasaki.example.jp");
+    page.fill("[name='bank.bank_code']", "0001");
+    page.eval("document.querySelector('[name=\"expiry.kind\"][value=months_after_credit]').checked = true");
+    page.fill("[name='expiry.months']", "6");
+    page.click_and_wait("#register");
+    assert_eq!(page.text("#done").as_deref(), Some("自治体ポイントの設定を変更しました。"));
+    shot(&mut page, "05-point-saved");
+    let bearer = format!("Bearer {}", staff(&s, "kawasaki-admin", "kawasaki-demo-password"));
+    let (status, point) =
+        http_json(s.http, "GET", "/api/v1/municipalities/141305/point", &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200);
+    assert_eq!(point["expiry"], json!({"kind": "months_after_credit", "months": 6}), "{point}");
+    assert_eq!(point["postal_code"], "210-8577");
+
+    // Another municipality's screen: 403, with the API's code.
+    page.navigate(&format!("{base}/console/m/131016/point"));
+    assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"));
+    shot(&mut page, "06-other-municipality-403");
+
+    // 画面5-1: wrong fields named; then 画面5-2 and its terminals; then the manual's message.
+    page.navigate(&format!("{base}/console/m/141305/events"));
+    page.click_and_wait("#new-event");
+    page.fill("[name=service_from]", "2027-04-01");
+    page.fill("[name=service_to]", "2027-03-01");
+    page.click_and_wait("#to-destinations");
+    let mut wrong = invalid_fields(&mut page);
+    wrong.sort();
+    assert_eq!(
+        wrong,
+        ["address", "contact_person", "department", "email", "phone", "point_name", "postal_code", "service_to"]
+    );
+    shot(&mut page, "07-event-wrong-fields");
+    for (field, value) in [
+        ("point_name", "かわさき応援イベント"),
+        ("service_to", "2027-09-30"),
+        ("department", "経済労働局"),
+        ("contact_person", "川崎 花子"),
+        ("postal_code", "210-8577"),
+        ("address", "川崎市川崎区宮本町1"),
+        ("phone", "044-200-2111"),
+        ("email", "event@city.kawasaki.example.jp"),
+    ] {
+        page.fill(&format!("[name={field}]"), value);
+    }
+    page.click_and_wait("#to-destinations");
+    assert!(page.text("h1").unwrap().contains("画面5-2"), "{:?}", page.text("h1"));
+    shot(&mut page, "08-event-destinations");
+    page.click_and_wait("#register");
+    assert_eq!(invalid_fields(&mut page), ["terminals"], "no terminal chosen");
+    let first = page.eval("document.querySelector('[name=terminals]').value");
+    page.eval("document.querySelector('[name=terminals]').checked = true");
+    page.click_and_wait("#register");
+    let done = page.text("#done").unwrap();
+    assert!(done.starts_with("特定支援イベントの登録が完了しました。"), "{done}");
+    shot(&mut page, "09-event-registered");
+    let (_, events) =
+        http_json(s.http, "GET", "/api/v1/municipalities/141305/events", &[("Authorization", &bearer)], None);
+    let event = events.as_array().unwrap().iter().find(|e| e["point_name"] == "かわさき応援イベント").expect("stored");
+    assert_eq!((event["service_from"].as_u64(), event["service_to"].as_u64()), (Some(20270401), Some(20270930)));
+    assert_eq!(event["terminals"], json!([first]));
+    assert!(event["bank"].is_null(), "settled to the municipal point's account");
+
+    // The terminal list, as the JSON API lists it.
+    page.navigate(&format!("{base}/console/m/141305/terminals"));
+    let shown = page.eval("document.querySelectorAll('#terminals tr[data-terminal]').length");
+    let (_, api) =
+        http_json(s.http, "GET", "/api/v1/municipalities/141305/terminals", &[("Authorization", &bearer)], None);
+    assert_eq!(shown.as_u64().unwrap() as usize, api.as_array().unwrap().len());
+    shot(&mut page, "10-terminals");
+    page.click_and_wait("#logout");
+    assert!(page.url().starts_with(&format!("{base}/console/login")), "{}", page.url());
+
+    // MIC: every municipality; 様式I for 千代田区, first a wrong one, then a right one.
+    login(&mut page, "mic-admin", "mic-demo-password");
+    assert_eq!(page.url(), format!("{base}/console"));
+    assert!(page.eval("document.querySelector('#municipalities tr[data-code=\"141305\"]') !== null") == json!(true));
+    shot(&mut page, "11-mic-municipalities");
+    page.fill("#code", "131016");
+    page.click_and_wait("#choose button");
+    assert_eq!(page.url(), format!("{base}/console/m/131016"));
+    page.navigate(&format!("{base}/console/m/131016/terminal-issuance"));
+    let files = tempfile::tempdir().unwrap();
+    let wrong_survey = files.path().join("wrong.csv");
+    std::fs::write(
+        &wrong_survey,
+        "自治体名,千代田区\n全国地方公共団体コード,131016\n区分,項番,ID付与事業者名,設置場所,端末名\n\
+         (カ),1,,千代田区役所,受付\n(イ),2,,千代田区役所,\n",
+    )
+    .unwrap();
+    choose_file(&mut page, "#survey", &wrong_survey);
+    page.click_and_wait("#issue");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    let named = page.eval("[...document.querySelectorAll('.alert.error li')].map(l => l.dataset.field)");
+    assert_eq!(named.as_array().unwrap().len(), 2, "the kind of one line and the empty name of the next: {named}");
+    shot(&mut page, "12-issuance-wrong-survey");
+    let before = query_i64(&s.dir, "SELECT COUNT(*) FROM terminals WHERE municipality = '131016'");
+    assert_eq!(before, 0, "nothing issued from a wrong survey");
+
+    let downloads = files.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    page.call("Page.setDownloadBehavior", json!({"behavior": "allow", "downloadPath": downloads.to_str().unwrap()}));
+    let survey = files.path().join("chiyoda.csv");
+    std::fs::write(
+        &survey,
+        "自治体名,千代田区\n全国地方公共団体コード,131016\n区分,項番,ID付与事業者名,設置場所,端末名\n\
+         (イ),1,,千代田区役所,千代田区役所受付\n(イ),2,,千代田区役所,千代田区役所2階\n",
+    )
+    .unwrap();
+    choose_file(&mut page, "#survey", &survey);
+    page.fill("#format", "csv");
+    shot(&mut page, "13-issuance-form");
+    click(&mut page, "#issue");
+    let form2 = wait_for_file(&downloads.join("様式II_131016.csv"));
+    let text = String::from_utf8(form2).unwrap();
+    assert!(text.starts_with('\u{feff}'), "UTF-8 with BOM");
+    assert!(text.contains("端末パスワード") && text.contains("千代田区役所2階"), "{text}");
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM terminals WHERE municipality = '131016'"), 2);
+    page.navigate(&format!("{base}/console/m/131016/terminals"));
+    assert_eq!(page.eval("document.querySelectorAll('#terminals tr[data-terminal]').length"), json!(2));
+    shot(&mut page, "14-issued-terminals");
+    eprintln!("console screenshots in {}", artifact_dir().display());
+}
+
+/// The hidden CSRF token of a form page.
+fn form_token(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_owned()
+}
+
+fn cookie(answer: &HttpAnswer, name: &str) -> String {
+    answer
+        .head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.eq_ignore_ascii_case("set-cookie") && v.trim().starts_with(&format!("{name}=")))
+                .then(|| v.trim().split(';').next().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie in {}", answer.head))
+}
+
+#[test]
+fn console_statuses_files_and_csrf_over_http() {
+    let s = Server::start_with(5, &[], register_demo_setup);
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let login_page = http_answer(s.http, "GET", "/console/login", &[], b"").unwrap();
+    let login_cookie = cookie(&login_page, "mp_console_login");
+    let body =
+        format!("login_id=kawasaki-admin&password=kawasaki-demo-password&csrf={}", form_token(&login_page.text()));
+    let ok = http_answer(s.http, "POST", "/console/login", &[form_type, ("Cookie", &login_cookie)], body.as_bytes())
+        .unwrap();
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    let session = cookie(&ok, "mp_console");
+    let get = |path: &str| http_answer(s.http, "GET", path, &[("Cookie", &session)], b"").unwrap();
+
+    assert_eq!(get("/console/m/141305/point").status, 200);
+    assert_eq!(get("/console/m/131016/point").status, 403, "another municipality");
+    assert_eq!(get("/console/m/131016/terminals").status, 403);
+    assert_eq!(get("/console/m/141305/terminal-issuance").status, 403, "MIC only");
+    assert_eq!(get("/console/m/141306/point").status, 422, "not a local government code");
+    // The my page's cookie is not the console's.
+    assert_eq!(http_answer(s.http, "GET", "/console", &[], b"").unwrap().status, 303);
+
+    let csv = get("/console/m/141305/terminals/file?format=csv");
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.body.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with BOM");
+    let sjis = get("/console/m/141305/terminals/file?format=csv-sjis");
+    assert_eq!(sjis.header("content-type"), Some("text/csv; charset=Shift_JIS"));
+    assert_eq!(get("/console/m/141305/terminals/file?format=pdf").status, 422);
+
+    // A post without the page's token changes nothing.
+    let page = get("/console/m/141305/point");
+    let fields = page.text();
+    let forged = "point_name=%E5%81%BD&municipality_code=141305&csrf=".to_owned() + &"0".repeat(64);
+    let refused =
+        http_answer(s.http, "POST", "/console/m/141305/point", &[form_type, ("Cookie", &session)], forged.as_bytes())
+            .unwrap();
+    assert_eq!(refused.status, 403);
+    assert!(fields.contains("川崎市ポイント"));
+    let bearer = format!("Bearer {}", staff(&s, "kawasaki-admin", "kawasaki-demo-password"));
+    let (_, point): (u16, Value) =
+        http_json(s.http, "GET", "/api/v1/municipalities/141305/point", &[("Authorization", &bearer)], None);
+    assert_eq!(point["point_name"], "川崎市ポイント", "unchanged");
+    let _ = form_token(&fields);
+}
