@@ -14,7 +14,7 @@
 //! a ticket nobody can find) and its `state` is noted after the journal decided, for lists and
 //! the expiry job's work list; a note that lags is corrected from the journal.
 
-use protocol::{AccountRef, TerminalId, TicketNo};
+use protocol::{AccountRef, TerminalId, TicketNo, TxnNo};
 
 use crate::journal::WalletId;
 
@@ -23,9 +23,15 @@ use crate::journal::WalletId;
 pub const TICKET_VALID_DAYS_MAX: u32 = 30;
 
 /// The journal key of a ticket's issuance: one per number, so a number is issued once.
+/// The stores join a ticket's row to this entry in SQL (`'K' || ticket_no`, see
+/// [`ISSUE_KEY_PREFIX`]); the conformance suite proves the two agree.
 pub fn issue_key(number: TicketNo) -> String {
-    format!("K{number}")
+    format!("{ISSUE_KEY_PREFIX}{number}")
 }
+
+/// What precedes a ticket's number in its issuance key (numbers have exactly 12 digits, so
+/// the key is the prefix and the decimal number, in SQL as in Rust).
+pub const ISSUE_KEY_PREFIX: &str = "K";
 
 /// The journal key of a ticket's expiry: one per number (the voids rule already allows only one
 /// end; the key makes the job's retry a replay rather than a refusal).
@@ -123,6 +129,18 @@ pub struct TicketRecord {
     pub issue_entry_id: Option<u64>,
     /// When it ended, once noted.
     pub closed_at_ms: Option<u64>,
+    /// The issuance entry as the journal holds it, read with the row (one read, not two, per
+    /// clearing); `None` while the entry is not written (an issuance in flight, or a row that
+    /// outlived a crash before its entry).
+    pub issuance: Option<Issuance>,
+}
+
+/// A ticket's issuance entry: the entry its end voids, and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issuance {
+    pub entry_id: u64,
+    pub txn_no: TxnNo,
+    pub at_ms: u64,
 }
 
 impl TicketRecord {

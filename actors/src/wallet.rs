@@ -525,7 +525,7 @@ pub struct ReceiptContext {
 impl Answer for Receipt {
     type Context = ReceiptContext;
 
-    fn numbered(mut self, txn_no: TxnNo, time_ms: u64) -> Receipt {
+    fn numbered(mut self, _entry_id: u64, txn_no: TxnNo, time_ms: u64) -> Receipt {
         // For a void too, the receipt carries the new entry's own number.
         self.txn_no = txn_no;
         self.txn_time_ms = time_ms;

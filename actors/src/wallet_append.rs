@@ -88,7 +88,7 @@ pub trait Answer: Sized {
     type Context;
 
     /// The planned answer, now that the ledger numbered the entry.
-    fn numbered(self, txn_no: TxnNo, time_ms: u64) -> Self;
+    fn numbered(self, entry_id: u64, txn_no: TxnNo, time_ms: u64) -> Self;
 
     /// The first answer again, from the entry stored under the key.
     fn replayed(record: JournalRecord, context: &Self::Context) -> Self;
@@ -123,8 +123,8 @@ impl<A: Answer> Attempt<A> {
     pub async fn append(self, ledger: Addr<Ledger>, entry: NewEntry, planned: A) -> Outcome<A> {
         let postings = if entry.wallet.is_some() { entry.postings.clone() } else { Vec::new() };
         match ask(&ledger, |reply| Append { entry, reply }).await {
-            Ok(Appended::Committed { txn_no, created_at_ms, .. }) => {
-                Outcome::Applied { postings, answer: planned.numbered(txn_no, created_at_ms) }
+            Ok(Appended::Committed { entry_id, txn_no, created_at_ms }) => {
+                Outcome::Applied { postings, answer: planned.numbered(entry_id, txn_no, created_at_ms) }
             }
             // The key is taken although the wallet's own look found nothing: a concurrent
             // owner, or a key of another wallet. `refuse` tells the two apart.

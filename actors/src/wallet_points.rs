@@ -168,6 +168,10 @@ impl PointOp {
 /// What a movement did, as the HTTP side reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {
+    /// The entry (its id: what a later entry voiding it names).
+    pub entry_id: u64,
+    /// The citizen's wallet that made the movement.
+    pub wallet: WalletId,
     pub txn_no: TxnNo,
     pub time_ms: u64,
     pub mykey_id: MyKeyId,
@@ -184,7 +188,8 @@ impl Answer for Posted {
     /// The citizen's MyKey ID now (it may have changed since the entry).
     type Context = MyKeyId;
 
-    fn numbered(mut self, txn_no: TxnNo, time_ms: u64) -> Posted {
+    fn numbered(mut self, entry_id: u64, txn_no: TxnNo, time_ms: u64) -> Posted {
+        self.entry_id = entry_id;
         self.txn_no = txn_no;
         self.time_ms = time_ms;
         self
@@ -192,6 +197,9 @@ impl Answer for Posted {
 
     fn replayed(record: JournalRecord, mykey_id: &MyKeyId) -> Posted {
         Posted {
+            entry_id: record.entry_id,
+            // A ticket's end names no wallet in the journal: 0, never a citizen's.
+            wallet: record.wallet.unwrap_or(WalletId(0)),
             txn_no: record.txn_no,
             time_ms: record.created_at_ms,
             mykey_id: *mykey_id,
@@ -294,7 +302,9 @@ impl Context<'_> {
             postings,
         };
         let posted = Posted {
-            txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
+            entry_id: 0, // numbered by the ledger once durable
+            wallet: self.state.wallet_id,
+            txn_no: TxnNo::compose(0, 0).expect("valid"),
             time_ms: 0,
             mykey_id: self.state.mykey_id,
             account: account.clone(),
@@ -558,7 +568,9 @@ impl Context<'_> {
             postings,
         };
         let posted = Posted {
-            txn_no: TxnNo::compose(0, 0).expect("valid"), // numbered by the ledger once durable
+            entry_id: 0, // numbered by the ledger once durable
+            wallet: self.state.wallet_id,
+            txn_no: TxnNo::compose(0, 0).expect("valid"),
             time_ms: 0,
             mykey_id: self.state.mykey_id,
             account: ticket.account.clone(),

@@ -6,8 +6,11 @@
 //! ended, and the entry that ended it says how (cleared, reissued, expired).
 //!
 //! - [`notes`]: the ticket rows' states, noted in groups after the journal decided.
+//! - [`open`]: the tickets this switch issued, held in memory until they end, so a clearing
+//!   reads nothing from the store.
 
 pub mod notes;
+pub mod open;
 
 use std::sync::Arc;
 
@@ -18,13 +21,14 @@ use actors::journal::{EntryKind, Venue, WalletId};
 use actors::mailbox::ask;
 use actors::router::{MovePoints, MovePointsOf, Router};
 use actors::store::Store;
-use actors::tickets::{self, expiry_allowed, NewTicket, NotedState, TicketRecord, TICKET_VALID_DAYS_MAX};
+use actors::tickets::{self, expiry_allowed, Issuance, NewTicket, NotedState, TicketRecord, TICKET_VALID_DAYS_MAX};
 use actors::wallet_points::{EndingTicket, PointOp, Posted};
 use actors::SwitchError;
 use protocol::{AccountRef, MyKeyId, TerminalId, TicketNo, TicketState};
 
 use crate::throttle::{Rule, Throttle};
 use notes::TicketNotes;
+use open::{OpenTickets, OPEN_TICKETS_HELD_MAX};
 
 /// Draws of a fresh number before giving up (a collision is one in about 10^6 per draw even
 /// with a million valid tickets; three in a row means something else is wrong).
@@ -80,12 +84,11 @@ pub struct TicketDesk {
     clock: Clock,
     settings: TicketSettings,
     notes: TicketNotes,
+    /// Tickets issued here and not seen end (what never changes of them).
+    open: OpenTickets,
     /// Unknown numbers per terminal: a run of them is someone guessing.
     unknown_numbers: Throttle,
 }
-
-/// A ticket's issuance entry: (entry id, transaction number), the entry its end voids.
-type Issuance = (u64, protocol::TxnNo, u64);
 
 impl TicketDesk {
     pub fn new(
@@ -107,7 +110,8 @@ impl TicketDesk {
         );
         let settings =
             TicketSettings { valid_days_max: settings.valid_days_max.min(TICKET_VALID_DAYS_MAX), ..settings };
-        TicketDesk { store, router, catalog, clock, settings, notes, unknown_numbers }
+        let open = OpenTickets::new(OPEN_TICKETS_HELD_MAX);
+        TicketDesk { store, router, catalog, clock, settings, notes, open, unknown_numbers }
     }
 
     pub fn catalog(&self) -> &SharedCatalog {
@@ -153,10 +157,11 @@ impl TicketDesk {
                 replaces: None,
                 created_at_ms: self.clock.now_ms(),
             };
-            let op = PointOp::TicketIssue { ticket: Box::new(ticket), venue: venue.clone(), replacing: None };
+            let op = PointOp::TicketIssue { ticket: Box::new(ticket.clone()), venue: venue.clone(), replacing: None };
             match self.move_points(holder, op).await {
                 Ok(posted) => {
                     self.notes.note(number, NotedState::Issued, None, posted.time_ms);
+                    self.open.hold(issued_record(ticket, &posted));
                     return Ok(Issued { number, account, points, expires_on, posted });
                 }
                 Err(SwitchError::TicketNumberTaken) if earlier.is_none() => number = tickets::draw_number(),
@@ -181,8 +186,8 @@ impl TicketDesk {
                 return Err(SwitchError::UnknownTicket);
             }
         }
-        let (issue_entry_id, issue_txn_no, _) = self.issuance(&held).await?.ok_or(SwitchError::UnknownTicket)?;
-        let ending = EndingTicket { ticket: held.clone(), issue_entry_id, issue_txn_no };
+        let ending = ending(&held)?;
+        let issue_entry_id = ending.issue_entry_id;
         let earlier = self.store.ticket_by_request(request_key.clone()).await?;
         let mut number = earlier.as_ref().map_or_else(tickets::draw_number, |t| t.number);
         for _ in 0..NUMBER_DRAWS_MAX {
@@ -198,12 +203,14 @@ impl TicketDesk {
                 created_at_ms: self.clock.now_ms(),
             };
             let op = PointOp::TicketIssue {
-                ticket: Box::new(ticket),
+                ticket: Box::new(ticket.clone()),
                 venue: venue.clone(),
                 replacing: Some(Box::new(ending.clone())),
             };
             match self.move_points(holder, op).await {
                 Ok(posted) => {
+                    self.open.forget(held.number);
+                    self.open.hold(issued_record(ticket, &posted));
                     self.notes.note(held.number, NotedState::Reissued, None, posted.time_ms);
                     self.notes.note(number, NotedState::Issued, None, posted.time_ms);
                     let issued = Issued {
@@ -227,9 +234,7 @@ impl TicketDesk {
     /// guesses one terminal has in flight at once are bounded by its in-flight limit.
     async fn known_ticket(&self, terminal: Option<TerminalId>, number: TicketNo) -> Result<TicketRecord, SwitchError> {
         if let Some(t) = terminal {
-            if let Some(retry_after_s) = self.unknown_numbers.wait_s(&guess_key(t), self.clock.now_ms()) {
-                return Err(SwitchError::TicketLookupsPaused { retry_after_s });
-            }
+            self.refuse_if_paused(t)?;
         }
         match self.store.ticket(number).await? {
             Some(ticket) => Ok(ticket),
@@ -242,6 +247,14 @@ impl TicketDesk {
         }
     }
 
+    /// Refuses while `terminal` is paused for guessing.
+    fn refuse_if_paused(&self, terminal: TerminalId) -> Result<(), SwitchError> {
+        match self.unknown_numbers.wait_s(&guess_key(terminal), self.clock.now_ms()) {
+            Some(retry_after_s) => Err(SwitchError::TicketLookupsPaused { retry_after_s }),
+            None => Ok(()),
+        }
+    }
+
     /// A ticket's details and state, from the journal (画面35 「ポイント券情報読取」).
     pub async fn lookup(&self, terminal: Option<TerminalId>, number: TicketNo) -> Result<TicketView, SwitchError> {
         let ticket = self.known_ticket(terminal, number).await?;
@@ -250,7 +263,7 @@ impl TicketDesk {
 
     /// The state of a stored ticket, from the journal.
     pub async fn view(&self, ticket: TicketRecord) -> Result<TicketView, SwitchError> {
-        let (entry_id, _, issued_at_ms) = self.issuance(&ticket).await?.ok_or(SwitchError::UnknownTicket)?;
+        let Issuance { entry_id, at_ms: issued_at_ms, .. } = ticket.issuance.ok_or(SwitchError::UnknownTicket)?;
         let state = match self.store.void_of(entry_id).await? {
             Some(end) => state_of(end.kind),
             None if ticket.is_past(self.clock.business_date()) => TicketState::Expired,
@@ -277,12 +290,21 @@ impl TicketDesk {
     /// `seq`'s retry answers the first clearing again.
     pub async fn clear(&self, venue: Venue, seq: u64, number: TicketNo) -> Result<Cleared, SwitchError> {
         let key = actors::journal::terminal_key(venue.terminal_id, seq);
-        let ticket = self.known_ticket(Some(venue.terminal_id), number).await?;
-        let (issue_entry_id, issue_txn_no, _) = self.issuance(&ticket).await?.ok_or(SwitchError::UnknownTicket)?;
-        let ending = EndingTicket { ticket: ticket.clone(), issue_entry_id, issue_txn_no };
+        // A ticket issued here is held with its issuance entry; any other is one read (the row
+        // comes with its issuance entry, the entry the clearing voids).
+        let ticket = match self.open.get(number) {
+            Some(held) => {
+                self.refuse_if_paused(venue.terminal_id)?;
+                held
+            }
+            None => self.known_ticket(Some(venue.terminal_id), number).await?,
+        };
+        let ending = ending(&ticket)?;
+        let issue_entry_id = ending.issue_entry_id;
         let op = PointOp::TicketClear { key, ending: Box::new(ending), venue };
         match self.move_points(Holder::Wallet(ticket.wallet), op).await {
             Ok(posted) => {
+                self.open.forget(number);
                 if !posted.replayed {
                     self.notes.note(number, NotedState::Cleared, Some(issue_entry_id), posted.time_ms);
                 }
@@ -296,19 +318,20 @@ impl TicketDesk {
     /// ended, or was never issued; either is noted.
     pub async fn expire(&self, ticket: TicketRecord) -> Result<bool, SwitchError> {
         let now = self.clock.now_ms();
-        let Some((issue_entry_id, issue_txn_no, _)) = self.issuance(&ticket).await? else {
+        let Ok(ending) = ending(&ticket) else {
             self.notes.note(ticket.number, NotedState::NeverIssued, None, now);
             return Ok(false);
         };
-        let number = ticket.number;
-        let ending = EndingTicket { ticket: ticket.clone(), issue_entry_id, issue_txn_no };
+        let (number, issue_entry_id) = (ticket.number, ending.issue_entry_id);
         match self.move_points(Holder::Wallet(ticket.wallet), PointOp::TicketExpire { ending: Box::new(ending) }).await
         {
             Ok(posted) => {
+                self.open.forget(number);
                 self.notes.note(number, NotedState::Expired, Some(issue_entry_id), posted.time_ms);
                 Ok(!posted.replayed)
             }
             Err(SwitchError::AlreadyVoided) => {
+                self.open.forget(number);
                 if let Some(end) = self.store.void_of(issue_entry_id).await? {
                     self.notes.note(number, noted_state_of(end.kind), Some(issue_entry_id), end.created_at_ms);
                 }
@@ -316,12 +339,6 @@ impl TicketDesk {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// The ticket's issuance entry, from the journal (the row's note may lag it).
-    async fn issuance(&self, ticket: &TicketRecord) -> Result<Option<Issuance>, SwitchError> {
-        let record = self.store.entry_by_key(tickets::issue_key(ticket.number)).await?;
-        Ok(record.filter(|r| r.kind == EntryKind::TicketIssue).map(|r| (r.entry_id, r.txn_no, r.created_at_ms)))
     }
 
     /// Why a ticket movement was refused, in the ticket's words: a ticket that already ended
@@ -333,6 +350,7 @@ impl TicketDesk {
         }
         match self.store.void_of(issue_entry_id).await {
             Ok(Some(end)) => {
+                self.open.forget(ticket.number);
                 self.notes.note(ticket.number, noted_state_of(end.kind), Some(issue_entry_id), end.created_at_ms);
                 match end.kind {
                     EntryKind::TicketClear => SwitchError::TicketAlreadyCleared,
@@ -358,6 +376,33 @@ impl TicketDesk {
     pub async fn due(&self, after: Option<TicketNo>, limit: u32) -> Result<Vec<TicketRecord>, SwitchError> {
         Ok(self.store.tickets_due(self.clock.business_date(), after, limit).await?)
     }
+}
+
+/// The ticket an issuance stored, as held until it ends: the request's row and the entry the
+/// ledger numbered.
+fn issued_record(ticket: NewTicket, posted: &Posted) -> TicketRecord {
+    TicketRecord {
+        number: ticket.number,
+        wallet: posted.wallet,
+        account: ticket.account,
+        points: ticket.points,
+        expires_on: ticket.expires_on,
+        request_key: ticket.request_key,
+        terminal: ticket.terminal,
+        replaces: ticket.replaces,
+        created_at_ms: ticket.created_at_ms,
+        state: NotedState::Issued,
+        issue_entry_id: Some(posted.entry_id),
+        closed_at_ms: None,
+        issuance: Some(Issuance { entry_id: posted.entry_id, txn_no: posted.txn_no, at_ms: posted.time_ms }),
+    }
+}
+
+/// A stored ticket about to end, with the issuance entry its end voids (read with the row, from
+/// the journal: the row's note may lag it). No issuance entry: no ticket.
+fn ending(ticket: &TicketRecord) -> Result<EndingTicket, SwitchError> {
+    let issuance = ticket.issuance.ok_or(SwitchError::UnknownTicket)?;
+    Ok(EndingTicket { ticket: ticket.clone(), issue_entry_id: issuance.entry_id, issue_txn_no: issuance.txn_no })
 }
 
 fn guess_key(terminal: TerminalId) -> String {

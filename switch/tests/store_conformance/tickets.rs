@@ -48,6 +48,7 @@ pub mod cases {
         assert_eq!((stored.wallet, stored.points, stored.state), (WalletId(1), 300, NotedState::Drawn));
         assert_eq!(stored.terminal, Some("00053059".parse().unwrap()));
         assert_eq!(stored.expires_on, 20261210);
+        assert_eq!(stored.issuance, None, "no issuance entry in the journal yet");
         // The same request again (another number drawn): the stored ticket answers.
         match store.create_ticket(new_ticket(111111111111, 1, "T53059:1")).await.unwrap() {
             TicketCreated::RequestTaken(t) => assert_eq!(t.number, number(987654321012)),
@@ -127,8 +128,18 @@ pub mod cases {
                 Posting::House { account: escrow.clone(), amount: 300 },
             ],
         };
+        let mut row = new_ticket(ticket.value(), 1, "T53059:7");
+        row.number = ticket;
+        assert_eq!(store.create_ticket(row).await.unwrap(), TicketCreated::Created);
         let issued = n.batch(vec![issue]);
         assert_eq!(commit(&store, &issued).await, vec![CommitOutcome::Committed]);
+        // Every read of the row comes with its issuance entry (joined by the key `K<no>`).
+        let read = store.ticket(ticket).await.unwrap().expect("stored");
+        let issuance = read.issuance.expect("joined");
+        assert_eq!((issuance.entry_id, issuance.txn_no), (issued[0].entry_id, issued[0].txn_no));
+        let listed = store.tickets_of(WalletId(1), 10).await.unwrap();
+        assert_eq!(listed[0].issuance, Some(issuance));
+        assert_eq!(store.ticket_by_request("T53059:7".into()).await.unwrap().unwrap().issuance, Some(issuance));
         let end = |kind: EntryKind, key: &str, to: HouseAccount| NewEntry {
             kind,
             wallet: None,

@@ -2,7 +2,7 @@
 //! one statement (or one transaction) each.
 
 use actors::journal::WalletId;
-use actors::tickets::{NewTicket, NotedState, TicketCreated, TicketNote, TicketRecord};
+use actors::tickets::{Issuance, NewTicket, NotedState, TicketCreated, TicketNote, TicketRecord};
 use deadpool_postgres::ClientWrapper;
 use protocol::{TerminalId, TicketNo};
 use tokio_postgres::Row;
@@ -10,8 +10,12 @@ use tokio_postgres::Row;
 use super::reads::{bad, col};
 use super::PgError;
 
-const TICKET_COLUMNS: &str = "ticket_no, wallet_id, account, points, expires_on, request_key, terminal_id, replaces,
-     created_at_ms, state, issue_entry_id, closed_at_ms";
+/// A ticket row with its issuance entry from the journal, joined by the issuance key
+/// (`actors::tickets::issue_key`: 'K' and the 12-digit number) and kind 8 (`TicketIssue`).
+const TICKET_SELECT: &str = "SELECT t.ticket_no, t.wallet_id, t.account, t.points, t.expires_on, t.request_key,
+     t.terminal_id, t.replaces, t.created_at_ms, t.state, t.issue_entry_id, t.closed_at_ms,
+     j.entry_id, j.txn_no, j.created_at_ms
+     FROM tickets t LEFT JOIN journal j ON j.idem_key = 'K' || t.ticket_no::text AND j.kind = 8";
 
 fn number(v: i64) -> Result<TicketNo, PgError> {
     TicketNo::new(v as u64).map_err(|_| bad("ticket number", v))
@@ -35,16 +39,27 @@ fn ticket_row(r: &Row) -> Result<TicketRecord, PgError> {
         state: NotedState::from_i64(i64::from(state)).ok_or_else(|| bad("ticket state", state))?,
         issue_entry_id: col::<Option<i64>>(r, 10)?.map(|e| e as u64),
         closed_at_ms: col::<Option<i64>>(r, 11)?.map(|t| t as u64),
+        issuance: match col::<Option<i64>>(r, 12)? {
+            Some(entry_id) => {
+                let txn_no: String = col(r, 13)?;
+                Some(Issuance {
+                    entry_id: entry_id as u64,
+                    txn_no: txn_no.parse().map_err(|_| bad("transaction number", &txn_no))?,
+                    at_ms: col::<i64>(r, 14)? as u64,
+                })
+            }
+            None => None,
+        },
     })
 }
 
 pub async fn ticket(c: &ClientWrapper, number: TicketNo) -> Result<Option<TicketRecord>, PgError> {
-    let stmt = c.prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_no = $1")).await?;
+    let stmt = c.prepare_cached(&format!("{TICKET_SELECT} WHERE t.ticket_no = $1")).await?;
     c.query_opt(&stmt, &[&(number.value() as i64)]).await?.as_ref().map(ticket_row).transpose()
 }
 
 pub async fn ticket_by_request(c: &ClientWrapper, key: &str) -> Result<Option<TicketRecord>, PgError> {
-    let stmt = c.prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE request_key = $1")).await?;
+    let stmt = c.prepare_cached(&format!("{TICKET_SELECT} WHERE t.request_key = $1")).await?;
     c.query_opt(&stmt, &[&key]).await?.as_ref().map(ticket_row).transpose()
 }
 
@@ -119,8 +134,8 @@ pub async fn tickets_of(c: &ClientWrapper, wallet: WalletId, limit: u32) -> Resu
     let rows = c
         .query(
             &format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE wallet_id = $1
-                 ORDER BY created_at_ms DESC, ticket_no DESC LIMIT $2"
+                "{TICKET_SELECT} WHERE t.wallet_id = $1
+                 ORDER BY t.created_at_ms DESC, t.ticket_no DESC LIMIT $2"
             ),
             &[&(wallet.0 as i64), &i64::from(limit)],
         )
@@ -137,8 +152,8 @@ pub async fn tickets_due(
     let rows = c
         .query(
             &format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE state < 2 AND ticket_no > $1 AND expires_on < $2
-                 ORDER BY ticket_no LIMIT $3"
+                "{TICKET_SELECT} WHERE t.state < 2 AND t.ticket_no > $1 AND t.expires_on < $2
+                 ORDER BY t.ticket_no LIMIT $3"
             ),
             &[&after.map_or(0, |n| n.value() as i64), &(today as i32), &i64::from(limit)],
         )

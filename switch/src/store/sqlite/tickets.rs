@@ -2,14 +2,18 @@
 //! thread, one transaction each; reads on the pool.
 
 use actors::journal::WalletId;
-use actors::tickets::{NewTicket, NotedState, TicketCreated, TicketNote, TicketRecord};
+use actors::tickets::{Issuance, NewTicket, NotedState, TicketCreated, TicketNote, TicketRecord};
 use protocol::{TerminalId, TicketNo};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::reads::bad;
 
-const TICKET_COLUMNS: &str = "ticket_no, wallet_id, account, points, expires_on, request_key, terminal_id, replaces,
-     created_at_ms, state, issue_entry_id, closed_at_ms";
+/// A ticket row with its issuance entry from the journal, joined by the issuance key
+/// (`actors::tickets::issue_key`: 'K' and the 12-digit number) and kind 8 (`TicketIssue`).
+const TICKET_SELECT: &str = "SELECT t.ticket_no, t.wallet_id, t.account, t.points, t.expires_on, t.request_key,
+     t.terminal_id, t.replaces, t.created_at_ms, t.state, t.issue_entry_id, t.closed_at_ms,
+     j.entry_id, j.txn_no, j.created_at_ms
+     FROM tickets t LEFT JOIN journal j ON j.idem_key = 'K' || t.ticket_no AND j.kind = 8";
 
 fn ticket_no(r: &Row<'_>, idx: usize) -> rusqlite::Result<TicketNo> {
     TicketNo::new(r.get::<_, i64>(idx)? as u64).map_err(|_| bad(idx, "ticket number"))
@@ -36,21 +40,27 @@ fn ticket_row(r: &Row<'_>) -> rusqlite::Result<TicketRecord> {
         state: NotedState::from_i64(r.get(9)?).ok_or_else(|| bad(9, "ticket state"))?,
         issue_entry_id: r.get::<_, Option<i64>>(10)?.map(|e| e as u64),
         closed_at_ms: r.get::<_, Option<i64>>(11)?.map(|t| t as u64),
+        issuance: match r.get::<_, Option<i64>>(12)? {
+            Some(entry_id) => Some(Issuance {
+                entry_id: entry_id as u64,
+                txn_no: r.get::<_, String>(13)?.parse().map_err(|_| bad(13, "transaction number"))?,
+                at_ms: r.get::<_, i64>(14)? as u64,
+            }),
+            None => None,
+        },
     })
 }
 
 fn one(c: &Connection, filter: &str, arg: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<TicketRecord>> {
-    c.prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter}"))?
-        .query_row([arg], ticket_row)
-        .optional()
+    c.prepare_cached(&format!("{TICKET_SELECT} WHERE {filter}"))?.query_row([arg], ticket_row).optional()
 }
 
 pub fn ticket(c: &Connection, number: TicketNo) -> rusqlite::Result<Option<TicketRecord>> {
-    one(c, "ticket_no = ?1", &(number.value() as i64))
+    one(c, "t.ticket_no = ?1", &(number.value() as i64))
 }
 
 pub fn ticket_by_request(c: &Connection, key: &str) -> rusqlite::Result<Option<TicketRecord>> {
-    one(c, "request_key = ?1", &key)
+    one(c, "t.request_key = ?1", &key)
 }
 
 pub fn create_ticket(c: &mut Connection, t: &NewTicket) -> rusqlite::Result<TicketCreated> {
@@ -107,7 +117,7 @@ pub fn note_tickets(c: &mut Connection, notes: &[TicketNote]) -> rusqlite::Resul
 
 pub fn tickets_of(c: &Connection, wallet: WalletId, limit: u32) -> rusqlite::Result<Vec<TicketRecord>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE wallet_id = ?1 ORDER BY created_at_ms DESC, ticket_no DESC LIMIT ?2"
+        "{TICKET_SELECT} WHERE t.wallet_id = ?1 ORDER BY t.created_at_ms DESC, t.ticket_no DESC LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![wallet.0 as i64, limit], ticket_row)?;
     rows.collect()
@@ -120,8 +130,8 @@ pub fn tickets_due(
     limit: u32,
 ) -> rusqlite::Result<Vec<TicketRecord>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE state < 2 AND ticket_no > ?1 AND expires_on < ?2
-         ORDER BY ticket_no LIMIT ?3"
+        "{TICKET_SELECT} WHERE t.state < 2 AND t.ticket_no > ?1 AND t.expires_on < ?2
+         ORDER BY t.ticket_no LIMIT ?3"
     ))?;
     let after = after.map_or(0, |n| n.value() as i64);
     let rows = stmt.query_map(params![after, today, limit], ticket_row)?;
