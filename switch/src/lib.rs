@@ -32,6 +32,7 @@ pub mod http;
 pub mod id_link;
 pub mod jobs;
 pub mod mail;
+pub mod merge;
 pub mod metrics;
 pub mod ops;
 pub mod server;

@@ -1,4 +1,4 @@
-//! `switch`: serve, demo, check, migrate, settle, staff-add.
+//! `switch`: serve, demo, check, migrate, settle, staff-add, merge-file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,10 @@ enum Command {
         #[arg(long)]
         municipality: Option<String>,
     },
+    /// The shopping street's side of the merge file (合算, F39; switch/src/merge/MERGE_FILE.md):
+    /// make a file, decrypt one, or verify one as the street's software does on import.
+    #[command(subcommand)]
+    MergeFile(MergeFileCommand),
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
         #[arg(long)]
@@ -83,6 +87,55 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum MergeFileCommand {
+    /// Seal merges given as `holder,points,txn_no` lines (UTF-8) into a merge file; the hashes
+    /// are computed. Exit 1 naming every bad line (nothing is written then).
+    Make {
+        #[command(flatten)]
+        keys: MergeKeyArgs,
+        /// 1: AES-128-CBC as the manual says; 2: AES-128-GCM (authenticated).
+        #[arg(long, default_value = "1")]
+        version: String,
+        /// The merges, one `holder,points,txn_no` per line.
+        input: PathBuf,
+        /// The sealed file (standard output if omitted).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a merge file's plain text (either version; only the key is needed).
+    Decrypt {
+        #[arg(long, env = "SWITCH_MERGE_KEY", hide_env_values = true)]
+        key: String,
+        input: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a merge file as the street's software does on import: decrypt, each line's hash,
+    /// repeated transaction numbers. Prints every bad line; exit 1 if any (or the file) is bad.
+    Verify {
+        #[command(flatten)]
+        keys: MergeKeyArgs,
+        input: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct MergeKeyArgs {
+    /// The street's AES-128 common key, 32 hex digits.
+    #[arg(long, env = "SWITCH_MERGE_KEY", hide_env_values = true)]
+    key: String,
+    /// The street's secret string of the line hashes.
+    #[arg(long, env = "SWITCH_MERGE_SECRET", hide_env_values = true)]
+    secret: String,
+}
+
+impl MergeKeyArgs {
+    fn keys(&self) -> anyhow::Result<switch::merge::file::StreetKeys> {
+        Ok(switch::merge::file::StreetKeys::parse(&self.key, &self.secret)?)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -153,6 +206,7 @@ fn main() -> ExitCode {
                 .context("reading configuration")
                 .and_then(|c| settle(&c, &period, municipality))
         }
+        Command::MergeFile(command) => return merge_file(command),
         Command::Migrate { config, data_dir } => {
             let overrides = Overrides { data_dir, ..Overrides::default() };
             Config::load(config.as_deref(), &overrides).context("reading configuration").and_then(|c| migrate(&c))
@@ -162,6 +216,35 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switch: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `switch merge-file …`: exit 0 done, 1 the file (or an input line) is bad, 2 usage or I/O.
+fn merge_file(command: MergeFileCommand) -> ExitCode {
+    use switch::merge::{cli, file};
+    let report = &mut std::io::stderr();
+    let result = match command {
+        MergeFileCommand::Make { keys, version, input, out } => match file::Version::parse(&version) {
+            Some(version) => keys.keys().and_then(|k| cli::make(&k, version, &input, out.as_deref(), report)),
+            None => Err(anyhow::anyhow!("--version is 1 or 2")),
+        },
+        MergeFileCommand::Decrypt { key, input, out } => {
+            // Only the key: the secret string is not needed to decrypt.
+            file::StreetKeys::parse(&key, "-")
+                .map_err(anyhow::Error::from)
+                .and_then(|k| cli::decrypt(&k.key, &input, out.as_deref(), report))
+        }
+        MergeFileCommand::Verify { keys, input } => {
+            keys.keys().and_then(|k| cli::verify(&k, &input, &mut std::io::stdout()))
+        }
+    };
+    match result {
+        Ok(cli::Verdict::Clean) => ExitCode::SUCCESS,
+        Ok(cli::Verdict::Refused) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("switch merge-file: {e:#}");
             ExitCode::from(2)
         }
     }
