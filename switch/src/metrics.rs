@@ -61,7 +61,14 @@ fn describe() {
         "ID-link file lines processed, by result (ok: credited, ng: refused), counted at checkpoints."
     );
     describe_gauge!("switch_terminal_connections", "Open terminal connections.");
-    describe_counter!("switch_terminal_connections_refused_total", "Connections refused at max_connections.");
+    describe_counter!(
+        "switch_terminal_connections_refused_total",
+        "Connections refused with BUSY, by reason (max_connections, per_address: max_connections_per_address)."
+    );
+    describe_counter!(
+        "switch_terminal_login_deadline_closed_total",
+        "Connections closed for not logging in within terminal.login_timeout_s."
+    );
     describe_histogram!("switch_ledger_batch_entries", "Entries per store transaction (group commit).");
     describe_histogram!("switch_ledger_commit_seconds", Unit::Seconds, "Duration of one batch commit in the store.");
     describe_gauge!("switch_ledger_pending_entries", "Entries waiting for the next commit.");

@@ -96,9 +96,11 @@ pub async fn start(
     let limits = TerminalLimits {
         max_frame_len_bytes: t.max_frame_len_bytes,
         max_connections: t.max_connections.max(1),
+        max_connections_per_address: t.max_connections_per_address.max(1),
         max_in_flight_per_connection: t.max_in_flight_per_connection.max(1),
         max_in_flight_total: t.max_in_flight_total.max(1),
         idle_timeout: Duration::from_secs(t.idle_timeout_s.max(1)),
+        login_timeout: Duration::from_secs(t.login_timeout_s.max(1)),
         request_timeout: Duration::from_millis(t.request_timeout_ms.max(1)),
     };
     let setup = TerminalSetup {

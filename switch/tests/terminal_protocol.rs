@@ -483,3 +483,52 @@ fn a_port_in_use_is_a_clean_error_not_a_crash() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn a_connection_that_does_not_log_in_in_time_is_told_and_closed_even_while_it_heartbeats() {
+    let s = Server::start_with(1, &[("SWITCH_TERMINAL__LOGIN_TIMEOUT_S", "1")], |_| {});
+    let mut logged_in = s.login(SHOP);
+    let mut outsider = s.conn();
+    let started = std::time::Instant::now();
+    // Heartbeats are answered before login (the v2 probe) but do not keep the connection open.
+    let closing = loop {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "still open after 10 s");
+        let corr = outsider.send(&Request::Heartbeat);
+        let (got, answer) = outsider.recv();
+        if got == 0 {
+            break answer;
+        }
+        assert_eq!((got, matches!(answer, Response::HeartbeatOk { .. })), (corr, true), "{answer:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(code(&closing), ErrorCode::NotLoggedIn, "{closing:?}");
+    assert!(outsider.is_closed());
+    // A terminal that logged in in time stays.
+    assert_alive(&mut logged_in);
+}
+
+#[test]
+fn connections_from_one_address_are_bounded() {
+    let s = Server::start_with(1, &[("SWITCH_TERMINAL__MAX_CONNECTIONS_PER_ADDRESS", "2")], |_| {});
+    let mut first = s.login(SHOP);
+    let mut second = s.conn();
+    assert_alive(&mut second);
+    let mut third = s.conn();
+    let (corr, refused) = third.recv();
+    assert_eq!((corr, code(&refused)), (0, ErrorCode::Busy), "{refused:?}");
+    assert!(third.is_closed());
+    // A closed connection gives its place back.
+    drop(second);
+    let started = std::time::Instant::now();
+    loop {
+        let mut again = s.conn();
+        again.send(&Request::Heartbeat);
+        // Refused (BUSY, corr 0) or reset while the old connection is still being closed.
+        if again.recv_frame().is_some_and(|f| f.corr_id == 1) {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the place did not come back");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_alive(&mut first);
+}

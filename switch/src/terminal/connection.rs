@@ -4,6 +4,10 @@
 //! inline, so nothing of a connection is processed before its login is decided; after login,
 //! each request runs as its own task so a terminal can pipeline. The writer gathers whatever
 //! answers are ready into one buffer and writes them with one syscall.
+//!
+//! A connection must log in within `login_timeout` of connecting: heartbeats (the v2 probe) and
+//! registration are answered before login but do not extend it, so an outsider cannot hold a
+//! connection slot with heartbeats alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,15 +46,27 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let mut frames = FramedRead::new(read_half, FrameCodec::new(limits.max_frame_len_bytes));
-    let (tx, rx) = mpsc::channel::<Outgoing>(limits.max_in_flight_per_connection + 16);
+    let (tx, rx) = mpsc::channel::<Outgoing>(limits.max_in_flight_per_connection + IMMEDIATE_ANSWERS_QUEUED);
     let writer = tokio::spawn(write_loop(write_half, rx, limits.idle_timeout));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight_per_connection));
     let mut session: Option<Arc<TerminalSession>> = None;
-    let mut framing_broken = false;
+    // Closing with an error the terminal must read (framing broken, no login in time).
+    let mut closing_with_error = false;
+    let login_deadline = tokio::time::Instant::now() + limits.login_timeout;
 
     loop {
-        let next = match tokio::time::timeout(limits.idle_timeout, frames.next()).await {
+        // Before login the wait ends at the login deadline too.
+        let idle_until = tokio::time::Instant::now() + limits.idle_timeout;
+        let until = if session.is_none() { idle_until.min(login_deadline) } else { idle_until };
+        let next = match tokio::time::timeout_at(until, frames.next()).await {
             Ok(next) => next,
+            Err(_) if session.is_none() && until == login_deadline => {
+                metrics::counter!("switch_terminal_login_deadline_closed_total").increment(1);
+                let why = refusal::login_deadline(limits.login_timeout);
+                send_or_give_up(&tx, To::FRAMING, why, limits.idle_timeout).await;
+                closing_with_error = true;
+                break;
+            }
             Err(_) => break, // idle: the terminal stopped even its heartbeats
         };
         let frame = match next {
@@ -59,13 +75,13 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
             Some(Err(FrameError::TooLarge { len, max })) => {
                 let error = refusal::frame_too_large(len, max);
                 send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
-                framing_broken = true;
+                closing_with_error = true;
                 break;
             }
             Some(Err(FrameError::TooShort { len })) => {
                 let error = refusal::frame_too_short(len);
                 send_or_give_up(&tx, To::FRAMING, error, limits.idle_timeout).await;
-                framing_broken = true;
+                closing_with_error = true;
                 break;
             }
             Some(Err(FrameError::Io(_))) => break,
@@ -152,12 +168,11 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
     drop(tx);
     // Answers of requests still running are written before the socket closes.
     let _ = writer.await;
-    if framing_broken {
+    if closing_with_error {
         // Closing with unread input makes the kernel send a reset, which can destroy the error
         // frame before the terminal reads it. Read and discard a little first.
-        let mut rest = frames.into_inner().take(DRAIN_AFTER_FRAMING_ERROR_BYTES);
-        let _ =
-            tokio::time::timeout(DRAIN_AFTER_FRAMING_ERROR, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+        let mut rest = frames.into_inner().take(DRAIN_BEFORE_CLOSE_BYTES);
+        let _ = tokio::time::timeout(DRAIN_BEFORE_CLOSE, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
     }
 }
 
@@ -182,9 +197,17 @@ fn record(kind: &'static str, response: &Response, started: Instant) {
     metrics::histogram!("switch_request_duration_seconds", "type" => kind).record(started.elapsed().as_secs_f64());
 }
 
-/// How long and how much input is read and thrown away after a framing error.
-const DRAIN_AFTER_FRAMING_ERROR: Duration = Duration::from_secs(1);
-const DRAIN_AFTER_FRAMING_ERROR_BYTES: u64 = 1 << 20;
+/// Room in a connection's answer queue beyond its in-flight requests: answers decided at once
+/// (heartbeats, refusals, login) while every in-flight slot is taken.
+const IMMEDIATE_ANSWERS_QUEUED: usize = 16;
+/// The writer's buffer at first; it grows to hold a batch.
+const WRITE_BUFFER_INITIAL_BYTES: usize = 4096;
+/// Answers ready at once are gathered into one write up to about this many bytes.
+const WRITE_BATCH_MAX_BYTES: usize = 64 * 1024;
+
+/// How long and how much input is read and thrown away before closing with an error.
+const DRAIN_BEFORE_CLOSE: Duration = Duration::from_secs(1);
+const DRAIN_BEFORE_CLOSE_BYTES: u64 = 1 << 20;
 
 /// Queues an answer for the writer; false when the peer has not read its answers for the idle
 /// timeout (or is gone), so the connection should close rather than wait forever.
@@ -193,11 +216,11 @@ async fn send_or_give_up(tx: &mpsc::Sender<Outgoing>, corr: To, response: Respon
 }
 
 async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, patience: Duration) {
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
     while let Some((to, response)) = rx.recv().await {
         response.encode_frame(to.version, to.corr, &mut buf);
         // Batch whatever else is ready: one write for many pipelined answers.
-        while buf.len() < 64 * 1024 {
+        while buf.len() < WRITE_BATCH_MAX_BYTES {
             match rx.try_recv() {
                 Ok((to, response)) => response.encode_frame(to.version, to.corr, &mut buf),
                 Err(_) => break,

@@ -1,11 +1,17 @@
-//! Accepts terminal connections, at most `max_connections` at once.
+//! Accepts terminal connections: at most `max_connections` at once, and at most
+//! `max_connections_per_address` from one address, so one outsider cannot take every slot.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use protocol::PROTOCOL_VERSION_1;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::connection;
@@ -13,39 +19,87 @@ use super::dispatch::Dispatcher;
 use super::refusal;
 use super::TerminalLimits;
 
-pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let admission = Arc::new(Semaphore::new(limits.max_in_flight_total));
-    loop {
-        let (mut stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors and the like: pause rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let (dispatcher, admission) = (dispatcher.clone(), admission.clone());
-                tokio::task::spawn_local(async move {
-                    metrics::gauge!("switch_terminal_connections").increment(1.0);
-                    connection::serve(stream, dispatcher, admission, limits).await;
-                    metrics::gauge!("switch_terminal_connections").decrement(1.0);
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                tracing::warn!(%peer, "connection refused: at max_connections");
-                metrics::counter!("switch_terminal_connections_refused_total").increment(1);
-                tokio::task::spawn_local(async move {
-                    let mut buf = BytesMut::new();
-                    refusal::busy("too many connections").encode_frame(PROTOCOL_VERSION_1, 0, &mut buf);
-                    let _ = stream.write_all(&buf).await;
-                    let _ = stream.shutdown().await;
-                });
+/// How long the accept loop pauses after a failed accept (out of file descriptors and the
+/// like), rather than spinning on the error.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Open connections per peer address. The accept loop and its connections run on one thread
+/// (`spawn_local`), so a `RefCell` suffices.
+#[derive(Default, Clone)]
+struct PerAddress(Rc<RefCell<HashMap<IpAddr, usize>>>);
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    counts: PerAddress,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    fn take(&self, address: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.borrow_mut();
+        let open = counts.entry(address).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(AddressSlot { counts: self.clone(), address })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.borrow_mut();
+        if let Some(open) = counts.get_mut(&self.address) {
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.address);
             }
         }
     }
+}
+
+pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let admission = Arc::new(Semaphore::new(limits.max_in_flight_total));
+    let per_address = PerAddress::default();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: at max_connections");
+            refuse(stream, "max_connections", "too many connections");
+            continue;
+        };
+        let Some(address_slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
+            tracing::warn!(%peer, "connection refused: at max_connections_per_address");
+            refuse(stream, "per_address", "too many connections from this address");
+            continue;
+        };
+        let (dispatcher, admission) = (dispatcher.clone(), admission.clone());
+        tokio::task::spawn_local(async move {
+            metrics::gauge!("switch_terminal_connections").increment(1.0);
+            connection::serve(stream, dispatcher, admission, limits).await;
+            metrics::gauge!("switch_terminal_connections").decrement(1.0);
+            drop(address_slot);
+            drop(permit);
+        });
+    }
+}
+
+/// Writes one Error BUSY with corr_id 0 on a connection past a limit and closes it, reading
+/// nothing (SPEC §1.2).
+fn refuse(mut stream: TcpStream, reason: &'static str, message: &'static str) {
+    metrics::counter!("switch_terminal_connections_refused_total", "reason" => reason).increment(1);
+    tokio::task::spawn_local(async move {
+        let mut buf = BytesMut::new();
+        refusal::busy(message).encode_frame(PROTOCOL_VERSION_1, 0, &mut buf);
+        let _ = stream.write_all(&buf).await;
+        let _ = stream.shutdown().await;
+    });
 }

@@ -21,11 +21,15 @@ use std::time::Duration;
 pub struct TerminalLimits {
     pub max_frame_len_bytes: usize,
     pub max_connections: usize,
+    /// Connections open at once from one address.
+    pub max_connections_per_address: usize,
     pub max_in_flight_per_connection: usize,
     /// Requests in flight over all connections: the switch's admission bound. It keeps the
     /// queue inside the switch short (at the sustainable rate, this many requests are well
     /// under a second of work), so overload is answered BUSY at once rather than late.
     pub max_in_flight_total: usize,
     pub idle_timeout: Duration,
+    /// A connection not logged in this long after connecting is closed.
+    pub login_timeout: Duration,
     pub request_timeout: Duration,
 }

@@ -44,6 +44,14 @@ pub fn not_logged_in() -> Response {
     Response::error(ErrorCode::NotLoggedIn, "log in first")
 }
 
+/// Sent with corr_id 0 before closing a connection that did not log in in time.
+pub fn login_deadline(login_timeout: std::time::Duration) -> Response {
+    Response::error(
+        ErrorCode::NotLoggedIn,
+        format!("no login within {} s of connecting; the connection is closed", login_timeout.as_secs()),
+    )
+}
+
 /// A limit was reached; nothing was applied.
 pub fn busy(why: &'static str) -> Response {
     Response::error(ErrorCode::Busy, why)
