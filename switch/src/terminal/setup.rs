@@ -38,17 +38,44 @@ fn invalid(field: &str, why: &str) -> Response {
     Response::error(ErrorCode::InvalidField, format!("field {field}: {why}"))
 }
 
-/// The contact details as the registration form requires them: every field, sane lengths.
+/// Longest contact fields, in characters (SPEC §5.12).
+const CONTACT_NAME_MAX_CHARS: usize = 40;
+const SHOP_NAME_MAX_CHARS: usize = 60;
+const POSTAL_CODE_CHARS: usize = 8;
+const ADDRESS_MAX_CHARS: usize = 120;
+const PHONE_MAX_CHARS: usize = 13;
+const EMAIL_MAX_CHARS: usize = 254;
+
+/// `NNN-NNNN` in ASCII.
+fn postal_code_ok(value: &str) -> bool {
+    value.len() == POSTAL_CODE_CHARS && {
+        let (a, b) = value.split_at(3);
+        a.bytes().all(|x| x.is_ascii_digit()) && b.starts_with('-') && b[1..].bytes().all(|x| x.is_ascii_digit())
+    }
+}
+
+fn phone_ok(value: &str) -> bool {
+    value.bytes().all(|x| x.is_ascii_digit() || x == b'-')
+}
+
+fn email_ok(value: &str) -> bool {
+    value.contains('@') && !value.starts_with('@') && !value.ends_with('@') && !value.contains(char::is_whitespace)
+}
+
+/// The contact details as the registration form requires them: every field present, within
+/// its length and of its shape, each checked fully before the next in body order, so the
+/// first wrong field of the body is the one named (SPEC §5.12).
 fn contact_record(c: &TerminalContact) -> Result<ContactRecord, Response> {
-    let fields = [
-        ("contact_name", &c.contact_name, 40),
-        ("shop_name", &c.shop_name, 60),
-        ("postal_code", &c.postal_code, 8),
-        ("address", &c.address, 120),
-        ("phone", &c.phone, 13),
-        ("email", &c.email, 254),
+    type Shape = Option<(fn(&str) -> bool, &'static str)>;
+    let fields: [(&'static str, &String, usize, Shape); 6] = [
+        ("contact_name", &c.contact_name, CONTACT_NAME_MAX_CHARS, None),
+        ("shop_name", &c.shop_name, SHOP_NAME_MAX_CHARS, None),
+        ("postal_code", &c.postal_code, POSTAL_CODE_CHARS, Some((postal_code_ok, "NNN-NNNN"))),
+        ("address", &c.address, ADDRESS_MAX_CHARS, None),
+        ("phone", &c.phone, PHONE_MAX_CHARS, Some((phone_ok, "digits and hyphens"))),
+        ("email", &c.email, EMAIL_MAX_CHARS, Some((email_ok, "an e-mail address"))),
     ];
-    for (name, value, max) in fields {
+    for (name, value, max, shape) in fields {
         let value = value.trim();
         if value.is_empty() {
             return Err(invalid(name, "required"));
@@ -56,20 +83,11 @@ fn contact_record(c: &TerminalContact) -> Result<ContactRecord, Response> {
         if value.chars().count() > max {
             return Err(invalid(name, &format!("at most {max} characters")));
         }
-    }
-    let postal_ok = c.postal_code.trim().len() == 8 && {
-        let (a, b) = c.postal_code.trim().split_at(3);
-        a.bytes().all(|x| x.is_ascii_digit()) && b.starts_with('-') && b[1..].bytes().all(|x| x.is_ascii_digit())
-    };
-    if !postal_ok {
-        return Err(invalid("postal_code", "NNN-NNNN"));
-    }
-    if !c.phone.trim().bytes().all(|x| x.is_ascii_digit() || x == b'-') {
-        return Err(invalid("phone", "digits and hyphens"));
-    }
-    let email = c.email.trim();
-    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') || email.contains(char::is_whitespace) {
-        return Err(invalid("email", "an e-mail address"));
+        if let Some((ok, what)) = shape {
+            if !ok(value) {
+                return Err(invalid(name, what));
+            }
+        }
     }
     Ok(ContactRecord {
         contact_name: c.contact_name.trim().into(),
@@ -77,7 +95,7 @@ fn contact_record(c: &TerminalContact) -> Result<ContactRecord, Response> {
         postal_code: c.postal_code.trim().into(),
         address: c.address.trim().into(),
         phone: c.phone.trim().into(),
-        email: email.into(),
+        email: c.email.trim().into(),
     })
 }
 
@@ -278,5 +296,42 @@ impl TerminalSetup {
             }))
         };
         result.await.unwrap_or_else(|refusal| refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact() -> TerminalContact {
+        TerminalContact {
+            contact_name: "川崎 花子".into(),
+            shop_name: "川崎市立中原図書館".into(),
+            postal_code: "211-0004".into(),
+            address: "川崎市中原区新丸子東3-1100-12".into(),
+            phone: "044-722-4931".into(),
+            email: "nakahara-lib@example.jp".into(),
+        }
+    }
+
+    fn named_field(c: &TerminalContact) -> String {
+        match contact_record(c) {
+            Err(Response::Error(e)) => e.message.split(':').next().unwrap_or_default().to_owned(),
+            other => panic!("expected INVALID_FIELD, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_wrong_field_of_the_body_is_named_whatever_is_wrong_with_it() {
+        assert!(contact_record(&contact()).is_ok());
+        // A postal code of the wrong shape comes before a missing e-mail address in the body.
+        let c = TerminalContact { postal_code: "2110004".into(), email: " ".into(), ..contact() };
+        assert_eq!(named_field(&c), "field postal_code");
+        let c = TerminalContact { phone: "044 722 4931".into(), email: String::new(), ..contact() };
+        assert_eq!(named_field(&c), "field phone");
+        let c = TerminalContact { shop_name: "店".repeat(61), postal_code: "x".into(), ..contact() };
+        assert_eq!(named_field(&c), "field shop_name");
+        let c = TerminalContact { email: "nakahara-lib@".into(), ..contact() };
+        assert_eq!(named_field(&c), "field email");
     }
 }
