@@ -84,6 +84,22 @@ fn describe() {
         "switch_point_movements_total",
         "Movements that are not a terminal's (partner credits, reserved moves, shop debits and cancels), by kind and result (ok, replayed, or the problem code)."
     );
+    describe_counter!(
+        "switch_store_write_queue_full_total",
+        "Embedded store writes refused because WRITE_QUEUE_MAX jobs were waiting for the writer thread."
+    );
+    describe_counter!(
+        "switch_http_bodies_refused_total",
+        "HTTP request bodies refused before a handler, by reason (anonymous_too_large, anonymous_busy, timeout)."
+    );
+    describe_counter!(
+        "switch_http_password_checks_refused_total",
+        "Logins and password changes answered 503 busy: no password-hashing slot within 2 s."
+    );
+    describe_counter!("switch_ticket_notes_dropped_total", "Ticket state notes dropped because their queue was full.");
+    describe_counter!("switch_mail_queued_total", "Notification mails written to the outbox, by source.");
+    describe_counter!("switch_mail_sent_total", "Notification mails the SMTP relay accepted.");
+    describe_counter!("switch_mail_failures_total", "Notification mails not sent, by outcome.");
     describe_counter!("switch_reserve_swept_wallets_total", "Wallets whose overdue reserved points the sweep moved.");
     describe_counter!(
         "switch_reserve_swept_points_total",
@@ -94,4 +110,50 @@ fn describe() {
         "Expiry entries of the point-expiry job (F58): one per wallet and municipal point or event whose lots expired."
     );
     describe_counter!("switch_points_expired_total", "Municipal and event points the point-expiry job expired (F58).");
+}
+
+#[cfg(test)]
+mod tests {
+    /// Metric names recorded with `macro!("name"` in the switch's sources.
+    fn names_after(macro_names: &[&str], text: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for m in macro_names {
+            let opening = format!("{m}!(");
+            for (at, _) in text.match_indices(&opening) {
+                let rest = text[at + opening.len()..].trim_start();
+                if let Some(quoted) = rest.strip_prefix('"') {
+                    names.extend(quoted.split('"').next().map(str::to_owned));
+                }
+            }
+        }
+        names
+    }
+
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn every_metric_the_switch_records_has_help_text() {
+        let mut text = String::new();
+        for dir in ["src", "../actors/src"] {
+            sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut text);
+        }
+        let described = names_after(&["describe_counter", "describe_gauge", "describe_histogram"], &text);
+        let mut missing: Vec<String> =
+            names_after(&["metrics::counter", "metrics::gauge", "metrics::histogram"], &text)
+                .into_iter()
+                .filter(|n| !described.contains(n))
+                .collect();
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "recorded without # HELP (describe them in metrics.rs): {missing:?}");
+    }
 }

@@ -28,10 +28,17 @@ pub use schema::latest_version;
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// Jobs waiting for the writer thread at most. The ledger commits one batch at a time and the
+/// other writers (registry, notes, login failures) are small, so the queue is short in normal
+/// running; past the bound a write is refused at once (the store is unavailable for it: a
+/// terminal hears TEMPORARY_FAILURE, an HTTP caller 503) instead of memory growing while the
+/// disk stalls.
+pub const WRITE_QUEUE_MAX: usize = 4_096;
+
 /// The embedded store; cheap to share behind an `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<WriteJob>>,
+    writer: Mutex<mpsc::SyncSender<WriteJob>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// One permit per read connection: reads beyond the pool wait here instead of opening
     /// connections (and blocking threads) without bound.
@@ -91,17 +98,23 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies migrations, starts the
     /// writer thread and `readers` read connections.
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, readers, WRITE_QUEUE_MAX)
+    }
+
+    /// As [`SqliteStore::open`], with a write queue of `write_queue_max` jobs.
+    fn open_with(path: &Path, readers: usize, write_queue_max: usize) -> Result<SqliteStore, StoreError> {
+        // At least one reader: the pool and its permits are the same number (`sqlite_readers = 0`
+        // once made a pool of one connection and no permit, so every read waited forever).
+        let readers = readers.max(1);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(unavailable)?;
         }
         let lock = lock_data_dir(path)?;
         let mut writer_conn = open_connection(path, false).map_err(unavailable)?;
         schema::migrate(&mut writer_conn).map_err(unavailable)?;
-        let pool = (0..readers.max(1))
-            .map(|_| open_connection(path, true))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
-        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let pool =
+            (0..readers).map(|_| open_connection(path, true)).collect::<Result<Vec<_>, _>>().map_err(unavailable)?;
+        let (tx, rx) = mpsc::sync_channel::<WriteJob>(write_queue_max.max(1));
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -133,7 +146,14 @@ impl SqliteStore {
         let job: WriteJob = Box::new(move |conn| {
             let _ = tx.send(f(conn).map_err(classify));
         });
-        let sent = self.writer.lock().map_err(unavailable).and_then(|w| w.send(job).map_err(unavailable));
+        let sent = self.writer.lock().map_err(unavailable).and_then(|w| match w.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => {
+                metrics::counter!("switch_store_write_queue_full_total").increment(1);
+                Err(StoreError::Unavailable("the store's write queue is full".into()))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(unavailable("writer thread stopped")),
+        });
         Box::pin(async move {
             sent?;
             rx.await.map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?
@@ -182,5 +202,49 @@ impl SqliteStore {
 
     pub(crate) fn commit_batch(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
         self.write(move |conn| commit::commit_batch(conn, &batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    #[test]
+    fn no_readers_configured_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("switch.db"), 0).unwrap();
+        let read = store.read(|c| c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)));
+        let answer = runtime().block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), read).await });
+        assert_eq!(answer.expect("a read with sqlite_readers = 0 waited forever").unwrap(), 42);
+    }
+
+    #[test]
+    fn a_full_write_queue_refuses_at_once_and_the_queued_writes_still_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(&dir.path().join("switch.db"), 1, 3).unwrap();
+        // The writer thread is held by a job until the test lets it go.
+        let (release, held) = mpsc::channel::<()>();
+        let holding = store.write(move |_| {
+            let _ = held.recv();
+            Ok(())
+        });
+        // Wait until the writer has taken the holding job off the queue.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let queued: Vec<_> =
+            (0..3i64).map(|i| store.write(move |c| c.query_row("SELECT ?1", [i], |r| r.get::<_, i64>(0)))).collect();
+        let refused = store.write(|_| Ok(0i64));
+        let rt = runtime();
+        match rt.block_on(refused) {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("write queue is full"), "{why}"),
+            other => panic!("a fourth queued write must be refused: {other:?}"),
+        }
+        release.send(()).unwrap();
+        rt.block_on(holding).unwrap();
+        let done: Vec<i64> = queued.into_iter().map(|w| rt.block_on(w).unwrap()).collect();
+        assert_eq!(done, [0, 1, 2]);
     }
 }
