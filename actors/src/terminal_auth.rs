@@ -1,7 +1,7 @@
 //! Terminal login (F11): id + password + device fingerprint, with lockout after repeated
 //! failures. Produces the [`TerminalSession`] every later request of the connection carries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -48,6 +48,47 @@ pub struct LoginPolicy {
 pub struct HashingSlots {
     slots: Arc<tokio::sync::Semaphore>,
     turns: Turns,
+    unknown: Arc<Mutex<UnknownIds>>,
+}
+
+/// Unknown terminal ids kept at most with their failed logins (16 bytes each, a few MiB).
+pub const UNKNOWN_IDS_MAX: usize = 100_000;
+
+/// Failed logins of terminal ids that do not exist, counted and locked exactly as the store
+/// counts a real terminal's, so a lock does not tell a real id from an unknown one (SPEC §5.1).
+/// In memory and bounded: past [`UNKNOWN_IDS_MAX`] the id first seen longest ago is forgotten.
+#[derive(Default)]
+struct UnknownIds {
+    failures: HashMap<TerminalId, (u32, u64)>,
+    order: VecDeque<TerminalId>,
+}
+
+impl UnknownIds {
+    fn locked_until(&self, terminal: TerminalId) -> u64 {
+        self.failures.get(&terminal).map_or(0, |(_, until)| *until)
+    }
+
+    /// As the store's `record_login_failure`: reaching the limit locks and starts again at 0.
+    fn failed(&mut self, terminal: TerminalId, now_ms: u64, policy: LoginPolicy) {
+        if !self.failures.contains_key(&terminal) {
+            while self.failures.len() >= UNKNOWN_IDS_MAX {
+                match self.order.pop_front() {
+                    Some(oldest) => {
+                        self.failures.remove(&oldest);
+                    }
+                    None => break,
+                }
+            }
+            self.order.push_back(terminal);
+        }
+        let (count, until) = self.failures.entry(terminal).or_default();
+        if *count + 1 >= policy.max_failures {
+            *count = 0;
+            *until = now_ms + policy.lock_ms;
+        } else {
+            *count += 1;
+        }
+    }
 }
 
 type Turns = Arc<Mutex<HashMap<TerminalId, Arc<tokio::sync::Mutex<()>>>>>;
@@ -56,7 +97,11 @@ impl HashingSlots {
     /// One slot per core.
     pub fn per_core() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        HashingSlots { slots: Arc::new(tokio::sync::Semaphore::new(cores)), turns: Turns::default() }
+        HashingSlots {
+            slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            turns: Turns::default(),
+            unknown: Arc::default(),
+        }
     }
 
     /// Waits until no other check of `terminal` runs in this switch, then holds the turn.
@@ -149,9 +194,15 @@ pub async fn check_credentials(
     // Read after the turn is ours: every earlier check's failure is in the record.
     let now = clock.now_ms();
     let Some(record) = store.terminal(terminal_id).await? else {
+        // An unknown id locks as a real one would, so the lock does not tell them apart.
+        let locked_until_ms = slots.unknown.lock().unwrap_or_else(|e| e.into_inner()).locked_until(terminal_id);
+        if locked_until_ms > now {
+            return Err(SwitchError::TerminalLocked { retry_after_s: (locked_until_ms - now).div_ceil(1000) });
+        }
         // Spend the same work as for a real terminal, so timing does not tell which ids exist.
         let _slot = slots.slots.acquire().await.map_err(|_| SwitchError::Internal)?;
         let _ = tokio::task::spawn_blocking(move || verify_password(&password, unknown_terminal_hash())).await;
+        slots.unknown.lock().unwrap_or_else(|e| e.into_inner()).failed(terminal_id, now, policy);
         return Err(SwitchError::BadCredentials);
     };
     if record.locked_until_ms > now {

@@ -138,3 +138,21 @@ fn terminal_guesses_at_once_are_checked_one_after_another() {
     // The fifth failure locks (terminal.login_max_failures); every later guess meets the lock.
     assert_eq!((bad, locked), (5, 11), "{codes:?}");
 }
+
+#[test]
+fn an_unknown_terminal_id_locks_like_a_real_one_so_the_lock_tells_nothing() {
+    let s = server(&[]);
+    let answers = |terminal_id: protocol::TerminalId| -> Vec<ErrorCode> {
+        let guess = Request::Login(Login {
+            terminal_id,
+            password: "wrongpass".into(),
+            fingerprint: actors::demo::fingerprint(terminal_id),
+        });
+        let mut c = s.conn();
+        (0..7).map(|_| code(&c.call(&guess))).collect()
+    };
+    let real = answers(tid(SHOP));
+    let unknown = answers(tid(99_999));
+    assert_eq!(real[4..], [ErrorCode::BadCredentials, ErrorCode::TerminalLocked, ErrorCode::TerminalLocked]);
+    assert_eq!(unknown, real, "an id that does not exist answers as a real one does");
+}
