@@ -2,7 +2,7 @@
 //! real switch: 画面2 login (every empty field named, a wrong password), 画面4 with every wrong
 //! field named and then changed (the JSON API reads the change), another municipality's screen
 //! refused with 403, 画面5-1 → 画面5-2 → the manual's completion message, the terminal list and
-//! its file; and as MIC, the municipalities, a wrong 様式I named by line and column, then 様式I
+//! its file, 参考86 of the month as the JSON API sums it; and as MIC, the municipalities, a wrong 様式I named by line and column, then 様式I
 //! uploaded and 様式II downloaded with the new terminals' passwords.
 //!
 //! Screenshots of every step are written to `target/tmp/web/console-*.png`. Needs Debian's
@@ -180,6 +180,38 @@ fn the_municipal_console_in_a_browser() {
         http_json(s.http, "GET", "/api/v1/municipalities/141305/terminals", &[("Authorization", &bearer)], None);
     assert_eq!(shown.as_u64().unwrap() as usize, api.as_array().unwrap().len());
     shot(&mut page, "10-terminals");
+
+    // 自治体ポイント集計: a redemption at the museum today, then 参考86 of this month on screen, as
+    // the JSON API sums it.
+    let mut museum = s.login(MUSEUM);
+    let redeem = protocol::Request::Redeem(protocol::Redeem {
+        seq: 1,
+        mykey_id: actors::demo::citizen(2).mykey_id,
+        account: "M141305".parse().unwrap(),
+        points: 120,
+    });
+    assert!(matches!(museum.call(&redeem), protocol::Response::RedeemOk(_)));
+    page.navigate(&format!("{base}/console/m/141305"));
+    page.click_and_wait("a[href='/console/m/141305/reports']");
+    let month = actors::clock::Clock::System.business_date() / 100;
+    let (status, api) = http_json(
+        s.http,
+        "GET",
+        &format!("/api/v1/municipalities/141305/settlement/usage?period={month}"),
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["points"].as_i64(), Some(120), "{api}");
+    let shown = page.eval(
+        "(() => { const s = document.querySelector('#summary');
+           return s && { entries: Number(s.dataset.entries), points: Number(s.dataset.points),
+                         rows: document.querySelectorAll('#report-rows tbody tr').length }; })()",
+    );
+    assert_eq!(shown["entries"], api["entries"]);
+    assert_eq!(shown["points"], api["points"]);
+    assert_eq!(shown["rows"].as_u64().unwrap() as usize, api["rows"].as_array().unwrap().len());
+    shot(&mut page, "11-usage-report");
     page.click_and_wait("#logout");
     assert!(page.url().starts_with(&format!("{base}/console/login")), "{}", page.url());
 
@@ -187,7 +219,7 @@ fn the_municipal_console_in_a_browser() {
     login(&mut page, "mic-admin", "mic-demo-password");
     assert_eq!(page.url(), format!("{base}/console"));
     assert!(page.eval("document.querySelector('#municipalities tr[data-code=\"141305\"]') !== null") == json!(true));
-    shot(&mut page, "11-mic-municipalities");
+    shot(&mut page, "12-mic-municipalities");
     page.fill("#code", "131016");
     page.click_and_wait("#choose button");
     assert_eq!(page.url(), format!("{base}/console/m/131016"));
@@ -205,7 +237,7 @@ fn the_municipal_console_in_a_browser() {
     assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
     let named = page.eval("[...document.querySelectorAll('.alert.error li')].map(l => l.dataset.field)");
     assert_eq!(named.as_array().unwrap().len(), 2, "the kind of one line and the empty name of the next: {named}");
-    shot(&mut page, "12-issuance-wrong-survey");
+    shot(&mut page, "13-issuance-wrong-survey");
     let before = query_i64(&s.dir, "SELECT COUNT(*) FROM terminals WHERE municipality = '131016'");
     assert_eq!(before, 0, "nothing issued from a wrong survey");
 
@@ -221,16 +253,17 @@ fn the_municipal_console_in_a_browser() {
     .unwrap();
     choose_file(&mut page, "#survey", &survey);
     page.fill("#format", "csv");
-    shot(&mut page, "13-issuance-form");
+    shot(&mut page, "14-issuance-form");
     click(&mut page, "#issue");
     let form2 = wait_for_file(&downloads.join("様式II_131016.csv"));
     let text = String::from_utf8(form2).unwrap();
     assert!(text.starts_with('\u{feff}'), "UTF-8 with BOM");
     assert!(text.contains("端末パスワード") && text.contains("千代田区役所2階"), "{text}");
     assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM terminals WHERE municipality = '131016'"), 2);
-    page.navigate(&format!("{base}/console/m/131016/terminals"));
+    // A new tab (the same login): the one that downloaded may still be settling its submission.
+    let mut page = browser.open(&format!("{base}/console/m/131016/terminals"));
     assert_eq!(page.eval("document.querySelectorAll('#terminals tr[data-terminal]').length"), json!(2));
-    shot(&mut page, "14-issued-terminals");
+    shot(&mut page, "15-issued-terminals");
     eprintln!("console screenshots in {}", artifact_dir().display());
 }
 
@@ -281,6 +314,14 @@ fn console_statuses_files_and_csrf_over_http() {
     let sjis = get("/console/m/141305/terminals/file?format=csv-sjis");
     assert_eq!(sjis.header("content-type"), Some("text/csv; charset=Shift_JIS"));
     assert_eq!(get("/console/m/141305/terminals/file?format=pdf").status, 422);
+    // The settlement report as a file, and not another municipality's.
+    let month = actors::clock::Clock::System.business_date() / 100;
+    let report = get(&format!("/console/m/141305/reports/file?report=usage&month={month}&format=csv"));
+    assert_eq!(report.status, 200, "{}", report.text());
+    let text = report.text();
+    assert!(text.starts_with("\u{feff}▼集計表") && text.contains("自治体ポイント名,川崎市ポイント"), "{text}");
+    assert_eq!(get(&format!("/console/m/131016/reports/file?report=usage&month={month}&format=csv")).status, 403);
+    assert_eq!(get("/console/m/141305/reports?month=2999-01").status, 422, "a month in the future, named");
 
     // A post without the page's token changes nothing.
     let page = get("/console/m/141305/point");

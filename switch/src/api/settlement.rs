@@ -11,6 +11,7 @@ use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionT
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use actors::clock::format_jst;
 use actors::mailbox::ask;
+use actors::registry::StaffRole;
 use actors::settlement::{Book, CloseError, ClosePeriod, Period, PeriodError, SettlementRate, LINES_PAGE_MAX};
 use bytes::Bytes;
 use protocol::{AccountRef, MunicipalityCode, TerminalKind};
@@ -46,17 +47,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, IntoParams)]
 pub struct ReportQuery {
     /// A month, `yyyymm` (a month still running ends today). Or `from` and `to`.
-    period: Option<String>,
+    pub period: Option<String>,
     /// First business date, `yyyymmdd` (Japan), inclusive.
-    from: Option<String>,
+    pub from: Option<String>,
     /// Last business date, `yyyymmdd`, inclusive; not after today.
-    to: Option<String>,
+    pub to: Option<String>,
     /// A special support event's code: its book instead of the municipal point's.
-    event: Option<String>,
+    pub event: Option<String>,
     /// 参考86 only: one installation location (its id), the others left out.
-    location: Option<u32>,
+    pub location: Option<u32>,
     /// `json` (default), `csv` (UTF-8 with BOM), `csv-sjis` (Shift_JIS) or `xlsx`.
-    format: Option<String>,
+    pub format: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -95,50 +96,50 @@ fn format_of(format: Option<&str>) -> Result<Format, Problem> {
 #[derive(Serialize, ToSchema)]
 pub struct ReportRowView {
     /// `L<location id>`, `P<partner id>`, `R`, `M<code>`, `E<code>`.
-    counterparty: String,
+    pub counterparty: String,
     /// 端末設置場所, the online shop's or partner's name, 留保ポイント, or the point's name.
-    name: String,
+    pub name: String,
     /// 取引回数合計 / 移行件数 (voids and cancellations count −1).
-    entries: i64,
-    points: i64,
+    pub entries: i64,
+    pub points: i64,
 }
 
 /// A report's summary (集計表).
 #[derive(Serialize, ToSchema)]
 pub struct ReportView {
     /// 参考82, 参考84, 参考86 or 参考88.
-    report: &'static str,
-    title: &'static str,
+    pub report: &'static str,
+    pub title: &'static str,
     /// `yyyy/MM/dd`, inclusive.
-    from: String,
-    to: String,
+    pub from: String,
+    pub to: String,
     /// 自治体名 or 応援ポイント会社.
-    owner_name: String,
+    pub owner_name: String,
     /// 自治体ポイント名 (or the event's name).
     #[serde(skip_serializing_if = "Option::is_none")]
-    point_name: Option<String>,
+    pub point_name: Option<String>,
     /// 参考88: 端末設置場所.
     #[serde(skip_serializing_if = "Option::is_none")]
-    location_name: Option<String>,
-    rows: Vec<ReportRowView>,
+    pub location_name: Option<String>,
+    pub rows: Vec<ReportRowView>,
     /// 取引回数合計 / 移行件数.
-    entries: i64,
+    pub entries: i64,
     /// 利用ポイント数合計 / 移行ポイント数合計.
-    points: i64,
+    pub points: i64,
     /// Usage reports: yen paid per point, and the amount.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rate: Option<SettlementRate>,
+    pub rate: Option<SettlementRate>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    amount_yen: Option<i64>,
+    pub amount_yen: Option<i64>,
     /// When the month was closed (its figures are final); absent while it is open.
     #[serde(skip_serializing_if = "Option::is_none")]
-    closed_at: Option<String>,
+    pub closed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    closed_by: Option<String>,
+    pub closed_by: Option<String>,
     /// For a range that includes today: the detail lists entries up to this id (pass it as
     /// `through` to the lines endpoint, so detail and summary agree).
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail_through_entry: Option<u64>,
+    pub detail_through_entry: Option<u64>,
 }
 
 impl ReportView {
@@ -424,11 +425,70 @@ async fn municipal_usage(
     code: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, code) = state.staff_for(&req, &code)?;
+    let role = state.staff(&req)?;
+    municipal_report(&state, &role, &code, MunicipalReport::Usage, &q).await
+}
+
+/// Which of a municipality's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MunicipalReport {
+    /// 参考86: points used at its installation locations and online shops.
+    Usage,
+    /// 参考84: points migrated into its point.
+    Migrations,
+}
+
+/// A municipality's report, for who may act for it: the JSON summary, or the whole report as
+/// CSV or xlsx (`q.format`). The API and the console alike.
+pub async fn municipal_report(
+    state: &web::Data<ApiState>,
+    role: &StaffRole,
+    code: &str,
+    which: MunicipalReport,
+    q: &ReportQuery,
+) -> Result<HttpResponse, Problem> {
     let format = format_of(q.format.as_deref())?;
-    let range = range_of(&state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    let subject = municipal_subject(&state, code, q.event.as_deref(), ReportKind::MunicipalUsage, q.location)?;
-    answer(&state, subject, range, format).await
+    let (subject, range) = municipal_report_subject(state, role, code, which, q)?;
+    answer(state, subject, range, format).await
+}
+
+/// A municipality's report's summary (集計表), for a screen.
+pub async fn municipal_report_summary(
+    state: &ApiState,
+    role: &StaffRole,
+    code: &str,
+    which: MunicipalReport,
+    q: &ReportQuery,
+) -> Result<ReportView, Problem> {
+    let (subject, range) = municipal_report_subject(state, role, code, which, q)?;
+    let names = names(state).await?;
+    let head = state.store.journal_head().await?.last_entry_id;
+    let today = state.clock.business_date();
+    let summary = report::summarise(state.settlement.book.as_ref(), &subject, &range, &names, today, head).await?;
+    Ok(ReportView::of(&subject, &range, summary))
+}
+
+fn municipal_report_subject(
+    state: &ApiState,
+    role: &StaffRole,
+    code: &str,
+    which: MunicipalReport,
+    q: &ReportQuery,
+) -> Result<(Subject, ReportRange), Problem> {
+    let code = super::acting_for(role, code)?;
+    let range = range_of(state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
+    let subject = match which {
+        MunicipalReport::Usage => {
+            municipal_subject(state, code, q.event.as_deref(), ReportKind::MunicipalUsage, q.location)?
+        }
+        MunicipalReport::Migrations => {
+            if q.location.is_some() {
+                return Err(Problem::field("location", "not_here", "移行の集計に端末設置場所はありません"));
+            }
+            municipal_subject(state, code, q.event.as_deref(), ReportKind::MunicipalMigrations, None)?
+        }
+    };
+    Ok((subject, range))
 }
 
 /// 参考86's detail (明細表) page by page, for screens: time order (R78), voids as lines of
@@ -505,14 +565,8 @@ async fn municipal_migrations(
     code: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let (_, code) = state.staff_for(&req, &code)?;
-    let format = format_of(q.format.as_deref())?;
-    let range = range_of(&state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    if q.location.is_some() {
-        return Err(Problem::field("location", "not_here", "移行の集計に端末設置場所はありません"));
-    }
-    let subject = municipal_subject(&state, code, q.event.as_deref(), ReportKind::MunicipalMigrations, None)?;
-    answer(&state, subject, range, format).await
+    let role = state.staff(&req)?;
+    municipal_report(&state, &role, &code, MunicipalReport::Migrations, &q).await
 }
 
 /// 参考88: the points used at the logged-in terminal's installation location (F74). A terminal

@@ -7,6 +7,7 @@
 //! - [`menu`]: 画面3, a municipality's menu; MIC's list of municipalities.
 //! - [`point`]: 画面4 自治体ポイント設定.
 //! - [`events`]: 画面5-1 特定支援イベント設定 and 画面5-2 ポイント利用先設定.
+//! - [`reports`]: 自治体ポイント集計, the settlement reports 参考86 and 参考84 on screen and as files.
 //! - [`terminals`]: the terminal list (連絡先情報確認) with its files, and MIC's terminal
 //!   issuance (様式I upload → 様式II download).
 //! - [`fields`]: a posted form's fields (repeated names kept), and dates from date inputs.
@@ -18,6 +19,7 @@ pub mod login;
 pub mod menu;
 pub mod multipart;
 pub mod point;
+pub mod reports;
 pub mod terminals;
 
 use std::borrow::Cow;
@@ -49,7 +51,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(terminals::list)
         .service(terminals::file)
         .service(terminals::issuance_form)
-        .service(terminals::issue);
+        .service(terminals::issue)
+        .service(reports::show)
+        .service(reports::file);
 }
 
 pub const BRAND: &str = "自治体ポイント管理クラウド";
@@ -71,6 +75,7 @@ pub fn menu_of(role: &StaffRole, code: &MunicipalityCode) -> Vec<MenuItem> {
         MenuItem {
             href: Cow::Owned(municipality_path(code, "/terminals")), label: "連絡先情報確認（端末一覧）"
         },
+        MenuItem { href: Cow::Owned(municipality_path(code, "/reports")), label: "自治体ポイント集計" },
     ];
     if *role == StaffRole::Mic {
         items.push(MenuItem {
