@@ -21,6 +21,8 @@
 //!   [`wallet_append`] is the one path every planned entry takes to the journal (amount rule,
 //!   idempotent append, the first answer again for a retry).
 //! - [`store`]: the storage interface the actors need; engines live in `switch`.
+//! - [`grants`]: administrative grant programmes, rosters, occasions and their storage
+//!   interface; a grant itself is a [`wallet_points::PointOp::Grant`] through the wallet.
 //! - [`registry`]: the set-up side's storage interface (municipalities, terminals, MyKey
 //!   profiles, service IDs, staff), off the redemption path.
 //! - [`mailbox`]: bounded asks (BUSY instead of waiting).
@@ -31,6 +33,7 @@ pub mod catalog;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod grants;
 pub mod identity;
 pub mod journal;
 pub mod ledger;

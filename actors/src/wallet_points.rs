@@ -65,6 +65,10 @@ pub enum PointOp {
     /// lot first, in one entry. Answers `None` when nothing is due (or the MyKey ID was
     /// revoked: its balances are already unusable and the store takes no entry for it).
     Expire { account: AccountRef },
+    /// An administrative grant (F67–F69): `points` into the municipal point `to`, from its
+    /// issuer. `key` is [`crate::grants::grant_key`]: programme, subject and occasion; whether
+    /// the subject is on the roster and the programme running is the caller's check.
+    Grant { key: String, to: AccountRef, points: u64 },
 }
 
 /// A valid ticket about to end, with its issuance entry as the caller read them: the entry
@@ -117,6 +121,7 @@ impl PointOp {
             PointOp::TicketClear { .. } => "ticket_clear",
             PointOp::TicketExpire { .. } => "ticket_expire",
             PointOp::Expire { .. } => "expire",
+            PointOp::Grant { .. } => "grant",
         }
     }
 
@@ -160,6 +165,9 @@ impl PointOp {
             // As the sweep: whatever expired that day, a second run is the same request.
             PointOp::Expire { account } => {
                 SameRequest::movement(expiry_key(wallet, account, today), EntryKind::Expire, account.clone(), 0)
+            }
+            PointOp::Grant { key, to, points } => {
+                SameRequest::movement(key.clone(), EntryKind::AdminGrant, to.clone(), *points)
             }
         }
     }
@@ -413,6 +421,19 @@ impl Context<'_> {
             PointOp::TicketClear { key, ending, venue } => self.plan_clear(key, ending, venue).map(Some),
             PointOp::TicketExpire { ending } => self.plan_expire(ending).map(Some),
             PointOp::Expire { account } => self.plan_lot_expiry(account),
+            PointOp::Grant { key, to, points } => {
+                check_key(key)?;
+                check_amount(*points)?;
+                // 行政ポイント are municipal points (§V), granted by the municipality's issuer.
+                if to.kind != AccountKind::Municipal || !self.catalog.accepts_credit(to) {
+                    return Err(SwitchError::UnknownDestination);
+                }
+                let postings = vec![
+                    self.citizen(to, self.credit_lot(to), *points as i64),
+                    Posting::House { account: HouseAccount::Issuer(to.clone()), amount: -(*points as i64) },
+                ];
+                self.entry(EntryKind::AdminGrant, key.clone(), to, *points, postings).map(Some)
+            }
         }
     }
 
@@ -789,6 +810,31 @@ mod tests {
         let plan = ctx(&w, &c).plan(&PointOp::Expire { account: municipal() }).unwrap().unwrap();
         assert_eq!(plan.entry.points, MAX_POINTS_PER_REQUEST);
         assert_eq!(plan.entry.postings.len(), 2, "the later lot waits: {:?}", plan.entry.postings);
+    }
+
+    #[test]
+    fn grants_credit_the_municipal_point_from_its_issuer_and_nothing_else() {
+        let (c, w) = (catalog(), wallet());
+        let grant = |to: &str| PointOp::Grant { key: "A1:3:r".into(), to: to.parse().unwrap(), points: 1_000 };
+        let plan = ctx(&w, &c).plan(&grant("M141305")).unwrap().unwrap();
+        assert_eq!(plan.entry.kind, EntryKind::AdminGrant);
+        assert!(
+            matches!(plan.entry.postings[0], Posting::Citizen { lot: 20270525, amount: 1_000, .. }),
+            "the point's expiry"
+        );
+        assert_eq!(
+            plan.entry.postings[1],
+            Posting::House { account: HouseAccount::Issuer(municipal()), amount: -1_000 }
+        );
+        assert_eq!(plan.posted.balance_after, 1_000);
+        assert_eq!(ctx(&w, &c).plan(&grant("EE001")).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(ctx(&w, &c).plan(&grant("R")).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(ctx(&w, &c).plan(&grant("M131016")).err(), Some(SwitchError::UnknownDestination));
+        let mut revoked = wallet();
+        revoked.status = WalletStatus::Revoked;
+        assert_eq!(ctx(&revoked, &c).plan(&grant("M141305")).err(), Some(SwitchError::MyKeyRevoked));
+        let same = grant("M141305").same_request(WalletId(3), TODAY);
+        assert_eq!((same.key.as_str(), same.kind, same.points), ("A1:3:r", EntryKind::AdminGrant, 1_000));
     }
 
     #[test]

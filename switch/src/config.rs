@@ -28,6 +28,7 @@ pub struct Config {
     pub lookup: LookupConfig,
     pub ledger: LedgerConfig,
     pub settlement: SettlementConfig,
+    pub grants: GrantsConfig,
     pub store: StoreConfig,
     pub mykey: MyKeyConfig,
     pub api: ApiConfig,
@@ -205,6 +206,16 @@ impl HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailboxConfig {
     pub mailbox_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrantsConfig {
+    /// A run over a roster: grants under way at once.
+    pub run_in_flight: usize,
+    /// A run over a roster: rows between two checkpoints (a restart resumes at the last).
+    pub run_checkpoint_rows: u64,
+    /// A run over a roster: rows read, and wallets activated, together.
+    pub run_page_rows: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,6 +13,8 @@
 //! - [`web`]: the web screens (画面): the citizen's my page, served as HTML.
 //! - [`forms`]: 様式I in, 様式II out (CSV, xlsx).
 //! - [`cells`]: text every CSV and xlsx writer neutralises against spreadsheet formulas.
+//! - [`grants`]: administrative grants: granting on an occasion, mobile sessions, runs over a
+//!   roster, the roster file.
 //! - [`jobs`]: background jobs (the reserve-period sweep).
 //! - [`mail`]: notification mails: templates, the journal feeder, the SMTP sender.
 //! - [`id_link`]: ID-link exchange files (ID連携): processing uploads line by line, exactly once.
@@ -28,6 +30,7 @@ pub mod body_guard;
 pub mod cells;
 pub mod config;
 pub mod forms;
+pub mod grants;
 pub mod http;
 pub mod id_link;
 pub mod jobs;

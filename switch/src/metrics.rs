@@ -60,6 +60,10 @@ fn describe() {
         "switch_id_link_lines_total",
         "ID-link file lines processed, by result (ok: credited, ng: refused), counted at checkpoints."
     );
+    describe_counter!(
+        "switch_grants_total",
+        "Administrative grants answered, by occasion (roster run, session, desk) and result (granted, or replayed: made before)."
+    );
     describe_gauge!("switch_terminal_connections", "Open terminal connections.");
     describe_counter!(
         "switch_terminal_connections_refused_total",

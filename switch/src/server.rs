@@ -89,9 +89,27 @@ pub async fn start(
         config.api.limits(),
         tickets.clone(),
         crate::api::SettlementSide { book: store.settlement(), actor: actors.settlement.clone() },
+        crate::api::grants::GrantSide {
+            book: store.grants(),
+            desk: crate::grants::GrantDesk {
+                grants: store.grants(),
+                store: store.shared(),
+                router: actors.router.clone(),
+                clock: clock.clone(),
+            },
+            runs: Default::default(),
+        },
         crate::api::TerminalLoginRules { policy: config.actor_limits().login, hashing: actors.hashing.clone() },
     ));
     start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
+    let g = &config.grants;
+    let run_limits = crate::grants::runs::RunLimits {
+        in_flight: g.run_in_flight.max(1),
+        checkpoint_rows: g.run_checkpoint_rows.max(1),
+        page_rows: g.run_page_rows.max(1),
+    };
+    crate::grants::runs::start(api.grants.desk.clone(), run_limits, api.grants.runs.clone())
+        .context("starting the grant-run worker")?;
 
     let limits = TerminalLimits {
         max_frame_len_bytes: t.max_frame_len_bytes,

@@ -426,7 +426,11 @@ fn the_openapi_document_matches_the_running_server() {
             .replace("{account}", "M141305")
             .replace("{upload_id}", "1")
             .replace("{ticket_no}", "987654321012")
-            .replace("{period}", "202610");
+            .replace("{period}", "202610")
+            .replace("{programme_id}", "000001")
+            .replace("{mykey_id}", "MY123456")
+            .replace("{run_id}", "1")
+            .replace("{session_no}", "1");
         for (method, operation) in operations.as_object().unwrap() {
             let (status, body) = call(&s, &method.to_uppercase(), &concrete, None, Some(json!({})));
             let documented = operation["responses"].as_object().unwrap();

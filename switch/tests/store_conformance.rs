@@ -30,6 +30,8 @@ const LOCATION: u32 = 1;
 // Submodules beside this file (not `tests/*.rs`, which cargo would build as test binaries).
 #[path = "store_conformance/engines.rs"]
 mod engines;
+#[path = "store_conformance/grants.rs"]
+mod grants;
 #[path = "store_conformance/outbox.rs"]
 mod outbox;
 #[path = "store_conformance/partners.rs"]
@@ -194,6 +196,7 @@ use CommitOutcome::{AlreadyVoided, Committed, DuplicateKey, StaleVersion};
 mod cases {
     use super::*;
     // The set-up side's cases live beside this file; the macro below runs them the same way.
+    pub use super::grants::cases::*;
     pub use super::outbox::cases::*;
     pub use super::partners::cases::*;
     pub use super::registry::cases::*;
@@ -694,4 +697,7 @@ conformance!(
     a_ticket_ends_once_in_the_journal,
     outbox_registry_mails_follow_the_opt_ins,
     outbox_journal_cursor_moves_once,
+    grant_programmes_are_numbered_per_municipality,
+    rosters_take_each_subject_once,
+    grant_sessions_runs_and_states,
 );

@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod grants;
 pub mod logins;
 pub mod mypage;
 pub mod partners;
@@ -124,6 +125,8 @@ pub struct ApiState {
     pub tickets: Arc<crate::tickets::TicketDesk>,
     /// Settlement (issue 14): reports, closes, rates.
     pub settlement: SettlementSide,
+    /// Administrative grants (issue 14): programmes, rosters, granting.
+    pub grants: grants::GrantSide,
     /// What a terminal's HTTP login checks with (the same rules as its protocol login).
     pub terminal_login: TerminalLoginRules,
 }
@@ -156,6 +159,7 @@ impl ApiState {
         limits: ApiLimits,
         tickets: Arc<crate::tickets::TicketDesk>,
         settlement: SettlementSide,
+        grants: grants::GrantSide,
         terminal_login: TerminalLoginRules,
     ) -> ApiState {
         let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
@@ -181,6 +185,7 @@ impl ApiState {
             id_link_wakeup: Default::default(),
             tickets,
             settlement,
+            grants,
             terminal_login,
         }
     }
@@ -345,6 +350,22 @@ impl Modify for BearerAuth {
         settlement::close_every_book,
         settlement::get_settlement_rate,
         settlement::put_settlement_rate,
+        grants::create_programme,
+        grants::list_programmes,
+        grants::get_programme,
+        grants::get_subject_items,
+        grants::put_subject_items,
+        grants::roster::add_subject,
+        grants::roster::import_roster,
+        grants::roster::get_roster,
+        grants::granting::grant_at_desk,
+        grants::granting::start_run,
+        grants::granting::get_run,
+        grants::granting::get_session,
+        grants::granting::enrol,
+        grants::mobile::terminal_programmes,
+        grants::mobile::roster_sync,
+        grants::mobile::upload_session,
         openapi_json,
     ),
     modifiers(&BearerAuth)
@@ -396,5 +417,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::id_link::routes)
         .configure(tickets::routes)
         .configure(terminal_session::routes)
-        .configure(settlement::routes);
+        .configure(settlement::routes)
+        .configure(grants::routes);
 }

@@ -24,6 +24,11 @@ pub use form2_csv::form2_csv;
 pub use form2_xlsx::{form2_xlsx, XlsxWriteError};
 pub use survey_csv::read_survey_csv;
 pub use survey_xlsx::read_survey_xlsx;
+// The line readers other uploads share (a grant roster): CSV in UTF-8 or Shift_JIS, an .xlsx
+// workbook's first sheet, as numbered lines of trimmed cells.
+pub(crate) use layout::{at_line, Line};
+pub(crate) use survey_csv::csv_lines;
+pub(crate) use survey_xlsx::xlsx_lines;
 
 use protocol::MunicipalityCode;
 

@@ -45,8 +45,14 @@ pub enum TextEncoding {
 
 /// Reads 様式I from CSV bytes (see the module documentation for the layout).
 pub fn read_survey_csv(bytes: &[u8], expected: Option<&FormHeader>) -> Result<TerminalSurvey, Vec<FieldError>> {
+    layout::parse(csv_lines(bytes)?, expected)
+}
+
+/// The records of CSV bytes in any of the encodings above, as lines of trimmed cells with
+/// their line numbers (other files than 様式I read CSV this way too: a grant roster).
+pub(crate) fn csv_lines(bytes: &[u8]) -> Result<Vec<Line>, Vec<FieldError>> {
     let (text, _) = decode(bytes)?;
-    layout::parse(lines(&text)?, expected)
+    lines(&text)
 }
 
 /// The text of CSV bytes, and which encoding it was in.
@@ -93,6 +99,32 @@ pub fn decode(bytes: &[u8]) -> Result<(String, TextEncoding), Vec<FieldError>> {
     }
 }
 
+/// Numbers records by the line they start on. The CSV reader's own line count lags one line
+/// behind after a CRLF (it ends a record at the CR and counts the LF only as the next record
+/// starts), so a record is numbered by its first byte that is not a line end. Records come in
+/// order, so the newlines are counted once, from where the last record was numbered.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    newlines: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter { bytes, counted_to: 0, newlines: 0 }
+    }
+
+    /// The 1-based line of the record starting at byte `offset` (offsets never go back).
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.bytes.len());
+        let ends = self.bytes[offset..].iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        let start = (offset + ends).max(self.counted_to);
+        self.newlines += self.bytes[self.counted_to..start].iter().filter(|b| **b == b'\n').count() as u64;
+        self.counted_to = start;
+        self.newlines + 1
+    }
+}
+
 /// The 1-based line holding byte `offset`.
 fn line_of(bytes: &[u8], offset: usize) -> u32 {
     let newlines = bytes[..offset.min(bytes.len())].iter().filter(|b| **b == b'\n').count();
@@ -106,11 +138,12 @@ fn lines(text: &str) -> Result<Vec<Line>, Vec<FieldError>> {
     let mut lines = Vec::new();
     let mut problems = Problems::default();
     let mut record = csv::StringRecord::new();
+    let mut counter = LineCounter::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let number = record.position().map_or(0, |p| p.line());
+                let number = record.position().map_or(0, |p| counter.line_at(p.byte() as usize));
                 let number = u32::try_from(number).unwrap_or(u32::MAX);
                 lines.push(Line::new(number, record.iter().map(str::to_owned)));
             }
@@ -139,6 +172,14 @@ fn lines(text: &str) -> Result<Vec<Line>, Vec<FieldError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_numbered_as_an_editor_numbers_them_with_any_line_end() {
+        for text in ["h\na\n\nb\n", "h\r\na\r\n\r\nb\r\n"] {
+            let numbers: Vec<u32> = lines(text).unwrap().iter().map(|l| l.number).collect();
+            assert_eq!(numbers, vec![1, 2, 4], "{text:?}");
+        }
+    }
 
     #[test]
     fn encodings_are_told_apart() {

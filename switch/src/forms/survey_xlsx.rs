@@ -61,6 +61,15 @@ fn within_bounds(bytes: &[u8]) -> Result<(), Vec<FieldError>> {
 /// The cells are read one by one, never as the sheet's whole rectangle: a cell typed far away
 /// (`XFD1048576`) must not make the reader allocate billions of empty cells.
 pub fn read_survey_xlsx(bytes: &[u8], expected: Option<&FormHeader>) -> Result<TerminalSurvey, Vec<FieldError>> {
+    let too_many = format!("1回に記載できる端末は{MAX_ROWS}台までです。ファイルを分けてください");
+    layout::parse(xlsx_lines(bytes, MAX_SHEET_ROWS, &too_many)?, expected)
+}
+
+/// The non-empty rows of an .xlsx workbook's first sheet as lines of cell texts, numbered by
+/// sheet row (other files than 様式I read a workbook this way too: a grant roster). More than
+/// `max_rows` rows is an error with `too_many` as its message; the archive's declared sizes are
+/// checked before anything is inflated.
+pub(crate) fn xlsx_lines(bytes: &[u8], max_rows: usize, too_many: &str) -> Result<Vec<Line>, Vec<FieldError>> {
     within_bounds(bytes)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
     let Some(first) = workbook.sheet_names().into_iter().next() else {
@@ -80,28 +89,25 @@ pub fn read_survey_xlsx(bytes: &[u8], expected: Option<&FormHeader>) -> Result<T
         if col >= MAX_COLUMNS || text.trim().is_empty() {
             continue;
         }
-        if !rows.contains_key(&row) && rows.len() >= MAX_SHEET_ROWS {
-            return Err(vec![layout::at_line(
-                row.saturating_add(1),
-                "",
-                "too_many",
-                &format!("1回に記載できる端末は{MAX_ROWS}台までです。ファイルを分けてください"),
-            )]);
+        if !rows.contains_key(&row) && rows.len() >= max_rows {
+            return Err(vec![layout::at_line(row.saturating_add(1), "", "too_many", too_many)]);
         }
         rows.entry(row).or_default().insert(col, text);
     }
     if rows.is_empty() {
         return Err(vec![FieldError::new("file", "empty", "最初のシートが空です")]);
     }
-    let lines = rows.into_iter().map(|(row, by_col)| {
-        let width = by_col.keys().next_back().map_or(0, |last| *last as usize + 1);
-        let mut texts = vec![String::new(); width];
-        for (col, text) in by_col {
-            texts[col as usize] = text;
-        }
-        Line::new(row.saturating_add(1), texts)
-    });
-    layout::parse(lines, expected)
+    Ok(rows
+        .into_iter()
+        .map(|(row, by_col)| {
+            let width = by_col.keys().next_back().map_or(0, |last| *last as usize + 1);
+            let mut texts = vec![String::new(); width];
+            for (col, text) in by_col {
+                texts[col as usize] = text;
+            }
+            Line::new(row.saturating_add(1), texts)
+        })
+        .collect())
 }
 
 /// A cell as the text a person sees in it.

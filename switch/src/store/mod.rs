@@ -16,6 +16,7 @@ pub use sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use actors::grants::GrantBook;
 use actors::partners::PartnerBook;
 use actors::registry::Registry;
 use actors::settlement::SettlementBook;
@@ -57,6 +58,15 @@ impl OpenedStore {
 
     /// The partner side's storage, on the same engine and database.
     pub fn partners(&self) -> Arc<dyn PartnerBook> {
+        match self {
+            OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Administrative grants' storage (programmes, rosters, sessions, runs), on the same
+    /// engine and database.
+    pub fn grants(&self) -> Arc<dyn GrantBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),

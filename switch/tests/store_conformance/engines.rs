@@ -28,6 +28,7 @@ pub trait Engine: Sized + Send + Sync + 'static {
     fn partners(&self) -> Arc<dyn actors::partners::PartnerBook>;
     fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook>;
     fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox>;
+    fn grants(&self) -> Arc<dyn actors::grants::GrantBook>;
     async fn load_demo(&self, options: SeedOptions);
     async fn exec(&self, sql: &str);
     async fn query_i64(&self, sql: &str) -> i64;
@@ -112,6 +113,10 @@ mod sqlite_engine {
         }
 
         fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn grants(&self) -> Arc<dyn actors::grants::GrantBook> {
             self.store.clone().expect("store opened")
         }
 
@@ -238,6 +243,10 @@ mod postgres_engine {
         }
 
         fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn grants(&self) -> Arc<dyn actors::grants::GrantBook> {
             self.store.clone().expect("store opened")
         }
 

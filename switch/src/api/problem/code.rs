@@ -108,8 +108,14 @@ problem_codes! {
     // Terminals logging in over HTTP (a shop's clerk, a mobile grant terminal).
     FingerprintMismatch => "fingerprint-mismatch", UNAUTHORIZED, "端末識別情報が登録された端末と一致しません";
     TerminalKindNotAllowed => "terminal-kind-not-allowed", FORBIDDEN, "この種別の端末ではこの操作はできません";
+    DeviceNotVerified => "device-not-verified", FORBIDDEN, "登録された端末から端末識別情報を添えてログインしてください";
     // Settlement (精算).
     PeriodNotEnded => "period-not-ended", CONFLICT, "この期間はまだ締められません";
+    // Administrative grants (行政ポイント付与).
+    ProgrammeNameTaken => "programme-name-taken", CONFLICT, "このポイント付与事業名は登録済みです";
+    NotOnRoster => "not-on-roster", CONFLICT, "付与事業対象者名簿に登録されていません";
+    ProgrammeNotRunning => "programme-not-running", CONFLICT, "ポイント付与事業の期間外です";
+    SessionProgrammeMismatch => "session-programme-mismatch", CONFLICT, "この付与セッションは別のポイント付与事業のものです";
 }
 
 #[cfg(test)]

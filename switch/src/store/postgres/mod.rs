@@ -23,6 +23,7 @@
 mod audit;
 pub mod cluster;
 mod commit;
+mod grants;
 mod outbox;
 mod partners;
 mod reads;

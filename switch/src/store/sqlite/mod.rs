@@ -7,6 +7,7 @@
 
 mod audit;
 mod commit;
+mod grants;
 mod outbox;
 mod partners;
 mod reads;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("0008_settlement.sql")),
     (9, include_str!("0009_tickets.sql")),
     (10, include_str!("0010_mail_outbox.sql")),
+    (11, include_str!("0011_grants.sql")),
 ];
 
 pub fn latest_version() -> u32 {
