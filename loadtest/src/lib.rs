@@ -25,6 +25,8 @@
 //! - [`migrate_batch`]: an ID-link exchange file through the HTTP side (`loadtest
 //!   migrate-batch`): build, upload, wait, download and check the result file.
 //! - [`http`]: the small HTTP/1.1 client it uses.
+//! - [`grants`]: an administrative grant over a whole roster through the HTTP side (`loadtest
+//!   grants`): programme, roster import, run, wait, check the programme's figures.
 //! - [`retry`]: resend redemptions whose outcome is unknown, to settle them.
 //! - [`display`]: receipts and errors for people (Japanese first, Japan time).
 //! - [`duration`]: `10s`, `500ms`, `2m` on the command line.
@@ -37,6 +39,7 @@ pub mod coupons;
 pub mod demo;
 pub mod display;
 pub mod duration;
+pub mod grants;
 pub mod html;
 pub mod http;
 mod lane;

@@ -3,8 +3,11 @@
 //! a grant without a card, a mobile session's upload (twice) with its unregistered reader
 //! enrolled, a run over the roster; who may do what; a run and a session upload killed with
 //! kill -9 and finished after the restart, each subject granted exactly once; on PostgreSQL too.
+//! Then the refusals: a roster with a tenth of its lines wrong, another municipality's
+//! programmes; and the grant-completion mail (F70) through the outbox to a real SMTP server.
 
 mod common;
+mod smtp;
 
 use std::time::{Duration, Instant};
 
@@ -372,6 +375,163 @@ fn grants_on_postgres() {
     );
     let (_, detail) = call(&s, "GET", "/api/v1/municipalities/141305/grant-programmes/000001", Some(&kawasaki), None);
     assert_eq!((detail["grants"].as_i64(), detail["roster"].as_u64()), (Some(11), Some(10)));
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+/// A roster of 200 lines of which every tenth is wrong, each in its own way: the file is
+/// refused whole, every wrong line named by its line number and column, nothing added and
+/// nothing granted; with `accept_valid=true` the 180 right lines go in and the 20 are listed.
+#[test]
+fn a_roster_with_a_tenth_of_its_lines_wrong_names_every_one_and_adds_nothing_unless_told() {
+    const LINES: u64 = 200;
+    let s = start(LINES, &[]);
+    let kawasaki = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    programme(&s, &kawasaki);
+    let mut text = String::from("付与事業ID,マイキーID,付与ポイント数,名前,生年月日\r\n");
+    let mut expected = Vec::new();
+    for i in 0..LINES {
+        let line = i + 2; // the header is line 1
+        let (programme, key, points, born) = ("000001".to_owned(), mykey(i), String::new(), "1940/01/01");
+        let (programme, key, points, born, wrong) = match (i % 10 == 9).then_some(i / 10 % 5) {
+            None => (programme, key, points, born, None),
+            Some(0) => ("000002".to_owned(), key, points, born, Some(("付与事業ID", "programme"))),
+            Some(1) => (programme, "my-12".to_owned(), points, born, Some(("マイキーID", "format"))),
+            Some(2) => (programme, format!("NOBODY{:02}", i / 10), points, born, Some(("マイキーID", "unknown"))),
+            Some(3) => (programme, key, "0".to_owned(), born, Some(("付与ポイント数", "range"))),
+            Some(_) => (programme, key, points, "1940/13/45", Some(("生年月日", "date"))),
+        };
+        text.push_str(&format!("{programme},{key},{points},対象者{i},{born}\r\n"));
+        if let Some((column, code)) = wrong {
+            expected.push((format!("lines[{line}].{column}"), code.to_owned()));
+        }
+    }
+    assert_eq!(expected.len(), 20);
+    let named = |answer: &Value| -> Vec<(String, String)> {
+        answer["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let (status, refused) = import(&s, &kawasaki, text.as_bytes(), "");
+    assert_eq!((status, refused["code"].as_str()), (422, Some("validation")), "{refused}");
+    assert_eq!(named(&refused), expected, "every wrong line, in line order");
+    assert!(refused["errors"].as_array().unwrap().iter().all(|e| !e["message"].as_str().unwrap().is_empty()));
+    let (_, detail) = call(&s, "GET", "/api/v1/municipalities/141305/grant-programmes/000001", Some(&kawasaki), None);
+    assert_eq!(detail["roster"], 0, "nothing was added");
+    // The same file again, a Shift_JIS copy: the same answer, still nothing added.
+    let sjis = encoding_rs::SHIFT_JIS.encode(&text).0.into_owned();
+    let (status, again) = import(&s, &kawasaki, &sjis, "");
+    assert_eq!((status, named(&again)), (422, expected.clone()));
+
+    let (status, report) = import(&s, &kawasaki, text.as_bytes(), "?accept_valid=true");
+    assert_eq!((status, report["added"].as_u64()), (200, Some(LINES - 20)), "{report}");
+    assert_eq!(named(&report), expected);
+    let (_, detail) = call(&s, "GET", "/api/v1/municipalities/141305/grant-programmes/000001", Some(&kawasaki), None);
+    assert_eq!(detail["roster"], LINES - 20);
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 12"), 0, "importing grants nothing");
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+/// Another municipality's programmes, rosters, runs and sessions: 403 `forbidden` for 川崎市's
+/// staff, whatever the step, and nothing changes; a programme that does not exist is 404.
+#[test]
+fn another_municipalitys_grants_are_forbidden() {
+    let s = start(3, &[]);
+    let kawasaki = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    programme(&s, &kawasaki);
+    let other = "/api/v1/municipalities/131016";
+    let tries = [
+        ("GET", format!("{other}/grant-programmes")),
+        ("GET", format!("{other}/grant-programmes/000001")),
+        ("GET", format!("{other}/grant-programmes/000001/roster")),
+        ("POST", format!("{other}/grant-programmes/000001/runs")),
+        ("GET", format!("{other}/grant-programmes/000001/runs/1")),
+        ("POST", format!("{other}/grant-programmes/000001/roster/{}/grant", mykey(0))),
+        ("GET", format!("{other}/grant-sessions/1")),
+        ("GET", format!("{other}/grant-subject-items")),
+    ];
+    for (method, path) in &tries {
+        let (status, body) = call(&s, method, path, Some(&kawasaki), None);
+        assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{method} {path}: {body}");
+    }
+    let (status, text) = http(
+        &s,
+        "POST",
+        &format!("{other}/grant-programmes/000001/roster/import"),
+        Some(&kawasaki),
+        "text/csv",
+        roster_csv(0..3).as_bytes(),
+    );
+    assert_eq!(status, 403, "{text}");
+    let form = json!({"name": "他市の事業", "department": "課", "points": 10,
+                      "starts_on": today(), "ends_on": today()});
+    let (status, body) = call(&s, "POST", &format!("{other}/grant-programmes"), Some(&kawasaki), Some(form));
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    // Without a login: 401; 川崎市's own programme that does not exist: 404.
+    let (status, _) = call(&s, "GET", "/api/v1/municipalities/141305/grant-programmes/000001", None, None);
+    assert_eq!(status, 401);
+    let (status, body) =
+        call(&s, "GET", "/api/v1/municipalities/141305/grant-programmes/000009", Some(&kawasaki), None);
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM grant_roster"), 0);
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM grant_programmes"), 1);
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 12"), 0);
+}
+
+/// F70: a grant sends the grant-completion mail to a subject who chose category (a), once per
+/// grant (the desk's retry sends nothing more), and none to one who did not choose it or has no
+/// address. Through the outbox to a real SMTP server (aiosmtpd on loopback, as tests/mail.rs).
+#[test]
+fn a_grant_mails_the_subjects_who_chose_it_once() {
+    let sink = smtp::SmtpSink::start();
+    let port = sink.port.to_string();
+    let env = [
+        ("SWITCH_MAIL__SMTP_HOST", "127.0.0.1"),
+        ("SWITCH_MAIL__SMTP_PORT", port.as_str()),
+        // The embedded store commits batches one at a time, in entry order: nothing to wait for.
+        ("SWITCH_MAIL__JOURNAL_SETTLE_MS", "0"),
+        ("SWITCH_MAIL__POLL_MS", "100"),
+    ];
+    let s = start(3, &env);
+    // Citizen 0 chose (a) and has an address; citizen 1 has an address but did not; 2 has none.
+    for (i, email, granted) in [(0, "taro@example.jp", true), (1, "hanako@example.jp", false)] {
+        let login = json!({"mykey_id": mykey(i), "password": actors::demo::MYPAGE_PASSWORD});
+        let (status, answer) = call(&s, "POST", "/api/v1/mypage/login", None, Some(login));
+        assert_eq!(status, 200, "{answer}");
+        let profile = json!({"email": email, "notify": {"points_granted": granted, "points_expired": false,
+                             "password_changed": false, "mykey_changed": false}});
+        let (status, answer) = call(&s, "PATCH", "/api/v1/mypage/profile", answer["token"].as_str(), Some(profile));
+        assert_eq!(status, 204, "{answer}");
+    }
+    let kawasaki = staff(&s, "kawasaki-admin", "kawasaki-demo-password");
+    programme(&s, &kawasaki);
+    let (status, report) = import(&s, &kawasaki, roster_csv(0..3).as_bytes(), "");
+    assert_eq!((status, report["added"].as_u64()), (200, Some(3)), "{report}");
+    // The desk grants citizen 0 (and is asked again), then a run grants all three.
+    let desk = format!("/api/v1/municipalities/141305/grant-programmes/000001/roster/{}/grant", mykey(0));
+    assert_eq!(call(&s, "POST", &desk, Some(&kawasaki), None).0, 201);
+    assert_eq!(call(&s, "POST", &desk, Some(&kawasaki), None).0, 200, "the retry is answered, not granted");
+    let (_, run) =
+        call(&s, "POST", "/api/v1/municipalities/141305/grant-programmes/000001/runs", Some(&kawasaki), None);
+    finished_run(&s, &kawasaki, run["run_id"].as_u64().unwrap());
+
+    let got = sink.wait_for(2, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1_500));
+    let got = if sink.received().len() > got.len() { sink.received() } else { got };
+    assert_eq!(got.len(), 2, "one mail per grant to citizen 0, none to 1 or 2: {got:#?}");
+    for mail in &got {
+        assert_eq!(mail["to"][0].as_str(), Some("taro@example.jp"), "{mail:#}");
+        assert!(mail["subject"].as_str().unwrap().contains("自治体ポイントが付与されました"), "{mail:#}");
+        let body = mail["body"].as_str().unwrap();
+        assert!(
+            body.contains(&mykey(0)) && body.contains("1,000 ポイント") && body.contains("川崎市ポイント"),
+            "{body}"
+        );
+    }
     let (ok, out) = s.check();
     assert!(ok, "{out}");
 }

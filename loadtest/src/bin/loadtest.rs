@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loadtest::baseline_pg::{self, BaselineConfig};
+use loadtest::grants::{run_grants, start_run, wait_for_run, GrantsConfig, StartedRun};
 use loadtest::migrate_batch::{run_migrate, MigrateConfig};
 use loadtest::redeem::{run_redeem, CitizenOrder, RedeemConfig, DEFAULT_OPEN_LOOP_OUTSTANDING_PER_TERMINAL};
 use loadtest::report::Report;
@@ -38,6 +39,32 @@ enum Command {
     /// --terminals (イ) terminals clear them at once (every --duplicate-every-th twice, from two
     /// terminals); then every ticket is checked cleared once and the balances exact.
     Tickets(TicketsArgs),
+    /// An administrative grant over a whole roster through the HTTP side as 川崎市's demo
+    /// staff: a new programme, a roster of the demo citizens 0..N imported, a run started and
+    /// waited for; then the programme's figures checked (each subject granted once).
+    Grants(GrantsArgs),
+}
+
+#[derive(clap::Args)]
+struct GrantsArgs {
+    /// Address of the switch's HTTP side.
+    #[arg(long, default_value = "127.0.0.1:7780")]
+    addr: String,
+    /// Subjects on the roster, the demo citizens 0..N: at most as many as the demo loaded.
+    #[arg(long, default_value_t = 10_000)]
+    subjects: u64,
+    /// Start the run, print it as PROGRAMME:RUN and stop (to kill the switch in its middle).
+    #[arg(long)]
+    start_only: bool,
+    /// Wait for a run started earlier (PROGRAMME:RUN, from --start-only) and check it.
+    #[arg(long, conflicts_with = "start_only")]
+    resume: Option<String>,
+    /// Longest wait for the run.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Also write the figures as JSON to this file (granted, failed, seconds, grants_per_s, ...).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -269,6 +296,28 @@ async fn run() -> anyhow::Result<ExitCode> {
                 std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Grants(a) => {
+            let mut config = GrantsConfig::new(a.addr, a.subjects);
+            config.timeout = a.timeout;
+            let report = if a.start_only {
+                let (run, bytes, seconds) = start_run(&config).await.context("grants")?;
+                eprintln!("roster of {} subjects ({bytes} bytes) imported in {seconds:.2} s", config.subjects);
+                println!("{}:{}", run.programme_id, run.run_id);
+                return Ok(ExitCode::SUCCESS);
+            } else if let Some(text) = a.resume {
+                let run = StartedRun::parse(&text).context("--resume takes PROGRAMME:RUN, e.g. 000002:7")?;
+                wait_for_run(&config, &run).await.context("grants")?
+            } else {
+                eprintln!("loadtest grants: a roster of {} subjects against {}", config.subjects, config.addr);
+                run_grants(&config).await.context("grants")?
+            };
+            print!("{}", report.to_text());
+            if let Some(path) = a.json {
+                let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+                std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(if report.verified() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::MigrateBatch(a) => {
             let mut config = MigrateConfig::new(a.addr, a.lines);

@@ -230,6 +230,12 @@ async fn staff_session(
     session_no: u64,
 ) -> Result<(actors::grants::GrantSession, actors::grants::Programme), Problem> {
     let (_, role) = state.staff_login(req)?;
+    // Who may act for the municipality is decided first: another's sessions are 403 whether
+    // or not the number exists.
+    let code = code
+        .parse()
+        .map_err(|_| Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))?;
+    crate::api::auth::may_act_for(&role, &code)?;
     let session = state.grants.book.session(session_no).await?.ok_or_else(|| Problem::not_found("grant session"))?;
     let programme = state
         .grants
@@ -237,10 +243,6 @@ async fn staff_session(
         .programme_by_id(session.programme_id)
         .await?
         .ok_or_else(|| Problem::not_found("grant programme"))?;
-    let code = code
-        .parse()
-        .map_err(|_| Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))?;
-    crate::api::auth::may_act_for(&role, &code)?;
     if programme.municipality != code {
         return Err(Problem::not_found("grant session"));
     }
