@@ -251,8 +251,11 @@ pub struct LedgerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
-    /// The embedded store in `data.dir`.
+    /// The embedded SQLite store in `data.dir` (every entry a row).
     Sqlite,
+    /// The embedded journal engine in `data.dir`: entries appended to `journal/`, balances in
+    /// memory, the set-up and partner data in SQLite beside it.
+    Journal,
     /// A PostgreSQL database at `store.url`.
     Postgres,
 }
@@ -261,6 +264,8 @@ pub enum StoreKind {
 pub struct StoreConfig {
     pub kind: StoreKind,
     pub sqlite_readers: usize,
+    /// Size of each journal segment file (journal engine).
+    pub journal_segment_bytes: u64,
     /// PostgreSQL connection string; never in a file of this repository when it holds a
     /// password (use `SWITCH_STORE__URL` or a file outside it).
     pub url: Option<String>,
@@ -344,6 +349,11 @@ impl Config {
     pub fn store_choice(&self) -> Result<StoreChoice, String> {
         Ok(match self.store.kind {
             StoreKind::Sqlite => StoreChoice::Sqlite { path: self.database_path(), readers: self.store.sqlite_readers },
+            StoreKind::Journal => StoreChoice::Journal {
+                path: self.database_path(),
+                readers: self.store.sqlite_readers,
+                segment_bytes: self.store.journal_segment_bytes,
+            },
             StoreKind::Postgres => StoreChoice::Postgres {
                 settings: self.store.postgres()?,
                 migrate_on_serve: self.store.migrate_on_serve,

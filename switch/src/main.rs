@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use switch::config::{Config, Overrides, StoreKind};
 use switch::store::seed::{self, SeedOptions};
-use switch::store::{OpenedStore, PostgresStore, SqliteStore};
+use switch::store::{JournalStore, OpenedStore, PostgresStore, SqliteStore};
 
 #[derive(Parser)]
 #[command(name = "switch", version, about = "The municipal point switch (MyKey Platform / 自治体ポイント管理クラウド)")]
@@ -357,7 +357,15 @@ fn check(config: &Config) -> anyhow::Result<bool> {
             if !path.exists() {
                 bail!("no store at {}", path.display());
             }
+            switch::store::refuse_journal_layout(&config.database_path())?;
             SqliteStore::audit_file(&path)?
+        }
+        StoreKind::Journal => {
+            let path = config.database_path();
+            if !path.exists() || !switch::store::journal::journal_dir(&path).exists() {
+                bail!("no journal-engine store at {}", config.data.dir.display());
+            }
+            JournalStore::audit_files(&path)?
         }
         StoreKind::Postgres => tokio_runtime()?.block_on(async {
             let store = PostgresStore::connect(config.store.postgres().map_err(anyhow::Error::msg)?).await?;
@@ -392,6 +400,7 @@ fn check(config: &Config) -> anyhow::Result<bool> {
 fn migrate(config: &Config) -> anyhow::Result<()> {
     match config.store.kind {
         StoreKind::Sqlite => {
+            switch::store::refuse_journal_layout(&config.database_path())?;
             // Opening the embedded store migrates it (and takes the data directory's lock).
             let store = SqliteStore::open(&config.database_path(), 1).context("opening the store")?;
             println!(
@@ -400,6 +409,30 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
                 store.path().display()
             );
         }
+        StoreKind::Journal => tokio_runtime()?.block_on(async {
+            use switch::store::journal::migrate::{migrate, Migrated};
+            let db = config.database_path();
+            // The SQLite store applies the schema's migrations and holds the directory's lock
+            // while the entries move.
+            let sql = SqliteStore::open(&db, 1).context("opening the store")?;
+            let moved = migrate(&db, config.store.journal_segment_bytes).context("moving the journal")?;
+            drop(sql);
+            let store =
+                JournalStore::open(&db, 1, config.store.journal_segment_bytes).await.context("opening the store")?;
+            let what = match moved {
+                Migrated::AlreadyJournal | Migrated::NothingToMove => "journal layout".to_owned(),
+                Migrated::Moved { entries, segments } => {
+                    format!("moved {entries} entries from the SQLite layout into {segments} journal segment(s)")
+                }
+            };
+            println!(
+                "schema version {} (journal engine {}, journal {}; {what})",
+                switch::store::sqlite::latest_version(),
+                store.path().display(),
+                store.journal_dir().display()
+            );
+            anyhow::Ok(())
+        })?,
         StoreKind::Postgres => tokio_runtime()?.block_on(async {
             let store = PostgresStore::connect(config.store.postgres().map_err(anyhow::Error::msg)?).await?;
             let (from, to) = store.migrate().await?;

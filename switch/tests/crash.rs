@@ -40,9 +40,23 @@ fn kill_nine_under_load_on_postgres_loses_nothing_acknowledged_and_applies_nothi
     kill_nine_under_load(server, &Journal::Postgres(Box::new((rt, client))));
 }
 
+#[test]
+fn kill_nine_under_load_on_the_journal_engine_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    let server = Server::start_journal(500, &terminals(), &[]);
+    let journal = Journal::Files(server.dir.join("journal"), Default::default());
+    kill_nine_under_load(server, &journal);
+}
+
+/// What the journal files held when last read: key → transaction numbers of the entries
+/// holding it, and the number of redemptions.
+type FilesRead = (std::collections::HashMap<String, Vec<String>>, i64);
+
 /// Where the test reads the journal behind the switch's back.
 enum Journal {
     Sqlite(std::path::PathBuf),
+    /// The journal engine's segment files, read whole on each count (key → transaction
+    /// numbers of the entries holding it, and the number of redemptions).
+    Files(std::path::PathBuf, std::cell::RefCell<Option<FilesRead>>),
     /// One connection for all the counts (thousands of them), on a runtime of its own.
     Postgres(Box<(tokio::runtime::Runtime, tokio_postgres::Client)>),
 }
@@ -50,11 +64,52 @@ enum Journal {
 impl Journal {
     /// Entries with this idempotency key and transaction number.
     fn entries(&self, key: &str, txn_no: &str) -> i64 {
+        if let Journal::Files(..) = self {
+            return self.read_files(|(keys, _)| {
+                keys.get(key).map_or(0, |txns| txns.iter().filter(|t| t.as_str() == txn_no).count() as i64)
+            });
+        }
         self.count("SELECT COUNT(*) FROM journal WHERE idem_key = $1 AND txn_no = $2", &[key, txn_no])
     }
 
     fn redemptions(&self) -> i64 {
+        if let Journal::Files(..) = self {
+            return self.read_files(|(_, redemptions)| *redemptions);
+        }
         self.count("SELECT COUNT(*) FROM journal WHERE kind = 1", &[])
+    }
+
+    /// Forgets what was read of the files (the switch wrote more since).
+    fn refresh(&self) {
+        if let Journal::Files(_, cache) = self {
+            cache.borrow_mut().take();
+        }
+    }
+
+    fn read_files<T>(&self, f: impl FnOnce(&FilesRead) -> T) -> T {
+        let Journal::Files(dir, cache) = self else { unreachable!("journal files only") };
+        let mut cache = cache.borrow_mut();
+        let read = cache.get_or_insert_with(|| {
+            use switch::store::journal::{record, segments};
+            let mut keys: std::collections::HashMap<String, Vec<String>> = Default::default();
+            let mut redemptions = 0;
+            segments::scan(dir, |frame| {
+                for r in frame.records() {
+                    let (_, body) = r.unwrap();
+                    let p = record::decode_body(body).unwrap();
+                    if p.entry.kind == actors::journal::EntryKind::Redeem {
+                        redemptions += 1;
+                    }
+                    if let Some(key) = p.entry.idem_key {
+                        keys.entry(key).or_default().push(p.txn_no.to_string());
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+            (keys, redemptions)
+        });
+        f(read)
     }
 
     fn count(&self, sql: &str, params: &[&str]) -> i64 {
@@ -63,6 +118,7 @@ impl Journal {
                 let conn = rusqlite::Connection::open(path).unwrap();
                 conn.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0)).unwrap()
             }
+            Journal::Files(..) => unreachable!("counted from the files"),
             Journal::Postgres(pg) => {
                 let (rt, client) = &**pg;
                 let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
@@ -96,6 +152,7 @@ fn kill_nine_under_load(mut server: Server, journal: &Journal) {
         server.restart();
         let client = loadtest::client::ClientConfig::default();
         let settled = rt.block_on(resend_unanswered(&server.terminal.to_string(), &outcome.unanswered, &client));
+        journal.refresh();
         for s in &settled {
             let ok = s.answer.as_ref().unwrap_or_else(|e| panic!("resend of seq {} failed: {e}", s.unanswered.seq));
             let key = format!("T{}:{}", s.unanswered.terminal_id, s.unanswered.seq);
@@ -106,6 +163,7 @@ fn kill_nine_under_load(mut server: Server, journal: &Journal) {
     }
 
     server.kill9();
+    journal.refresh();
     let (ok, out) = server.check();
     assert!(ok, "switch check after the crashes:\n{out}");
     let mut keys = HashSet::new();

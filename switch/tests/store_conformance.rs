@@ -45,7 +45,7 @@ mod settlement;
 #[path = "store_conformance/tickets.rs"]
 mod tickets;
 
-use engines::{Engine, Postgres, Sqlite};
+use engines::{Engine, Journal, Plant, Postgres, Sqlite};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -246,7 +246,7 @@ mod cases {
         let mut n = Numbers::of(&store).await;
         let first = n.batch(vec![redeem(1, 1, "K1", 10)]);
         assert_eq!(commit(&store, &first).await, vec![Committed]);
-        let journal_before = e.query_i64("SELECT COUNT(*) FROM journal").await;
+        let journal_before = e.entry_count().await;
         let batch = n.batch(vec![
             redeem(1, 2, "K1", 10), // taken by an earlier batch
             redeem(2, 1, "K2", 20),
@@ -254,7 +254,7 @@ mod cases {
             redeem(1, 2, "K3", 30),
         ]);
         assert_eq!(commit(&store, &batch).await, vec![DuplicateKey, Committed, DuplicateKey, Committed]);
-        assert_eq!(e.query_i64("SELECT COUNT(*) FROM journal").await, journal_before + 2);
+        assert_eq!(e.entry_count().await, journal_before + 2);
         for refused in [&batch[0], &batch[2]] {
             assert_eq!(store.entry_by_txn(refused.txn_no).await.unwrap(), None, "a refusal leaves no entry");
             assert!(store.postings_of(refused.entry_id).await.unwrap().is_empty(), "nor postings");
@@ -355,7 +355,7 @@ mod cases {
             assert_eq!(w3.version, 3);
             let lots: Vec<_> = w3.accounts[&municipal()].lots().collect();
             assert_eq!(lots, vec![(NO_EXPIRY, opening(3) as u64)], "the emptied lot does not count");
-            assert_eq!(e.query_i64("SELECT amount FROM wallet_lots WHERE wallet_id = 3 AND lot = 20991231").await, 0);
+            assert_eq!(e.lot_amount(3, 20991231).await, 0);
             assert_eq!(wallet(&store, 4).await, (3, opening(4)));
             assert_eq!(store.load_wallet(WalletId(99)).await.unwrap(), None);
             // Many at once (a preload): the wallets that exist, each as it loads alone.
@@ -377,7 +377,7 @@ mod cases {
         let e = fresh::<E>(2).await;
         let store = e.store();
         let mut n = Numbers::of(&store).await;
-        let journal_before = e.query_i64("SELECT COUNT(*) FROM journal").await;
+        let journal_before = e.entry_count().await;
         for bad in [
             vec![redeem(2, 1, "B2", opening(2) + 1)],
             vec![redeem_lot(2, 1, "B2", 1, 20990101)],
@@ -387,8 +387,8 @@ mod cases {
             entries.extend(bad);
             let batch = n.batch(entries);
             assert!(store.commit(batch).await.is_err(), "the batch fails");
-            assert_eq!(e.query_i64("SELECT COUNT(*) FROM journal").await, journal_before, "nothing remains");
-            assert_eq!(e.query_i64("SELECT COUNT(*) FROM wallet_lots WHERE lot = 20990101").await, 0);
+            assert_eq!(e.entry_count().await, journal_before, "nothing remains");
+            assert_eq!(e.lots_keyed(20990101).await, 0);
             assert_eq!(wallet(&store, 1).await, (1, opening(1)));
             assert_eq!(wallet(&store, 2).await, (1, opening(2)));
         }
@@ -455,8 +455,8 @@ mod cases {
         let mut n = Numbers::of(&store).await;
         let done = n.batch(vec![redeem(1, 1, "D1", 5)]);
         assert_eq!(commit(&store, &done).await, vec![Committed]);
-        let journal_before = e.query_i64("SELECT COUNT(*) FROM journal").await;
-        let postings_before = e.query_i64("SELECT COUNT(*) FROM postings").await;
+        let journal_before = e.entry_count().await;
+        let postings_before = e.posting_count().await;
         drop(store);
         let cut = n.batch(vec![redeem(1, 2, "D2", 5), grant(2, 1, "D3", 40, 20991231), redeem(3, 1, "D4", 7)]);
         if let Some(answer) = e.interrupt_commit(cut.clone()).await {
@@ -464,9 +464,9 @@ mod cases {
         }
         e.open().await;
         let store = e.store();
-        assert_eq!(e.query_i64("SELECT COUNT(*) FROM journal").await, journal_before);
-        assert_eq!(e.query_i64("SELECT COUNT(*) FROM postings").await, postings_before);
-        assert_eq!(e.query_i64("SELECT COUNT(*) FROM wallet_lots WHERE lot = 20991231").await, 0);
+        assert_eq!(e.entry_count().await, journal_before);
+        assert_eq!(e.posting_count().await, postings_before);
+        assert_eq!(e.lots_keyed(20991231).await, 0);
         let head = store.journal_head().await.unwrap();
         assert_eq!(head.last_entry_id, done[0].entry_id);
         assert_eq!(wallet(&store, 1).await, (2, opening(1) - 5));
@@ -534,37 +534,12 @@ mod cases {
         assert_eq!(commit(&store, &batch).await, vec![Committed, Committed]);
         let report = store.audit().await.unwrap();
         assert_eq!((report.entries, report.postings, report.wallets, report.first_discrepancy), (5, 12, 3, None));
-        // (planted, what the audit must name, how to take it back). A negative lot cannot be
-        // planted: both engines' CHECK refuses it; the audit looks anyway, for restored dumps.
-        let plants = [
-            (
-                "UPDATE wallet_lots SET amount = amount + 1 WHERE wallet_id = 2 AND lot = 99991231",
-                "wallet 2",
-                "UPDATE wallet_lots SET amount = amount - 1 WHERE wallet_id = 2 AND lot = 99991231",
-            ),
-            (
-                "UPDATE wallets SET version = version + 5 WHERE wallet_id = 3",
-                "has version",
-                "UPDATE wallets SET version = version - 5 WHERE wallet_id = 3",
-            ),
-            (
-                "UPDATE postings SET amount = amount + 1 WHERE entry_id = 1 AND seq = 1",
-                "postings sum to",
-                "UPDATE postings SET amount = amount - 1 WHERE entry_id = 1 AND seq = 1",
-            ),
-            (
-                "INSERT INTO journal (entry_id, txn_no, kind, created_at_ms, business_date, account, points,
-                                      balance_after)
-                 VALUES (999, '20261125000000999999', 3, 0, 20261125, 'M141305', 0, 0)",
-                "entry 999 (取引済番号 20261125000000999999) has no postings",
-                "DELETE FROM journal WHERE entry_id = 999",
-            ),
-        ];
-        for (plant, expect, undo) in plants {
-            e.exec(plant).await;
-            let found = store.audit().await.unwrap().first_discrepancy.unwrap_or_else(|| panic!("{plant} found"));
-            assert!(found.contains(expect), "{plant}: {found}");
-            e.exec(undo).await;
+        // A negative lot cannot be planted: every engine refuses it; the audit looks anyway.
+        for plant in Plant::ALL {
+            e.plant(plant).await;
+            let found = store.audit().await.unwrap().first_discrepancy.unwrap_or_else(|| panic!("{plant:?} found"));
+            assert!(found.contains(plant.expected()), "{plant:?}: {found}");
+            e.unplant(plant).await;
         }
         assert_books_balance(&store).await;
     }
@@ -638,7 +613,7 @@ mod cases {
         let batch = n.batch((1..=N).map(|w| redeem(w, 1, &format!("F{w}"), 1)).collect());
         let outcomes = commit(&store, &batch).await;
         assert!(outcomes.iter().all(|o| *o == Committed));
-        assert_eq!(e.query_i64("SELECT COUNT(*) FROM journal").await, 2 * N as i64);
+        assert_eq!(e.entry_count().await, 2 * N as i64);
         assert_books_balance(&store).await;
     }
 }
@@ -648,11 +623,28 @@ macro_rules! conformance {
         mod sqlite_store {
             $( #[test] fn $case() { super::run(super::cases::$case::<super::Sqlite>()) } )*
         }
+        mod journal_store {
+            $( #[test] fn $case() { super::run(super::cases::$case::<super::Journal>()) } )*
+        }
         mod postgres_store {
             $( #[test] fn $case() { super::run(super::cases::$case::<super::Postgres>()) } )*
         }
     };
 }
+
+/// The schema's own migrations, on the engines whose entries are SQL rows.
+macro_rules! sql_schema {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_schema {
+            $( #[test] fn $case() { super::run(super::cases::$case::<super::Sqlite>()) } )*
+        }
+        mod postgres_schema {
+            $( #[test] fn $case() { super::run(super::cases::$case::<super::Postgres>()) } )*
+        }
+    };
+}
+
+sql_schema!(migrations_from_empty, migrations_from_previous);
 
 conformance!(
     append_and_replay,
@@ -664,8 +656,6 @@ conformance!(
     bad_debit_fails_the_whole_batch,
     concurrent_batches,
     crash_midway_leaves_nothing,
-    migrations_from_empty,
-    migrations_from_previous,
     audit_detects_planted_discrepancies,
     reads_and_terminals,
     a_full_batch_commits,

@@ -4,12 +4,14 @@
 //! side in the same form.
 
 pub mod demo_setup;
+pub mod journal;
 pub mod postgres;
 pub mod reconcile;
 pub mod registry_rows;
 pub mod seed;
 pub mod sqlite;
 
+pub use journal::JournalStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -29,6 +31,7 @@ use seed::{SeedOptions, SeedSummary};
 #[derive(Clone)]
 pub enum OpenedStore {
     Sqlite(Arc<SqliteStore>),
+    Journal(Arc<JournalStore>),
     Postgres(Arc<PostgresStore>),
 }
 
@@ -37,6 +40,7 @@ impl OpenedStore {
     pub fn kind(&self) -> &'static str {
         match self {
             OpenedStore::Sqlite(_) => "sqlite",
+            OpenedStore::Journal(_) => "journal",
             OpenedStore::Postgres(_) => "postgres",
         }
     }
@@ -44,6 +48,7 @@ impl OpenedStore {
     pub fn shared(&self) -> Arc<dyn Store> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }
@@ -52,6 +57,7 @@ impl OpenedStore {
     pub fn registry(&self) -> Arc<dyn Registry> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }
@@ -60,6 +66,7 @@ impl OpenedStore {
     pub fn partners(&self) -> Arc<dyn PartnerBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }
@@ -77,6 +84,7 @@ impl OpenedStore {
     pub fn settlement(&self) -> Arc<dyn SettlementBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }
@@ -93,6 +101,7 @@ impl OpenedStore {
     pub fn location(&self) -> String {
         match self {
             OpenedStore::Sqlite(s) => s.path().display().to_string(),
+            OpenedStore::Journal(s) => format!("{} and {}", s.path().display(), s.journal_dir().display()),
             OpenedStore::Postgres(s) => format!("PostgreSQL {}", s.target()),
         }
     }
@@ -100,6 +109,7 @@ impl OpenedStore {
     pub fn demo_is_loaded(&self) -> StoreFuture<bool> {
         match self {
             OpenedStore::Sqlite(s) => s.demo_is_loaded(),
+            OpenedStore::Journal(s) => s.demo_is_loaded(),
             OpenedStore::Postgres(s) => s.demo_is_loaded(),
         }
     }
@@ -107,6 +117,7 @@ impl OpenedStore {
     pub fn load_demo(&self, options: SeedOptions) -> StoreFuture<SeedSummary> {
         match self {
             OpenedStore::Sqlite(s) => s.load_demo(options),
+            OpenedStore::Journal(s) => s.load_demo(options),
             OpenedStore::Postgres(s) => s.load_demo(options),
         }
     }
@@ -117,6 +128,8 @@ impl OpenedStore {
 pub enum StoreChoice {
     /// The embedded store's database file and its read connections.
     Sqlite { path: PathBuf, readers: usize },
+    /// The journal engine beside the database file, and the size of its segments.
+    Journal { path: PathBuf, readers: usize, segment_bytes: u64 },
     /// A PostgreSQL database; `migrate_on_serve` lets `serve` apply missing migrations.
     Postgres { settings: PostgresSettings, migrate_on_serve: bool },
 }
@@ -126,7 +139,13 @@ pub enum StoreChoice {
 /// it with `store.migrate_on_serve`), and takes the database's serving lock.
 pub async fn open_for_serving(choice: &StoreChoice) -> Result<OpenedStore, StoreError> {
     match choice {
-        StoreChoice::Sqlite { path, readers } => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, *readers)?))),
+        StoreChoice::Sqlite { path, readers } => {
+            refuse_journal_layout(path)?;
+            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, *readers)?)))
+        }
+        StoreChoice::Journal { path, readers, segment_bytes } => {
+            Ok(OpenedStore::Journal(Arc::new(JournalStore::open(path, *readers, *segment_bytes).await?)))
+        }
         StoreChoice::Postgres { settings, migrate_on_serve } => {
             let store = PostgresStore::connect(settings.clone()).await?;
             store.ensure_schema(*migrate_on_serve).await?;
@@ -141,11 +160,29 @@ pub async fn open_for_serving(choice: &StoreChoice) -> Result<OpenedStore, Store
 /// needs its schema current and does not take the serving lock.
 pub async fn open_for_admin(choice: &StoreChoice) -> Result<OpenedStore, StoreError> {
     match choice {
-        StoreChoice::Sqlite { path, .. } => Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, 1)?))),
+        StoreChoice::Sqlite { path, .. } => {
+            refuse_journal_layout(path)?;
+            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, 1)?)))
+        }
+        StoreChoice::Journal { path, segment_bytes, .. } => {
+            Ok(OpenedStore::Journal(Arc::new(JournalStore::open(path, 1, *segment_bytes).await?)))
+        }
         StoreChoice::Postgres { settings, .. } => {
             let store = PostgresStore::connect(settings.clone()).await?;
             store.ensure_schema(false).await?;
             Ok(OpenedStore::Postgres(Arc::new(store)))
         }
     }
+}
+
+/// The SQLite engine must not serve a directory the journal engine writes: its entries, lots
+/// and versions there stopped at the migration.
+pub fn refuse_journal_layout(db: &std::path::Path) -> Result<(), StoreError> {
+    if journal::is_journal_layout(db) {
+        return Err(StoreError::Unavailable(format!(
+            "{} is in the journal layout; serve it with store.kind = \"journal\"",
+            db.parent().unwrap_or(std::path::Path::new(".")).display()
+        )));
+    }
+    Ok(())
 }

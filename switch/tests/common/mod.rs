@@ -44,6 +44,28 @@ pub fn seed_terminals(dir: &Path, citizens: u64, terminals: &[u32]) {
     });
 }
 
+/// Seeds a journal-engine store (`store.kind = "journal"`) in `dir` with the given terminals.
+pub fn seed_journal(dir: &Path, citizens: u64, terminals: &[u32]) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let db = dir.join("switch.db");
+        let store = std::sync::Arc::new(
+            switch::store::JournalStore::open(&db, 1, switch::store::journal::DEFAULT_SEGMENT_BYTES).await.unwrap(),
+        );
+        let options = SeedOptions {
+            citizens,
+            only_terminals: Some(terminals.iter().map(|t| tid(*t)).collect()),
+            now_ms: actors::clock::Clock::System.now_ms(),
+        };
+        store.load_demo(options).await.unwrap();
+    });
+}
+
+/// The environment of a switch on the journal engine.
+pub fn journal_env() -> Vec<(String, String)> {
+    vec![("SWITCH_STORE__KIND".into(), "journal".into())]
+}
+
 /// Enters the demo's set-up side (川崎市's point registration, the ID issuers, the staff logins
 /// `mic-admin` and `kawasaki-admin`) into the embedded store in `dir`, as `switch demo` does.
 pub fn register_demo_setup(dir: &Path) {
@@ -154,6 +176,25 @@ impl Server {
         s
     }
 
+    /// A fresh journal-engine store (`store.kind = "journal"`), seeded, and a server on it.
+    pub fn start_journal(citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        seed_journal(&dir, citizens, terminals);
+        let mut all = journal_env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut s = Server {
+            dir,
+            child: None,
+            terminal: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
+            env: all,
+            _temp: Some(temp),
+        };
+        s.spawn();
+        s
+    }
+
     /// A switch on PostgreSQL: a new database on this test binary's private cluster, migrated
     /// with `switch migrate`, seeded with `citizens` and `terminals`, served with `env` more.
     pub fn start_postgres(citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
@@ -179,6 +220,11 @@ impl Server {
         };
         s.spawn();
         s
+    }
+
+    /// Serves with another environment from the next (re)start on.
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        self.env = env;
     }
 
     /// The environment this server runs with (store kind and URL on PostgreSQL).

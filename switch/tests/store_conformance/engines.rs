@@ -38,6 +38,86 @@ pub trait Engine: Sized + Send + Sync + 'static {
     async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>>;
     /// Counts indexes named `journal_wallet` (schema version 1 has it, version 2 drops it).
     const JOURNAL_WALLET_INDEX_SQL: &'static str;
+
+    /// Entries in the journal.
+    async fn entry_count(&self) -> i64 {
+        self.query_i64("SELECT COUNT(*) FROM journal").await
+    }
+    /// Postings of all entries.
+    async fn posting_count(&self) -> i64 {
+        self.query_i64("SELECT COUNT(*) FROM postings").await
+    }
+    /// Stored lots with this lot key, any wallet (a SQL engine keeps emptied lots as rows).
+    async fn lots_keyed(&self, lot: u32) -> i64 {
+        self.query_i64(&format!("SELECT COUNT(*) FROM wallet_lots WHERE lot = {lot}")).await
+    }
+    /// A wallet's stored amount of one lot of any account (0 when there is none).
+    async fn lot_amount(&self, wallet: u64, lot: u32) -> i64 {
+        self.query_i64(&format!(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM wallet_lots WHERE wallet_id = {wallet} AND lot = {lot}"
+        ))
+        .await
+    }
+    /// Plants a discrepancy into the stored books, behind the store's back; `unplant` takes it
+    /// back. The SQL engines change rows; the journal engine appends a record.
+    async fn plant(&self, d: Plant) {
+        self.exec(d.sql().0).await
+    }
+    async fn unplant(&self, d: Plant) {
+        self.exec(d.sql().1).await
+    }
+}
+
+/// Discrepancies the audit must name (see `audit_detects_planted_discrepancies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plant {
+    /// Wallet 2's lot without expiry no longer equals its journal.
+    WalletTwoLot,
+    /// Wallet 3's version no longer equals its number of entries.
+    WalletThreeVersion,
+    /// Entry 1's postings no longer sum to zero.
+    UnbalancedEntryOne,
+    /// Entry 999 (取引済番号 20261125000000999999), a grant without postings.
+    EntryWithoutPostings,
+}
+
+impl Plant {
+    pub const ALL: [Plant; 4] =
+        [Plant::WalletTwoLot, Plant::WalletThreeVersion, Plant::UnbalancedEntryOne, Plant::EntryWithoutPostings];
+
+    /// What the audit must say about it.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Plant::WalletTwoLot => "wallet 2",
+            Plant::WalletThreeVersion => "has version",
+            Plant::UnbalancedEntryOne => "postings sum to",
+            Plant::EntryWithoutPostings => "entry 999 (取引済番号 20261125000000999999) has no postings",
+        }
+    }
+
+    /// (plant, undo) on the SQL engines.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Plant::WalletTwoLot => (
+                "UPDATE wallet_lots SET amount = amount + 1 WHERE wallet_id = 2 AND lot = 99991231",
+                "UPDATE wallet_lots SET amount = amount - 1 WHERE wallet_id = 2 AND lot = 99991231",
+            ),
+            Plant::WalletThreeVersion => (
+                "UPDATE wallets SET version = version + 5 WHERE wallet_id = 3",
+                "UPDATE wallets SET version = version - 5 WHERE wallet_id = 3",
+            ),
+            Plant::UnbalancedEntryOne => (
+                "UPDATE postings SET amount = amount + 1 WHERE entry_id = 1 AND seq = 1",
+                "UPDATE postings SET amount = amount - 1 WHERE entry_id = 1 AND seq = 1",
+            ),
+            Plant::EntryWithoutPostings => (
+                "INSERT INTO journal (entry_id, txn_no, kind, created_at_ms, business_date, account, points,
+                                      balance_after)
+                 VALUES (999, '20261125000000999999', 3, 0, 20261125, 'M141305', 0, 0)",
+                "DELETE FROM journal WHERE entry_id = 999",
+            ),
+        }
+    }
 }
 
 mod sqlite_engine {
@@ -317,5 +397,218 @@ mod postgres_engine {
     }
 }
 
+mod journal_engine {
+    use super::*;
+    use actors::journal::{EntryKind, HouseAccount, NewEntry, PreparedEntry, WalletId, NO_EXPIRY};
+    use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    use switch::store::journal::record::FrameBuilder;
+    use switch::store::journal::segments;
+    use switch::store::JournalStore;
+
+    /// Small segments, so the suite's batches cross from one segment into the next.
+    const SEGMENT_BYTES: u64 = 1 << 20;
+
+    pub struct Journal {
+        dir: tempfile::TempDir,
+        store: Option<Arc<JournalStore>>,
+        /// Where a planted frame was written: (segment, offset, length).
+        planted: Mutex<Option<(u32, u64, u64)>>,
+    }
+
+    impl Journal {
+        fn db(&self) -> std::path::PathBuf {
+            self.dir.path().join("switch.db")
+        }
+        fn conn(&self) -> rusqlite::Connection {
+            rusqlite::Connection::open(self.db()).unwrap()
+        }
+        fn journal(&self) -> std::path::PathBuf {
+            switch::store::journal::journal_dir(&self.db())
+        }
+        /// The end of the written part of the journal: (segment, offset).
+        fn end(&self) -> (u32, u64) {
+            let end = segments::scan(&self.journal(), |_| Ok(())).unwrap().unwrap();
+            (end.segment, u64::from(end.offset))
+        }
+        /// Writes `bytes` at the end of the journal, behind the store's back.
+        fn write_at_end(&self, bytes: &[u8]) -> (u32, u64) {
+            let (segment, offset) = self.end();
+            let f =
+                std::fs::OpenOptions::new().write(true).open(segments::segment_path(&self.journal(), segment)).unwrap();
+            f.write_all_at(bytes, offset).unwrap();
+            f.sync_all().unwrap();
+            (segment, offset)
+        }
+        fn frame(entries: &[PreparedEntry]) -> Vec<u8> {
+            let mut frame = FrameBuilder::new();
+            for e in entries {
+                frame.push(e).unwrap();
+            }
+            frame.finish().to_vec()
+        }
+    }
+
+    fn planted_entry(entry_id: u64, txn: &str, wallet: Option<(u64, u64)>, postings: Vec<Posting>) -> PreparedEntry {
+        PreparedEntry {
+            entry_id,
+            txn_no: txn.parse().unwrap(),
+            created_at_ms: 0,
+            entry: NewEntry {
+                kind: EntryKind::Grant,
+                wallet: wallet.map(|(w, v)| (WalletId(w), v)),
+                idem_key: Some(format!("PLANT{entry_id}")),
+                venue: None,
+                account: "M141305".parse().unwrap(),
+                points: 0,
+                balance_after: 0,
+                voids: None,
+                postings,
+            },
+        }
+    }
+
+    impl Engine for Journal {
+        async fn empty() -> Self {
+            Journal { dir: tempfile::tempdir().unwrap(), store: None, planted: Mutex::new(None) }
+        }
+
+        async fn migrate(&self, version: Option<u32>) -> Result<u32, String> {
+            assert_eq!(version, None, "the journal engine is migrated whole");
+            if self.store.is_none() {
+                JournalStore::open(&self.db(), 1, SEGMENT_BYTES).await.map_err(|e| e.to_string())?;
+            }
+            Ok(switch::store::sqlite::latest_version())
+        }
+
+        async fn open(&mut self) {
+            self.store = None; // a restart: the writer stops, the data directory's lock is released
+            self.store = Some(Arc::new(JournalStore::open(&self.db(), 2, SEGMENT_BYTES).await.unwrap()));
+        }
+
+        fn close(&mut self) {
+            self.store = None;
+        }
+
+        fn store(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn registry(&self) -> Arc<dyn Registry> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn partners(&self) -> Arc<dyn actors::partners::PartnerBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        fn settlement(&self) -> Arc<dyn actors::settlement::SettlementBook> {
+            self.store.clone().expect("store opened")
+        }
+
+        async fn load_demo(&self, options: SeedOptions) {
+            self.store.as_ref().expect("store opened").load_demo(options).await.unwrap();
+        }
+
+        async fn exec(&self, sql: &str) {
+            self.conn().execute_batch(sql).unwrap();
+        }
+
+        async fn query_i64(&self, sql: &str) -> i64 {
+            self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+
+        async fn interrupt_commit(&mut self, batch: Vec<PreparedEntry>) -> Option<Result<Vec<CommitOutcome>, String>> {
+            // What a crash during the batch's write leaves: the first part of its frame on disk,
+            // never synced as a whole, the rest never written.
+            self.store = None;
+            let frame = Journal::frame(&batch);
+            self.write_at_end(&frame[..frame.len() / 2]);
+            None
+        }
+
+        const JOURNAL_WALLET_INDEX_SQL: &'static str =
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'journal_wallet'";
+
+        async fn entry_count(&self) -> i64 {
+            JournalStore::audit_files(&self.db()).unwrap().entries as i64
+        }
+
+        async fn posting_count(&self) -> i64 {
+            JournalStore::audit_files(&self.db()).unwrap().postings as i64
+        }
+
+        async fn lots_keyed(&self, lot: u32) -> i64 {
+            let store = self.store();
+            let wallets = self.query_i64("SELECT COALESCE(MAX(wallet_id), 0) FROM wallets").await as u64;
+            let mut n = 0;
+            for w in 1..=wallets {
+                if let Some(state) = store.load_wallet(WalletId(w)).await.unwrap() {
+                    n += state.accounts.iter().flat_map(|(_, s)| s.lots()).filter(|(l, _)| *l == lot).count() as i64;
+                }
+            }
+            n
+        }
+
+        async fn lot_amount(&self, wallet: u64, lot: u32) -> i64 {
+            let state = self.store().load_wallet(WalletId(wallet)).await.unwrap();
+            state.map_or(0, |s| {
+                s.accounts.iter().flat_map(|(_, a)| a.lots()).filter(|(l, _)| *l == lot).map(|(_, a)| a as i64).sum()
+            })
+        }
+
+        async fn plant(&self, d: Plant) {
+            let store = self.store();
+            let head = store.journal_head().await.unwrap().last_entry_id;
+            let version = |w: u64| {
+                let store = store.clone();
+                async move { store.load_wallet(WalletId(w)).await.unwrap().unwrap().version }
+            };
+            let municipal: protocol::AccountRef = "M141305".parse().unwrap();
+            let entry = match d {
+                Plant::WalletTwoLot => planted_entry(
+                    head + 1000,
+                    "20991231000000000001",
+                    Some((2, version(2).await)),
+                    vec![
+                        Posting::Citizen {
+                            wallet: WalletId(2),
+                            account: municipal,
+                            lot: NO_EXPIRY,
+                            amount: -(1 << 40),
+                        },
+                        Posting::House { account: HouseAccount::Location(1), amount: 1 << 40 },
+                    ],
+                ),
+                Plant::WalletThreeVersion => planted_entry(
+                    head + 1000,
+                    "20991231000000000001",
+                    Some((3, version(3).await + 5)),
+                    vec![
+                        Posting::Citizen { wallet: WalletId(3), account: municipal, lot: NO_EXPIRY, amount: -1 },
+                        Posting::House { account: HouseAccount::Location(1), amount: 1 },
+                    ],
+                ),
+                Plant::UnbalancedEntryOne => planted_entry(
+                    head + 1000,
+                    "20991231000000000001",
+                    None,
+                    vec![Posting::House { account: HouseAccount::Location(1), amount: 1 }],
+                ),
+                Plant::EntryWithoutPostings => planted_entry(999, "20261125000000999999", None, Vec::new()),
+            };
+            let frame = Journal::frame(&[entry]);
+            let (segment, offset) = self.write_at_end(&frame);
+            *self.planted.lock().unwrap() = Some((segment, offset, frame.len() as u64));
+        }
+
+        async fn unplant(&self, _: Plant) {
+            let (segment, offset, len) = self.planted.lock().unwrap().take().expect("planted");
+            segments::zero_range(&self.journal(), segment, offset, len).unwrap();
+        }
+    }
+}
+
+pub use journal_engine::Journal;
 pub use postgres_engine::Postgres;
 pub use sqlite_engine::Sqlite;

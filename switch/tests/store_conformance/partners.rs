@@ -208,14 +208,40 @@ pub mod cases {
     /// The sweep's work list: wallets with a reserved lot past its deadline, paged by wallet
     /// id, with their default municipality.
     pub async fn reserve_due_lists_overdue_wallets_in_pages<E: Engine>() {
-        let (e, book, _) = seeded::<E>(5).await;
-        // Lots written directly: only the listing is under test here.
-        e.exec(
-            "INSERT INTO wallet_lots (wallet_id, account, lot, amount) VALUES
-                 (1, 'R', 20261101, 10), (2, 'R', 20261201, 10), (3, 'R', 20261120, 0),
-                 (4, 'R', 20261110, 5), (4, 'R', 20261111, 5), (5, 'R', 20261101, 7)",
-        )
-        .await;
+        let (e, book, store) = seeded::<E>(5).await;
+        // Reserved lots, from partner credits: (wallet, lot, points).
+        let lots = [(1, 20261101, 10), (2, 20261201, 10), (4, 20261110, 5), (4, 20261111, 5), (5, 20261101, 7)];
+        let mut n = super::super::Numbers::of(&store).await;
+        let mut versions = std::collections::HashMap::new();
+        let entries = lots
+            .iter()
+            .enumerate()
+            .map(|(i, (wallet, lot, points))| {
+                let version = versions.entry(*wallet).or_insert(1u64);
+                *version += 1;
+                NewEntry {
+                    kind: EntryKind::Credit,
+                    wallet: Some((WalletId(*wallet), *version - 1)),
+                    idem_key: Some(format!("P7:due{i}")),
+                    venue: None,
+                    account: AccountRef::reserved(),
+                    points: *points as u64,
+                    balance_after: *points as u64,
+                    voids: None,
+                    postings: vec![
+                        Posting::Citizen {
+                            wallet: WalletId(*wallet),
+                            account: AccountRef::reserved(),
+                            lot: *lot,
+                            amount: *points,
+                        },
+                        Posting::House { account: HouseAccount::Partner(7), amount: -points },
+                    ],
+                }
+            })
+            .collect();
+        let outcomes = super::super::commit(&store, &n.batch(entries)).await;
+        assert!(outcomes.iter().all(|o| *o == actors::journal::CommitOutcome::Committed), "{outcomes:?}");
         e.exec("UPDATE citizens SET default_municipality = NULL WHERE wallet_id = 5").await;
         let page = book.reserve_due(20261125, WalletId(0), 2).await.unwrap();
         assert_eq!(page, vec![(WalletId(1), Some("141305".into())), (WalletId(4), Some("141305".into()))]);

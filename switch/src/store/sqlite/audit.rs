@@ -117,20 +117,24 @@ fn negative_lot(c: &Connection) -> rusqlite::Result<Option<String>> {
 
 /// Every closed settlement book equals what the journal gives for its period, and what its
 /// lines (a report's detail) give.
-fn closed_settlement_differs(c: &Connection) -> rusqlite::Result<Option<String>> {
+/// The closed (book, period) pairs and their closed figures.
+pub(crate) fn closed_figures(c: &Connection) -> rusqlite::Result<(Vec<(String, u32)>, Figures)> {
     let mut closed = Figures::new();
     let mut books: Vec<(String, u32)> = Vec::new();
-    {
-        let mut stmt = c.prepare("SELECT book, period FROM settlement_closes")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
-            books.push(row?);
-        }
-        let mut stmt = c.prepare("SELECT book, period, counterparty, entries, points FROM settlement_closed_rows")?;
-        for row in stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?))))? {
-            let (key, value) = row?;
-            closed.insert(key, value);
-        }
+    let mut stmt = c.prepare("SELECT book, period FROM settlement_closes")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
+        books.push(row?);
     }
+    let mut stmt = c.prepare("SELECT book, period, counterparty, entries, points FROM settlement_closed_rows")?;
+    for row in stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?))))? {
+        let (key, value) = row?;
+        closed.insert(key, value);
+    }
+    Ok((books, closed))
+}
+
+fn closed_settlement_differs(c: &Connection) -> rusqlite::Result<Option<String>> {
+    let (books, closed) = closed_figures(c)?;
     let mut reconciler = Reconciler::new(books.iter().cloned());
     let Some((from, to)) = reconciler.dates() else { return Ok(None) };
 
@@ -160,13 +164,21 @@ fn closed_settlement_differs(c: &Connection) -> rusqlite::Result<Option<String>>
     if let Some(found) = reconciler.first_difference(&closed) {
         return Ok(Some(found));
     }
+    closed_lines_differ(c, &books, &closed)
+}
 
+/// Whether each closed book's lines still sum to what was closed.
+pub(crate) fn closed_lines_differ(
+    c: &Connection,
+    books: &[(String, u32)],
+    closed: &Figures,
+) -> rusqlite::Result<Option<String>> {
     let mut from_lines = Figures::new();
     let mut stmt = c.prepare(
         "SELECT counterparty, SUM(entries), SUM(points) FROM settlement_lines
          WHERE book = ?1 AND business_date BETWEEN ?2 AND ?3 GROUP BY counterparty",
     )?;
-    for (book, period) in &books {
+    for (book, period) in books {
         let Ok(p) = actors::settlement::Period::from_yyyymm(*period) else {
             return Ok(Some(format!("closed settlement book {book} has an unreadable period {period}")));
         };
@@ -178,5 +190,5 @@ fn closed_settlement_differs(c: &Connection) -> rusqlite::Result<Option<String>>
             from_lines.insert((book.clone(), *period, counterparty), value);
         }
     }
-    Ok(first_difference(&closed, &from_lines, "its lines give"))
+    Ok(first_difference(closed, &from_lines, "its lines give"))
 }

@@ -28,7 +28,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[PreparedEntry]) -> rusqlite:
 }
 
 /// The lines, and their sums added to the windows (updated in day, book, counterparty order).
-pub(super) fn write_settlement(conn: &Connection, lines: &[SettlementLine]) -> rusqlite::Result<()> {
+pub(crate) fn write_settlement(conn: &Connection, lines: &[SettlementLine]) -> rusqlite::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }

@@ -5,7 +5,7 @@
 //! login-failure counts, seeding); reads run on a small pool of read-only connections on
 //! tokio's blocking threads, so they never queue behind a commit's fsync.
 
-mod audit;
+pub(crate) mod audit;
 mod commit;
 mod grants;
 mod outbox;
@@ -20,11 +20,14 @@ mod tickets;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-use actors::journal::{CommitOutcome, PreparedEntry};
+use actors::journal::{CommitOutcome, PreparedEntry, WalletId};
 use actors::store::{StoreError, StoreFuture};
-use rusqlite::{Connection, OpenFlags};
+use actors::wallet_state::WalletStatus;
+use protocol::MyKeyId;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
+pub(crate) use commit::write_settlement;
 pub use schema::latest_version;
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -199,6 +202,46 @@ impl SqliteStore {
     /// Loads the demo sample (one transaction on the writer thread).
     pub fn load_demo(&self, options: seed::SeedOptions) -> StoreFuture<seed::SeedSummary> {
         self.write(move |c| seed::load(c, &options))
+    }
+
+    /// Loads the demo's set-up rows and identities without its ledger rows (the journal
+    /// engine writes the grant entries to its journal).
+    pub(crate) fn load_demo_identities(&self, options: seed::SeedOptions) -> StoreFuture<seed::SeedSummary> {
+        self.write(move |c| seed::load_with(c, &options, seed::LedgerRows::Left))
+    }
+
+    /// Every wallet's MyKey ID and status (the journal engine's book starts from these).
+    pub(crate) fn wallet_identities(&self) -> StoreFuture<Vec<(WalletId, MyKeyId, WalletStatus)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT wallet_id, mykey_id, status FROM wallets ORDER BY wallet_id")?;
+            let rows = stmt.query_map([], |r| {
+                let mykey: String = r.get(1)?;
+                Ok((
+                    WalletId(r.get::<_, i64>(0)? as u64),
+                    mykey.parse().map_err(|_| reads::bad(1, "MyKey ID"))?,
+                    WalletStatus::from_u8(r.get(2)?).ok_or_else(|| reads::bad(2, "wallet status"))?,
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The default municipality of each wallet asked (None when not set), in the order asked.
+    pub(crate) fn default_municipalities(&self, wallets: Vec<WalletId>) -> StoreFuture<Vec<Option<String>>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT default_municipality FROM citizens WHERE wallet_id = ?1")?;
+            wallets
+                .iter()
+                .map(|w| {
+                    stmt.query_row([w.0 as i64], |r| r.get::<_, Option<String>>(0)).optional().map(Option::flatten)
+                })
+                .collect()
+        })
+    }
+
+    /// Whether the SQLite journal holds entries (a data directory in the SQLite layout).
+    pub(crate) fn has_sql_journal(&self) -> StoreFuture<bool> {
+        self.read(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM journal)", [], |r| r.get(0)))
     }
 
     pub(crate) fn commit_batch(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {

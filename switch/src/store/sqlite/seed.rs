@@ -16,6 +16,18 @@ pub fn is_seeded(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 pub fn load(conn: &mut Connection, options: &SeedOptions) -> rusqlite::Result<SeedSummary> {
+    load_with(conn, options, LedgerRows::Written)
+}
+
+/// Whether the demo's grant entries, postings and lots go into SQLite with the rest, or are
+/// left to the journal engine (which appends them to its journal itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerRows {
+    Written,
+    Left,
+}
+
+pub fn load_with(conn: &mut Connection, options: &SeedOptions, ledger: LedgerRows) -> rusqlite::Result<SeedSummary> {
     // Hash outside the transaction, on every core: it is the slow part of a small seed.
     let catalog = catalog_rows(options);
 
@@ -57,12 +69,17 @@ pub fn load(conn: &mut Connection, options: &SeedOptions) -> rusqlite::Result<Se
     for id in &catalog.event_terminals {
         tx.execute("INSERT INTO event_terminals (event_code, terminal_id) VALUES (?1, ?2)", params![event_code, id])?;
     }
-    load_citizens(&tx, options, catalog.event_lot())?;
+    load_citizens(&tx, options, catalog.event_lot(), ledger)?;
     tx.commit()?;
     Ok(SeedSummary { terminals: catalog.terminals.len(), citizens: options.citizens })
 }
 
-fn load_citizens(tx: &rusqlite::Transaction<'_>, options: &SeedOptions, event_lot: u32) -> rusqlite::Result<()> {
+fn load_citizens(
+    tx: &rusqlite::Transaction<'_>,
+    options: &SeedOptions,
+    event_lot: u32,
+    ledger: LedgerRows,
+) -> rusqlite::Result<()> {
     let mut wallet = tx.prepare("INSERT INTO wallets (wallet_id, mykey_id, status, version) VALUES (?1, ?2, 1, 1)")?;
     let mut card = tx.prepare("INSERT INTO cards (cert_serial, wallet_id, expires_on) VALUES (?1, ?2, ?3)")?;
     let mut lot = tx.prepare("INSERT INTO wallet_lots (wallet_id, account, lot, amount) VALUES (?1, ?2, ?3, ?4)")?;
@@ -87,6 +104,11 @@ fn load_citizens(tx: &rusqlite::Transaction<'_>, options: &SeedOptions, event_lo
         let CitizenRows { wallet_id, mykey_id, cert_serial, entry_id, txn_no, kind, .. } = &c;
         wallet.execute(params![wallet_id, mykey_id])?;
         card.execute(params![cert_serial, wallet_id, CARD_EXPIRES_ON])?;
+        profile.execute(params![wallet_id, &*c.mypage_password_hash, c.default_municipality, c.created_at_ms])?;
+        service_id.execute(params![wallet_id, demo::DEMO_PARTNER_ISSUER, c.partner_customer_id, c.created_at_ms])?;
+        if ledger == LedgerRows::Left {
+            continue;
+        }
         journal.execute(params![
             entry_id,
             txn_no.as_str(),
@@ -103,8 +125,6 @@ fn load_citizens(tx: &rusqlite::Transaction<'_>, options: &SeedOptions, event_lo
         for (seq, posting_wallet, account, lot_key, amount) in &c.postings {
             posting.execute(params![entry_id, seq, posting_wallet, account, lot_key, amount])?;
         }
-        profile.execute(params![wallet_id, &*c.mypage_password_hash, c.default_municipality, c.created_at_ms])?;
-        service_id.execute(params![wallet_id, demo::DEMO_PARTNER_ISSUER, c.partner_customer_id, c.created_at_ms])?;
     }
     Ok(())
 }

@@ -1,0 +1,564 @@
+//! The book: what the journal says, held in memory — every wallet's version and lots, every
+//! idempotency key, every void and where each entry lies.
+//!
+//! The writer thread decides a batch against the book ([`Book::decide`]: the same outcomes
+//! as the SQL engines' unique indexes, version check and `amount >= 0` CHECK), writes the
+//! accepted entries, and only once they are durable installs them ([`Book::apply`]): readers
+//! never see an entry that is not on disk. Recovery builds the same book by replaying the
+//! journal ([`Book::replay`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use actors::journal::{CommitOutcome, EntryKind, JournalHead, Posting, PreparedEntry, WalletId};
+use actors::wallet_state::{WalletState, WalletStatus};
+use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
+
+use super::record::{key_hash, key_hash_bytes, EntryView};
+use super::segments::Location;
+
+/// One record in this many gets a point in the sparse index; a lookup by entry id or
+/// transaction number reads at most this many records from there.
+pub const INDEX_EVERY_RECORDS: u64 = 64;
+
+/// A hasher for keys that are hashes already (key hashes, wallet ids).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Wallet ids are small and dense: spread them so hashbrown's control bytes differ.
+        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// One lot of a wallet: account (interned), lot key (expiry), points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lot {
+    pub account: u32,
+    pub lot: u32,
+    pub amount: i64,
+}
+
+/// A wallet as the book holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookWallet {
+    pub mykey: MyKeyId,
+    pub status: WalletStatus,
+    /// Entries written for this wallet (the version every write checks).
+    pub version: u64,
+    /// The last entry that changed this wallet (its version or a lot).
+    pub last_entry: u64,
+    /// Non-empty lots, unordered.
+    pub lots: Vec<Lot>,
+}
+
+/// A point of the sparse index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexPoint {
+    pub entry_id: u64,
+    pub txn_no: TxnNo,
+    pub at: Location,
+}
+
+/// Why a batch cannot be written at all (the SQL engines' CHECK failing the transaction).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BatchRefused(pub String);
+
+/// The changes a decided batch makes once durable.
+pub struct Decision {
+    pub outcomes: Vec<CommitOutcome>,
+    /// Touched wallets' new version, last entry and lots.
+    wallets: Vec<(u64, u64, u64, Vec<Lot>)>,
+}
+
+impl Decision {
+    pub fn accepted(&self) -> impl Iterator<Item = usize> + '_ {
+        self.outcomes.iter().enumerate().filter(|(_, o)| **o == CommitOutcome::Committed).map(|(i, _)| i)
+    }
+}
+
+#[derive(Default)]
+pub struct Book {
+    /// Indexed by wallet id.
+    wallets: Vec<Option<BookWallet>>,
+    accounts: Vec<AccountRef>,
+    account_ids: HashMap<AccountRef, u32>,
+    /// The same, by the accounts' text (replay reads records in place).
+    account_texts: HashMap<String, u32>,
+    /// Idempotency key hash → the record holding that key.
+    keys: IdMap<Location>,
+    /// Further records whose keys share a hash with one in `keys` (64-bit collisions: rare).
+    key_overflow: IdMap<Vec<Location>>,
+    /// Voided entry → the void's entry id.
+    voided: IdMap<u64>,
+    points: Vec<IndexPoint>,
+    /// Entries whose transaction number is below an earlier entry's (only possible in data
+    /// migrated from elsewhere); looked up here before the sparse index.
+    txn_exceptions: BTreeMap<TxnNo, Location>,
+    records: u64,
+    postings: u64,
+    head: JournalHead,
+    /// Partner credits to the reserved account, per wallet, oldest first (画面51).
+    reserved_receipts: IdMap<Vec<Location>>,
+}
+
+impl Book {
+    // -----------------------------------------------------------------------------------------
+    // Wallets
+
+    pub fn account_id(&mut self, account: &AccountRef) -> u32 {
+        if let Some(id) = self.account_ids.get(account) {
+            return *id;
+        }
+        let id = self.accounts.len() as u32;
+        self.accounts.push(account.clone());
+        self.account_ids.insert(account.clone(), id);
+        id
+    }
+
+    fn known_account(&self, account: &AccountRef) -> Option<u32> {
+        self.account_ids.get(account).copied()
+    }
+
+    /// Adds a wallet the set-up side created (or recovery read), if the book does not have it.
+    pub fn add_wallet(&mut self, id: WalletId, mykey: MyKeyId, status: WalletStatus) {
+        let i = id.0 as usize;
+        if self.wallets.len() <= i {
+            self.wallets.resize(i + 1, None);
+        }
+        match &mut self.wallets[i] {
+            Some(w) => {
+                w.mykey = mykey;
+                w.status = status;
+            }
+            slot @ None => {
+                *slot = Some(BookWallet { mykey, status, version: 0, last_entry: 0, lots: Vec::new() });
+            }
+        }
+    }
+
+    pub fn reserve_wallets(&mut self, n: usize) {
+        self.wallets.reserve(n.saturating_sub(self.wallets.len()));
+    }
+
+    pub fn wallet(&self, id: WalletId) -> Option<&BookWallet> {
+        self.wallets.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn wallet_mut(&mut self, id: WalletId) -> Option<&mut BookWallet> {
+        self.wallets.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    pub fn set_status(&mut self, id: WalletId, status: WalletStatus) -> bool {
+        self.wallet_mut(id).map(|w| w.status = status).is_some()
+    }
+
+    pub fn set_mykey(&mut self, id: WalletId, mykey: MyKeyId) -> bool {
+        self.wallet_mut(id).map(|w| w.mykey = mykey).is_some()
+    }
+
+    /// The wallet as the actors load it.
+    pub fn wallet_state(&self, id: WalletId) -> Option<WalletState> {
+        let w = self.wallet(id)?;
+        let mut state = WalletState::new(id, w.mykey, w.status, w.version);
+        for lot in &w.lots {
+            state.load_lot(self.accounts[lot.account as usize].clone(), lot.lot, lot.amount as u64);
+        }
+        Some(state.loaded())
+    }
+
+    /// Wallets after `after` (by id) holding reserved points whose deadline is before `today`.
+    pub fn reserve_due(&self, today: u32, after: WalletId, limit: usize) -> Vec<WalletId> {
+        let Some(reserved) = self.known_account(&AccountRef::reserved()) else { return Vec::new() };
+        let start = (after.0 as usize).saturating_add(1).min(self.wallets.len());
+        self.wallets[start..]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let w = w.as_ref()?;
+                w.lots
+                    .iter()
+                    .any(|l| l.account == reserved && l.lot < today && l.amount > 0)
+                    .then_some(WalletId((start + i) as u64))
+            })
+            .take(limit)
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Deciding and applying a batch
+
+    /// Decides each entry of `batch` as the SQL engines would, in order: a key already used
+    /// (in the journal or earlier in the batch) is `DuplicateKey`; a second void of an entry
+    /// `AlreadyVoided`; a missing, revoked or differently versioned wallet `StaleVersion`.
+    /// A lot that would go below zero, or a posting for a wallet the book does not know,
+    /// refuses the whole batch. `stored_key` reads the key of a record whose key hash matched.
+    pub fn decide(
+        &mut self,
+        batch: &[PreparedEntry],
+        stored_key: &mut dyn FnMut(Location) -> Option<String>,
+    ) -> Result<Decision, BatchRefused> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut touched: IdMap<BookWallet> = IdMap::default();
+        let mut batch_keys: HashMap<&str, ()> = HashMap::new();
+        let mut batch_voids: IdMap<()> = IdMap::default();
+        for p in batch {
+            let e = &p.entry;
+            if let Some(key) = e.idem_key.as_deref() {
+                if batch_keys.contains_key(key) || self.key_taken(key, stored_key) {
+                    outcomes.push(CommitOutcome::DuplicateKey);
+                    continue;
+                }
+            }
+            if let Some((voided, _)) = e.voids {
+                if batch_voids.contains_key(&voided) || self.voided.contains_key(&voided) {
+                    outcomes.push(CommitOutcome::AlreadyVoided);
+                    continue;
+                }
+            }
+            if let Some((wallet, version)) = e.wallet {
+                let current = touched.get(&wallet.0).or_else(|| self.wallet(wallet));
+                match current {
+                    Some(w) if w.status == WalletStatus::Active && w.version == version => {}
+                    _ => {
+                        outcomes.push(CommitOutcome::StaleVersion);
+                        continue;
+                    }
+                }
+            }
+            // Accepted: its effects, on copies of the wallets it touches.
+            for posting in &e.postings {
+                if let Posting::Citizen { wallet, account, lot, amount } = posting {
+                    let account_id = self.account_id(account);
+                    let w = match touched.entry(wallet.0) {
+                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            let w = self.wallets.get(wallet.0 as usize).and_then(Option::as_ref).cloned().ok_or_else(
+                                || {
+                                    BatchRefused(format!(
+                                        "entry {}: a posting names wallet {}, which does not exist",
+                                        p.entry_id, wallet.0
+                                    ))
+                                },
+                            )?;
+                            v.insert(w)
+                        }
+                    };
+                    add_to_lot(&mut w.lots, account_id, *lot, *amount).map_err(|have| {
+                        BatchRefused(format!(
+                            "entry {}: wallet {} account {account} lot {lot} holds {have} and cannot take {amount}",
+                            p.entry_id, wallet.0
+                        ))
+                    })?;
+                    w.last_entry = p.entry_id;
+                }
+            }
+            if let Some((wallet, version)) = e.wallet {
+                let w = match touched.entry(wallet.0) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(self.wallets[wallet.0 as usize].clone().expect("checked above"))
+                    }
+                };
+                w.version = version + 1;
+                w.last_entry = p.entry_id;
+            }
+            if let Some(key) = e.idem_key.as_deref() {
+                batch_keys.insert(key, ());
+            }
+            if let Some((voided, _)) = e.voids {
+                batch_voids.insert(voided, ());
+            }
+            outcomes.push(CommitOutcome::Committed);
+        }
+        let wallets = touched.into_iter().map(|(id, w)| (id, w.version, w.last_entry, w.lots)).collect();
+        Ok(Decision { outcomes, wallets })
+    }
+
+    /// Installs a decided batch once durable: `locations` holds the accepted entries' records,
+    /// in batch order. Status and MyKey ID are left as they are now (an identity change may
+    /// have happened while the batch was being written).
+    pub fn apply(&mut self, batch: &[PreparedEntry], decision: Decision, locations: &[Location]) {
+        let accepted: Vec<usize> = decision.accepted().collect();
+        for (id, version, last_entry, lots) in decision.wallets {
+            if let Some(w) = self.wallets.get_mut(id as usize).and_then(Option::as_mut) {
+                w.version = version;
+                w.last_entry = last_entry;
+                w.lots = lots;
+                w.lots.shrink_to_fit();
+            }
+        }
+        for (i, at) in accepted.into_iter().zip(locations) {
+            self.index(&batch[i], *at);
+        }
+    }
+
+    /// As [`Book::replay`], from a record read in place (recovery: no allocation per record).
+    pub fn replay_view(&mut self, v: &EntryView<'_>, at: Location) -> Result<(), String> {
+        let entry = v.entry_id;
+        let mut touched = [0u64; 4];
+        let mut more: Vec<u64> = Vec::new();
+        let mut n = 0usize;
+        v.citizen_postings(|c| {
+            let account_id = match self.account_texts.get(c.account) {
+                Some(id) => *id,
+                None => {
+                    let account: AccountRef =
+                        c.account.parse().map_err(|_| format!("entry {entry}: account {}", c.account))?;
+                    let id = self.account_id(&account);
+                    self.account_texts.insert(c.account.to_owned(), id);
+                    id
+                }
+            };
+            let w = self
+                .wallets
+                .get_mut(c.wallet as usize)
+                .and_then(Option::as_mut)
+                .ok_or_else(|| format!("entry {entry} names wallet {}, which the set-up data lacks", c.wallet))?;
+            if n < touched.len() {
+                touched[n] = c.wallet;
+            } else {
+                more.push(c.wallet);
+            }
+            n += 1;
+            if w.last_entry >= entry {
+                return Ok(()); // already in the state this replay started from
+            }
+            add_to_lot(&mut w.lots, account_id, c.lot, c.amount).map_err(|have| {
+                format!(
+                    "entry {entry}: wallet {} account {} lot {} holds {have} and cannot take {}",
+                    c.wallet, c.account, c.lot, c.amount
+                )
+            })
+        })?;
+        if let Some((wallet, version)) = v.wallet {
+            let w = self
+                .wallets
+                .get_mut(wallet as usize)
+                .and_then(Option::as_mut)
+                .ok_or_else(|| format!("entry {entry} is for wallet {wallet}, which the set-up data lacks"))?;
+            if w.last_entry < entry {
+                w.version = version + 1;
+            }
+            w.last_entry = w.last_entry.max(entry);
+        }
+        for wallet in touched.iter().take(n.min(touched.len())).chain(more.iter()) {
+            if let Some(w) = self.wallets.get_mut(*wallet as usize).and_then(Option::as_mut) {
+                w.last_entry = w.last_entry.max(entry);
+            }
+        }
+        let reserved_receipt = v.kind == EntryKind::Credit as u8 && v.account == "R";
+        let wallet = v.wallet.map(|(w, _)| w);
+        self.index_parts(v.entry_id, v.txn_no, v.idem_key, v.voids, v.posting_count, reserved_receipt, wallet, at);
+        Ok(())
+    }
+
+    /// Applies an entry read back from the journal (recovery): its wallet effects, then its
+    /// place in the indexes. Errors mean the journal contradicts itself.
+    pub fn replay(&mut self, p: &PreparedEntry, at: Location) -> Result<(), String> {
+        for posting in &p.entry.postings {
+            if let Posting::Citizen { wallet, account, lot, amount } = posting {
+                let account_id = self.account_id(account);
+                let entry = p.entry_id;
+                let w = self
+                    .wallet_mut(*wallet)
+                    .ok_or_else(|| format!("entry {entry} names wallet {}, which the set-up data lacks", wallet.0))?;
+                if w.last_entry >= entry {
+                    continue; // already in the state this replay started from
+                }
+                add_to_lot(&mut w.lots, account_id, *lot, *amount).map_err(|have| {
+                    format!(
+                        "entry {entry}: wallet {} account {account} lot {lot} holds {have} and cannot take {amount}",
+                        wallet.0
+                    )
+                })?;
+            }
+        }
+        let entry = p.entry_id;
+        let mut touched = Vec::new();
+        for posting in &p.entry.postings {
+            if let Posting::Citizen { wallet, .. } = posting {
+                touched.push(*wallet);
+            }
+        }
+        if let Some((wallet, version)) = p.entry.wallet {
+            let w = self
+                .wallet_mut(wallet)
+                .ok_or_else(|| format!("entry {entry} is for wallet {}, which the set-up data lacks", wallet.0))?;
+            if w.last_entry < entry {
+                w.version = version + 1;
+            }
+            touched.push(wallet);
+        }
+        for wallet in touched {
+            if let Some(w) = self.wallet_mut(wallet) {
+                w.last_entry = w.last_entry.max(entry);
+            }
+        }
+        self.index(p, at);
+        Ok(())
+    }
+
+    /// Records a durable entry in the indexes.
+    fn index(&mut self, p: &PreparedEntry, at: Location) {
+        let e = &p.entry;
+        let reserved_receipt = e.kind == EntryKind::Credit && e.account.kind == AccountKind::Reserved;
+        self.index_parts(
+            p.entry_id,
+            p.txn_no,
+            e.idem_key.as_deref().map(str::as_bytes),
+            e.voids.map(|(v, _)| v),
+            e.postings.len(),
+            reserved_receipt,
+            e.wallet.map(|(w, _)| w.0),
+            at,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn index_parts(
+        &mut self,
+        entry_id: u64,
+        txn_no: TxnNo,
+        key: Option<&[u8]>,
+        voids: Option<u64>,
+        postings: usize,
+        reserved_receipt: bool,
+        wallet: Option<u64>,
+        at: Location,
+    ) {
+        if let Some(key) = key {
+            let h = key_hash_bytes(key);
+            match self.keys.entry(h) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(at);
+                }
+                // Another key with the same 64-bit hash: both are kept, compared by their text.
+                std::collections::hash_map::Entry::Occupied(o) if *o.get() != at => {
+                    self.key_overflow.entry(h).or_default().push(at)
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+        }
+        if let Some(voided) = voids {
+            self.voided.insert(voided, entry_id);
+        }
+        if self.records.is_multiple_of(INDEX_EVERY_RECORDS) {
+            self.points.push(IndexPoint { entry_id, txn_no, at });
+        }
+        match self.head.last_txn_no {
+            Some(last) if txn_no < last => {
+                self.txn_exceptions.insert(txn_no, at);
+            }
+            _ => self.head.last_txn_no = Some(txn_no),
+        }
+        self.head.last_entry_id = self.head.last_entry_id.max(entry_id);
+        self.records += 1;
+        self.postings += postings as u64;
+        if reserved_receipt {
+            if let Some(wallet) = wallet {
+                self.reserved_receipts.entry(wallet).or_default().push(at);
+            }
+        }
+    }
+
+    fn key_taken(&self, key: &str, stored_key: &mut dyn FnMut(Location) -> Option<String>) -> bool {
+        let h = key_hash(key);
+        let Some(first) = self.keys.get(&h) else { return false };
+        let overflow = self.key_overflow.get(&h).map(Vec::as_slice).unwrap_or(&[]);
+        std::iter::once(first).chain(overflow).any(|at| stored_key(*at).as_deref() == Some(key))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Reads
+
+    /// Records whose key hashes like `key` (the caller reads them and compares the key).
+    pub fn key_candidates(&self, key: &str) -> Vec<Location> {
+        let h = key_hash(key);
+        let mut all: Vec<Location> = self.keys.get(&h).copied().into_iter().collect();
+        all.extend(self.key_overflow.get(&h).into_iter().flatten().copied());
+        all
+    }
+
+    /// Where to start reading forward to find `entry_id` (the sparse index point at or before).
+    pub fn start_for_entry(&self, entry_id: u64) -> Option<Location> {
+        let i = self.points.partition_point(|p| p.entry_id <= entry_id);
+        (i > 0).then(|| self.points[i - 1].at)
+    }
+
+    /// Where to start reading forward to find `txn_no`, or the record itself if it is one of
+    /// the out-of-order exceptions.
+    pub fn start_for_txn(&self, txn_no: TxnNo) -> Option<(Location, bool)> {
+        if let Some(at) = self.txn_exceptions.get(&txn_no) {
+            return Some((*at, true));
+        }
+        let i = self.points.partition_point(|p| p.txn_no <= txn_no);
+        (i > 0).then(|| (self.points[i - 1].at, false))
+    }
+
+    pub fn void_of(&self, entry_id: u64) -> Option<u64> {
+        self.voided.get(&entry_id).copied()
+    }
+
+    pub fn reserved_receipts(&self, wallet: WalletId) -> &[Location] {
+        self.reserved_receipts.get(&wallet.0).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn head(&self) -> JournalHead {
+        self.head
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (self.records, self.postings)
+    }
+}
+
+/// Adds `amount` to a lot; an emptied lot is removed. Err(current amount) when the lot would go
+/// below zero or past what an i64 holds.
+pub fn add_to_lot(lots: &mut Vec<Lot>, account: u32, lot: u32, amount: i64) -> Result<(), i64> {
+    match lots.iter().position(|l| l.account == account && l.lot == lot) {
+        Some(i) => {
+            let have = lots[i].amount;
+            match have.checked_add(amount) {
+                Some(0) => {
+                    lots.swap_remove(i);
+                }
+                Some(next) if next > 0 => lots[i].amount = next,
+                _ => return Err(have),
+            }
+        }
+        None if amount > 0 => lots.push(Lot { account, lot, amount }),
+        None if amount == 0 => {}
+        None => return Err(0),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lots_refuse_going_negative_and_drop_when_empty() {
+        let mut lots = Vec::new();
+        assert_eq!(add_to_lot(&mut lots, 0, 20261231, -1), Err(0));
+        add_to_lot(&mut lots, 0, 20261231, 10).unwrap();
+        assert_eq!(add_to_lot(&mut lots, 0, 20261231, -11), Err(10));
+        add_to_lot(&mut lots, 0, 20261231, -10).unwrap();
+        assert!(lots.is_empty());
+        add_to_lot(&mut lots, 0, 1, i64::MAX).unwrap();
+        assert_eq!(add_to_lot(&mut lots, 0, 1, 1), Err(i64::MAX));
+    }
+}
