@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use protocol::{MyKeyId, TxnNo};
@@ -59,9 +59,13 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
     }
 }
 
+/// The MyKey ID → wallet cache, shared with the router: a redemption whose MyKey ID is cached
+/// goes from the router to the wallet at once, without a round through this actor.
+pub type SharedMyKeys = Arc<Mutex<BoundedCache<MyKeyId, WalletId>>>;
+
 pub struct Lookup {
     store: Arc<dyn Store>,
-    by_mykey: BoundedCache<MyKeyId, WalletId>,
+    by_mykey: SharedMyKeys,
     by_card: BoundedCache<String, (WalletId, MyKeyId)>,
     mailbox_capacity: usize,
     /// Bumped by every [`Forget`]: a store answer read before it may be stale and is not cached.
@@ -72,11 +76,20 @@ impl Lookup {
     pub fn new(store: Arc<dyn Store>, cache_entries: usize, mailbox_capacity: usize) -> Self {
         Lookup {
             store,
-            by_mykey: BoundedCache::new(cache_entries),
+            by_mykey: Arc::new(Mutex::new(BoundedCache::new(cache_entries))),
             by_card: BoundedCache::new(cache_entries),
             mailbox_capacity,
             epoch: 0,
         }
+    }
+
+    /// The MyKey ID cache, for the router's hits (see [`SharedMyKeys`]).
+    pub fn shared_mykeys(&self) -> SharedMyKeys {
+        self.by_mykey.clone()
+    }
+
+    fn mykeys(&self) -> std::sync::MutexGuard<'_, BoundedCache<MyKeyId, WalletId>> {
+        self.by_mykey.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -108,10 +121,10 @@ impl Handler<Fill> for Lookup {
             return;
         }
         match fill {
-            CacheFill::MyKey(mykey, wallet) => self.by_mykey.insert(mykey, wallet),
+            CacheFill::MyKey(mykey, wallet) => self.mykeys().insert(mykey, wallet),
             CacheFill::Card(serial, wallet, mykey) => {
                 self.by_card.insert(serial, (wallet, mykey));
-                self.by_mykey.insert(mykey, wallet);
+                self.mykeys().insert(mykey, wallet);
             }
         }
     }
@@ -154,7 +167,8 @@ impl Message for ResolveMyKey {
 impl Handler<ResolveMyKey> for Lookup {
     type Result = ();
     fn handle(&mut self, msg: ResolveMyKey, ctx: &mut Self::Context) {
-        if let Some(w) = self.by_mykey.get(&msg.mykey_id) {
+        let hit = self.mykeys().get(&msg.mykey_id);
+        if let Some(w) = hit {
             return answer(msg.reply, Ok(w));
         }
         let key = msg.mykey_id;
@@ -200,7 +214,7 @@ impl Handler<Forget> for Lookup {
     type Result = ();
     fn handle(&mut self, msg: Forget, _: &mut Self::Context) {
         self.epoch += 1;
-        self.by_mykey.forget_where(|w| *w == msg.wallet);
+        self.mykeys().forget_where(|w| *w == msg.wallet);
         self.by_card.forget_where(|(w, _)| *w == msg.wallet);
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::error::SwitchError;
 use crate::identity::IdentityConflict;
 use crate::journal::WalletId;
-use crate::lookup::{Forget, Lookup, ResolveCard, ResolveMyKey, ResolveTxn};
+use crate::lookup::{Forget, Lookup, ResolveCard, ResolveMyKey, ResolveTxn, SharedMyKeys};
 use crate::mailbox::{answer, Reply};
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
@@ -42,6 +42,8 @@ struct Slot {
 pub struct Router {
     wallets: HashMap<WalletId, Slot>,
     lookup: Addr<Lookup>,
+    /// The lookup's MyKey ID cache: a hit is delivered at once (see `route_mykey`).
+    mykeys: SharedMyKeys,
     wallet_deps: WalletDeps,
     login_policy: LoginPolicy,
     hashing: HashingSlots,
@@ -55,6 +57,7 @@ pub struct Router {
 impl Router {
     pub fn new(
         lookup: Addr<Lookup>,
+        mykeys: SharedMyKeys,
         wallet_deps: WalletDeps,
         login_policy: LoginPolicy,
         hashing: HashingSlots,
@@ -68,6 +71,7 @@ impl Router {
             // touched up front; its slots cost memory as they fill.
             wallets: HashMap::with_capacity(limits.wallets_active_max),
             lookup,
+            mykeys,
             wallet_deps,
             login_policy,
             hashing,
@@ -131,6 +135,16 @@ impl Router {
     /// Asks the lookup actor and delivers the request to the wallet it names. The wait runs in
     /// its own task, not on the router: actix polls every future spawned on an actor's context
     /// each time the actor wakes, which would make thousands of waiting lookups quadratic.
+    /// Delivers a request about a MyKey ID: at once when the lookup's cache knows it (the
+    /// redemption's usual case: one hop fewer, no task), through the lookup actor otherwise.
+    fn route_mykey(&mut self, ctx: &mut Context<Self>, mykey_id: MyKeyId, request: WalletRequest) {
+        let hit = self.mykeys.lock().unwrap_or_else(|e| e.into_inner()).get(&mykey_id);
+        match hit {
+            Some(wallet) => self.deliver(wallet, request),
+            None => self.route(ctx, |r| ResolveMyKey { mykey_id, reply: r }, request),
+        }
+    }
+
     fn route<M>(&self, ctx: &mut Context<Self>, lookup: impl FnOnce(Reply<WalletId>) -> M, request: WalletRequest)
     where
         M: Message<Result = ()> + Send + 'static,
@@ -260,11 +274,7 @@ impl Handler<RedeemPoints> for Router {
     type Result = ();
     fn handle(&mut self, msg: RedeemPoints, ctx: &mut Self::Context) {
         let RedeemPoints { session, seq, mykey_id, account, points, reply } = msg;
-        self.route(
-            ctx,
-            |r| ResolveMyKey { mykey_id, reply: r },
-            WalletRequest::Redeem { session, seq, account, points, reply },
-        );
+        self.route_mykey(ctx, mykey_id, WalletRequest::Redeem { session, seq, account, points, reply });
     }
 }
 
@@ -353,7 +363,7 @@ impl Handler<MovePointsOf> for Router {
     type Result = ();
     fn handle(&mut self, msg: MovePointsOf, ctx: &mut Self::Context) {
         let MovePointsOf { mykey_id, op, reply } = msg;
-        self.route(ctx, |r| ResolveMyKey { mykey_id, reply: r }, WalletRequest::Points { op, reply });
+        self.route_mykey(ctx, mykey_id, WalletRequest::Points { op, reply });
     }
 }
 

@@ -86,7 +86,9 @@ pub async fn start(
     )
     .start();
     let ledger = Ledger::new(store.clone(), clock.clone(), limits.ledger, head).start();
-    let lookup = Lookup::new(store.clone(), limits.lookup_cache_entries, limits.lookup_mailbox_capacity).start();
+    let lookup = Lookup::new(store.clone(), limits.lookup_cache_entries, limits.lookup_mailbox_capacity);
+    let mykeys = lookup.shared_mykeys();
+    let lookup = lookup.start();
     let wallet_deps = WalletDeps {
         store,
         ledger: ledger.clone(),
@@ -96,6 +98,6 @@ pub async fn start(
         reserve: limits.reserve,
     };
     let hashing = HashingSlots::per_core();
-    let router = Router::new(lookup.clone(), wallet_deps, limits.login, hashing.clone(), limits.router).start();
+    let router = Router::new(lookup.clone(), mykeys, wallet_deps, limits.login, hashing.clone(), limits.router).start();
     Ok(Actors { router, ledger, lookup, settlement, catalog, hashing })
 }

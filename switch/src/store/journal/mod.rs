@@ -60,6 +60,16 @@ const SEED_BATCH_ENTRIES: usize = 4096;
 /// How long a settlement read waits for the projection to reach the journal's head.
 const PROJECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Gives the calling thread the lowest scheduling priority (nice 19): background work of the
+/// engine (the projection, preparing segments) must never take CPU from the redemptions.
+fn lowest_priority() {
+    // SAFETY: setpriority on this thread's own id, with valid arguments; no memory is touched.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

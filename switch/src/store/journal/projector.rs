@@ -78,21 +78,11 @@ impl Projection {
 /// Starts the projector thread on the store's SQLite file.
 pub fn start(shared: Arc<Shared>, db: PathBuf) -> std::io::Result<()> {
     std::thread::Builder::new().name("journal-project".into()).spawn(move || {
-        lowest_priority();
+        super::lowest_priority();
         let mut projector = Projector { shared, db, conn: None, cursor: None };
         projector.run();
     })?;
     Ok(())
-}
-
-/// Gives this thread the lowest scheduling priority (nice 19): the projection must never take
-/// CPU from the redemptions.
-fn lowest_priority() {
-    // SAFETY: setpriority on this thread's own id, with valid arguments; no memory is touched.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-    }
 }
 
 struct Projector {

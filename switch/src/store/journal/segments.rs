@@ -93,6 +93,9 @@ pub fn create_segment(dir: &Path, number: u32, size: u64) -> std::io::Result<()>
     while left > 0 {
         let n = left.min(ZERO_CHUNK_BYTES as u64) as usize;
         f.write_all(&zeros[..n])?;
+        // A chunk at a time to the disk: the commits' own syncs never wait behind a whole
+        // segment of zeros queued in the page cache.
+        f.sync_data()?;
         left -= n as u64;
     }
     f.sync_all()?;
@@ -411,6 +414,11 @@ impl ActiveSegment {
         self.file.clone()
     }
 
+    /// Whether half the segment is written (time to prepare the next one).
+    pub fn half_full(&self) -> bool {
+        self.end * 2 >= self.size
+    }
+
     /// Whether `len` more bytes fit.
     pub fn fits(&self, len: usize) -> bool {
         self.end + len as u64 <= self.size
@@ -426,8 +434,10 @@ impl ActiveSegment {
     }
 }
 
-/// Prepares the next segment on a thread of its own, so rotating never waits for 64 MiB of
-/// zeros to reach the disk (unless segments fill faster than the disk writes zeros).
+/// Prepares the next segment on a thread of its own, at the lowest CPU priority, once the
+/// active one is half written: rotating never waits for 64 MiB of zeros to reach the disk
+/// (unless a segment's second half fills faster than the disk writes one), and a freshly
+/// opened store does not write zeros while its first batches want the disk.
 pub struct Preparer {
     requests: mpsc::Sender<u32>,
     ready: mpsc::Receiver<(u32, std::io::Result<()>)>,
@@ -439,6 +449,7 @@ impl Preparer {
         let (requests, rx) = mpsc::channel::<u32>();
         let (tx, ready) = mpsc::channel();
         std::thread::Builder::new().name("journal-prepare".into()).spawn(move || {
+            super::lowest_priority();
             while let Ok(number) = rx.recv() {
                 let result =
                     if segment_path(&dir, number).exists() { Ok(()) } else { create_segment(&dir, number, size) };

@@ -30,7 +30,6 @@ pub struct Writer {
 
 impl Writer {
     pub fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        self.preparer.ask(self.active.number + 1);
         while let Ok(job) = jobs.recv() {
             match job {
                 Job::Commit { batch, reply } => {
@@ -81,6 +80,9 @@ impl Writer {
             }
         };
         let segment = self.active.number;
+        if self.active.half_full() {
+            self.preparer.ask(segment + 1);
+        }
         let locations: Vec<Location> =
             self.frame.offsets().iter().map(|o| Location::new(segment, (at + u64::from(*o)) as u32)).collect();
         let outcomes = decision.outcomes.clone();
@@ -109,7 +111,6 @@ impl Writer {
         }
         self.shared.files.add(next, active.file());
         self.active = active;
-        self.preparer.ask(next + 1);
         Ok(())
     }
 }
