@@ -93,6 +93,7 @@ impl OpenedStore {
     pub fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }

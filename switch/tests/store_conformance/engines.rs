@@ -506,6 +506,10 @@ mod journal_engine {
             self.store.clone().expect("store opened")
         }
 
+        fn outbox(&self) -> Arc<dyn actors::outbox::MailOutbox> {
+            self.store.clone().expect("store opened")
+        }
+
         async fn load_demo(&self, options: SeedOptions) {
             self.store.as_ref().expect("store opened").load_demo(options).await.unwrap();
         }

@@ -498,6 +498,12 @@ impl Book {
         (i > 0).then(|| self.points[i - 1].at)
     }
 
+    /// Where to start reading forward for the entries after `entry_id`: the sparse index point
+    /// at or before the next one, or the journal's first record.
+    pub fn start_after(&self, entry_id: u64) -> Option<Location> {
+        self.start_for_entry(entry_id.saturating_add(1)).or_else(|| self.points.first().map(|p| p.at))
+    }
+
     /// Where to start reading forward to find `txn_no`, or the record itself if it is one of
     /// the out-of-order exceptions.
     pub fn start_for_txn(&self, txn_no: TxnNo) -> Option<(Location, bool)> {

@@ -16,6 +16,7 @@ mod audit;
 mod book;
 mod lookup;
 pub mod migrate;
+mod outbox;
 mod projector;
 pub mod record;
 pub mod segments;

@@ -64,6 +64,36 @@ fn kinds_list(kinds: &[EntryKind]) -> String {
     }
 }
 
+impl SqliteStore {
+    /// For the journal engine's feeder read (its entries are not rows here): the MyKey ID,
+    /// address and opt-ins of each of `wallets` whose citizen has an address and some opt-in,
+    /// with the same filter as [`MailOutbox::journal_mail_events`] on this engine.
+    pub(crate) fn mail_recipients(
+        &self,
+        wallets: Vec<WalletId>,
+    ) -> StoreFuture<Vec<(WalletId, MyKeyId, String, NotifyChoices)>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT w.mykey_id, c.email, c.notify FROM citizens c JOIN wallets w ON w.wallet_id = c.wallet_id
+                 WHERE c.wallet_id = ?1 AND c.email IS NOT NULL AND c.email <> '' AND c.notify <> 0",
+            )?;
+            let mut out = Vec::new();
+            for wallet in wallets {
+                let row = statement
+                    .query_row([wallet.0 as i64], |r| {
+                        let mykey: MyKeyId = r.get::<_, String>(0)?.parse().map_err(|_| bad(0, "MyKey ID"))?;
+                        Ok((mykey, r.get::<_, String>(1)?, NotifyChoices::from_bits(r.get(2)?)))
+                    })
+                    .optional()?;
+                if let Some((mykey, address, notify)) = row {
+                    out.push((wallet, mykey, address, notify));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
 impl MailOutbox for SqliteStore {
     fn mail_cursor(&self) -> StoreFuture<u64> {
         self.read(|c| {
