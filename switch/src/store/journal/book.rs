@@ -197,6 +197,45 @@ impl Book {
             .collect()
     }
 
+    /// (wallet, account) pairs after `after`, in that order (accounts by their text, as the SQL
+    /// engines order them), where an active wallet holds points in a lot of a municipal point
+    /// or event whose last day is before `today` (the point-expiry job's work list).
+    pub fn expiry_due(
+        &self,
+        today: u32,
+        after: Option<(WalletId, &AccountRef)>,
+        limit: usize,
+    ) -> Vec<(WalletId, AccountRef)> {
+        let reserved = self.known_account(&AccountRef::reserved());
+        let start = after.map_or(0, |(w, _)| w.0 as usize).min(self.wallets.len());
+        let mut out = Vec::new();
+        for (i, w) in self.wallets[start..].iter().enumerate() {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(w) = w.as_ref().filter(|w| w.status == WalletStatus::Active) else { continue };
+            let id = WalletId((start + i) as u64);
+            let mut due: Vec<&AccountRef> = w
+                .lots
+                .iter()
+                .filter(|l| Some(l.account) != reserved && l.lot < today && l.amount > 0)
+                .map(|l| &self.accounts[l.account as usize])
+                .collect();
+            due.sort_by_key(|a| a.to_string());
+            due.dedup();
+            for account in due {
+                let past = match after {
+                    Some((w, a)) if w == id => account.to_string() > a.to_string(),
+                    _ => true,
+                };
+                if past && out.len() < limit {
+                    out.push((id, account.clone()));
+                }
+            }
+        }
+        out
+    }
+
     // -----------------------------------------------------------------------------------------
     // Deciding and applying a batch
 

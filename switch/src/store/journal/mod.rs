@@ -493,6 +493,16 @@ impl Store for JournalStore {
         self.sql.tickets_due(today, after, limit)
     }
 
+    fn expiry_due(
+        &self,
+        today: u32,
+        after: Option<(WalletId, AccountRef)>,
+        limit: u32,
+    ) -> StoreFuture<Vec<(WalletId, AccountRef)>> {
+        let due = self.shared.book().expiry_due(today, after.as_ref().map(|(w, a)| (*w, a)), limit as usize);
+        Box::pin(async move { Ok(due) })
+    }
+
     fn audit(&self) -> StoreFuture<AuditReport> {
         let db = self.sql.path().to_owned();
         Box::pin(async move {
