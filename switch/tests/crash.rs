@@ -129,6 +129,21 @@ impl Journal {
     }
 }
 
+/// Waits (at most 60 s) until the server has answered `n` redemptions OK since it started.
+fn wait_for_acknowledged(server: &Server, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let key = r#"switch_requests_total{type="redeem",result="ok"} "#;
+    while std::time::Instant::now() < deadline {
+        let (_, text) = common::http(server, "GET", "/metrics", None, "text/plain", b"");
+        let ok = text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse::<f64>().ok());
+        if ok.is_some_and(|ok| ok >= n as f64) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the load never reached {n} redemptions answered OK");
+}
+
 fn kill_nine_under_load(mut server: Server, journal: &Journal) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
@@ -143,7 +158,10 @@ fn kill_nine_under_load(mut server: Server, journal: &Journal) {
         config.verify = false;
         let load = rt.spawn(async move { run_redeem(&config).await });
 
-        std::thread::sleep(Duration::from_millis(1500 + 500 * round));
+        // Killed once the load is really running (a fixed sleep was too short on a busy
+        // machine: a round once saw 7 answers in 1.5 s), at a different moment each round.
+        wait_for_acknowledged(&server, 200);
+        std::thread::sleep(Duration::from_millis(300 + 500 * round));
         server.kill9();
         let outcome = rt.block_on(load).unwrap().expect("the run itself starts fine");
         assert!(outcome.ok > 100, "round {round}: the load was running ({} ok)", outcome.ok);
