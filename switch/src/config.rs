@@ -253,8 +253,8 @@ pub struct LedgerConfig {
 pub enum StoreKind {
     /// The embedded SQLite store in `data.dir` (every entry a row).
     Sqlite,
-    /// The embedded journal engine in `data.dir`: entries appended to `journal/`, balances in
-    /// memory, the set-up and partner data in SQLite beside it.
+    /// The embedded journal engine in `data.dir` (the default): entries appended to `journal/`,
+    /// balances in memory, the set-up and partner data in SQLite beside it.
     Journal,
     /// A PostgreSQL database at `store.url`.
     Postgres,
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn store_kind_and_postgres_settings() {
         let c = Config::load(None, &Overrides::default()).unwrap();
-        assert_eq!(c.store.kind, StoreKind::Sqlite);
+        assert_eq!(c.store.kind, StoreKind::Journal, "the embedded journal engine is the default");
         assert!(!c.store.migrate_on_serve);
         assert!(c.store.postgres().unwrap_err().contains("SWITCH_STORE__URL"), "no url in the defaults");
         let layer = "[store]\nkind = \"postgres\"\nurl = \"postgres://switch@db:5432/points\"\npool_size = 0\n";

@@ -139,7 +139,7 @@ fn switch_migrate_moves_a_sqlite_layout_into_the_journal_and_keeps_every_answer(
     let again = switch_command(&["migrate", "--data-dir", server.dir.to_str().unwrap()], &journal_env());
     assert!(String::from_utf8_lossy(&again.stdout).contains("journal layout"));
     // The SQLite engine no longer serves the directory.
-    let sqlite = switch_command(&["check", "--data-dir", server.dir.to_str().unwrap()], &[]);
+    let sqlite = switch_command(&["check", "--data-dir", server.dir.to_str().unwrap()], &sqlite_env());
     assert!(!sqlite.status.success());
     assert!(String::from_utf8_lossy(&sqlite.stderr).contains("journal layout"));
 

@@ -512,7 +512,7 @@ fn a_closed_month_is_final_corrections_go_to_a_later_one_and_check_proves_it() {
     // embedded store's lock); a month not over is refused, naming when it can be closed.
     s.kill9();
     let dir = s.dir.to_str().unwrap().to_owned();
-    let out = switch_command(&["settle", "--data-dir", &dir, "--period", &p], &[]);
+    let out = switch_command(&["settle", "--data-dir", &dir, "--period", &p], s.env());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("F:1") && printed.contains("移行（日本航空）"), "{printed}");
@@ -520,7 +520,7 @@ fn a_closed_month_is_final_corrections_go_to_a_later_one_and_check_proves_it() {
         printed.contains("U:M141305") && printed.contains("closed") && printed.contains("by kawasaki-admin"),
         "{printed}"
     );
-    let out = switch_command(&["settle", "--data-dir", &dir, "--period", &this_month], &[]);
+    let out = switch_command(&["settle", "--data-dir", &dir, "--period", &this_month], s.env());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has not ended"), "{}", String::from_utf8_lossy(&out.stderr));
 

@@ -371,6 +371,7 @@ fn a_second_switch_on_the_same_data_is_refused_while_check_still_runs() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_switch"))
         .args(["serve", "--data-dir"])
         .arg(&s.dir)
+        .envs(sqlite_env())
         .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -474,6 +475,7 @@ fn a_port_in_use_is_a_clean_error_not_a_crash() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_switch"))
             .args(["serve", "--data-dir"])
             .arg(other.path())
+            .envs(sqlite_env())
             .args(["--listen", &terminal, "--http", &http])
             .output()
             .unwrap();

@@ -61,9 +61,15 @@ pub fn seed_journal(dir: &Path, citizens: u64, terminals: &[u32]) {
     });
 }
 
-/// The environment of a switch on the journal engine.
+/// The environment of a switch on the journal engine (the default).
 pub fn journal_env() -> Vec<(String, String)> {
     vec![("SWITCH_STORE__KIND".into(), "journal".into())]
+}
+
+/// The environment of a switch on the SQLite engine (`store.kind = "sqlite"`), which the
+/// stores [`seed`] and [`seed_terminals`] make are in.
+pub fn sqlite_env() -> Vec<(String, String)> {
+    vec![("SWITCH_STORE__KIND".into(), "sqlite".into())]
 }
 
 /// Enters the demo's set-up side (川崎市's point registration, the ID issuers, the staff logins
@@ -163,7 +169,9 @@ impl Server {
         let dir = temp.path().to_path_buf();
         seed_terminals(&dir, citizens, terminals);
         prepare(&dir);
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut all = sqlite_env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env = all;
         let mut s = Server {
             dir,
             child: None,
