@@ -27,7 +27,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use actors::catalog::Catalog;
-use actors::journal::{CommitOutcome, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
+use actors::journal::{CommitOutcome, EntryKind, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
 use actors::partners::{
     partner_of_posting, CouponRecord, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook, PartnerRecord,
     ReservedReceipt, SettlementMark, UploadProgress, UploadRecord,
@@ -43,7 +43,7 @@ use actors::settlement::{
     WindowRow,
 };
 use actors::store::{AuditReport, Store, StoreError, StoreFuture, TerminalRecord};
-use actors::tickets::{NewTicket, TicketCreated, TicketNote, TicketRecord};
+use actors::tickets::{Issuance, NewTicket, TicketCreated, TicketNote, TicketRecord};
 use actors::wallet_state::{WalletState, WalletStatus};
 use protocol::{AccountRef, MunicipalityCode, MyKeyId, TerminalId, TicketNo, TxnNo};
 use tokio::sync::oneshot;
@@ -257,6 +257,31 @@ fn grant_of(c: &super::seed::CitizenRows) -> Result<PreparedEntry, StoreError> {
     })
 }
 
+/// Ticket rows with their issuance entries (`TicketIssue` under the key `K<number>`) read from
+/// the journal; a row whose issuance is not in the journal keeps `None`.
+async fn with_issuance(shared: Arc<Shared>, mut tickets: Vec<TicketRecord>) -> Result<Vec<TicketRecord>, StoreError> {
+    if tickets.is_empty() {
+        return Ok(tickets);
+    }
+    tokio::task::spawn_blocking(move || {
+        for t in &mut tickets {
+            let key = actors::tickets::issue_key(t.number);
+            let candidates = shared.book().key_candidates(&key);
+            t.issuance = None;
+            for at in candidates {
+                let p = lookup::entry_at(&shared.files, at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if p.entry.idem_key.as_deref() == Some(key.as_str()) && p.entry.kind == EntryKind::TicketIssue {
+                    t.issuance = Some(Issuance { entry_id: p.entry_id, txn_no: p.txn_no, at_ms: p.created_at_ms });
+                    break;
+                }
+            }
+        }
+        Ok(tickets)
+    })
+    .await
+    .map_err(unavailable)?
+}
+
 /// Reads the wallets of a data directory's SQLite file without opening the store.
 fn wallet_identities_of_file(db: &Path) -> Result<Vec<(u64, MyKeyId, WalletStatus)>, StoreError> {
     let conn =
@@ -468,17 +493,28 @@ impl Store for JournalStore {
     }
 
     // Point tickets: their rows live in SQLite; the journal decides (a ticket's ending entry
-    // voids its issuance, and the book allows one void per entry).
+    // voids its issuance, and the book allows one void per entry). Every row read comes with
+    // its issuance entry from the journal, as the SQL engines join it.
     fn create_ticket(&self, ticket: NewTicket) -> StoreFuture<TicketCreated> {
-        self.sql.create_ticket(ticket)
+        let (created, shared) = (self.sql.create_ticket(ticket), self.shared.clone());
+        Box::pin(async move {
+            Ok(match created.await? {
+                TicketCreated::RequestTaken(t) => {
+                    TicketCreated::RequestTaken(with_issuance(shared, vec![t]).await?.remove(0))
+                }
+                other => other,
+            })
+        })
     }
 
     fn ticket(&self, number: TicketNo) -> StoreFuture<Option<TicketRecord>> {
-        self.sql.ticket(number)
+        let (read, shared) = (self.sql.ticket(number), self.shared.clone());
+        Box::pin(async move { Ok(with_issuance(shared, read.await?.into_iter().collect()).await?.pop()) })
     }
 
     fn ticket_by_request(&self, request_key: String) -> StoreFuture<Option<TicketRecord>> {
-        self.sql.ticket_by_request(request_key)
+        let (read, shared) = (self.sql.ticket_by_request(request_key), self.shared.clone());
+        Box::pin(async move { Ok(with_issuance(shared, read.await?.into_iter().collect()).await?.pop()) })
     }
 
     fn note_tickets(&self, notes: Vec<TicketNote>) -> StoreFuture<()> {
@@ -486,11 +522,13 @@ impl Store for JournalStore {
     }
 
     fn tickets_of(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
-        self.sql.tickets_of(wallet, limit)
+        let (read, shared) = (self.sql.tickets_of(wallet, limit), self.shared.clone());
+        Box::pin(async move { with_issuance(shared, read.await?).await })
     }
 
     fn tickets_due(&self, today: u32, after: Option<TicketNo>, limit: u32) -> StoreFuture<Vec<TicketRecord>> {
-        self.sql.tickets_due(today, after, limit)
+        let (read, shared) = (self.sql.tickets_due(today, after, limit), self.shared.clone());
+        Box::pin(async move { with_issuance(shared, read.await?).await })
     }
 
     fn expiry_due(
