@@ -76,6 +76,7 @@ impl OpenedStore {
     pub fn grants(&self) -> Arc<dyn GrantBook> {
         match self {
             OpenedStore::Sqlite(s) => s.clone(),
+            OpenedStore::Journal(s) => s.clone(),
             OpenedStore::Postgres(s) => s.clone(),
         }
     }

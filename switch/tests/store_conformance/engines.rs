@@ -510,6 +510,10 @@ mod journal_engine {
             self.store.clone().expect("store opened")
         }
 
+        fn grants(&self) -> Arc<dyn actors::grants::GrantBook> {
+            self.store.clone().expect("store opened")
+        }
+
         async fn load_demo(&self, options: SeedOptions) {
             self.store.as_ref().expect("store opened").load_demo(options).await.unwrap();
         }

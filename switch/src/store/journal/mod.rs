@@ -14,6 +14,7 @@
 
 mod audit;
 mod book;
+mod grants;
 mod lookup;
 pub mod migrate;
 mod outbox;
