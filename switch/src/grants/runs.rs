@@ -9,7 +9,6 @@
 //! is exact. After a crash it resumes at the checkpoint; rows granted after it are answered
 //! from the journal (their keys are taken) and are counted as granted once, as they are.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actors::grants::{GrantRun, Occasion, Programme, RosterFilter, RunProgress};
@@ -18,7 +17,6 @@ use actors::mailbox::ask;
 use actors::router::Preload;
 use actors::store::StoreError;
 use futures::stream::{FuturesOrdered, StreamExt};
-use tokio::sync::Notify;
 
 use super::desk::{GrantDesk, GrantError};
 
@@ -38,19 +36,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Without news, look at the list again this often anyway.
 const IDLE_RECHECK: Duration = Duration::from_secs(300);
 
-/// Wakes the worker: a run was started.
-#[derive(Clone, Default)]
-pub struct Wakeup(Arc<Notify>);
-
-impl Wakeup {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-
-    async fn wait(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.0.notified()).await;
-    }
-}
+pub use crate::jobs::wakeup::Wakeup;
 
 /// Starts the worker thread.
 pub fn start(desk: GrantDesk, limits: RunLimits, wakeup: Wakeup) -> std::io::Result<()> {

@@ -7,10 +7,7 @@
 //! parsing and result writing off the actor thread and the HTTP worker; the credits themselves
 //! go through the router like every other movement of points.
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::Notify;
 
 use super::process::{process, IdLinkDeps};
 
@@ -20,19 +17,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// notification is stored when nobody waits; this only bounds the damage of a bug).
 const IDLE_RECHECK: Duration = Duration::from_secs(300);
 
-/// Wakes the worker: a new upload is stored.
-#[derive(Clone, Default)]
-pub struct Wakeup(Arc<Notify>);
-
-impl Wakeup {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-
-    async fn wait(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.0.notified()).await;
-    }
-}
+pub use crate::jobs::wakeup::Wakeup;
 
 /// Starts the worker thread.
 pub fn start(deps: IdLinkDeps, wakeup: Wakeup) -> std::io::Result<()> {

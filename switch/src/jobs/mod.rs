@@ -4,3 +4,4 @@
 pub mod point_expiry;
 pub mod reserve_sweep;
 pub mod ticket_expiry;
+pub mod wakeup;
