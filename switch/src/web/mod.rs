@@ -8,6 +8,7 @@
 //! - [`session`]: the session cookie, CSRF tokens and the origin check of form posts.
 //! - [`layout`]: the page frame, the stylesheet, form fields with their errors, numbers and
 //!   dates as Japanese screens write them.
+//! - [`login`]: the one login screen and logout of every console, by who logs in.
 //! - [`mypage`]: 利用者マイページ (画面18–19 so far).
 //! - [`console`]: 自治体ポイント管理クラウド, the console of municipality staff and MIC (画面2–5,
 //!   the terminal list, terminal issuance).
@@ -18,6 +19,7 @@
 
 pub mod console;
 pub mod layout;
+pub mod login;
 pub mod mypage;
 pub mod session;
 

@@ -17,6 +17,7 @@ use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
 
 use crate::api::auth::hex;
+use crate::api::problem::{Problem, ProblemCode};
 
 /// Settings of the web screens.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,6 +122,12 @@ pub fn check_session_post(req: &HttpRequest, session_token: &str, form_token: &s
     } else {
         Err(CsrfRefusal::BadToken)
     }
+}
+
+/// A form post whose CSRF token did not match (an old page, or a post from another site), as
+/// the form shows it.
+pub fn expired_form() -> Problem {
+    Problem::of(ProblemCode::CsrfRefused)
 }
 
 /// `Origin`, when the browser sends one, must name the host the request was sent to.

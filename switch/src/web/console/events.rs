@@ -21,8 +21,7 @@ use crate::api::admin::{owner_has_point_account, register_event, EVENT_REGISTERE
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 use crate::web::layout::{self, date, input, problem_banner, FieldErrors, InputExtra};
-use crate::web::mypage::login::expired_form;
-use crate::web::session;
+use crate::web::session::{self, expired_form};
 
 /// The fields of 画面5-1 that 画面5-2 carries along.
 const FIRST_STEP: &[&str] = &[
@@ -56,6 +55,31 @@ fn open(state: &ApiState, req: &HttpRequest, code: &str) -> Result<(Staff, Munic
     Ok((staff, code))
 }
 
+/// Opens a form post of 画面5-1 or 5-2: the staff member, the municipality and the posted
+/// fields; or the answer (a login, a 403, 画面5-1 again when the form's token is not this
+/// session's).
+fn open_post(
+    state: &ApiState,
+    req: &HttpRequest,
+    code: &str,
+    form: web::Form<Fields>,
+) -> Result<(Staff, MunicipalityCode, Fields), HttpResponse> {
+    let (staff, code) = open(state, req, code)?;
+    let values = form.into_inner();
+    if session::check_session_post(req, &staff.token, &values.get("csrf")).is_err() {
+        return Err(first_step(state, &staff, &code, &values, Some(&expired_form()), StatusCode::FORBIDDEN));
+    }
+    Ok((staff, code, values))
+}
+
+/// A screen of the events (the list, 画面5-1, 画面5-2) in the municipality's frame.
+fn respond(staff: &Staff, code: &MunicipalityCode, title: &str, status: StatusCode, body: Markup) -> HttpResponse {
+    let menu = menu_of(&staff.role, code);
+    let who = staff.display();
+    let current = municipality_path(code, "/events");
+    layout::respond(status, staff.page(title, &current, &who, &menu).render(body))
+}
+
 /// The events of the municipality, and the way to 画面5-1.
 #[get("/console/m/{code}/events")]
 pub async fn list(state: web::Data<ApiState>, req: HttpRequest, code: web::Path<String>) -> HttpResponse {
@@ -67,11 +91,7 @@ pub async fn list(state: web::Data<ApiState>, req: HttpRequest, code: web::Path<
         Ok(e) => e,
         Err(e) => return staff.refusal(&Problem::from(e), Some(&code)),
     };
-    let menu = menu_of(&staff.role, &code);
-    let who = staff.display();
-    let current = municipality_path(&code, "/events");
     let title = format!("特定支援イベント設定（{}）", municipality_name(&state, &code));
-    let page = staff.page(&title, &current, &who, &menu);
     let body = html! {
         div.actions { a.button #new-event href=(municipality_path(&code, "/events/new")) { "特定支援イベントを登録する" } }
         h2 { "登録済みの特定支援イベント" }
@@ -93,7 +113,7 @@ pub async fn list(state: web::Data<ApiState>, req: HttpRequest, code: web::Path<
             }
         }
     };
-    layout::respond(StatusCode::OK, page.render(body))
+    respond(&staff, &code, &title, StatusCode::OK, body)
 }
 
 /// 画面5-1, empty but for the registering body.
@@ -118,14 +138,10 @@ pub async fn destinations(
     code: web::Path<String>,
     form: web::Form<Fields>,
 ) -> HttpResponse {
-    let (staff, code) = match open(&state, &req, &code) {
+    let (staff, code, values) = match open_post(&state, &req, &code, form) {
         Ok(x) => x,
         Err(answer) => return answer,
     };
-    let values = form.into_inner();
-    if session::check_session_post(&req, &staff.token, &values.get("csrf")).is_err() {
-        return first_step(&state, &staff, &code, &values, Some(&expired_form()), StatusCode::FORBIDDEN);
-    }
     let has_point = match owner_has_point_account(&state, &code).await {
         Ok(b) => b,
         Err(p) => return staff.refusal(&p, Some(&code)),
@@ -159,14 +175,10 @@ pub async fn register(
     code: web::Path<String>,
     form: web::Form<Fields>,
 ) -> HttpResponse {
-    let (staff, code) = match open(&state, &req, &code) {
+    let (staff, code, values) = match open_post(&state, &req, &code, form) {
         Ok(x) => x,
         Err(answer) => return answer,
     };
-    let values = form.into_inner();
-    if session::check_session_post(&req, &staff.token, &values.get("csrf")).is_err() {
-        return first_step(&state, &staff, &code, &values, Some(&expired_form()), StatusCode::FORBIDDEN);
-    }
     match register_event(&state, &staff.role, code.as_str(), &event_form(&values)).await {
         Ok(record) => {
             let done = format!("{EVENT_REGISTERED}（特定支援イベントコード {}）", record.code);
@@ -207,16 +219,6 @@ fn event_form(values: &Fields) -> SupportEventForm {
     }
 }
 
-fn frame<'a>(
-    staff: &'a Staff,
-    title: &'a str,
-    current: &'a str,
-    who: &'a str,
-    menu: &'a [super::MenuItem],
-) -> crate::web::layout::Page<'a> {
-    staff.page(title, current, who, menu)
-}
-
 /// 画面5-1.
 fn first_step(
     state: &ApiState,
@@ -226,11 +228,6 @@ fn first_step(
     problem: Option<&Problem>,
     status: StatusCode,
 ) -> HttpResponse {
-    let menu = menu_of(&staff.role, code);
-    let who = staff.display();
-    let current = municipality_path(code, "/events");
-    let title = "特定支援イベント設定（画面5-1）";
-    let page = frame(staff, title, &current, &who, &menu);
     let errors = FieldErrors::of(problem);
     let bank_note = if is_prefecture(code) {
         "都道府県の特定支援イベントは振込先金融機関情報を入力してください。"
@@ -264,7 +261,7 @@ fn first_step(
             div.actions { button type="submit" #to-destinations { "ポイント利用先設定" } }
         }
     };
-    layout::respond(status, page.render(body))
+    respond(staff, code, "特定支援イベント設定（画面5-1）", status, body)
 }
 
 /// 画面5-2: the terminals of the municipality to choose from, 画面5-1's values carried along;
@@ -282,11 +279,6 @@ async fn second_step(
         Ok(t) => t,
         Err(e) => return staff.refusal(&Problem::from(e), Some(code)),
     };
-    let menu = menu_of(&staff.role, code);
-    let who = staff.display();
-    let current = municipality_path(code, "/events");
-    let title = "特定支援イベント設定（ポイント利用先設定・画面5-2）";
-    let page = frame(staff, title, &current, &who, &menu);
     let errors = FieldErrors::of(problem);
     let chosen = values.all("terminals");
     let terminal_error = problem.and_then(|p| p.errors.iter().find(|e| e.field.starts_with("terminals")));
@@ -320,5 +312,5 @@ async fn second_step(
             }
         }
     };
-    layout::respond(status, page.render(body))
+    respond(staff, code, "特定支援イベント設定（ポイント利用先設定・画面5-2）", status, body)
 }

@@ -3,7 +3,8 @@
 //! `crate::api::terminals`), so who may act for which municipality (`api::acting_for`: MIC every
 //! one, a municipality's staff only their own) and every form rule hold alike on both.
 //!
-//! - [`login`]: 画面2 (the settings login ID MIC distributed), logout.
+//! - 画面2 (the settings login ID MIC distributed) and logout are `web::login`'s, with
+//!   [`LOGIN`]'s words.
 //! - [`menu`]: 画面3, a municipality's menu; MIC's list of municipalities.
 //! - [`point`]: 画面4 自治体ポイント設定.
 //! - [`events`]: 画面5-1 特定支援イベント設定 and 画面5-2 ポイント利用先設定.
@@ -15,7 +16,6 @@
 
 pub mod events;
 pub mod fields;
-pub mod login;
 pub mod menu;
 pub mod multipart;
 pub mod point;
@@ -30,16 +30,15 @@ use actors::registry::StaffRole;
 use protocol::MunicipalityCode;
 
 use super::layout::{self, problem_banner, MenuItem, Page, Who};
+use super::login::{self, Door, Screen};
 use super::session::{self, Console};
 use crate::api::auth::Principal;
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(login::show)
-        .service(login::submit)
-        .service(login::logout)
-        .service(menu::show)
+    login::routes(&LOGIN, cfg);
+    cfg.service(menu::show)
         .service(menu::choose)
         .service(menu::municipality)
         .service(point::show)
@@ -60,6 +59,23 @@ pub const BRAND: &str = "自治体ポイント管理クラウド";
 pub const LOGIN_PATH: &str = "/console/login";
 pub const LOGOUT_PATH: &str = "/console/logout";
 pub const HOME_PATH: &str = "/console";
+
+/// 画面2: the settings login ID MIC distributed and its password.
+pub const LOGIN: Screen = Screen {
+    door: Door::Staff,
+    console: Console::Municipal,
+    brand: BRAND,
+    title: "ログイン",
+    login_path: LOGIN_PATH,
+    logout_path: LOGOUT_PATH,
+    home_path: HOME_PATH,
+    id_name: "login_id",
+    id_label: "ログインID",
+    id_missing: "ログインIDを入力してください",
+    id_maxlength: None,
+    id_hint: None,
+    note: Some("総務省から配布された設定画面のログイン用ID・パスワードを入力してください。"),
+};
 
 /// The paths of one municipality's screens.
 pub fn municipality_path(code: &MunicipalityCode, rest: &str) -> String {
@@ -150,18 +166,6 @@ impl Staff {
     }
 }
 
-/// Where a login may send the browser afterwards: only the console's own screens.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n)
-            if (n == HOME_PATH || n.starts_with("/console/") || n.starts_with("/console?")) && !n.contains("//") =>
-        {
-            n
-        }
-        _ => HOME_PATH,
-    }
-}
-
 /// A municipality's display name: the registered point's 自治体名, else its code.
 pub fn municipality_name(state: &ApiState, code: &MunicipalityCode) -> String {
     state.catalog.current().municipalities.get(code).map(|m| m.name.clone()).unwrap_or_else(|| code.as_str().to_owned())
@@ -170,15 +174,6 @@ pub fn municipality_name(state: &ApiState, code: &MunicipalityCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_stays_in_the_console() {
-        assert_eq!(safe_next(Some("/console/m/141305/point")), "/console/m/141305/point");
-        assert_eq!(safe_next(Some("/console")), "/console");
-        assert_eq!(safe_next(Some("/mypage")), "/console");
-        assert_eq!(safe_next(Some("//evil.example/console/")), "/console");
-        assert_eq!(safe_next(None), "/console");
-    }
 
     #[test]
     fn only_mic_sees_issuance_in_the_menu() {

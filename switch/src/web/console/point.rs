@@ -20,8 +20,7 @@ use crate::api::admin::save_municipal_point;
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 use crate::web::layout::{self, input, problem_banner, FieldErrors, InputExtra};
-use crate::web::mypage::login::expired_form;
-use crate::web::session;
+use crate::web::session::{self, expired_form};
 
 /// 画面4, filled with the registered point when there is one.
 #[get("/console/m/{code}/point")]

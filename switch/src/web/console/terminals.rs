@@ -20,8 +20,7 @@ use crate::api::terminals::{form2_answer, issue_from_survey, terminal_list_file,
 use crate::api::ApiState;
 use crate::forms::CsvEncoding;
 use crate::web::layout::{self, problem_banner};
-use crate::web::mypage::login::expired_form;
-use crate::web::session;
+use crate::web::session::{self, expired_form};
 
 /// The file formats offered, as (query value, label).
 const FORMATS: &[(&str, &str)] =

@@ -2,28 +2,46 @@
 //! functions as the JSON API (`crate::api::mypage`, `crate::api::partners`), so a rule holds
 //! the same on both; these modules only read forms and draw answers.
 //!
-//! - [`login`]: 画面18 (MyKey ID and password), logout.
+//! - 画面18 (MyKey ID and password) and logout are `web::login`'s, with [`LOGIN`]'s words.
 //! - [`home`]: 画面19, the menu and the balances in the manual's order.
 
 pub mod home;
-pub mod login;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::journal::WalletId;
 
 use super::layout::{self, MenuItem, Page, Who};
+use super::login::{self, Door, Screen};
 use super::session::{self, Console};
 use crate::api::auth::Principal;
 use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(login::show).service(login::submit).service(login::logout).service(home::show);
+    login::routes(&LOGIN, cfg);
+    cfg.service(home::show);
 }
 
 pub const BRAND: &str = "利用者マイページ";
 pub const LOGIN_PATH: &str = "/mypage/login";
 pub const LOGOUT_PATH: &str = "/mypage/logout";
 pub const HOME_PATH: &str = "/mypage";
+
+/// 画面18 利用者ログイン: MyKey ID and my-page password (R10).
+pub const LOGIN: Screen = Screen {
+    door: Door::Citizen,
+    console: Console::MyPage,
+    brand: BRAND,
+    title: "利用者ログイン",
+    login_path: LOGIN_PATH,
+    logout_path: LOGOUT_PATH,
+    home_path: HOME_PATH,
+    id_name: "mykey_id",
+    id_label: "マイキーID",
+    id_missing: "マイキーIDを入力してください",
+    id_maxlength: Some(8),
+    id_hint: Some("半角英大文字・数字8文字"),
+    note: None,
+};
 
 /// The left-hand menu of 画面19, in the manual's order (only screens that exist are listed).
 pub const MENU: &[MenuItem] =
@@ -67,14 +85,6 @@ impl Citizen {
     }
 }
 
-/// Where a login may send the browser afterwards: only this console's own screens.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if (n == HOME_PATH || n.starts_with("/mypage/") || n.starts_with("/mypage?")) && !n.contains("//") => n,
-        _ => HOME_PATH,
-    }
-}
-
 /// Percent-encodes everything but unreserved characters (RFC 3986), for a query value.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -92,14 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_stays_on_the_my_page() {
-        assert_eq!(safe_next(Some("/mypage/coupons?code=1")), "/mypage/coupons?code=1");
-        assert_eq!(safe_next(Some("/mypage")), "/mypage");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/mypage");
-        assert_eq!(safe_next(Some("//evil.example/mypage/")), "/mypage");
-        assert_eq!(safe_next(Some("/mypage//evil")), "/mypage");
-        assert_eq!(safe_next(Some("/console")), "/mypage");
-        assert_eq!(safe_next(None), "/mypage");
+    fn query_values_are_percent_encoded() {
         assert_eq!(percent_encode("/mypage/x?code=1 2"), "/mypage/x%3Fcode%3D1%202");
     }
 }
