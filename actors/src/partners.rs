@@ -224,6 +224,30 @@ pub struct ReservedReceipt {
     pub partner_id: Option<u32>,
 }
 
+/// A partner staff login for the 応援ポイント会社用管理ページ (F76): a person's login id and argon2
+/// password, apart from the partner's API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerStaffAccount {
+    pub login_id: String,
+    pub partner_id: u32,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub display_name: String,
+}
+
+/// One coupon issuance of a partner (its Idempotency-Key), summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponBatchSummary {
+    pub batch_key: String,
+    pub partner_ref: Option<String>,
+    pub count: u64,
+    pub total_value: u64,
+    /// Coupons noted as redeemed.
+    pub redeemed: u64,
+    pub issued_at_ms: u64,
+    pub expires_on: u32,
+}
+
 pub trait PartnerBook: Send + Sync + 'static {
     /// Registers a partner; None when the name is taken.
     fn create_partner(&self, partner: Partner) -> StoreFuture<Option<u32>>;
@@ -231,6 +255,12 @@ pub trait PartnerBook: Send + Sync + 'static {
     fn partner(&self, partner_id: u32) -> StoreFuture<Option<PartnerRecord>>;
     /// Replaces the API secret's hash (rotation); false for an unknown partner.
     fn set_partner_key(&self, partner_id: u32, api_key_hash: String) -> StoreFuture<bool>;
+
+    /// Adds a partner staff login, or gives an existing one of the same partner a new password
+    /// and name. False (nothing saved) when the partner is unknown or the login id is another
+    /// partner's.
+    fn save_partner_staff(&self, account: PartnerStaffAccount, now_ms: u64) -> StoreFuture<bool>;
+    fn partner_staff(&self, login_id: String) -> StoreFuture<Option<PartnerStaffAccount>>;
 
     /// Claims an Idempotency-Key for a request whose operation and body hash to
     /// `request_hash`; the first claim wins and is kept.
@@ -248,6 +278,8 @@ pub trait PartnerBook: Send + Sync + 'static {
     /// The coupons of one issuance, by management number.
     fn coupons_of_batch(&self, partner_id: u32, batch_key: String) -> StoreFuture<Vec<CouponRecord>>;
     fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>>;
+    /// The partner's latest `limit` issuances, newest first, each summed.
+    fn coupon_batches_of(&self, partner_id: u32, limit: u32) -> StoreFuture<Vec<CouponBatchSummary>>;
     /// Notes who redeemed a coupon (after the credit is durable); idempotent.
     fn note_coupon_redeemed(&self, coupon_no: u64, wallet: WalletId, now_ms: u64) -> StoreFuture<()>;
     /// Notes many redemptions in one transaction (one sync to disk for all of them), each as

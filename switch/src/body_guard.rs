@@ -84,7 +84,7 @@ enum Caller {
 async fn caller(req: &ServiceRequest, api: &ApiState) -> Caller {
     let http = req.request();
     let now = api.now();
-    let cookies = [Console::MyPage, Console::Municipal].map(|c| session_token(http, c));
+    let cookies = [Console::MyPage, Console::Municipal, Console::Partner].map(|c| session_token(http, c));
     if cookies.iter().flatten().any(|token| api.sessions.principal(token, now).is_some()) {
         return Caller::Authenticated;
     }

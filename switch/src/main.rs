@@ -1,4 +1,4 @@
-//! `switch`: serve, demo, check, migrate, settle, staff-add, merge-file.
+//! `switch`: serve, demo, check, migrate, settle, staff-add, partner-staff-add, merge-file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,22 @@ enum Command {
         /// The platform operator: every municipality, the ID-issuer master, issuance.
         #[arg(long)]
         mic: bool,
+        #[arg(long)]
+        name: String,
+    },
+    /// Add (or give a new password to) a partner staff login of the 応援ポイント会社用管理ページ
+    /// (F76). The password is read from SWITCH_STAFF_PASSWORD, never from the command line.
+    /// Stop the switch first on the embedded store.
+    PartnerStaffAdd {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The registered partner (its number, as in its API key) the login belongs to.
+        #[arg(long)]
+        partner: u32,
+        #[arg(long)]
+        login_id: String,
         #[arg(long)]
         name: String,
     },
@@ -199,6 +215,12 @@ fn main() -> ExitCode {
             Config::load(config.as_deref(), &overrides)
                 .context("reading configuration")
                 .and_then(|c| staff_add(&c, login_id, municipality, mic, name))
+        }
+        Command::PartnerStaffAdd { config, data_dir, partner, login_id, name } => {
+            let overrides = Overrides { data_dir, ..Overrides::default() };
+            Config::load(config.as_deref(), &overrides)
+                .context("reading configuration")
+                .and_then(|c| partner_staff_add(&c, partner, login_id, name))
         }
         Command::Settle { config, data_dir, period, municipality } => {
             let overrides = Overrides { data_dir, ..Overrides::default() };
@@ -476,6 +498,30 @@ fn staff_add(
         anyhow::Ok(())
     })?;
     println!("staff account saved");
+    Ok(())
+}
+
+/// `switch partner-staff-add`: a partner staff login, separate from the partner's API key.
+fn partner_staff_add(config: &Config, partner_id: u32, login_id: String, name: String) -> anyhow::Result<()> {
+    let password = std::env::var("SWITCH_STAFF_PASSWORD").unwrap_or_default();
+    if password.chars().count() < 12 {
+        bail!("set SWITCH_STAFF_PASSWORD to the new password (at least 12 characters)");
+    }
+    let account = actors::partners::PartnerStaffAccount {
+        login_id,
+        partner_id,
+        password_hash: switch::api::auth::hash_secret(&password),
+        display_name: name,
+    };
+    let now = actors::clock::Clock::System.now_ms();
+    let saved = tokio_runtime()?.block_on(async {
+        let store = switch::store::open_for_admin(&config.store_choice().map_err(anyhow::Error::msg)?).await?;
+        anyhow::Ok(store.partners().save_partner_staff(account, now).await?)
+    })?;
+    if !saved {
+        bail!("not saved: partner {partner_id} is not registered, or the login id is another partner's");
+    }
+    println!("partner staff login saved");
     Ok(())
 }
 

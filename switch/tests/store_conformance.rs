@@ -703,6 +703,8 @@ conformance!(
     registry_service_ids,
     registry_staff_accounts,
     partners_register_and_rotate_keys,
+    partner_staff_logins,
+    coupon_batches_are_summed_newest_first,
     idempotency_keys_are_claimed_once,
     coupons_are_issued_whole_and_read_back,
     uploads_checkpoint_their_progress,

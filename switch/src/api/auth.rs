@@ -21,6 +21,11 @@ pub enum Principal {
     Citizen {
         wallet: WalletId,
     },
+    /// A partner's staff member at the 応援ポイント会社用管理ページ (F76).
+    PartnerStaff {
+        login_id: String,
+        partner_id: u32,
+    },
     /// A terminal logged in over HTTP with its ID and password (画面2 → 画面28 for a shop's
     /// clerk; 画面75 for a mobile grant terminal).
     Terminal(TerminalPrincipal),

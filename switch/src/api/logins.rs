@@ -2,7 +2,7 @@
 //!
 //! Each login has buckets of its own (`switch::throttle`): a login id is slowed down by
 //! doubling delays and never locked, an address is locked for a while after many failures, and
-//! staff, citizens and terminals count apart, so citizens failing behind one NAT do not lock
+//! staff, citizens, partner staff and terminals count apart, so citizens failing behind one NAT do not lock
 //! staff out. An attempt is counted before its password is hashed.
 
 use super::auth::blocking;
@@ -20,6 +20,9 @@ pub struct Logins {
     pub staff_addresses: Throttle,
     pub citizen_accounts: Throttle,
     pub citizen_addresses: Throttle,
+    /// Partner staff at the 応援ポイント会社用管理ページ (F76).
+    pub partner_staff_accounts: Throttle,
+    pub partner_staff_addresses: Throttle,
     /// Terminals logging in over HTTP (their store lockout is per terminal).
     pub terminal_addresses: Throttle,
     /// argon2id at the library's cost takes 19 MiB and tens of milliseconds each.
@@ -45,6 +48,8 @@ impl Logins {
             staff_addresses: Throttle::new("staff-address", address, keys),
             citizen_accounts: Throttle::new("citizen-account", account, keys),
             citizen_addresses: Throttle::new("citizen-address", address, keys),
+            partner_staff_accounts: Throttle::new("partner-staff-account", account, keys),
+            partner_staff_addresses: Throttle::new("partner-staff-address", address, keys),
             terminal_addresses: Throttle::new("terminal-address", address, keys),
             password_checks: tokio::sync::Semaphore::new(limits.password_checks_max.max(1)),
             password_check_wait: std::time::Duration::from_millis(PASSWORD_CHECK_WAIT_MS_MAX),

@@ -208,7 +208,9 @@ impl ApiState {
     pub fn staff_login(&self, req: &HttpRequest) -> Result<(String, StaffRole), Problem> {
         match self.principal(req)? {
             Principal::Staff { login_id, role } => Ok((login_id, role)),
-            Principal::Citizen { .. } | Principal::Terminal(_) => Err(Problem::forbidden("this is a staff function")),
+            Principal::Citizen { .. } | Principal::Terminal(_) | Principal::PartnerStaff { .. } => {
+                Err(Problem::forbidden("this is a staff function"))
+            }
         }
     }
 
@@ -216,7 +218,7 @@ impl ApiState {
     pub fn terminal(&self, req: &HttpRequest) -> Result<auth::TerminalPrincipal, Problem> {
         match self.principal(req)? {
             Principal::Terminal(t) => Ok(t),
-            Principal::Staff { .. } | Principal::Citizen { .. } => {
+            Principal::Staff { .. } | Principal::Citizen { .. } | Principal::PartnerStaff { .. } => {
                 Err(Problem::forbidden("this is a terminal function: log in with the terminal's ID"))
             }
         }
@@ -233,7 +235,9 @@ impl ApiState {
     pub fn citizen(&self, req: &HttpRequest) -> Result<WalletId, Problem> {
         match self.principal(req)? {
             Principal::Citizen { wallet } => Ok(wallet),
-            Principal::Staff { .. } | Principal::Terminal(_) => Err(Problem::forbidden("this is a my-page function")),
+            Principal::Staff { .. } | Principal::Terminal(_) | Principal::PartnerStaff { .. } => {
+                Err(Problem::forbidden("this is a my-page function"))
+            }
         }
     }
 

@@ -25,6 +25,7 @@ type TokenDigest = [u8; 32];
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Holder {
     Staff(String),
+    PartnerStaff(String),
     Citizen(WalletId),
     Terminal(TerminalId),
 }
@@ -33,6 +34,7 @@ impl Holder {
     fn of(principal: &Principal) -> Holder {
         match principal {
             Principal::Staff { login_id, .. } => Holder::Staff(login_id.clone()),
+            Principal::PartnerStaff { login_id, .. } => Holder::PartnerStaff(login_id.clone()),
             Principal::Citizen { wallet } => Holder::Citizen(*wallet),
             Principal::Terminal(t) => Holder::Terminal(t.terminal_id),
         }

@@ -1,6 +1,7 @@
 //! The set-up side of the demo, entered through the registry as staff would: 川崎市's full
 //! municipal-point registration, the sample's ID-issuing businesses, and two staff logins (the
-//! platform operator and 川崎市), so every screen of issue 5 can be tried against the demo.
+//! platform operator and 川崎市), so every screen of issue 5 can be tried against the demo; the
+//! demo partner with its API key and a staff login of its admin page.
 
 use actors::demo;
 use actors::registry::{IdIssuer, Registry, StaffAccount, StaffRole};
@@ -8,7 +9,7 @@ use actors::store::StoreError;
 
 use crate::api::auth::hash_secret;
 use crate::api::partners::api_secret_hash;
-use actors::partners::{Abilities, ExchangeRate, Partner, PartnerBook};
+use actors::partners::{Abilities, ExchangeRate, Partner, PartnerBook, PartnerStaffAccount};
 
 /// Staff logins of the demo: (login id, password, role, display name). Demo only: a real
 /// installation creates its accounts with `switch staff-add`.
@@ -16,6 +17,10 @@ pub const DEMO_STAFF: &[(&str, &str, Option<&str>, &str)] = &[
     ("mic-admin", "mic-demo-password", None, "総務省 マイキープラットフォーム運用担当"),
     ("kawasaki-admin", "kawasaki-demo-password", Some(demo::KAWASAKI_CODE), "川崎市 市民文化局"),
 ];
+
+/// The demo partner's staff login of the 応援ポイント会社用管理ページ (login id, password). Demo
+/// only: a real installation creates them with `switch partner-staff-add`.
+pub const DEMO_PARTNER_STAFF: (&str, &str) = ("jal-admin", "jal-demo-password");
 
 pub async fn register(registry: &dyn Registry, partners: &dyn PartnerBook, now_ms: u64) -> Result<(), StoreError> {
     let point = demo::kawasaki_point_form()
@@ -54,7 +59,17 @@ async fn register_demo_partner(partners: &dyn PartnerBook, now_ms: u64) -> Resul
         created_at_ms: now_ms,
     };
     match partners.create_partner(partner).await? {
-        Some(assigned) if assigned.to_string() == id => Ok(()),
+        Some(assigned) if assigned.to_string() == id => {
+            let (login_id, password) = DEMO_PARTNER_STAFF;
+            let staff = PartnerStaffAccount {
+                login_id: login_id.into(),
+                partner_id: assigned,
+                password_hash: hash_secret(password),
+                display_name: "日本航空 ポイント交換担当".into(),
+            };
+            partners.save_partner_staff(staff, now_ms).await?;
+            Ok(())
+        }
         other => Err(StoreError::Corrupt(format!(
             "the demo partner got id {other:?}, its key names {id}: load the demo into an empty store"
         ))),

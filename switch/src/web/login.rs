@@ -25,6 +25,8 @@ pub enum Door {
     Citizen,
     /// 画面2 自治体ポイント管理クラウド: the settings login ID MIC distributed (staff, MIC).
     Staff,
+    /// 応援ポイント会社用管理ページ (F76): a partner staff login, not the API key.
+    PartnerStaff,
 }
 
 /// A posted login or logout form, by field name.
@@ -69,6 +71,11 @@ impl Door {
             Door::Staff => {
                 let account = crate::api::admin::staff_password_login(state, caller, id, password).await?;
                 Ok(crate::api::admin::open_staff_session(state, &account).0)
+            }
+            Door::PartnerStaff => {
+                let (account, _) =
+                    crate::api::partners::staff::partner_staff_login(state, caller, id, password).await?;
+                Ok(crate::api::partners::staff::open_partner_staff_session(state, &account).0)
             }
         }
     }

@@ -35,6 +35,8 @@ pub enum Console {
     MyPage,
     /// 自治体ポイント管理クラウド (municipality staff, MIC).
     Municipal,
+    /// 応援ポイント会社用管理ページ (partner staff).
+    Partner,
 }
 
 impl Console {
@@ -42,6 +44,7 @@ impl Console {
         match self {
             Console::MyPage => "mp_mypage",
             Console::Municipal => "mp_console",
+            Console::Partner => "mp_partner",
         }
     }
 
@@ -49,6 +52,7 @@ impl Console {
         match self {
             Console::MyPage => "mp_mypage_login",
             Console::Municipal => "mp_console_login",
+            Console::Partner => "mp_partner_login",
         }
     }
 }

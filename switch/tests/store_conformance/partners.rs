@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actors::journal::{EntryKind, HouseAccount, NewEntry, Posting, WalletId, NO_EXPIRY};
 use actors::partners::{
-    Abilities, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook, SettlementMark, UploadProgress,
-    UploadStatus,
+    Abilities, CouponBatchSummary, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
+    PartnerStaffAccount, SettlementMark, UploadProgress, UploadStatus,
 };
 use actors::store::Store;
 use protocol::AccountRef;
@@ -66,6 +66,58 @@ pub mod cases {
         assert_eq!(book.partner(1).await.unwrap().unwrap().details.api_key_hash, "h2");
         assert_eq!(book.partners().await.unwrap().iter().map(|p| p.partner_id).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(book.partner(9).await.unwrap(), None);
+    }
+
+    /// Partner staff logins (F76): saved for a registered partner and read back by login id; a
+    /// new password for the same partner's login; never moved to another partner, never made
+    /// for an unknown one.
+    pub async fn partner_staff_logins<E: Engine>() {
+        let (_e, book, _) = seeded::<E>(0).await;
+        assert_eq!(book.create_partner(partner("日本航空")).await.unwrap(), Some(1));
+        assert_eq!(book.create_partner(partner("名物チョイス")).await.unwrap(), Some(2));
+        let staff = |partner_id: u32, hash: &str| PartnerStaffAccount {
+            login_id: "jal-ops".into(),
+            partner_id,
+            password_hash: hash.into(),
+            display_name: "運用担当".into(),
+        };
+        assert_eq!(book.partner_staff("jal-ops".into()).await.unwrap(), None);
+        assert!(book.save_partner_staff(staff(1, "p1"), T0).await.unwrap());
+        assert_eq!(book.partner_staff("jal-ops".into()).await.unwrap(), Some(staff(1, "p1")));
+        assert!(book.save_partner_staff(staff(1, "p2"), T0).await.unwrap(), "a new password");
+        assert!(!book.save_partner_staff(staff(2, "p3"), T0).await.unwrap(), "another partner's login id");
+        assert_eq!(book.partner_staff("jal-ops".into()).await.unwrap(), Some(staff(1, "p2")));
+        let stranger = PartnerStaffAccount { login_id: "x".into(), ..staff(9, "p") };
+        assert!(!book.save_partner_staff(stranger, T0).await.unwrap(), "no such partner");
+        assert_eq!(book.partner_staff("x".into()).await.unwrap(), None);
+    }
+
+    /// A partner's issuances summed, newest first, at most `limit`; another partner's apart.
+    pub async fn coupon_batches_are_summed_newest_first<E: Engine>() {
+        let (_e, book, _) = seeded::<E>(1).await;
+        let two = vec![coupon("1000000000000001", None), coupon("1000000000000002", None)];
+        assert!(book.issue_coupons(1, "b1".into(), two, T0).await.unwrap());
+        assert!(book
+            .issue_coupons(1, "b2".into(), vec![coupon("1000000000000003", Some("M141305"))], T0 + 5)
+            .await
+            .unwrap());
+        assert!(book.issue_coupons(2, "b1".into(), vec![coupon("1000000000000004", None)], T0).await.unwrap());
+        let first = book.coupons_of_batch(1, "b1".into()).await.unwrap()[0].coupon_no;
+        book.note_coupon_redeemed(first, WalletId(1), T0 + 9).await.unwrap();
+        let batches = book.coupon_batches_of(1, 10).await.unwrap();
+        let summary = |key: &str, count, redeemed, at| CouponBatchSummary {
+            batch_key: key.into(),
+            partner_ref: Some("ORD-1".into()),
+            count,
+            total_value: 500 * count,
+            redeemed,
+            issued_at_ms: at,
+            expires_on: 20270331,
+        };
+        assert_eq!(batches, vec![summary("b2", 1, 0, T0 + 5), summary("b1", 2, 1, T0)]);
+        assert_eq!(book.coupon_batches_of(1, 1).await.unwrap(), vec![summary("b2", 1, 0, T0 + 5)]);
+        assert_eq!(book.coupon_batches_of(2, 10).await.unwrap(), vec![summary("b1", 1, 0, T0)]);
+        assert_eq!(book.coupon_batches_of(3, 10).await.unwrap(), vec![]);
     }
 
     /// The first request under an Idempotency-Key decides; keys are per partner.

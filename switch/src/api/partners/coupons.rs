@@ -39,18 +39,18 @@ const PARTNER_REF_MAX_CHARS: usize = 64;
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CouponIssue {
     /// Municipal points each coupon is worth (R83), at least 1.
-    value: i64,
+    pub value: i64,
     /// 交換期限: the last Japan date (`yyyymmdd`) a coupon may be redeemed; today or later.
-    expires_on: i64,
+    pub expires_on: i64,
     /// 出力枚数: how many coupons, 1 to `partners.coupons_per_request_max` (100,000).
-    count: i64,
+    pub count: i64,
     /// 交換先コード: a registered municipality code (`141305`) or special support event code;
     /// absent for the reserved account (R80).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    destination: Option<String>,
+    pub destination: Option<String>,
     /// 応援ポイント会社処理番号: the partner's own number for this issuance, unique per partner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    partner_ref: Option<String>,
+    pub partner_ref: Option<String>,
 }
 
 /// A request that passed validation.
@@ -90,7 +90,7 @@ pub struct CouponBatch {
 }
 
 /// How to answer: CSV unless the partner asked for JSON.
-enum Answer {
+pub enum Answer {
     Json,
     Csv(Charset),
 }
@@ -274,7 +274,7 @@ async fn claim_partner_ref(
 }
 
 /// The coupons as the partner asked for them.
-fn answer(
+pub fn answer(
     state: &ApiState,
     coupons: &[CouponRecord],
     format: Answer,
@@ -339,6 +339,28 @@ async fn issue_coupons(
     let key = idempotency_key(&req)?;
     let format = answer_format(&req, query.encoding.as_deref())?;
     let form = form.into_inner();
+    let partner_ref = form.partner_ref.clone();
+    let (coupons, replayed) = issue_for(&state, &partner, &key, form).await?;
+    let mut answer = answer(&state, &coupons, format, StatusCode::CREATED, (&key, partner_ref), false);
+    if replayed {
+        answer.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(answer)
+}
+
+/// Issues the coupons `form` asks for under the Idempotency-Key `key`, for the API and the
+/// admin page alike: (the batch's coupons, whether they answer a retry).
+pub async fn issue_for(
+    state: &ApiState,
+    partner: &PartnerRecord,
+    key: &str,
+    form: CouponIssue,
+) -> Result<(Vec<CouponRecord>, bool), Problem> {
+    super::allowed(partner, |a| a.coupons, "coupons")?;
+    let key = key.to_owned();
     // The body as parsed, so spacing and key order do not make a retry "different".
     let canonical = serde_json::to_vec(&form).map_err(|e| Problem::bad_body(e.to_string()))?;
     let _hold = state.coupon_desk.hold_issuance(partner.partner_id, &key)?;
@@ -347,7 +369,7 @@ async fn issue_coupons(
     if let Some(first) = stored.first() {
         // A retry: the same request gets its coupons again, whatever day it is now; an issuance
         // cut off between slices is completed first, like the coupons already stored.
-        claim(&state, &partner, &key, "coupons", &canonical).await?;
+        claim(state, partner, &key, "coupons", &canonical).await?;
         let requested = usize::try_from(form.count).unwrap_or(0);
         if stored.len() < requested {
             let rest = Issuance {
@@ -357,24 +379,28 @@ async fn issue_coupons(
                 destination: first.destination.clone(),
                 partner_ref: first.partner_ref.clone(),
             };
-            stored = store_new_coupons(&state, &partner, &key, &rest, stored.len()).await?;
+            stored = store_new_coupons(state, partner, &key, &rest, stored.len()).await?;
         }
-        let mut answer = answer(&state, &stored, format, StatusCode::CREATED, (&key, form.partner_ref), false);
-        answer.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
-            actix_web::http::header::HeaderValue::from_static("true"),
-        );
-        return Ok(answer);
+        return Ok((stored, true));
     }
     let today = state.clock.business_date();
     let issuance = validate(&form, &state.catalog.current(), today, state.partner_settings.coupons_per_request_max)?;
     // New, or Same after an attempt that claimed the key but stored nothing (it crashed).
-    claim(&state, &partner, &key, "coupons", &canonical).await?;
+    claim(state, partner, &key, "coupons", &canonical).await?;
     if let Some(r) = &form.partner_ref {
-        claim_partner_ref(&state, &partner, r, &key).await?;
+        claim_partner_ref(state, partner, r, &key).await?;
     }
-    let coupons = store_new_coupons(&state, &partner, &key, &issuance, 0).await?;
-    Ok(answer(&state, &coupons, format, StatusCode::CREATED, (&key, form.partner_ref), false))
+    Ok((store_new_coupons(state, partner, &key, &issuance, 0).await?, false))
+}
+
+/// The coupons of one of `partner`'s issuances (404 when it issued none under `batch`).
+pub async fn batch_of(state: &ApiState, partner: &PartnerRecord, batch: &str) -> Result<Vec<CouponRecord>, Problem> {
+    super::allowed(partner, |a| a.coupons, "coupons")?;
+    let coupons = state.partners.coupons_of_batch(partner.partner_id, batch.to_owned()).await?;
+    if coupons.is_empty() {
+        return Err(Problem::not_found("coupon batch"));
+    }
+    Ok(coupons)
 }
 
 /// Downloads an issuance again with each coupon's state (状態: 未使用, 使用済, 期限切れ) as a
@@ -398,10 +424,7 @@ async fn download_coupons(
 ) -> Result<HttpResponse, Problem> {
     let partner = state.partner_with(&req, |a| a.coupons, "coupons").await?;
     let format = answer_format(&req, query.encoding.as_deref())?;
-    let coupons = state.partners.coupons_of_batch(partner.partner_id, query.batch.clone()).await?;
-    if coupons.is_empty() {
-        return Err(Problem::not_found("coupon batch"));
-    }
+    let coupons = batch_of(&state, &partner, &query.batch).await?;
     Ok(answer(&state, &coupons, format, StatusCode::OK, (&query.batch, None), true))
 }
 

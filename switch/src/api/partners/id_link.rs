@@ -10,11 +10,12 @@
 use std::fs::File;
 use std::io::Write;
 
+use actix_web::error::PayloadError;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType, CONTENT_LENGTH};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::partners::{PartnerRecord, UploadRecord, UploadStatus};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -106,11 +107,20 @@ fn too_large(max: u64) -> Problem {
 
 /// A partner that may upload ID-link files and names its customers by an ID-issuing business.
 async fn id_link_partner(state: &ApiState, req: &HttpRequest) -> Result<(PartnerRecord, String), Problem> {
-    let partner = state.partner_with(req, |a| a.id_link, "ID-link files").await?;
-    match partner.details.id_issuer_id.clone() {
-        Some(issuer) => Ok((partner, issuer)),
-        None => Err(Problem::forbidden("no ID-issuing business is registered for this partner")),
-    }
+    let partner = state.partner(req).await?;
+    let issuer = upload_allowed(&partner)?;
+    Ok((partner, issuer))
+}
+
+/// The ID-issuing business whose service IDs name `partner`'s customers, when it may upload
+/// ID-link files.
+pub fn upload_allowed(partner: &PartnerRecord) -> Result<String, Problem> {
+    super::allowed(partner, |a| a.id_link, "ID-link files")?;
+    partner
+        .details
+        .id_issuer_id
+        .clone()
+        .ok_or_else(|| Problem::forbidden("no ID-issuing business is registered for this partner"))
 }
 
 /// An upload streaming into the spool; removed when dropped before it is kept (refused, or
@@ -138,7 +148,11 @@ struct Received {
 
 /// Streams the request body to a spool file, hashing it and checking its encoding on the way.
 /// Chunk writes go to the page cache; the one fsync runs off the HTTP worker.
-async fn receive(spool: &Spool, body: &mut web::Payload, max: u64) -> Result<Received, Problem> {
+async fn receive(
+    spool: &Spool,
+    body: &mut (impl Stream<Item = Result<web::Bytes, PayloadError>> + Unpin),
+    max: u64,
+) -> Result<Received, Problem> {
     let store_failed = |e: std::io::Error| {
         tracing::error!(error = %e, "ID-link spool write failed");
         Problem::unavailable("the upload could not be stored")
@@ -191,16 +205,31 @@ pub async fn upload_id_link_file(
     let (partner, _) = id_link_partner(&state, &req).await?;
     let key = idempotency_key(&req)?;
     let explicit = encoding_param(query.encoding.as_deref())?;
-    let max = state.partner_settings.id_link_file_max_bytes;
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let upload = upload_for(&state, &partner, &key, explicit, declared, &mut body).await?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(UploadView::from(upload)))
+}
+
+/// Stores an exchange-request file of `partner` arriving as `body` (of `declared` bytes, if
+/// known) under the Idempotency-Key `key` and queues it, for the API and the admin page alike.
+pub async fn upload_for(
+    state: &ApiState,
+    partner: &PartnerRecord,
+    key: &str,
+    explicit: Option<FileEncoding>,
+    declared: Option<u64>,
+    body: &mut (impl Stream<Item = Result<web::Bytes, PayloadError>> + Unpin),
+) -> Result<UploadRecord, Problem> {
+    upload_allowed(partner)?;
+    let max = state.partner_settings.id_link_file_max_bytes;
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
     let spool = Spool::new(state.partner_settings.spool_dir.clone());
-    let mut received = receive(&spool, &mut body, max).await?;
+    let mut received = receive(&spool, body, max).await?;
     let asked_encoding = explicit.map_or("detect", FileEncoding::as_str);
     let request = format!("{}\n{asked_encoding}", received.sha256);
-    claim(&state, &partner, &key, "id-link-upload", request.as_bytes()).await?;
+    claim(state, partner, key, "id-link-upload", request.as_bytes()).await?;
     let encoding = explicit.unwrap_or_else(|| received.utf8.detected());
 
     let stored =
@@ -216,7 +245,7 @@ pub async fn upload_id_link_file(
         .create_upload(partner.partner_id, received.sha256, encoding.as_str().to_owned(), received.bytes, state.now())
         .await?;
     state.id_link_wakeup.wake();
-    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(UploadView::from(upload)))
+    Ok(upload)
 }
 
 /// The partner's uploads, oldest first.
@@ -237,6 +266,12 @@ pub async fn list_id_link_files(state: web::Data<ApiState>, req: HttpRequest) ->
 /// One of the partner's uploads; another partner's is not found.
 async fn own_upload(state: &ApiState, req: &HttpRequest, upload_id: u64) -> Result<UploadRecord, Problem> {
     let (partner, _) = id_link_partner(state, req).await?;
+    own_upload_of(state, &partner, upload_id).await
+}
+
+/// One of `partner`'s uploads; another partner's is not found.
+pub async fn own_upload_of(state: &ApiState, partner: &PartnerRecord, upload_id: u64) -> Result<UploadRecord, Problem> {
+    upload_allowed(partner)?;
     match state.partners.upload(upload_id).await? {
         Some(u) if u.partner_id == partner.partner_id => Ok(u),
         _ => Err(Problem::not_found("upload")),
@@ -283,19 +318,30 @@ pub async fn id_link_file_result(
     query: web::Query<ResultQuery>,
 ) -> Result<HttpResponse, Problem> {
     let upload = own_upload(&state, &req, upload_id.into_inner()).await?;
-    let encoding = match encoding_param(query.encoding.as_deref())? {
+    result_download(&state, &upload, query.encoding.as_deref()).await
+}
+
+/// The result file of `upload` in the encoding asked for (`shift_jis`, else UTF-8 with BOM),
+/// streamed, for the API and the admin page alike; 409 while it is processing.
+pub async fn result_download(
+    state: &ApiState,
+    upload: &UploadRecord,
+    encoding: Option<&str>,
+) -> Result<HttpResponse, Problem> {
+    let encoding = match encoding_param(encoding)? {
         Some(FileEncoding::ShiftJis) => Download::ShiftJis,
         _ => Download::Utf8Bom,
     };
     if upload.status != UploadStatus::Done {
         return Err(Problem::of(ProblemCode::UploadProcessing).detail(format!("{} lines done", upload.lines_done)));
     }
-    let path = Spool::new(state.partner_settings.spool_dir.clone()).result_file(upload.upload_id);
+    let upload_id = upload.upload_id;
+    let path = Spool::new(state.partner_settings.spool_dir.clone()).result_file(upload_id);
     let opened = blocking(move || {
         Ok::<_, std::io::Error>((DownloadReader::open(&path, encoding)?, std::fs::metadata(&path)?.len()))
     });
     let (reader, stored_len) = opened.await?.map_err(|e| {
-        tracing::error!(upload = upload.upload_id, error = %e, "ID-link result file unreadable");
+        tracing::error!(upload = upload_id, error = %e, "ID-link result file unreadable");
         Problem::unavailable("the result file could not be read")
     })?;
     let chunks = futures::stream::unfold(Some(reader), |reader| async move {

@@ -13,6 +13,10 @@
 //!   guess throttle and the issuances in progress; [`coupon_notes`]: who redeemed which coupon,
 //!   written in groups.
 //! - [`id_link`]: ID-link exchange files: upload, status, result file (`ID_LINK_FILES.md`).
+//! - [`staff`]: partner staff logins of the admin page (F76), apart from the API key.
+//!
+//! The operations take the partner (`PartnerRecord`) whoever called: the API's handlers pass
+//! the API key's, the admin page (`crate::web::partner`) its staff member's.
 //!
 //! Every point movement goes through the citizen's wallet (`Router`'s `MovePoints`) with a
 //! journal idempotency key derived by [`journal_key`], so a retry after a lost answer or a
@@ -28,6 +32,7 @@ pub mod realtime;
 pub mod registration;
 pub mod reserved;
 pub mod shop;
+pub mod staff;
 
 use actix_web::{HttpMessage, HttpRequest};
 use actors::clock::format_jst;
@@ -135,11 +140,17 @@ impl ApiState {
         what: &str,
     ) -> Result<PartnerRecord, Problem> {
         let partner = self.partner(req).await?;
-        if !ability(&partner.details.abilities) {
-            return Err(Problem::forbidden(&format!("this partner is not set up for {what}")));
-        }
+        allowed(&partner, ability, what)?;
         Ok(partner)
     }
+}
+
+/// Refused (403) unless the partner is set up for `what`.
+pub fn allowed(partner: &PartnerRecord, ability: impl Fn(&Abilities) -> bool, what: &str) -> Result<(), Problem> {
+    if !ability(&partner.details.abilities) {
+        return Err(Problem::forbidden(&format!("this partner is not set up for {what}")));
+    }
+    Ok(())
 }
 
 /// The request's `Idempotency-Key`: 1 to 64 visible ASCII characters, required on every

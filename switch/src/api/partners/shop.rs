@@ -6,14 +6,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use actors::journal::{EntryKind, HouseAccount, JournalRecord, Posting};
-use actors::partners::SettlementMark;
+use actors::partners::{PartnerRecord, SettlementMark};
 use actors::wallet_points::{PointOp, Posted};
 use protocol::{AccountKind, AccountRef, TxnNo};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    claim, committed_before, customer_wallet, destination_of, idempotency_key, journal_key, move_points,
+    allowed, claim, committed_before, customer_wallet, destination_of, idempotency_key, journal_key, move_points,
     replayed_posting, Movement,
 };
 use crate::api::auth::may_act_for;
@@ -135,12 +135,12 @@ async fn balances(
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct DebitRequest {
-    customer_id: String,
+    pub customer_id: String,
     /// The product's municipality code or event code: the only account debited (A19).
-    code: String,
-    points: u64,
+    pub code: String,
+    pub points: u64,
     /// The shop's own order number, echoed.
-    order_ref: Option<String>,
+    pub order_ref: Option<String>,
 }
 
 /// Debits points for an order (F87, R95). `Idempotency-Key` required: a retry answers the
@@ -161,21 +161,28 @@ async fn debit(state: web::Data<ApiState>, req: HttpRequest, body: web::Payload)
     let partner = state.partner_with(&req, |a| a.shop, "shop calls").await?;
     let body = crate::api::read_body(body, crate::api::JSON_BODY_MAX_BYTES).await?;
     let key = idempotency_key(&req)?;
-    let order: DebitRequest = serde_json::from_slice(&body).map_err(|e| Problem::bad_body(e.to_string()))?;
+    let posted = debit_for(&state, &partner, &key, &body).await?;
+    let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(HttpResponse::build(status).json(Movement::of(&state, &posted)))
+}
+
+/// A debit of `partner` (a `DebitRequest` as JSON in `body`) under the Idempotency-Key `key`,
+/// for the API and the admin page alike; a retry answers the first debit (`replayed`).
+pub async fn debit_for(state: &ApiState, partner: &PartnerRecord, key: &str, body: &[u8]) -> Result<Posted, Problem> {
+    allowed(partner, |a| a.shop, "shop calls")?;
+    let order: DebitRequest = serde_json::from_slice(body).map_err(|e| Problem::bad_body(e.to_string()))?;
     let account = destination_of(Some(&order.code), "code")?;
     if account.kind == AccountKind::Reserved {
         return Err(Problem::field("code", "required", "自治体コードまたは特定支援イベントコードが必要です"));
     }
-    let claimed = claim(&state, &partner, &key, "debit", &body).await?;
-    let entry_key = journal_key(partner.partner_id, &key);
-    if let Some(first) = committed_before(&state, claimed, &entry_key, EntryKind::ShopDebit).await? {
-        return Ok(HttpResponse::Ok().json(Movement::of(&state, &first)));
+    let claimed = claim(state, partner, key, "debit", body).await?;
+    let entry_key = journal_key(partner.partner_id, key);
+    if let Some(first) = committed_before(state, claimed, &entry_key, EntryKind::ShopDebit).await? {
+        return Ok(first);
     }
-    let linked = customer_wallet(&state, &partner, &order.customer_id).await?;
+    let linked = customer_wallet(state, partner, &order.customer_id).await?;
     let op = PointOp::ShopDebit { key: entry_key, account, points: order.points, shop: partner.partner_id };
-    let posted = move_points(&state, linked.wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))?;
-    let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(HttpResponse::build(status).json(Movement::of(&state, &posted)))
+    move_points(state, linked.wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -211,7 +218,22 @@ async fn cancel(
     let partner = state.partner_with(&req, |a| a.shop, "shop calls").await?;
     let key = idempotency_key(&req)?;
     let txn_no: TxnNo = transaction_id.parse().map_err(|_| Problem::not_found("transaction"))?;
-    claim(&state, &partner, &key, "cancel", transaction_id.as_bytes()).await?;
+    let posted = cancel_for(&state, &partner, &key, &transaction_id).await?;
+    Ok(HttpResponse::Ok()
+        .json(Cancellation { cancelled_transaction_id: txn_no.to_string(), movement: Movement::of(&state, &posted) }))
+}
+
+/// The cancellation of `partner`'s debit `transaction_id` under the Idempotency-Key `key`, for
+/// the API and the admin page alike: the cancellation made, or the one made before (R98).
+pub async fn cancel_for(
+    state: &ApiState,
+    partner: &PartnerRecord,
+    key: &str,
+    transaction_id: &str,
+) -> Result<Posted, Problem> {
+    allowed(partner, |a| a.shop, "shop calls")?;
+    let txn_no: TxnNo = transaction_id.parse().map_err(|_| Problem::not_found("transaction"))?;
+    claim(state, partner, key, "cancel", transaction_id.as_bytes()).await?;
     let original = state.store.entry_by_txn(txn_no).await?.ok_or_else(|| Problem::not_found("transaction"))?;
     // Only this shop's own debits exist for it: anything else is "not found" before any other
     // answer could tell another partner's transactions apart.
@@ -221,32 +243,25 @@ async fn cancel(
         return Err(Problem::not_found("transaction"));
     }
     let wallet = original.wallet.ok_or_else(|| Problem::not_found("transaction"))?;
-    let answer = |posted: Posted| {
-        HttpResponse::Ok().json(Cancellation {
-            cancelled_transaction_id: txn_no.to_string(),
-            movement: Movement::of(&state, &posted),
-        })
-    };
     // Cancelled before, under this key or another (R98): that cancellation again, whatever was
     // settled or revoked since; nothing is applied.
     if let Some(void) = state.store.void_of(original.entry_id).await? {
-        return Ok(answer(replayed_posting(&state, void).await?));
+        return replayed_posting(state, void).await;
     }
     // R97: after the settlement money for its date was paid, only where the owner allows it.
     let mark = state.partners.settlement_mark(original.account.clone()).await?;
     if original.txn_no.business_date() <= mark.paid_through && !mark.cancel_after_settlement {
         return Err(Problem::of(ProblemCode::CancelAfterSettlement));
     }
-    let key = journal_key(partner.partner_id, &key);
+    let key = journal_key(partner.partner_id, key);
     let op = PointOp::ShopCancel { key, original: original.clone(), postings, shop: partner.partner_id };
-    let posted = match move_points(&state, wallet, op).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return Err(Problem::unavailable("no answer")),
+    match move_points(state, wallet, op).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(Problem::unavailable("no answer")),
         // Another cancellation of it committed in between (R98): answer that one.
-        Err(p) if p.code == "already-cancelled" => earlier_cancellation(&state, &original).await?,
-        Err(p) => return Err(p),
-    };
-    Ok(answer(posted))
+        Err(p) if p.code == "already-cancelled" => earlier_cancellation(state, &original).await,
+        Err(p) => Err(p),
+    }
 }
 
 /// The cancellation already made of `original`, as a replayed movement.

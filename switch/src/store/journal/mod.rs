@@ -30,8 +30,8 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use actors::catalog::Catalog;
 use actors::journal::{CommitOutcome, EntryKind, JournalHead, JournalRecord, Posting, PreparedEntry, WalletId};
 use actors::partners::{
-    partner_of_posting, CouponRecord, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook, PartnerRecord,
-    ReservedReceipt, SettlementMark, UploadProgress, UploadRecord,
+    partner_of_posting, CouponBatchSummary, CouponRecord, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
+    PartnerRecord, PartnerStaffAccount, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord,
 };
 use actors::registration::point::{MunicipalPoint, SupportEvent};
 use actors::registry::{
@@ -722,6 +722,12 @@ impl PartnerBook for JournalStore {
     fn set_partner_key(&self, partner_id: u32, api_key_hash: String) -> StoreFuture<bool> {
         self.sql.set_partner_key(partner_id, api_key_hash)
     }
+    fn save_partner_staff(&self, account: PartnerStaffAccount, now_ms: u64) -> StoreFuture<bool> {
+        self.sql.save_partner_staff(account, now_ms)
+    }
+    fn partner_staff(&self, login_id: String) -> StoreFuture<Option<PartnerStaffAccount>> {
+        self.sql.partner_staff(login_id)
+    }
     fn claim_key(&self, partner_id: u32, key: String, request_hash: String, now_ms: u64) -> StoreFuture<KeyClaim> {
         self.sql.claim_key(partner_id, key, request_hash, now_ms)
     }
@@ -739,6 +745,9 @@ impl PartnerBook for JournalStore {
     }
     fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>> {
         self.sql.coupon_by_code(code)
+    }
+    fn coupon_batches_of(&self, partner_id: u32, limit: u32) -> StoreFuture<Vec<CouponBatchSummary>> {
+        self.sql.coupon_batches_of(partner_id, limit)
     }
     fn note_coupon_redeemed(&self, coupon_no: u64, wallet: WalletId, now_ms: u64) -> StoreFuture<()> {
         self.sql.note_coupon_redeemed(coupon_no, wallet, now_ms)

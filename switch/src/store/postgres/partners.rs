@@ -3,8 +3,9 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
-    PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponBatchSummary, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon,
+    Partner, PartnerBook, PartnerRecord, PartnerStaffAccount, ReservedReceipt, SettlementMark, UploadProgress,
+    UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use deadpool_postgres::ClientWrapper;
@@ -210,6 +211,47 @@ impl PartnerBook for PostgresStore {
         })
     }
 
+    fn save_partner_staff(&self, a: PartnerStaffAccount, now_ms: u64) -> StoreFuture<bool> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let saved = c
+                    .execute(
+                        "INSERT INTO partner_staff (login_id, partner_id, password_hash, display_name, created_at_ms)
+                         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM partners WHERE partner_id = $2)
+                         ON CONFLICT (login_id) DO UPDATE SET password_hash = excluded.password_hash,
+                             display_name = excluded.display_name
+                         WHERE partner_staff.partner_id = excluded.partner_id",
+                        &[&a.login_id, &(a.partner_id as i32), &a.password_hash, &a.display_name, &(now_ms as i64)],
+                    )
+                    .await?;
+                Ok(saved == 1)
+            })
+        })
+    }
+
+    fn partner_staff(&self, login_id: String) -> StoreFuture<Option<PartnerStaffAccount>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT login_id, partner_id, password_hash, display_name FROM partner_staff
+                         WHERE login_id = $1",
+                        &[&login_id],
+                    )
+                    .await?;
+                row.map(|r| {
+                    Ok(PartnerStaffAccount {
+                        login_id: col(&r, 0)?,
+                        partner_id: col::<i32>(&r, 1)? as u32,
+                        password_hash: col(&r, 2)?,
+                        display_name: col(&r, 3)?,
+                    })
+                })
+                .transpose()
+            })
+        })
+    }
+
     fn set_partner_key(&self, partner_id: u32, api_key_hash: String) -> StoreFuture<bool> {
         self.run(move |c| {
             Box::pin(async move {
@@ -251,6 +293,35 @@ impl PartnerBook for PostgresStore {
                     )
                     .await?;
                 rows.iter().map(coupon_row).collect()
+            })
+        })
+    }
+
+    fn coupon_batches_of(&self, partner_id: u32, limit: u32) -> StoreFuture<Vec<CouponBatchSummary>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT batch_key, MAX(partner_ref), COUNT(*), CAST(SUM(value) AS BIGINT),
+                             COUNT(redeemed_by), MIN(issued_at_ms), MAX(expires_on)
+                         FROM coupons WHERE partner_id = $1 GROUP BY batch_key
+                         ORDER BY MIN(coupon_no) DESC LIMIT $2",
+                        &[&(partner_id as i32), &i64::from(limit)],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CouponBatchSummary {
+                            batch_key: col(r, 0)?,
+                            partner_ref: col(r, 1)?,
+                            count: col::<i64>(r, 2)? as u64,
+                            total_value: col::<i64>(r, 3)? as u64,
+                            redeemed: col::<i64>(r, 4)? as u64,
+                            issued_at_ms: col::<i64>(r, 5)? as u64,
+                            expires_on: col::<i32>(r, 6)? as u32,
+                        })
+                    })
+                    .collect()
             })
         })
     }

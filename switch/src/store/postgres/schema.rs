@@ -21,6 +21,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("migrations/0009_tickets.sql")),
     (10, include_str!("migrations/0010_mail_outbox.sql")),
     (11, include_str!("migrations/0011_grants.sql")),
+    (12, include_str!("migrations/0012_partner_staff.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

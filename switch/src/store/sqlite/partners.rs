@@ -3,8 +3,9 @@
 
 use actors::journal::WalletId;
 use actors::partners::{
-    partner_of_posting, Abilities, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon, Partner, PartnerBook,
-    PartnerRecord, ReservedReceipt, SettlementMark, UploadProgress, UploadRecord, UploadStatus,
+    partner_of_posting, Abilities, CouponBatchSummary, CouponRecord, ExchangeRate, KeyClaim, LinkedWallet, NewCoupon,
+    Partner, PartnerBook, PartnerRecord, PartnerStaffAccount, ReservedReceipt, SettlementMark, UploadProgress,
+    UploadRecord, UploadStatus,
 };
 use actors::store::StoreFuture;
 use protocol::AccountRef;
@@ -20,6 +21,11 @@ const RESERVED_RECEIPTS: &str = "SELECT j.txn_no, j.created_at_ms, j.points,
         (SELECT p.account FROM postings p WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1)
      FROM journal j WHERE j.wallet_id = ?1 AND j.kind = 4 AND j.account = 'R'
      ORDER BY j.entry_id DESC LIMIT ?2";
+
+/// A partner's issuances summed, newest first (through the index `coupons_batch`).
+const COUPON_BATCHES: &str = "SELECT batch_key, MAX(partner_ref), COUNT(*), SUM(value), COUNT(redeemed_by),
+        MIN(issued_at_ms), MAX(expires_on)
+     FROM coupons WHERE partner_id = ?1 GROUP BY batch_key ORDER BY MIN(coupon_no) DESC LIMIT ?2";
 
 const PARTNER_COLUMNS: &str =
     "partner_id, name, id_issuer_id, api_key_hash, rate_partner, rate_municipal, abilities, created_at_ms";
@@ -146,6 +152,38 @@ impl PartnerBook for SqliteStore {
         })
     }
 
+    fn save_partner_staff(&self, a: PartnerStaffAccount, now_ms: u64) -> StoreFuture<bool> {
+        self.write(move |c| {
+            let saved = c.execute(
+                "INSERT INTO partner_staff (login_id, partner_id, password_hash, display_name, created_at_ms)
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM partners WHERE partner_id = ?2)
+                 ON CONFLICT (login_id) DO UPDATE SET password_hash = excluded.password_hash,
+                     display_name = excluded.display_name
+                 WHERE partner_staff.partner_id = excluded.partner_id",
+                params![a.login_id, a.partner_id, a.password_hash, a.display_name, now_ms as i64],
+            )?;
+            Ok(saved == 1)
+        })
+    }
+
+    fn partner_staff(&self, login_id: String) -> StoreFuture<Option<PartnerStaffAccount>> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT login_id, partner_id, password_hash, display_name FROM partner_staff WHERE login_id = ?1",
+                [login_id],
+                |r| {
+                    Ok(PartnerStaffAccount {
+                        login_id: r.get(0)?,
+                        partner_id: r.get(1)?,
+                        password_hash: r.get(2)?,
+                        display_name: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
     fn claim_key(&self, partner_id: u32, key: String, request_hash: String, now_ms: u64) -> StoreFuture<KeyClaim> {
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -223,6 +261,24 @@ impl PartnerBook for SqliteStore {
     fn coupon_by_code(&self, code: String) -> StoreFuture<Option<CouponRecord>> {
         self.read(move |c| {
             c.query_row(&format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE code = ?1"), [code], coupon_row).optional()
+        })
+    }
+
+    fn coupon_batches_of(&self, partner_id: u32, limit: u32) -> StoreFuture<Vec<CouponBatchSummary>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(COUPON_BATCHES)?;
+            let rows = stmt.query_map(params![partner_id, limit], |r| {
+                Ok(CouponBatchSummary {
+                    batch_key: r.get(0)?,
+                    partner_ref: r.get(1)?,
+                    count: r.get::<_, i64>(2)? as u64,
+                    total_value: r.get::<_, i64>(3)? as u64,
+                    redeemed: r.get::<_, i64>(4)? as u64,
+                    issued_at_ms: r.get::<_, i64>(5)? as u64,
+                    expires_on: r.get(6)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

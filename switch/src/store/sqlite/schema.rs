@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("0009_tickets.sql")),
     (10, include_str!("0010_mail_outbox.sql")),
     (11, include_str!("0011_grants.sql")),
+    (12, include_str!("0012_partner_staff.sql")),
 ];
 
 pub fn latest_version() -> u32 {
