@@ -33,11 +33,16 @@ pub enum HouseAccount {
     /// they leave circulation here, one account per point, so `switch check`'s books show
     /// how many of each point expired.
     Expired(AccountRef),
+    /// A shopping street's merged points (合算, F36–F39): what citizens merged from their
+    /// municipal or event points into the street's own points leaves circulation here, one
+    /// account per street (`switch::merge`'s configured id), so `switch check`'s books show
+    /// how much each street took in.
+    Street(u32),
 }
 
 impl HouseAccount {
     /// Compact storage form: `L12`, `I:M141305`, `I:E141305-E001`, `P3`, `K987654321012`,
-    /// `X:M141305`.
+    /// `X:M141305`, `G2`.
     pub fn key(&self) -> String {
         match self {
             HouseAccount::Location(id) => format!("L{id}"),
@@ -45,6 +50,7 @@ impl HouseAccount {
             HouseAccount::Partner(id) => format!("P{id}"),
             HouseAccount::TicketEscrow(n) => format!("K{n}"),
             HouseAccount::Expired(a) => format!("X:{a}"),
+            HouseAccount::Street(id) => format!("G{id}"),
         }
     }
 
@@ -60,6 +66,9 @@ impl HouseAccount {
         }
         if let Some(rest) = key.strip_prefix('K') {
             return rest.parse().ok().map(HouseAccount::TicketEscrow);
+        }
+        if let Some(rest) = key.strip_prefix('G') {
+            return rest.parse().ok().map(HouseAccount::Street);
         }
         key.strip_prefix('L')?.parse().ok().map(HouseAccount::Location)
     }
@@ -133,6 +142,11 @@ pub enum EntryKind {
     /// A ticket expired uncleared (失効, F32): its escrow back to the issuer of its points, not
     /// to the citizen (F32 DEFAULT) nor to any shop (R53). `voids` names the issuance.
     TicketExpire = 10,
+    /// Points merged into a shopping street's own points (合算, F36–F39): from the citizen's
+    /// municipal or event account to the street's house account (`G<street>`), settled like a
+    /// usage by the street (F36 DEFAULT). Its key is `G<street>:<取引済番号 of the merge line>`,
+    /// so a merge line is applied once whatever file brings it again.
+    Merge = 11,
     /// An administrative grant (行政ポイント, F67–F69) of a programme to a citizen on its roster,
     /// debiting the municipality's issuer account. Its key names the programme (see
     /// `crate::grants`), so a grant-completion mail can say which programme granted it.
@@ -156,6 +170,7 @@ impl EntryKind {
             8 => Some(EntryKind::TicketIssue),
             9 => Some(EntryKind::TicketClear),
             10 => Some(EntryKind::TicketExpire),
+            11 => Some(EntryKind::Merge),
             12 => Some(EntryKind::AdminGrant),
             14 => Some(EntryKind::Expire),
             _ => None,
@@ -258,6 +273,7 @@ mod tests {
             HouseAccount::TicketEscrow("987654321012".parse().unwrap()),
             HouseAccount::Expired("M141305".parse().unwrap()),
             HouseAccount::Expired("EE001".parse().unwrap()),
+            HouseAccount::Street(2),
         ] {
             assert_eq!(HouseAccount::parse(&a.key()), Some(a));
         }

@@ -69,6 +69,10 @@ pub enum PointOp {
     /// issuer. `key` is [`crate::grants::grant_key`]: programme, subject and occasion; whether
     /// the subject is on the roster and the programme running is the caller's check.
     Grant { key: String, to: AccountRef, points: u64 },
+    /// A merge line (合算, F36–F39): `points` from the citizen's municipal or event `account` into
+    /// the shopping street `street`'s points. Its key is [`merge_key`] of the line's 取引済番号,
+    /// so the same line from any file is applied once.
+    Merge { street: u32, txn_no: TxnNo, account: AccountRef, points: u64 },
 }
 
 /// A valid ticket about to end, with its issuance entry as the caller read them: the entry
@@ -122,6 +126,7 @@ impl PointOp {
             PointOp::TicketExpire { .. } => "ticket_expire",
             PointOp::Expire { .. } => "expire",
             PointOp::Grant { .. } => "grant",
+            PointOp::Merge { .. } => "merge",
         }
     }
 
@@ -168,6 +173,9 @@ impl PointOp {
             }
             PointOp::Grant { key, to, points } => {
                 SameRequest::movement(key.clone(), EntryKind::AdminGrant, to.clone(), *points)
+            }
+            PointOp::Merge { street, txn_no, account, points } => {
+                SameRequest::movement(merge_key(*street, txn_no), EntryKind::Merge, account.clone(), *points)
             }
         }
     }
@@ -242,6 +250,12 @@ pub fn sweep_key(wallet: WalletId, today: u32) -> String {
 /// runs of a day cannot both expire.
 pub fn expiry_key(wallet: WalletId, account: &AccountRef, today: u32) -> String {
     format!("X{}:{account}:{today}", wallet.0)
+}
+
+/// Idempotency key of a shopping street's merge line (`G…`): the street and the line's
+/// 取引済番号 (the street's, unique per street), whatever file it comes in.
+pub fn merge_key(street: u32, txn_no: &TxnNo) -> String {
+    format!("G{street}:{txn_no}")
 }
 
 /// A planned movement: the entry to append and the answer once it is durable.
@@ -433,6 +447,26 @@ impl Context<'_> {
                     Posting::House { account: HouseAccount::Issuer(to.clone()), amount: -(*points as i64) },
                 ];
                 self.entry(EntryKind::AdminGrant, key.clone(), to, *points, postings).map(Some)
+            }
+            PointOp::Merge { street, txn_no, account, points } => {
+                check_amount(*points)?;
+                if account.kind == AccountKind::Reserved {
+                    // Reserved points are moved first, never spent (R20, R21).
+                    return Err(SwitchError::UnknownDestination);
+                }
+                check_destination(self.catalog, account, self.today)?;
+                if account.kind == AccountKind::Event
+                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
+                {
+                    return Err(SwitchError::EventEnded);
+                }
+                // Never more than the balance (F36: 合算ポイント数 ≤ 残高), earliest expiry first.
+                let mut postings = self
+                    .state
+                    .plan_debit(account, *points, self.today)
+                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                postings.push(Posting::House { account: HouseAccount::Street(*street), amount: *points as i64 });
+                self.entry(EntryKind::Merge, merge_key(*street, txn_no), account, *points, postings).map(Some)
             }
         }
     }
@@ -857,5 +891,41 @@ mod tests {
         let plan = ctx(&w, &c).plan(&debit("M141305", 40)).unwrap().unwrap();
         assert_eq!(plan.posted.balance_after, 60);
         assert!(plan.entry.postings.contains(&Posting::House { account: HouseAccount::Partner(2), amount: 40 }));
+    }
+
+    #[test]
+    fn a_merge_takes_the_points_into_the_street_once_per_transaction_number() {
+        let c = catalog();
+        let mut w = wallet();
+        w.load_lot(AccountRef::reserved(), 20261210, 1_000);
+        w.load_lot(municipal(), 20261130, 30);
+        w.load_lot(municipal(), NO_EXPIRY, 100);
+        let txn_no: TxnNo = "20261126101500000001".parse().unwrap();
+        let merge =
+            |account: &str, points| PointOp::Merge { street: 2, txn_no, account: account.parse().unwrap(), points };
+        let plan = ctx(&w, &c).plan(&merge("M141305", 50)).unwrap().unwrap();
+        assert_eq!((plan.entry.kind, plan.entry.points, plan.posted.balance_after), (EntryKind::Merge, 50, 80));
+        assert_eq!(plan.entry.idem_key.as_deref(), Some("G2:20261126101500000001"));
+        assert_eq!(
+            plan.entry.postings,
+            vec![
+                Posting::Citizen { wallet: WalletId(3), account: municipal(), lot: 20261130, amount: -30 },
+                Posting::Citizen { wallet: WalletId(3), account: municipal(), lot: NO_EXPIRY, amount: -20 },
+                Posting::House { account: HouseAccount::Street(2), amount: 50 },
+            ],
+            "earliest expiry first, to the street"
+        );
+        assert_eq!(
+            ctx(&w, &c).plan(&merge("M141305", 131)).err(),
+            Some(SwitchError::InsufficientPoints { usable: 130 })
+        );
+        assert_eq!(ctx(&w, &c).plan(&merge("R", 1)).err(), Some(SwitchError::UnknownDestination));
+        assert_eq!(ctx(&w, &c).plan(&merge("EOLD", 1)).err(), Some(SwitchError::EventEnded));
+        assert_eq!(
+            ctx(&w, &c).plan(&merge("M141305", 0)).err(),
+            Some(SwitchError::InvalidAmount { max: MAX_POINTS_PER_REQUEST })
+        );
+        let same = merge("M141305", 50).same_request(WalletId(3), TODAY);
+        assert_eq!((same.key.as_str(), same.kind, same.points), ("G2:20261126101500000001", EntryKind::Merge, 50));
     }
 }

@@ -36,6 +36,24 @@ pub struct Config {
     pub tickets: TicketsConfig,
     pub points: PointsConfig,
     pub mail: MailConfig,
+    pub merge: MergeConfig,
+}
+
+/// Shopping streets' merge files (合算, issue 13).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MergeConfig {
+    /// The streets' TOML file (outside the repository: it holds their keys); empty: none.
+    pub streets_file: PathBuf,
+    /// Merge lines moving through the wallets at once.
+    pub in_flight: usize,
+    /// Lines whose holders are resolved and wallets activated together.
+    pub chunk_lines: usize,
+}
+
+impl MergeConfig {
+    pub fn limits(&self) -> crate::merge::apply::MergeLimits {
+        crate::merge::apply::MergeLimits { in_flight: self.in_flight.max(1), chunk_lines: self.chunk_lines.max(1) }
+    }
 }
 
 /// Municipal points and events themselves (F58).

@@ -61,6 +61,10 @@ fn describe() {
         "ID-link file lines processed, by result (ok: credited, ng: refused), counted at checkpoints."
     );
     describe_counter!(
+        "switch_merge_lines_total",
+        "Shopping streets' merge-file lines, by result (applied; replayed: applied before, not again; refused: on its line)."
+    );
+    describe_counter!(
         "switch_grants_total",
         "Administrative grants answered, by occasion (roster run, session, desk) and result (granted, or replayed: made before)."
     );

@@ -43,6 +43,7 @@ pub async fn start(
     let tcp = TcpListener::bind(t.listen).await.with_context(|| format!("binding terminal listener {}", t.listen))?;
     let http_listener = std::net::TcpListener::bind(config.http.listen)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
+    let streets = crate::merge::street::Streets::load(&config.merge.streets_file)?;
     let clock = Clock::System;
     let actors = actors::system::start(store.shared(), store.settlement(), clock.clone(), config.actor_limits())
         .await
@@ -100,6 +101,15 @@ pub async fn start(
             runs: Default::default(),
         },
         crate::api::TerminalLoginRules { policy: config.actor_limits().login, hashing: actors.hashing.clone() },
+        crate::api::merge::MergeSide {
+            streets,
+            deps: crate::merge::apply::MergeDeps {
+                store: store.shared(),
+                partners: store.partners(),
+                router: actors.router.clone(),
+                limits: config.merge.limits(),
+            },
+        },
     ));
     start_id_link_worker(&api, store, actors.router.clone(), clock.clone())?;
     let g = &config.grants;

@@ -430,7 +430,8 @@ fn the_openapi_document_matches_the_running_server() {
             .replace("{programme_id}", "000001")
             .replace("{mykey_id}", "MY123456")
             .replace("{run_id}", "1")
-            .replace("{session_no}", "1");
+            .replace("{session_no}", "1")
+            .replace("{street}", "1");
         for (method, operation) in operations.as_object().unwrap() {
             let (status, body) = call(&s, &method.to_uppercase(), &concrete, None, Some(json!({})));
             let documented = operation["responses"].as_object().unwrap();

@@ -713,6 +713,7 @@ conformance!(
     reserve_due_lists_overdue_wallets_in_pages,
     reserved_receipts_list_partner_credits,
     settlement_windows_follow_commits,
+    merges_are_usage_by_the_street,
     closing_freezes_a_period,
     tickets_are_stored_once_per_number_and_request,
     ticket_notes_only_move_forward,

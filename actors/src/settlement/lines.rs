@@ -7,7 +7,7 @@
 //!
 //! | book | what | counterparty | report |
 //! | --- | --- | --- | --- |
-//! | `U:<account>` | points used and paid for by a municipal point or event (redemptions, cleared point tickets, shop debits) | where: `L<location>` (a terminal installation location), `P<partner>` (an online shop) | 参考86, 参考88 |
+//! | `U:<account>` | points used and paid for by a municipal point or event (redemptions, cleared point tickets, shop debits, merges into a shopping street's points) | where: `L<location>` (a terminal installation location), `P<partner>` (an online shop), `G<street>` (a shopping street) | 参考86, 参考88 |
 //! | `T:<account>` | points migrated into a municipal point or event | from: `P<partner>`, `R` (the citizen's reserved points) | 参考84 |
 //! | `F:<partner>` | points a partner migrated in | to: `R`, `M<code>`, `E<code>` | 参考82 |
 //! | `G:<programme>` | points granted by an administrative grant programme | the occasion (`r`, `s<session>`, `d<date>`) | the programme's aggregation |
@@ -151,6 +151,11 @@ pub fn lines_of(e: &EntryFacts<'_>) -> Vec<SettlementLine> {
             EntryKind::Redeem | EntryKind::ShopDebit | EntryKind::TicketClear,
             Some(payee @ (HouseAccount::Location(_) | HouseAccount::Partner(_))),
         ) => paid_by.map(|a| vec![line(Book::Usage(a), payee.key(), 1)]).unwrap_or_default(),
+        // Points merged into a shopping street's points: a usage by the street (F36 DEFAULT,
+        // 合算 shown as a merge-type usage), paid to it like a shop.
+        (EntryKind::Merge, Some(street @ HouseAccount::Street(_))) => {
+            paid_by.map(|a| vec![line(Book::Usage(a), street.key(), 1)]).unwrap_or_default()
+        }
         (
             EntryKind::Void | EntryKind::ShopCancel,
             Some(payee @ (HouseAccount::Location(_) | HouseAccount::Partner(_))),
@@ -269,6 +274,15 @@ mod tests {
         assert!(lines_of(&facts(EntryKind::TicketExpire, &m, Some(&issuer))).is_empty(), "expired: never payable");
         let expired = HouseAccount::Expired(m.clone());
         assert!(lines_of(&facts(EntryKind::Expire, &m, Some(&expired))).is_empty(), "expired points: nobody is paid");
+    }
+
+    #[test]
+    fn a_merge_is_usage_by_the_street() {
+        let m: AccountRef = "M141305".parse().unwrap();
+        let merged = lines_of(&facts(EntryKind::Merge, &m, Some(&HouseAccount::Street(3))));
+        assert_eq!((merged[0].book.key(), merged[0].counterparty.as_str()), ("U:M141305".into(), "G3"));
+        assert_eq!((merged[0].entries, merged[0].points), (1, 500));
+        assert!(lines_of(&facts(EntryKind::Merge, &m, Some(&HouseAccount::Location(3)))).is_empty());
     }
 
     #[test]

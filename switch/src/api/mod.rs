@@ -24,6 +24,7 @@ pub mod admin;
 pub mod auth;
 pub mod grants;
 pub mod logins;
+pub mod merge;
 pub mod mypage;
 pub mod partners;
 pub mod problem;
@@ -129,6 +130,8 @@ pub struct ApiState {
     pub grants: grants::GrantSide,
     /// What a terminal's HTTP login checks with (the same rules as its protocol login).
     pub terminal_login: TerminalLoginRules,
+    /// Shopping streets' merge files (issue 13).
+    pub merge: merge::MergeSide,
 }
 
 /// Settlement's parts the HTTP side uses.
@@ -161,6 +164,7 @@ impl ApiState {
         settlement: SettlementSide,
         grants: grants::GrantSide,
         terminal_login: TerminalLoginRules,
+        merge: merge::MergeSide,
     ) -> ApiState {
         let coupon_notes = CouponNotes::start(partners.clone(), clock.clone());
         ApiState {
@@ -187,6 +191,7 @@ impl ApiState {
             settlement,
             grants,
             terminal_login,
+            merge,
         }
     }
 
@@ -342,6 +347,8 @@ impl Modify for BearerAuth {
         tickets::ticket_qr,
         tickets::reissue_ticket,
         tickets::run_ticket_expiry,
+        merge::list_streets,
+        merge::receive_merge_file,
         terminal_session::terminal_login,
         settlement::municipal_usage,
         settlement::municipal_usage_lines,
@@ -420,6 +427,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::coupon_redeem::routes)
         .configure(partners::id_link::routes)
         .configure(tickets::routes)
+        .configure(merge::routes)
         .configure(terminal_session::routes)
         .configure(settlement::routes)
         .configure(grants::routes);

@@ -148,7 +148,7 @@ impl FileError {
             FileError::Truncated(_) => "merge-file-truncated",
             FileError::Undecryptable => "merge-file-undecryptable",
             FileError::NotAuthentic => "merge-file-not-authentic",
-            FileError::NotUtf8 { .. } => "merge-file-not-utf8",
+            FileError::NotUtf8 { .. } => "merge-file-encoding",
             FileError::Empty => "merge-file-empty",
             FileError::TooManyLines => "merge-file-too-many-lines",
         }

@@ -119,6 +119,8 @@ impl Names {
                 _ => key.to_owned(),
             },
             Some(b'P') => id(&key[1..]).and_then(|p| self.partners.get(&p).cloned()).unwrap_or_else(|| key.to_owned()),
+            // A shopping street (合算): its name is in the switch's configuration, not the books.
+            Some(b'G') if id(&key[1..]).is_some() => format!("商店街ポイント合算 (商店街 {})", &key[1..]),
             _ => key.parse().map(|a| self.catalog.account_name(&a)).unwrap_or_else(|_| key.to_owned()),
         }
     }

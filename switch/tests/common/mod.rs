@@ -186,9 +186,21 @@ impl Server {
 
     /// A fresh journal-engine store (`store.kind = "journal"`), seeded, and a server on it.
     pub fn start_journal(citizens: u64, terminals: &[u32], env: &[(&str, &str)]) -> Server {
+        Self::start_journal_with(citizens, terminals, env, |_| {})
+    }
+
+    /// As [`Self::start_journal`], with a chance to change the store (its SQLite beside the
+    /// journal: set-up data) before serving.
+    pub fn start_journal_with(
+        citizens: u64,
+        terminals: &[u32],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().to_path_buf();
         seed_journal(&dir, citizens, terminals);
+        prepare(&dir);
         let mut all = journal_env();
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut s = Server {

@@ -121,8 +121,62 @@ fn oct() -> Period {
     Period::parse("202610").unwrap()
 }
 
+/// A merge into shopping street `street` (合算): from the wallet's municipal lot without expiry
+/// to the street's house account, keyed by the street's transaction number.
+fn merge(wallet: u64, version: u64, key: &str, street: u32, points: i64) -> NewEntry {
+    NewEntry {
+        kind: EntryKind::Merge,
+        wallet: Some((WalletId(wallet), version)),
+        idem_key: Some(key.into()),
+        venue: None,
+        account: municipal(),
+        points: points as u64,
+        balance_after: 0,
+        voids: None,
+        postings: vec![
+            Posting::Citizen { wallet: WalletId(wallet), account: municipal(), lot: NO_EXPIRY, amount: -points },
+            Posting::House { account: HouseAccount::Street(street), amount: points },
+        ],
+    }
+}
+
 pub mod cases {
     use super::*;
+
+    /// A merge line's entry (kind 11, to `G<street>`) is stored once per key, reads back as a
+    /// merge (after a restart too) and is usage by the street in the settlement books.
+    pub async fn merges_are_usage_by_the_street<E: Engine>() {
+        let (mut e, store, book) = seeded::<E>().await;
+        let mut n = Numbers::of(&store).await;
+        let batch = at(
+            &mut n,
+            OCT_5,
+            vec![
+                merge(1, 1, "G2:20261005100000000001", 2, 30),
+                merge(2, 1, "G2:20261005100000000002", 2, 45),
+                merge(1, 2, "G2:20261005100000000001", 2, 30),
+            ],
+        );
+        assert_eq!(commit(&store, &batch).await, vec![Committed, Committed, DuplicateKey]);
+        let figures = |rows: Vec<actors::settlement::WindowRow>| {
+            rows.into_iter().map(|w| (w.business_date, w.counterparty, w.entries, w.points)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            figures(book.windows(Book::Usage(municipal()), 20261001, 20261031).await.unwrap()),
+            vec![(20261005, "G2".into(), 2, 75)]
+        );
+        drop((store, book));
+        e.open().await;
+        let store = e.store();
+        let record = store.entry_by_key("G2:20261005100000000001".into()).await.unwrap().expect("stored");
+        assert_eq!((record.kind, record.points, record.wallet), (EntryKind::Merge, 30, Some(WalletId(1))));
+        assert_eq!(
+            store.postings_of(record.entry_id).await.unwrap()[1],
+            Posting::House { account: HouseAccount::Street(2), amount: 30 }
+        );
+        let report = store.audit().await.unwrap();
+        assert_eq!(report.first_discrepancy, None, "audit: {report:?}");
+    }
 
     /// Every committed entry's lines and windows are there, refused ones nowhere; lines page in
     /// time order, filter by counterparty and carry the citizen's MyKey ID.

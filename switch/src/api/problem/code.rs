@@ -105,6 +105,16 @@ problem_codes! {
     TicketCleared => "ticket-cleared", CONFLICT, "このポイント券は消込済です";
     TicketExpired => "ticket-expired", CONFLICT, "このポイント券は有効期限切れで失効しています";
     TicketReissued => "ticket-reissued", CONFLICT, "このポイント券は再発行により無効です";
+    // Shopping streets' merge files (合算).
+    MergeStreetUnknown => "merge-street-unknown", NOT_FOUND, "この商店街は登録されていません";
+    MergeFileTooLarge => "merge-file-too-large", PAYLOAD_TOO_LARGE, "合算ポイントファイルが大きすぎます";
+    MergeFileTruncated => "merge-file-truncated", UNPROCESSABLE_ENTITY, "合算ポイントファイルが途中で切れています";
+    MergeFileUndecryptable => "merge-file-undecryptable", UNPROCESSABLE_ENTITY, "合算ポイントファイルを復号できません (共通鍵の誤り、またはファイルの破損)";
+    MergeFileNotAuthentic => "merge-file-not-authentic", UNPROCESSABLE_ENTITY, "合算ポイントファイルの認証に失敗しました (共通鍵の誤り、改ざん、または欠落)";
+    MergeFileEncoding => "merge-file-encoding", UNPROCESSABLE_ENTITY, "合算ポイントファイルがUTF-8ではありません";
+    MergeFileEmpty => "merge-file-empty", UNPROCESSABLE_ENTITY, "合算ポイントファイルに行がありません";
+    MergeFileTooManyLines => "merge-file-too-many-lines", UNPROCESSABLE_ENTITY, "合算ポイントファイルの行数が上限を超えています";
+    MergeFileBadLines => "merge-file-bad-lines", UNPROCESSABLE_ENTITY, "合算ポイントファイルに不正な行があります。ファイル全体を受け付けませんでした";
     // Terminals logging in over HTTP (a shop's clerk, a mobile grant terminal).
     FingerprintMismatch => "fingerprint-mismatch", UNAUTHORIZED, "端末識別情報が登録された端末と一致しません";
     TerminalKindNotAllowed => "terminal-kind-not-allowed", FORBIDDEN, "この種別の端末ではこの操作はできません";
