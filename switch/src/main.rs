@@ -129,6 +129,14 @@ enum MergeFileCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write `make`'s input for the demo's citizens 0..N (`switch demo`), numbered within this
+    /// second: a street's file for trials and measurements.
+    DemoLines {
+        #[arg(long)]
+        citizens: u64,
+        #[arg(long, default_value_t = 1)]
+        points: u64,
+    },
     /// Check a merge file as the street's software does on import: decrypt, each line's hash,
     /// repeated transaction numbers. Prints every bad line; exit 1 if any (or the file) is bad.
     Verify {
@@ -257,6 +265,10 @@ fn merge_file(command: MergeFileCommand) -> ExitCode {
             file::StreetKeys::parse(&key, "-")
                 .map_err(anyhow::Error::from)
                 .and_then(|k| cli::decrypt(&k.key, &input, out.as_deref(), report))
+        }
+        MergeFileCommand::DemoLines { citizens, points } => {
+            let stamp = actors::clock::jst_stamp(actors::clock::Clock::System.now_ms());
+            cli::demo_lines(citizens, points, stamp, &mut std::io::stdout()).map(|()| cli::Verdict::Clean)
         }
         MergeFileCommand::Verify { keys, input } => {
             keys.keys().and_then(|k| cli::verify(&k, &input, &mut std::io::stdout()))

@@ -143,3 +143,42 @@ pub fn verify(keys: &StreetKeys, input: &Path, report: &mut dyn std::io::Write) 
     )?;
     Ok(if bad.is_empty() { Verdict::Clean } else { Verdict::Refused })
 }
+
+/// Demo citizens one `demo-lines` call writes at most (the sequence part of a 取引済番号 has 6
+/// digits).
+pub const DEMO_LINES_MAX: u64 = 999_999;
+
+/// `demo-lines`: `make`'s input for the demo's citizens `0..citizens` (`switch demo`), `points`
+/// each, numbered within the second `stamp` (Japan time `yyyyMMddHHmmss`): a street's file for
+/// trials and measurements without a street.
+pub fn demo_lines(citizens: u64, points: u64, stamp: u64, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    if citizens == 0 || citizens > DEMO_LINES_MAX {
+        bail!("--citizens is 1 to {DEMO_LINES_MAX}");
+    }
+    if !(1..=POINTS_PER_LINE_MAX).contains(&points) {
+        bail!("--points is 1 to {POINTS_PER_LINE_MAX}");
+    }
+    let mut w = std::io::BufWriter::new(out);
+    for i in 0..citizens {
+        writeln!(w, "{},{points},{stamp:014}{:06}", actors::demo::citizen(i).mykey_id, i + 1)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_lines_are_makes_input() {
+        let mut out = Vec::new();
+        demo_lines(3, 5, 20261203101500, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<MergeLine> = text.lines().map(|l| parse_input_line(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[0].holder.as_str(), lines[0].points), ("MY123456", 5));
+        assert_eq!(lines[2].txn_no.to_string(), "20261203101500000003");
+        assert!(demo_lines(0, 1, 20261203101500, &mut Vec::new()).is_err());
+    }
+}
