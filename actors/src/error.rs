@@ -60,7 +60,11 @@ pub enum SwitchError {
     Busy,
     #[error("temporary failure, nothing applied; retry with the same sequence number")]
     TemporaryFailure,
-    #[error("internal error, nothing applied")]
+    /// The request may or may not have been applied (a commit cut off, no answer in time); a
+    /// resend under the same idempotency key tells which.
+    #[error("the outcome is unknown; resend with the same sequence number to learn it")]
+    OutcomeUnknown,
+    #[error("internal error; whether anything was applied is not known")]
     Internal,
 }
 
@@ -96,6 +100,7 @@ impl SwitchError {
             SwitchError::TicketNumberTaken => ErrorCode::TemporaryFailure,
             SwitchError::Busy => ErrorCode::Busy,
             SwitchError::TemporaryFailure => ErrorCode::TemporaryFailure,
+            SwitchError::OutcomeUnknown => ErrorCode::OutcomeUnknown,
             SwitchError::Internal => ErrorCode::Internal,
         }
     }
@@ -105,17 +110,26 @@ impl SwitchError {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            SwitchError::Busy | SwitchError::TemporaryFailure | SwitchError::Internal | SwitchError::TicketNumberTaken
+            SwitchError::Busy
+                | SwitchError::TemporaryFailure
+                | SwitchError::OutcomeUnknown
+                | SwitchError::Internal
+                | SwitchError::TicketNumberTaken
         )
     }
 }
 
 impl From<crate::store::StoreError> for SwitchError {
     fn from(e: crate::store::StoreError) -> Self {
+        metrics::counter!("switch_store_errors_total", "kind" => e.kind()).increment(1);
         match e {
             crate::store::StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "store failure");
                 SwitchError::TemporaryFailure
+            }
+            crate::store::StoreError::OutcomeUnknown(_) => {
+                tracing::warn!(error = %e, "store commit outcome unknown");
+                SwitchError::OutcomeUnknown
             }
             // Damaged data does not heal by retrying: say so, and alert the operator.
             crate::store::StoreError::Corrupt(_) => {

@@ -160,7 +160,10 @@ impl Ledger {
                 Err(e) => {
                     metrics::counter!("switch_ledger_commit_failures_total").increment(1);
                     tracing::warn!(error = %e, "ledger batch failed; callers told to retry");
-                    replies.into_iter().for_each(|r| answer(r, Err(SwitchError::TemporaryFailure)));
+                    // A batch cut off after its commit was sent may be durable: its callers learn
+                    // that the outcome is unknown, not that nothing happened.
+                    let error = SwitchError::from(e);
+                    replies.into_iter().for_each(|r| answer(r, Err(error.clone())));
                 }
             }
             act.flush(ctx);

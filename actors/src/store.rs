@@ -26,6 +26,21 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
+    /// A commit whose end is not known: the connection broke after COMMIT was sent, or the
+    /// store stopped answering. The batch may be durable or not; the idempotency keys tell.
+    #[error("store commit outcome unknown: {0}")]
+    OutcomeUnknown(String),
+}
+
+impl StoreError {
+    /// The metrics label of `switch_store_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::OutcomeUnknown(_) => "outcome_unknown",
+        }
+    }
 }
 
 /// A terminal as registered (T6), with its login-failure state.

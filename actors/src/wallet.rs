@@ -506,7 +506,7 @@ impl Wallet {
             Outcome::Failed(e) => {
                 // After a failed commit the store's state is uncertain for a network store;
                 // stop so the next request starts from what the store really holds.
-                if matches!(e, SwitchError::TemporaryFailure | SwitchError::Internal) {
+                if matches!(e, SwitchError::TemporaryFailure | SwitchError::OutcomeUnknown | SwitchError::Internal) {
                     ctx.stop();
                 }
                 answer(reply, Err(e));

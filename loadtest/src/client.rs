@@ -24,12 +24,14 @@ use protocol::{
     Redeem, RedeemOk, Request, Response, TerminalId, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
     TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, Void, VoidOk,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
 pub use crate::seq::SeqSource;
+pub use crate::tls::TlsClient;
 
 /// Default bound on establishing the TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,6 +132,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    /// TLS towards the switch; None speaks plain TCP (a switch with `terminal.plain_tcp`).
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -138,6 +142,7 @@ impl Default for ClientConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            tls: None,
         }
     }
 }
@@ -211,18 +216,26 @@ impl TerminalClient {
         TerminalClient::connect_with(addr, ClientConfig::default()).await
     }
 
-    /// Connects with the given limits.
+    /// Connects with the given limits (and TLS, when `config.tls` is set; the connect timeout
+    /// covers the handshake too).
     pub async fn connect_with(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<TerminalClient, ClientError> {
-        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Timeout)??;
-        // Pipelined small frames: do not let Nagle hold a request back waiting for an ACK.
-        stream.set_nodelay(true)?;
-        Ok(TerminalClient::from_stream(stream, config))
+        let dial = async {
+            let stream = TcpStream::connect(addr).await?;
+            // Pipelined small frames: do not let Nagle hold a request back waiting for an ACK.
+            stream.set_nodelay(true)?;
+            match &config.tls {
+                None => Ok::<_, io::Error>(TerminalClient::from_stream(stream, config.clone())),
+                Some(tls) => Ok(TerminalClient::from_stream(tls.handshake(stream).await?, config.clone())),
+            }
+        };
+        tokio::time::timeout(config.connect_timeout, dial).await.map_err(|_| ClientError::Timeout)?.map_err(Into::into)
     }
 
-    /// Wraps an already connected stream (tests, or a caller that dials itself).
-    pub fn from_stream(stream: TcpStream, config: ClientConfig) -> TerminalClient {
+    /// Wraps an already connected stream, plain or TLS (tests, or a caller that dials itself).
+    pub fn from_stream<S>(stream: S, config: ClientConfig) -> TerminalClient
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let max_in_flight = config.max_in_flight.max(1);
         let (sink, stream) = Framed::new(stream, FrameCodec::default()).split();
         let shared = Arc::new(Shared {
@@ -408,12 +421,16 @@ fn encode(request: &Request, corr_id: u32) -> Frame {
     Frame { version, msg_type: request.msg_type().as_u16(), corr_id, body }
 }
 
-type FrameSink = futures::stream::SplitSink<Framed<TcpStream, FrameCodec>, Frame>;
-type FrameStream = futures::stream::SplitStream<Framed<TcpStream, FrameCodec>>;
+type FrameSink<S> = futures::stream::SplitSink<Framed<S, FrameCodec>, Frame>;
+type FrameStream<S> = futures::stream::SplitStream<Framed<S, FrameCodec>>;
 
 /// Writes frames in batches: everything already queued is encoded before one flush, so a busy
 /// pipeline costs one write system call per batch rather than per request.
-async fn write_loop(mut sink: FrameSink, mut rx: mpsc::Receiver<Frame>, shared: Arc<Shared>) {
+async fn write_loop<S: AsyncRead + AsyncWrite>(
+    mut sink: FrameSink<S>,
+    mut rx: mpsc::Receiver<Frame>,
+    shared: Arc<Shared>,
+) {
     while let Some(frame) = rx.recv().await {
         let mut result = sink.feed(frame).await;
         while result.is_ok() {
@@ -434,7 +451,7 @@ async fn write_loop(mut sink: FrameSink, mut rx: mpsc::Receiver<Frame>, shared: 
     let _ = sink.close().await;
 }
 
-async fn read_loop(mut stream: FrameStream, shared: Arc<Shared>) {
+async fn read_loop<S: AsyncRead + AsyncWrite>(mut stream: FrameStream<S>, shared: Arc<Shared>) {
     let mut connection_error: Option<ErrorBody> = None;
     let reason = loop {
         match stream.next().await {

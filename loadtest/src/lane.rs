@@ -208,7 +208,7 @@ impl LaneStats {
             Err(e) => {
                 work.timeline.record_error(answered);
                 self.count_error(e.kind_name());
-                if e.code() == Some(ErrorCode::TemporaryFailure) {
+                if matches!(e.code(), Some(ErrorCode::TemporaryFailure | ErrorCode::OutcomeUnknown)) {
                     // Applied or not, the switch cannot say (a store outage mid-commit); a resend
                     // with the same sequence number settles it.
                     self.uncertain.push(UnansweredRedeem {

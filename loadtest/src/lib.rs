@@ -2,13 +2,14 @@
 //! terminal client, the `terminal` command for people at a counter, and the `loadtest` load
 //! generator whose figures are the ones we publish.
 //!
-//! Everything here talks to the switch over TCP through `protocol` only; the demo fixture of
+//! Everything here talks to the switch over TCP (or TLS, given a CA file) through `protocol` only; the demo fixture of
 //! `actors::demo` supplies credentials and cards so that against `switch demo` nothing but an
 //! address is needed.
 //!
 //! # Layout
 //! - [`client`]: [`TerminalClient`], one connection with many requests in flight, matched by
 //!   correlation id; [`ClientError`].
+//! - [`tls`]: [`tls::TlsClient`], TLS towards the terminal port (a CA file and the name to check).
 //! - [`seq`]: [`SeqSource`], sequence numbers that never repeat across runs.
 //! - [`demo`]: demo terminal credentials.
 //! - [`snapshot`]: card-read a working set of citizens to record balances.
@@ -53,6 +54,7 @@ pub mod seq;
 pub mod snapshot;
 pub mod tickets;
 pub mod timeline;
+pub mod tls;
 
 pub use client::{login_demo, ClientConfig, ClientError, TerminalClient};
 pub use coupons::{run_coupons, CouponsConfig, CouponsReport};

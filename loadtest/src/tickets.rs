@@ -45,6 +45,8 @@ pub struct TicketsConfig {
     pub terminals: usize,
     /// Every N-th ticket is cleared a second time from another terminal (0: none).
     pub duplicate_every: usize,
+    /// TLS towards the switch; None: plain TCP.
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -112,8 +114,10 @@ fn municipal() -> AccountRef {
     "M141305".parse().expect("valid")
 }
 
-async fn login(addr: &str, id: u32) -> anyhow::Result<(TerminalClient, u32)> {
-    let config = ClientConfig { max_in_flight: IN_FLIGHT_PER_TERMINAL * 4, ..ClientConfig::default() };
+async fn login(config: &TicketsConfig, id: u32) -> anyhow::Result<(TerminalClient, u32)> {
+    let addr = config.addr.as_str();
+    let config =
+        ClientConfig { max_in_flight: IN_FLIGHT_PER_TERMINAL * 4, tls: config.tls.clone(), ..ClientConfig::default() };
     let terminal = TerminalId::new(id).expect("demo ids");
     let (client, ok) = login_demo_with(addr, terminal, config).await.with_context(|| format!("login {terminal}"))?;
     Ok((client, ok.business_date))
@@ -155,7 +159,7 @@ pub async fn run_tickets(config: &TicketsConfig) -> anyhow::Result<TicketsReport
     let mut issuers = Vec::new();
     let mut business_date = 0;
     for id in ISSUING_TERMINALS {
-        let (client, date) = login(&config.addr, id).await?;
+        let (client, date) = login(config, id).await?;
         business_date = date;
         issuers.push(Arc::new(client));
     }
@@ -192,7 +196,7 @@ pub async fn run_tickets(config: &TicketsConfig) -> anyhow::Result<TicketsReport
     // Clear, from many terminals at once, with duplicates.
     let mut clearers = Vec::new();
     for t in 0..config.terminals {
-        clearers.push(Arc::new(login(&config.addr, FIRST_CLEARING_TERMINAL + t as u32).await?.0));
+        clearers.push(Arc::new(login(config, FIRST_CLEARING_TERMINAL + t as u32).await?.0));
     }
     // Every ticket from one terminal; every `duplicate_every`-th right behind from the next
     // terminal too, so the duplicate races its first clearing.

@@ -1,4 +1,5 @@
-//! Error codes carried by the `Error` response (the same in every protocol version).
+//! Error codes carried by the `Error` response (the same in every protocol version, except
+//! OUTCOME_UNKNOWN, which version 4 added: [`ErrorCode::in_version`]).
 //!
 //! Codes are stable: a code once published keeps its number and meaning forever, and new codes
 //! only take unused numbers. Terminals branch on the number; the message is for people.
@@ -13,7 +14,7 @@ pub enum ErrorCode {
     MalformedMessage = 100,
     /// The length prefix exceeds the maximum frame length; the connection is closed.
     FrameTooLarge = 101,
-    /// The frame's protocol version is not spoken by this server (it speaks 1, 2 and 3).
+    /// The frame's protocol version is not spoken by this server (it speaks 1 to 4).
     UnsupportedVersion = 102,
     /// The message type is unknown (or reserved for a later version).
     UnknownMessageType = 103,
@@ -88,11 +89,17 @@ pub enum ErrorCode {
 
     /// The switch is at capacity; retry the same request (same sequence number) shortly.
     Busy = 500,
-    /// The store failed or the answer did not come in time. Retry with the same sequence number:
-    /// the retry gets the first answer if the request was applied after all.
+    /// The store failed or could not be reached; in version 4 nothing was applied (in versions
+    /// 1–3 it also stands for [`ErrorCode::OutcomeUnknown`]). Retry with the same sequence number.
     TemporaryFailure = 501,
-    /// An unexpected server fault; nothing was applied.
+    /// An unexpected server fault (damaged data, a fault of the server); whether the request was
+    /// applied is not promised: once it is fixed, a resend with the same sequence number tells.
     Internal = 502,
+    /// Version 4: the server does not know whether the request was applied (no answer in time,
+    /// the store's connection lost after the commit was sent). Resend it with the same sequence
+    /// number: the answer is its outcome (`replayed` = 1 if it had been applied). Versions 1–3
+    /// get TEMPORARY_FAILURE instead ([`ErrorCode::in_version`]).
+    OutcomeUnknown = 503,
 }
 
 impl ErrorCode {
@@ -135,6 +142,7 @@ impl ErrorCode {
         ErrorCode::Busy,
         ErrorCode::TemporaryFailure,
         ErrorCode::Internal,
+        ErrorCode::OutcomeUnknown,
     ];
 
     pub fn as_u16(self) -> u16 {
@@ -185,6 +193,7 @@ impl ErrorCode {
             ErrorCode::Busy => "BUSY",
             ErrorCode::TemporaryFailure => "TEMPORARY_FAILURE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
         }
     }
 
@@ -229,12 +238,33 @@ impl ErrorCode {
             Busy => "混雑しています。同じ内容で再度お試しください",
             TemporaryFailure => "一時的な障害です。同じ内容で再度お試しください",
             Internal => "システムエラーです",
+            OutcomeUnknown => "処理結果が不明です。同じ内容で再度送信してください",
         }
     }
 
     /// Whether the terminal should retry the same request (same sequence number) later.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Busy | ErrorCode::TemporaryFailure)
+        matches!(self, ErrorCode::Busy | ErrorCode::TemporaryFailure | ErrorCode::OutcomeUnknown)
+    }
+
+    /// The first protocol version that carries this code; before it another code stands in
+    /// ([`ErrorCode::in_version`]).
+    pub fn since(self) -> u8 {
+        match self {
+            ErrorCode::OutcomeUnknown => crate::PROTOCOL_VERSION_4,
+            _ => crate::PROTOCOL_VERSION_1,
+        }
+    }
+
+    /// The code a server sends in `version`: OUTCOME_UNKNOWN is TEMPORARY_FAILURE before version 4,
+    /// which a terminal of those versions already answers by resending with the same sequence
+    /// number (a code it does not know it would treat as final, SPEC §3.3).
+    pub fn in_version(self, version: u8) -> ErrorCode {
+        if version < self.since() {
+            ErrorCode::TemporaryFailure
+        } else {
+            self
+        }
     }
 
     /// Whether the server closes the connection after sending this error.

@@ -25,10 +25,14 @@ pub const PROTOCOL_VERSION_1: u8 = 1;
 pub const PROTOCOL_VERSION_2: u8 = 2;
 /// Protocol version 3: every v2 message plus point tickets.
 pub const PROTOCOL_VERSION_3: u8 = 3;
+/// Protocol version 4: every v3 message; the Error body names the wrong field in a field of
+/// its own, and OUTCOME_UNKNOWN (503) tells a request whose outcome the server does not know.
+pub const PROTOCOL_VERSION_4: u8 = 4;
 /// The newest version this crate speaks; a terminal that has it sends its frames in it.
-pub const PROTOCOL_VERSION_LATEST: u8 = PROTOCOL_VERSION_3;
+pub const PROTOCOL_VERSION_LATEST: u8 = PROTOCOL_VERSION_4;
 /// Every version this crate decodes; a frame of any other version is UNSUPPORTED_VERSION.
-pub const SUPPORTED_VERSIONS: [u8; 3] = [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3];
+pub const SUPPORTED_VERSIONS: [u8; 4] =
+    [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_4];
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
 /// Bytes counted by the length that precede the body: version, message type, correlation id.

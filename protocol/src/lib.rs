@@ -1,4 +1,4 @@
-//! Terminal protocol (versions 1, 2 and 3) of the municipal point switch.
+//! Terminal protocol (versions 1 to 4) of the municipal point switch.
 //!
 //! POS terminals (museum counters, shop tills, ticket printers, granting devices) talk to the
 //! switch over TCP with the compact, pipelined binary protocol specified in `protocol/SPEC.md`.
@@ -23,7 +23,8 @@ pub mod wire;
 pub use codes::ErrorCode;
 pub use frame::{
     answer_version, is_supported_version, Frame, FrameCodec, FrameError, DEFAULT_MAX_FRAME_LEN_BYTES,
-    PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_LATEST, SUPPORTED_VERSIONS,
+    PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_4, PROTOCOL_VERSION_LATEST,
+    SUPPORTED_VERSIONS,
 };
 pub use message::{
     AccountBalance, CardReadOk, DecodeError, ErrorBody, IdIssuer, IdIssuerList, IdIssuerListOk, Login, LoginOk,

@@ -23,6 +23,7 @@ pub use self::ticket::{
 use crate::codes::ErrorCode;
 use crate::frame::{
     is_supported_version, write_frame, Frame, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3,
+    PROTOCOL_VERSION_4,
 };
 use crate::types::{
     AccountKind, AccountRef, Fingerprint, IdIssuerId, MunicipalityCode, MyKeyId, TerminalId, TerminalKind, TicketNo,
@@ -227,7 +228,7 @@ impl MessageType {
 /// A body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("protocol version {0} is not supported; versions 1, 2 and 3 are")]
+    #[error("protocol version {0} is not supported; versions 1 to 4 are")]
     UnsupportedVersion(u8),
     #[error("unknown message type 0x{0:04X}")]
     UnknownType(u16),
@@ -392,12 +393,50 @@ pub struct VoidOk {
 pub struct ErrorBody {
     /// Raw code, so a terminal can carry codes from a newer server; see [`ErrorBody::code`].
     pub code: u16,
+    /// The request's field at fault, named as in SPEC §5's body tables (an INVALID_FIELD); empty
+    /// when the error names none. Version 4 sends it in a field of its own; versions 1–3 as the
+    /// message's `field <name>: ` prefix (decoding those leaves it in the message).
+    pub field: String,
     pub message: String,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code: code.as_u16(), message: message.into() }
+        ErrorBody { code: code.as_u16(), field: String::new(), message: message.into() }
+    }
+
+    /// An INVALID_FIELD naming `field`.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ErrorBody { code: ErrorCode::InvalidField.as_u16(), field: field.to_owned(), message: message.into() }
+    }
+
+    /// This error as a server sends it in `version`: a code that version does not have becomes
+    /// the one that stands in for it ([`ErrorCode::in_version`]).
+    pub fn in_version(mut self, version: u8) -> Self {
+        if let Some(code) = self.code() {
+            self.code = code.in_version(version).as_u16();
+        }
+        self
+    }
+
+    /// Encodes the body: version 4 `code u16, field str8, message str16`; versions 1–3
+    /// `code u16, message str16` with a named field folded into the message's start.
+    fn encode(&self, version: u8, b: &mut BytesMut) {
+        b.put_u16(self.code);
+        if version >= PROTOCOL_VERSION_4 {
+            put_str8(b, &self.field);
+            put_str16(b, &self.message);
+        } else if self.field.is_empty() {
+            put_str16(b, &self.message);
+        } else {
+            put_str16(b, &format!("field {}: {}", self.field, self.message));
+        }
+    }
+
+    fn decode(version: u8, r: &mut Reader<'_>) -> Result<ErrorBody, DecodeError> {
+        let code = r.u16("code")?;
+        let field = if version >= PROTOCOL_VERSION_4 { r.str8("field")? } else { String::new() };
+        Ok(ErrorBody { code, field, message: r.str16("message")? })
     }
 
     pub fn code(&self) -> Option<ErrorCode> {
@@ -629,12 +668,21 @@ impl Response {
     }
 
     /// Appends this response as one complete frame, in the version of its request
-    /// (`frame::answer_version`).
+    /// (`frame::answer_version`). The codes are written as they are; a server passes its
+    /// answers through [`Response::in_version`] first.
     pub fn encode_frame(&self, version: u8, corr_id: u32, out: &mut BytesMut) {
-        write_frame(out, version, self.msg_type().as_u16(), corr_id, |b| self.encode_body(b));
+        write_frame(out, version, self.msg_type().as_u16(), corr_id, |b| self.encode_body(version, b));
     }
 
-    fn encode_body(&self, b: &mut BytesMut) {
+    /// This response as a server sends it in `version` (an Error's code, [`ErrorBody::in_version`]).
+    pub fn in_version(self, version: u8) -> Response {
+        match self {
+            Response::Error(e) => Response::Error(e.in_version(version)),
+            other => other,
+        }
+    }
+
+    fn encode_body(&self, version: u8, b: &mut BytesMut) {
         match self {
             Response::LoginOk(x) => {
                 b.put_u64(x.session_id);
@@ -694,10 +742,7 @@ impl Response {
             Response::TicketReissueOk(x) => x.encode(b),
             Response::TicketLookupOk(x) => x.encode(b),
             Response::TicketClearOk(x) => x.encode(b),
-            Response::Error(e) => {
-                b.put_u16(e.code);
-                put_str16(b, &e.message);
-            }
+            Response::Error(e) => e.encode(version, b),
         }
     }
 
@@ -771,7 +816,7 @@ impl Response {
             MessageType::TicketReissueOk => Response::TicketReissueOk(TicketReissueOk::decode(&mut r)?),
             MessageType::TicketLookupOk => Response::TicketLookupOk(TicketLookupOk::decode(&mut r)?),
             MessageType::TicketClearOk => Response::TicketClearOk(TicketClearOk::decode(&mut r)?),
-            MessageType::Error => Response::Error(ErrorBody { code: r.u16("code")?, message: r.str16("message")? }),
+            MessageType::Error => Response::Error(ErrorBody::decode(frame.version, &mut r)?),
             _ => return Err(DecodeError::RequestType(frame.msg_type)),
         };
         r.finish()?;

@@ -14,7 +14,7 @@ use protocol::{
     Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
     TerminalKind, TerminalRegister, TerminalRegisterOk, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
     TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, TicketState, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1,
-    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, SUPPORTED_VERSIONS,
+    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_4, SUPPORTED_VERSIONS,
 };
 use tokio_util::codec::Decoder;
 
@@ -346,7 +346,11 @@ fn v1_response() -> impl Strategy<Value = Response> {
         redeem_ok().prop_map(Response::RedeemOk),
         void_ok().prop_map(Response::VoidOk),
         // Raw codes: a terminal must carry codes a newer server may send.
-        (any::<u16>(), "\\PC{0,200}").prop_map(|(code, message)| Response::Error(ErrorBody { code, message })),
+        (any::<u16>(), "\\PC{0,200}").prop_map(|(code, message)| Response::Error(ErrorBody {
+            code,
+            field: String::new(),
+            message
+        })),
     ]
 }
 
@@ -514,6 +518,24 @@ proptest! {
             prop_assert_eq!(frame.msg_type, response.msg_type().as_u16());
             prop_assert_eq!(frame.corr_id, corr_id);
             prop_assert_eq!(Response::decode(frame), Ok(response.clone()));
+        }
+    }
+
+    #[test]
+    fn an_error_naming_its_field_keeps_it_apart_in_v4_and_in_the_message_before(
+        code in any::<u16>(),
+        field in "[a-z_]{1,20}",
+        message in "\\PC{0,200}",
+    ) {
+        let error = Response::Error(ErrorBody { code, field: field.clone(), message: message.clone() });
+        let mut v4 = BytesMut::new();
+        error.encode_frame(PROTOCOL_VERSION_4, 9, &mut v4);
+        prop_assert_eq!(Response::decode(&frames_of(&v4)[0]), Ok(error.clone()));
+        for earlier in [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3] {
+            let mut wire = BytesMut::new();
+            error.encode_frame(earlier, 9, &mut wire);
+            let folded = ErrorBody { code, field: String::new(), message: format!("field {field}: {message}") };
+            prop_assert_eq!(Response::decode(&frames_of(&wire)[0]), Ok(Response::Error(folded)));
         }
     }
 

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use protocol::{
-    ErrorCode, MessageType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, SUPPORTED_VERSIONS,
+    ErrorCode, MessageType, PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_4,
+    SUPPORTED_VERSIONS,
 };
 
 const SPEC: &str = include_str!("../SPEC.md");
@@ -113,6 +114,8 @@ fn defined_in(version: u8, low: u16) -> bool {
         PROTOCOL_VERSION_1 => (0x0001..=0x0005).contains(&low),
         PROTOCOL_VERSION_2 => (0x0001..=0x0007).contains(&low) || (0x0020..=0x0021).contains(&low),
         PROTOCOL_VERSION_3 => defined_in(PROTOCOL_VERSION_2, low) || (0x0010..=0x0013).contains(&low),
+        // Version 4 changes the Error body and adds a code, no type.
+        PROTOCOL_VERSION_4 => defined_in(PROTOCOL_VERSION_3, low),
         _ => false,
     }
 }

@@ -17,7 +17,7 @@ use protocol::{
     Request, Response, ServiceIdLookupOk, ServiceIdRegister, ServiceIdRegisterOk, TerminalContact, TerminalId,
     TerminalKind, TerminalRegister, TerminalRegisterOk, TicketClear, TicketClearOk, TicketIssue, TicketIssueOk,
     TicketLookupOk, TicketNo, TicketReissue, TicketReissueOk, TicketState, TxnNo, Void, VoidOk, PROTOCOL_VERSION_1,
-    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3,
+    PROTOCOL_VERSION_2, PROTOCOL_VERSION_3, PROTOCOL_VERSION_4,
 };
 use tokio_util::codec::Decoder;
 
@@ -59,6 +59,10 @@ const MESSAGE_VECTORS: &[&str] = &[
     "ticket-clear",
     "ticket-clear-ok",
     "error-ticket-already-cleared",
+    "error-invalid-field-v4",
+    "error-invalid-field-v2",
+    "error-outcome-unknown-v4",
+    "error-outcome-unknown-v1",
 ];
 
 /// Rejection vectors (SPEC §7.4): one test each below.
@@ -682,12 +686,12 @@ fn length_above_maximum_is_frame_too_large() {
 }
 
 #[test]
-fn version_four_is_unsupported_version_answered_in_v1() {
+fn version_five_is_unsupported_version_answered_in_v1() {
     check_rejection_vector(
         "reject-unsupported-version",
         10,
         PROTOCOL_VERSION_1,
-        expect!["protocol version 4 is not supported; versions 1, 2 and 3 are"],
+        expect!["protocol version 5 is not supported; versions 1 to 4 are"],
     );
 }
 
@@ -877,4 +881,37 @@ fn spec_vectors_pipelined_in_one_stream_split_back_into_the_same_frames() {
     }
     assert!(codec.decode(&mut stream).unwrap().is_none());
     assert!(stream.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version 4: the Error's field, and OUTCOME_UNKNOWN
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn invalid_field_vectors_match_spec_in_v4_and_v2() {
+    let error = Response::Error(ErrorBody::invalid_field("postal_code", "NNN-NNNN"));
+    check_response_vector("error-invalid-field-v4", PROTOCOL_VERSION_4, 20, error.clone());
+    // Before version 4 the name travels in the message, and decodes there.
+    let mut v2 = BytesMut::new();
+    error.encode_frame(PROTOCOL_VERSION_2, 20, &mut v2);
+    assert_same_bytes("error-invalid-field-v2", &v2, &spec_vector("error-invalid-field-v2").bytes);
+    let folded = Response::error(ErrorCode::InvalidField, "field postal_code: NNN-NNNN");
+    check_response_vector("error-invalid-field-v2", PROTOCOL_VERSION_2, 20, folded);
+}
+
+#[test]
+fn outcome_unknown_vectors_match_spec_and_earlier_versions_get_temporary_failure() {
+    const MESSAGE: &str = "no answer in time; the outcome is unknown, resend with the same sequence number";
+    let unknown = Response::error(ErrorCode::OutcomeUnknown, MESSAGE);
+    check_response_vector(
+        "error-outcome-unknown-v4",
+        PROTOCOL_VERSION_4,
+        21,
+        unknown.clone().in_version(PROTOCOL_VERSION_4),
+    );
+    for earlier in [PROTOCOL_VERSION_1, PROTOCOL_VERSION_2, PROTOCOL_VERSION_3] {
+        let sent = unknown.clone().in_version(earlier);
+        assert_eq!(sent, Response::error(ErrorCode::TemporaryFailure, MESSAGE), "in version {earlier}");
+    }
+    check_response_vector("error-outcome-unknown-v1", PROTOCOL_VERSION_1, 21, unknown.in_version(PROTOCOL_VERSION_1));
 }

@@ -197,6 +197,17 @@ pub struct TerminalConfig {
     pub request_timeout_ms: u64,
     pub login_max_failures: u32,
     pub login_lock_s: u64,
+    /// PEM certificate chain and private key of the terminal port's TLS (switch::tls).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve plain TCP instead of TLS: only when set, never by omission.
+    pub plain_tcp: bool,
+}
+
+impl TerminalConfig {
+    pub fn transport(&self) -> Result<crate::tls::Transport, crate::tls::TlsSetupError> {
+        crate::tls::terminal_transport(self.tls_cert_file.as_deref(), self.tls_key_file.as_deref(), self.plain_tcp)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,9 +219,16 @@ pub struct HttpConfig {
     pub body_timeout_s: u64,
     pub anonymous_bodies_max: usize,
     pub anonymous_body_max_bytes: u64,
+    /// PEM certificate chain and private key: HTTPS when both are set.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl HttpConfig {
+    pub fn tls(&self) -> Result<Option<rustls::ServerConfig>, crate::tls::TlsSetupError> {
+        crate::tls::http_tls(self.tls_cert_file.as_deref(), self.tls_key_file.as_deref())
+    }
+
     pub fn body_limits(&self) -> crate::body_guard::BodyLimits {
         crate::body_guard::BodyLimits {
             idle_timeout: Duration::from_secs(self.body_idle_timeout_s.max(1)),

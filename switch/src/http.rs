@@ -59,9 +59,16 @@ async fn metrics_text(state: web::Data<HttpState>) -> HttpResponse {
     }
 }
 
-/// Serves HTTP on the bound `listener`; returns its address and the server to run.
+/// The bound HTTP socket and, when configured, its TLS settings.
+pub struct HttpListener {
+    pub socket: std::net::TcpListener,
+    pub tls: Option<rustls::ServerConfig>,
+}
+
+/// Serves HTTP (HTTPS with the listener's TLS settings) on the bound `listener`; returns its
+/// address and the server to run.
 pub fn serve(
-    listener: std::net::TcpListener,
+    listener: HttpListener,
     router: Addr<Router>,
     store_kind: &'static str,
     metrics: Option<PrometheusHandle>,
@@ -89,8 +96,11 @@ pub fn serve(
             .configure(ops::routes)
     })
     .workers(1)
-    .disable_signals()
-    .listen(listener)?;
+    .disable_signals();
+    let server = match listener.tls {
+        Some(tls) => server.listen_rustls_0_23(listener.socket, tls)?,
+        None => server.listen(listener.socket)?,
+    };
     let bound = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no HTTP address"))?;
     Ok((bound, server.run()))
 }

@@ -6,6 +6,7 @@
 //! - [`store`]: storage engines (embedded SQLite and PostgreSQL: migrations, group-commit
 //!   batches, audit, demo seeding; a private PostgreSQL cluster for tests).
 //! - [`terminal`]: the TCP side of the terminal protocol.
+//! - [`tls`]: TLS of the terminal port (required unless `terminal.plain_tcp`) and of HTTP.
 //! - [`http`]: the HTTP side (`GET /health`, `GET /metrics`, `GET /ops`, and the [`api`]).
 //! - [`body_guard`]: request bodies: deadlines, the caller known before the body, a bound on
 //!   anonymous ones.
@@ -44,4 +45,5 @@ pub mod store;
 pub mod terminal;
 pub mod throttle;
 pub mod tickets;
+pub mod tls;
 pub mod web;

@@ -74,6 +74,10 @@ fn describe() {
         "Connections refused with BUSY, by reason (max_connections, per_address: max_connections_per_address)."
     );
     describe_counter!(
+        "switch_terminal_tls_handshakes_failed_total",
+        "Terminal connections closed because their TLS handshake failed (error: e.g. a plain client or an untrusted certificate; timeout: not done within the login deadline)."
+    );
+    describe_counter!(
         "switch_terminal_login_deadline_closed_total",
         "Connections closed for not logging in within terminal.login_timeout_s."
     );
@@ -118,6 +122,24 @@ fn describe() {
         "Expiry entries of the point-expiry job (F58): one per wallet and municipal point or event whose lots expired."
     );
     describe_counter!("switch_points_expired_total", "Municipal and event points the point-expiry job expired (F58).");
+    describe_counter!(
+        "switch_id_link_uploads_total",
+        "ID-link file uploads, by result (accepted, or the problem code of the refusal)."
+    );
+    describe_counter!("switch_coupons_issued_total", "Coupons partners issued (stored with their codes).");
+    describe_counter!(
+        "switch_coupon_redemptions_total",
+        "Coupon redemptions on the my page, by result (ok, replayed: a retry answered again, or the problem code)."
+    );
+    describe_counter!(
+        "switch_store_errors_total",
+        "Store calls that failed, by kind (unavailable: unreachable, failed or late, answered TEMPORARY_FAILURE / 503; corrupt: damaged data, INTERNAL / 500)."
+    );
+    describe_gauge!(
+        "switch_store_pool_connections",
+        "PostgreSQL only: pooled connections by state (open: all, idle: ready for a call)."
+    );
+    describe_gauge!("switch_store_pool_waiting", "PostgreSQL only: calls waiting for a pooled connection.");
 }
 
 #[cfg(test)]

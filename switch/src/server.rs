@@ -40,6 +40,9 @@ pub async fn start(
     // Both ports first: a port in use is a clean error before any actor runs (an actor started
     // on a system that then stops had nothing to run on).
     let t = &config.terminal;
+    // TLS settings next: a missing or unreadable certificate stops the start with its name.
+    let transport = t.transport().context("terminal port TLS")?;
+    let http_tls = config.http.tls().context("HTTP TLS")?;
     let tcp = TcpListener::bind(t.listen).await.with_context(|| format!("binding terminal listener {}", t.listen))?;
     let http_listener = std::net::TcpListener::bind(config.http.listen)
         .with_context(|| format!("binding HTTP {}", config.http.listen))?;
@@ -148,7 +151,8 @@ pub async fn start(
         idle_timeout_s: t.idle_timeout_s.min(u64::from(u16::MAX)) as u16,
     });
     let terminal_addr = tcp.local_addr()?;
-    tokio::task::spawn_local(listener::accept_loop(tcp, dispatcher, limits));
+    tracing::info!(transport = transport.name(), address = %terminal_addr, "terminal port");
+    tokio::task::spawn_local(listener::accept_loop(tcp, transport, dispatcher, limits));
 
     spawn_reserve_sweep(
         store,
@@ -172,11 +176,12 @@ pub async fn start(
         tracing::info!("mail.smtp_host is empty: notification mails wait in the outbox");
     }
     let web_settings = crate::web::WebSettings {
-        secure_cookies: config.http.secure_cookies,
+        // Cookies of a switch that speaks HTTPS itself travel over HTTPS only.
+        secure_cookies: config.http.secure_cookies || http_tls.is_some(),
         session_lifetime_s: config.api.session_lifetime_s.max(1),
     };
     let (http_addr, http_server) = http::serve(
-        http_listener,
+        http::HttpListener { socket: http_listener, tls: http_tls },
         actors.router.clone(),
         store.kind(),
         metrics,

@@ -355,6 +355,14 @@ fn a_coupon_is_redeemed_once_and_its_redeemer_gets_the_first_answer_again() {
         .map(|c| c["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, ["使用済", "未使用", "未使用"]);
+
+    // The partner side's coupon families on /metrics, with # HELP.
+    let metrics = metrics_text(s.http);
+    assert_eq!(metric_sample(&metrics, "switch_coupons_issued_total"), Some((3.0, true)), "{metrics}");
+    for (result, count) in [("ok", 1.0), ("replayed", 3.0), ("coupon-used", 1.0)] {
+        let sample = format!("switch_coupon_redemptions_total{{result=\"{result}\"}}");
+        assert_eq!(metric_sample(&metrics, &sample), Some((count, true)), "{sample}: {metrics}");
+    }
 }
 
 #[test]

@@ -285,6 +285,13 @@ fn the_same_file_twice_is_the_same_upload_and_a_reused_key_is_refused() {
     assert_eq!((missing.status, missing.json()["code"].as_str()), (400, Some("idempotency-key-required")));
     let list = call(&s, "GET", UPLOADS, Some(demo::DEMO_PARTNER_KEY), None, b"").json();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Uploads by result on /metrics, with # HELP.
+    let metrics = metrics_text(s.http);
+    for (result, count) in [("accepted", 3.0), ("idempotency-key-reused", 1.0), ("idempotency-key-required", 1.0)] {
+        let sample = format!("switch_id_link_uploads_total{{result=\"{result}\"}}");
+        assert_eq!(metric_sample(&metrics, &sample), Some((count, true)), "{sample}: {metrics}");
+    }
 }
 
 #[test]

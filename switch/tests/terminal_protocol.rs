@@ -105,8 +105,8 @@ fn malformed_input_is_answered_and_the_connection_survives() {
     bad[11 + 8 + 8 + 2 + 5] = b'6';
     c.send_raw(&bad);
     assert_eq!(code(&c.recv().1), ErrorCode::InvalidField);
-    // Unsupported version (this server speaks 1, 2 and 3).
-    c.send_raw(&[0, 0, 0, 7, 4, 0x00, 0x02, 0, 0, 0, 15]);
+    // Unsupported version (this server speaks 1 to 4).
+    c.send_raw(&[0, 0, 0, 7, 5, 0x00, 0x02, 0, 0, 0, 15]);
     let (corr, r) = c.recv();
     assert_eq!((corr, code(&r)), (15, ErrorCode::UnsupportedVersion));
     assert_alive(&mut c);
@@ -533,4 +533,75 @@ fn connections_from_one_address_are_bounded() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_alive(&mut first);
+}
+
+#[test]
+fn a_request_whose_outcome_is_unknown_says_so_and_a_resend_with_its_seq_tells() {
+    let s = Server::start_with(5, &[("SWITCH_TERMINAL__REQUEST_TIMEOUT_MS", "300")], |_| {});
+    let (mut v4, mut v1) = (s.login(MUSEUM), s.login(OKAMOTO));
+    let before = (balance(&mut v4, "030D45", "M141305"), balance(&mut v4, "030D48", "M141305"));
+
+    // Another process holds SQLite's write lock: the switch's commit of these redemptions waits
+    // behind it, past the request timeout, and then goes through.
+    let db = rusqlite::Connection::open(s.dir.join("switch.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let in_v4 = redeem(41, "MY123456", "M141305", 3);
+    let corr = v4.send_in(4, &in_v4);
+    let frame = v4.recv_frame().expect("an answer");
+    assert_eq!((frame.corr_id, frame.version), (corr, 4));
+    let answer = Response::decode(&frame).unwrap();
+    assert_eq!(code(&answer), ErrorCode::OutcomeUnknown, "{answer:?}");
+    // A terminal of versions 1–3 gets TEMPORARY_FAILURE, on which it already resends.
+    let in_v1 = redeem(42, "KEY34567", "M141305", 5);
+    assert_eq!(code(&v1.call(&in_v1)), ErrorCode::TemporaryFailure);
+    db.execute_batch("COMMIT").unwrap();
+    drop(db);
+
+    // Resending with the same seq tells the outcome: both were applied after all, once.
+    let resent = |c: &mut Conn, version: u8, request: &Request| loop {
+        let corr = c.send_in(version, request);
+        let frame = c.recv_frame().expect("an answer");
+        assert_eq!(frame.corr_id, corr);
+        match Response::decode(&frame).unwrap() {
+            Response::RedeemOk(ok) => break ok,
+            Response::Error(e) if e.code().is_some_and(ErrorCode::is_retryable) => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(resent(&mut v4, 4, &in_v4).replayed);
+    assert!(resent(&mut v1, 1, &in_v1).replayed);
+    let after = (balance(&mut v4, "030D45", "M141305"), balance(&mut v4, "030D48", "M141305"));
+    assert_eq!(after, (before.0 - 3, before.1 - 5));
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn version_4_names_the_wrong_field_apart_and_earlier_versions_in_the_message() {
+    let s = Server::start(2);
+    let mut c = s.login(MUSEUM);
+    let mut bad = bytes::BytesMut::new();
+    redeem(1, "MY123456", "M141305", 1).encode_frame(4, 14, &mut bad);
+    bad[11 + 8 + 8 + 2 + 5] = b'6'; // the municipality code's check digit
+    c.send_raw(&bad);
+    let frame = c.recv_frame().unwrap();
+    assert_eq!((frame.corr_id, frame.version), (14, 4));
+    match Response::decode(&frame).unwrap() {
+        Response::Error(e) => {
+            assert_eq!((e.code(), e.field.as_str()), (Some(ErrorCode::InvalidField), "account_code"));
+            assert!(!e.message.starts_with("field "), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    bad[4] = 1; // the same frame in version 1
+    c.send_raw(&bad);
+    match c.recv().1 {
+        Response::Error(e) => {
+            assert_eq!((e.code(), e.field.as_str()), (Some(ErrorCode::InvalidField), ""));
+            assert!(e.message.starts_with("field account_code: "), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -361,6 +361,7 @@ fn loadtest_tickets_clears_each_ticket_once_with_duplicates_and_proves_it() {
         citizens: 20,
         terminals: 4,
         duplicate_every: 5,
+        tls: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let report = rt.block_on(loadtest::tickets::run_tickets(&config)).unwrap();

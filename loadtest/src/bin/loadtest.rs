@@ -84,6 +84,8 @@ struct TicketsArgs {
     /// Every N-th ticket is also cleared from a second terminal (0: no duplicates).
     #[arg(long, default_value_t = 10)]
     duplicate_every: usize,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     /// Also write the figures as JSON to this file (ok, errors, throughput_per_s, latencies).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -191,6 +193,8 @@ struct RedeemArgs {
     /// Skip the balance snapshots and the verification.
     #[arg(long)]
     no_verify: bool,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -216,6 +220,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     match args.command {
         Command::Redeem(a) => {
+            let tls = a.tls.client(&a.addr)?;
             let mut config = RedeemConfig::new(a.addr);
             config.terminals = a.terminals;
             config.rate_per_s = a.rate;
@@ -229,7 +234,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             config.citizens = a.citizens;
             config.order = if a.sweep { CitizenOrder::Sweep } else { CitizenOrder::Random };
             config.verify = !a.no_verify;
-            config.client = ClientConfig { request_timeout: a.timeout, ..ClientConfig::default() };
+            config.client = ClientConfig { request_timeout: a.timeout, tls, ..ClientConfig::default() };
             match config.rate_per_s {
                 Some(rate) => eprintln!(
                     "loadtest redeem: {rate}/s open loop over {} terminals (at most {} unanswered each) for {:?} \
@@ -278,6 +283,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Tickets(a) => {
             let config = loadtest::tickets::TicketsConfig {
+                tls: a.tls.client(&a.addr)?,
                 addr: a.addr,
                 count: a.count,
                 citizens: a.citizens,

@@ -46,6 +46,8 @@ struct Args {
     /// How long to wait for each answer (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -151,7 +153,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(hex) => parse_fingerprint(hex)?,
         None => actors::demo::fingerprint(args.id),
     };
-    let config = ClientConfig { request_timeout: args.timeout, ..ClientConfig::default() };
+    let tls = args.tls.client(&args.addr)?;
+    let config = ClientConfig { request_timeout: args.timeout, tls, ..ClientConfig::default() };
     let mut session = Session {
         addr: args.addr,
         id: args.id,

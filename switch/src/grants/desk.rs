@@ -45,6 +45,8 @@ impl GrantError {
             GrantError::NotOnRoster => "not-on-roster",
             GrantError::NotRunning { .. } => "programme-not-running",
             GrantError::Revoked => "mykey-revoked",
+            // The grant's key tells on a retry whether it was made.
+            GrantError::Unavailable(SwitchError::OutcomeUnknown) => "outcome-unknown",
             GrantError::Unavailable(_) => "temporary-failure",
             GrantError::Refused(_) => "refused",
         }
@@ -95,7 +97,9 @@ impl GrantDesk {
             // Only a sweep answers nothing.
             Ok(None) => Err(GrantError::Refused(SwitchError::Internal)),
             Err(SwitchError::MyKeyRevoked) => Err(GrantError::Revoked),
-            Err(e @ (SwitchError::Busy | SwitchError::TemporaryFailure)) => Err(GrantError::Unavailable(e)),
+            Err(e @ (SwitchError::Busy | SwitchError::TemporaryFailure | SwitchError::OutcomeUnknown)) => {
+                Err(GrantError::Unavailable(e))
+            }
             Err(e) => Err(GrantError::Refused(e)),
         }
     }

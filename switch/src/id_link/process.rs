@@ -416,7 +416,8 @@ async fn apply(router: &Addr<Router>, wallet: WalletId, op: PointOp) -> Result<T
             Ok(Some(posted)) => return Ok(posted.txn_no),
             Ok(None) => return Err(LineError::Refused),
             Err(SwitchError::Busy) => busy.wait().await,
-            Err(SwitchError::TemporaryFailure) => failing.wait().await,
+            // Resending under the line's key tells whether an unknown outcome was applied.
+            Err(SwitchError::TemporaryFailure | SwitchError::OutcomeUnknown) => failing.wait().await,
             Err(SwitchError::Internal) if internal_left > 0 => {
                 internal_left -= 1;
                 failing.wait().await

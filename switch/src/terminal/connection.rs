@@ -16,9 +16,7 @@ use actors::terminal_auth::TerminalSession;
 use bytes::BytesMut;
 use futures::StreamExt;
 use protocol::{FrameCodec, FrameError, MessageType, Request, Response, PROTOCOL_VERSION_1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 
@@ -40,11 +38,20 @@ impl To {
 
 type Outgoing = (To, Response);
 
-/// Serves one connection until the peer leaves, idles out, or breaks framing. `admission`
-/// holds the switch-wide in-flight slots shared by all connections.
-pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Arc<Semaphore>, limits: TerminalLimits) {
-    let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
+/// Serves one connection (its two halves: a TCP socket's, or a TLS stream's) until the peer
+/// leaves, idles out, or breaks framing. `admission` holds the switch-wide in-flight slots
+/// shared by all connections; a connection not logged in by `login_deadline` is closed.
+pub async fn serve<R, W>(
+    read_half: R,
+    write_half: W,
+    login_deadline: tokio::time::Instant,
+    dispatcher: Arc<Dispatcher>,
+    admission: Arc<Semaphore>,
+    limits: TerminalLimits,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut frames = FramedRead::new(read_half, FrameCodec::new(limits.max_frame_len_bytes));
     let (tx, rx) = mpsc::channel::<Outgoing>(limits.max_in_flight_per_connection + IMMEDIATE_ANSWERS_QUEUED);
     let writer = tokio::spawn(write_loop(write_half, rx, limits.idle_timeout));
@@ -52,7 +59,6 @@ pub async fn serve(stream: TcpStream, dispatcher: Arc<Dispatcher>, admission: Ar
     let mut session: Option<Arc<TerminalSession>> = None;
     // Closing with an error the terminal must read (framing broken, no login in time).
     let mut closing_with_error = false;
-    let login_deadline = tokio::time::Instant::now() + limits.login_timeout;
 
     loop {
         // Before login the wait ends at the login deadline too.
@@ -215,14 +221,15 @@ async fn send_or_give_up(tx: &mpsc::Sender<Outgoing>, corr: To, response: Respon
     matches!(tokio::time::timeout(patience, tx.send((corr, response))).await, Ok(Ok(())))
 }
 
-async fn write_loop(mut out: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, patience: Duration) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, mut rx: mpsc::Receiver<Outgoing>, patience: Duration) {
     let mut buf = BytesMut::with_capacity(WRITE_BUFFER_INITIAL_BYTES);
     while let Some((to, response)) = rx.recv().await {
-        response.encode_frame(to.version, to.corr, &mut buf);
+        // Each answer in its request's version: a code that version lacks becomes its stand-in.
+        response.in_version(to.version).encode_frame(to.version, to.corr, &mut buf);
         // Batch whatever else is ready: one write for many pipelined answers.
         while buf.len() < WRITE_BATCH_MAX_BYTES {
             match rx.try_recv() {
-                Ok((to, response)) => response.encode_frame(to.version, to.corr, &mut buf),
+                Ok((to, response)) => response.in_version(to.version).encode_frame(to.version, to.corr, &mut buf),
                 Err(_) => break,
             }
         }

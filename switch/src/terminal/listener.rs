@@ -1,5 +1,7 @@
 //! Accepts terminal connections: at most `max_connections` at once, and at most
 //! `max_connections_per_address` from one address, so one outsider cannot take every slot.
+//! Over TLS the handshake runs inside the connection's slot and must end within the login
+//! deadline, which counts from the connect.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,11 +15,13 @@ use protocol::PROTOCOL_VERSION_1;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use super::connection;
 use super::dispatch::Dispatcher;
 use super::refusal;
 use super::TerminalLimits;
+use crate::tls::Transport;
 
 /// How long the accept loop pauses after a failed accept (out of file descriptors and the
 /// like), rather than spinning on the error.
@@ -58,7 +62,16 @@ impl Drop for AddressSlot {
     }
 }
 
-pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, limits: TerminalLimits) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    dispatcher: Arc<Dispatcher>,
+    limits: TerminalLimits,
+) {
+    let tls = match transport {
+        Transport::Plain => None,
+        Transport::Tls(config) => Some(TlsAcceptor::from(config)),
+    };
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let admission = Arc::new(Semaphore::new(limits.max_in_flight_total));
     let per_address = PerAddress::default();
@@ -73,18 +86,42 @@ pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, lim
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: at max_connections");
-            refuse(stream, "max_connections", "too many connections");
+            refuse(stream, tls.is_some(), "max_connections", "too many connections");
             continue;
         };
         let Some(address_slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
             tracing::warn!(%peer, "connection refused: at max_connections_per_address");
-            refuse(stream, "per_address", "too many connections from this address");
+            refuse(stream, tls.is_some(), "per_address", "too many connections from this address");
             continue;
         };
-        let (dispatcher, admission) = (dispatcher.clone(), admission.clone());
+        let (dispatcher, admission, tls) = (dispatcher.clone(), admission.clone(), tls.clone());
         tokio::task::spawn_local(async move {
+            let login_deadline = tokio::time::Instant::now() + limits.login_timeout;
             metrics::gauge!("switch_terminal_connections").increment(1.0);
-            connection::serve(stream, dispatcher, admission, limits).await;
+            // Pipelined small frames: Nagle must not hold an answer back waiting for an ACK.
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => {
+                    let (read, write) = stream.into_split();
+                    connection::serve(read, write, login_deadline, dispatcher, admission, limits).await;
+                }
+                Some(acceptor) => match tokio::time::timeout_at(login_deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let (read, write) = tokio::io::split(tls);
+                        connection::serve(read, write, login_deadline, dispatcher, admission, limits).await;
+                    }
+                    Ok(Err(e)) => {
+                        // A plain client on a TLS port ends here too (its frame is no TLS record).
+                        metrics::counter!("switch_terminal_tls_handshakes_failed_total", "reason" => "error")
+                            .increment(1);
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics::counter!("switch_terminal_tls_handshakes_failed_total", "reason" => "timeout")
+                            .increment(1);
+                    }
+                },
+            }
             metrics::gauge!("switch_terminal_connections").decrement(1.0);
             drop(address_slot);
             drop(permit);
@@ -93,9 +130,14 @@ pub async fn accept_loop(listener: TcpListener, dispatcher: Arc<Dispatcher>, lim
 }
 
 /// Writes one Error BUSY with corr_id 0 on a connection past a limit and closes it, reading
-/// nothing (SPEC §1.2).
-fn refuse(mut stream: TcpStream, reason: &'static str, message: &'static str) {
+/// nothing (SPEC §1.2). Over TLS it closes before the handshake, without a frame: a handshake
+/// for every refused connection is the work the limit is there to refuse.
+fn refuse(mut stream: TcpStream, tls: bool, reason: &'static str, message: &'static str) {
     metrics::counter!("switch_terminal_connections_refused_total", "reason" => reason).increment(1);
+    if tls {
+        drop(stream);
+        return;
+    }
     tokio::task::spawn_local(async move {
         let mut buf = BytesMut::new();
         refusal::busy(message).encode_frame(PROTOCOL_VERSION_1, 0, &mut buf);

@@ -5,7 +5,7 @@
 
 use actors::SwitchError;
 use protocol::frame::HEADER_AFTER_LENGTH_BYTES;
-use protocol::{DecodeError, ErrorCode, Response};
+use protocol::{DecodeError, ErrorBody, ErrorCode, Response};
 
 /// A domain error as the terminal sees it.
 pub fn of_error(error: &SwitchError) -> Response {
@@ -13,18 +13,29 @@ pub fn of_error(error: &SwitchError) -> Response {
 }
 
 /// A frame whose body does not decode as its type says (or a version or type the server does
-/// not speak).
+/// not speak). A field out of its domain is named in the Error's field (version 4; the
+/// message's `field <name>: ` prefix before).
 pub fn of_decode(error: &DecodeError) -> Response {
-    Response::error(error.error_code(), error.to_string())
+    match error {
+        DecodeError::Field { field, error } => invalid_field(field, &error.to_string()),
+        DecodeError::Range(field) => invalid_field(field, "out of range"),
+        other => Response::error(other.error_code(), other.to_string()),
+    }
+}
+
+/// INVALID_FIELD naming the field (SPEC §5.11).
+pub fn invalid_field(field: &str, why: &str) -> Response {
+    Response::Error(ErrorBody::invalid_field(field, why))
 }
 
 /// The answer to a request that did not complete in time. The request may still complete:
-/// the terminal retries with the same seq and gets the first answer, so this never leads to a
-/// double application.
+/// the terminal resends it with the same seq and gets its outcome, so this never leads to a
+/// double application. OUTCOME_UNKNOWN in version 4; TEMPORARY_FAILURE before (the writer's
+/// `Response::in_version`).
 pub fn timeout() -> Response {
     Response::error(
-        ErrorCode::TemporaryFailure,
-        "no answer in time; the outcome is unknown, retry with the same sequence number",
+        ErrorCode::OutcomeUnknown,
+        "no answer in time; the outcome is unknown, resend with the same sequence number",
     )
 }
 

@@ -35,7 +35,7 @@ pub struct TerminalSetup {
 }
 
 fn invalid(field: &str, why: &str) -> Response {
-    Response::error(ErrorCode::InvalidField, format!("field {field}: {why}"))
+    super::refusal::invalid_field(field, why)
 }
 
 /// Longest contact fields, in characters (SPEC §5.12).
@@ -316,7 +316,7 @@ mod tests {
 
     fn named_field(c: &TerminalContact) -> String {
         match contact_record(c) {
-            Err(Response::Error(e)) => e.message.split(':').next().unwrap_or_default().to_owned(),
+            Err(Response::Error(e)) => format!("field {}", e.field),
             other => panic!("expected INVALID_FIELD, got {other:?}"),
         }
     }

@@ -63,13 +63,19 @@ pub fn seed_journal(dir: &Path, citizens: u64, terminals: &[u32]) {
 
 /// The environment of a switch on the journal engine (the default).
 pub fn journal_env() -> Vec<(String, String)> {
-    vec![("SWITCH_STORE__KIND".into(), "journal".into())]
+    vec![("SWITCH_STORE__KIND".into(), "journal".into()), plain_tcp()]
 }
 
 /// The environment of a switch on the SQLite engine (`store.kind = "sqlite"`), which the
 /// stores [`seed`] and [`seed_terminals`] make are in.
 pub fn sqlite_env() -> Vec<(String, String)> {
-    vec![("SWITCH_STORE__KIND".into(), "sqlite".into())]
+    vec![("SWITCH_STORE__KIND".into(), "sqlite".into()), plain_tcp()]
+}
+
+/// Terminals over plain TCP on loopback: the terminal port needs TLS unless told so
+/// (switch/tests/tls.rs tests the TLS side).
+pub fn plain_tcp() -> (String, String) {
+    ("SWITCH_TERMINAL__PLAIN_TCP".into(), "true".into())
 }
 
 /// Enters the demo's set-up side (川崎市's point registration, the ID issuers, the staff logins
@@ -114,7 +120,7 @@ pub fn postgres_database() -> String {
 
 /// The environment that points a switch at `url`.
 pub fn postgres_env(url: &str) -> Vec<(String, String)> {
-    vec![("SWITCH_STORE__KIND".into(), "postgres".into()), ("SWITCH_STORE__URL".into(), url.into())]
+    vec![("SWITCH_STORE__KIND".into(), "postgres".into()), ("SWITCH_STORE__URL".into(), url.into()), plain_tcp()]
 }
 
 /// Runs `switch ARGS` to the end with `env` (and RUST_LOG=warn).
@@ -455,6 +461,20 @@ pub fn parse_http_answer(raw: &[u8]) -> Option<HttpAnswer> {
         body = unchunk(&body);
     }
     Some(HttpAnswer { status, head, body })
+}
+
+/// The switch's `GET /metrics` text.
+pub fn metrics_text(http: SocketAddr) -> String {
+    http_answer(http, "GET", "/metrics", &[], b"").expect("GET /metrics").text()
+}
+
+/// The value of one sample of a metrics text, named as it is written there
+/// (`switch_coupons_issued_total`, `switch_id_link_uploads_total{result="accepted"}`), and
+/// whether its family has `# HELP`.
+pub fn metric_sample(text: &str, sample: &str) -> Option<(f64, bool)> {
+    let family = sample.split('{').next().unwrap_or(sample);
+    let help = text.lines().any(|l| l.starts_with(&format!("# HELP {family} ")));
+    text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok()).map(|v| (v, help))
 }
 
 /// One HTTP/1.1 request to the switch's HTTP side with the given headers (e.g.

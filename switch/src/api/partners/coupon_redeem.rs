@@ -165,6 +165,21 @@ async fn redeem_coupon(
     req: HttpRequest,
     body: web::Json<CouponCode>,
 ) -> Result<HttpResponse, Problem> {
+    let answer = redeem(state, req, body).await;
+    let result = match &answer {
+        Ok(redeemed) if redeemed.replayed => "replayed".to_owned(),
+        Ok(_) => "ok".to_owned(),
+        Err(problem) => problem.code.clone(),
+    };
+    metrics::counter!("switch_coupon_redemptions_total", "result" => result).increment(1);
+    answer.map(|redeemed| HttpResponse::Ok().json(redeemed))
+}
+
+async fn redeem(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<CouponCode>,
+) -> Result<CouponRedeemed, Problem> {
     let wallet = state.citizen(&req)?;
     let coupon = find_coupon(&state, &req, wallet, &body.code).await?;
     match coupon.redeemed_by {
@@ -205,7 +220,7 @@ async fn redeem_coupon(
         // display lags until the next attempt on it notes it again.
         tracing::warn!(coupon_no = coupon.coupon_no, error = %e, "noting a coupon redemption failed");
     }
-    Ok(HttpResponse::Ok().json(CouponRedeemed {
+    Ok(CouponRedeemed {
         coupon_no: coupon.coupon_no,
         points: posted.points,
         account: AccountView::from(&posted.account),
@@ -213,7 +228,7 @@ async fn redeem_coupon(
         balance_after: posted.balance_after,
         txn_no: posted.txn_no.to_string(),
         replayed: posted.replayed,
-    }))
+    })
 }
 
 /// What a coupon code would give, without redeeming it (the URL coupon's confirmation screen,

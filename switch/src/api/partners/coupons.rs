@@ -243,6 +243,7 @@ async fn store_new_coupons(
                 })
                 .collect();
             if state.partners.issue_coupons(partner.partner_id, key.to_owned(), coupons, state.now()).await? {
+                metrics::counter!("switch_coupons_issued_total").increment(slice as u64);
                 written = true;
                 break;
             }

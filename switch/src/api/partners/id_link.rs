@@ -200,6 +200,21 @@ pub async fn upload_id_link_file(
     state: web::Data<ApiState>,
     req: HttpRequest,
     query: web::Query<UploadQuery>,
+    body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let answer = receive_upload(state, req, query, body).await;
+    let result = match &answer {
+        Ok(_) => "accepted".to_owned(),
+        Err(problem) => problem.code.clone(),
+    };
+    metrics::counter!("switch_id_link_uploads_total", "result" => result).increment(1);
+    answer
+}
+
+async fn receive_upload(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    query: web::Query<UploadQuery>,
     mut body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let (partner, _) = id_link_partner(&state, &req).await?;

@@ -56,6 +56,9 @@ problem_codes! {
     Busy => "busy", SERVICE_UNAVAILABLE, "混雑しています。再度お試しください";
     TemporaryFailure => "temporary-failure", SERVICE_UNAVAILABLE, "一時的な障害です。再度お試しください";
     Internal => "internal", INTERNAL_SERVER_ERROR, "システムエラーです";
+    // The store lost track of a change (connection lost after its commit was sent): resending the
+    // request with the same Idempotency-Key answers what happened.
+    OutcomeUnknown => "outcome-unknown", SERVICE_UNAVAILABLE, "処理結果が不明です。同じIdempotency-Keyで再送してください";
     // A web screen's form post whose CSRF token or origin did not match (an old page, another site).
     CsrfRefused => "csrf-refused", FORBIDDEN, "画面の有効期限が切れました。もう一度操作してください";
     // Logins (staff and my page).

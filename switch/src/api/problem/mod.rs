@@ -127,9 +127,11 @@ impl ResponseError for Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {
         tracing::warn!(error = %e, "store call of the HTTP API failed");
+        metrics::counter!("switch_store_errors_total", "kind" => e.kind()).increment(1);
         match e {
             StoreError::Unavailable(_) => Problem::unavailable("the store did not answer"),
             StoreError::Corrupt(_) => Problem::of(ProblemCode::Internal),
+            StoreError::OutcomeUnknown(_) => Problem::of(ProblemCode::OutcomeUnknown),
         }
     }
 }
@@ -151,6 +153,7 @@ impl From<actors::SwitchError> for Problem {
             E::AlreadyVoided => Problem::of(ProblemCode::AlreadyCancelled),
             E::Busy => Problem::of(ProblemCode::Busy),
             E::TemporaryFailure => Problem::unavailable("try again"),
+            E::OutcomeUnknown => Problem::of(ProblemCode::OutcomeUnknown),
             E::UnknownTicket => Problem::of(ProblemCode::TicketUnknown),
             E::TicketAlreadyCleared => Problem::of(ProblemCode::TicketCleared),
             E::TicketExpired => Problem::of(ProblemCode::TicketExpired),

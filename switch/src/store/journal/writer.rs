@@ -76,7 +76,9 @@ impl Writer {
             Err(e) => {
                 shared.poisoned.store(true, Ordering::Release);
                 tracing::error!(error = %e, segment = self.active.number, "journal write failed; no more writes until restart");
-                return Err(StoreError::Unavailable(format!("journal write failed: {e}")));
+                // Written in part or whole but not known durable: the restart's checksum decides
+                // whether the batch counts, so its callers cannot be told "nothing applied".
+                return Err(StoreError::OutcomeUnknown(format!("journal write failed: {e}")));
             }
         };
         let segment = self.active.number;

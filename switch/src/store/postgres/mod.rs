@@ -161,6 +161,22 @@ pub(crate) enum PgError {
     OutcomeUnknown(String),
 }
 
+/// Whether a call commits a ledger batch: given up at its deadline, its outcome is unknown
+/// rather than nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    Commit,
+    Other,
+}
+
+/// The pool's state as gauges, taken whenever a call takes or gives back a connection.
+fn record_pool(pool: &Pool) {
+    let status = pool.status();
+    metrics::gauge!("switch_store_pool_connections", "state" => "open").set(status.size as f64);
+    metrics::gauge!("switch_store_pool_connections", "state" => "idle").set(status.available as f64);
+    metrics::gauge!("switch_store_pool_waiting").set(status.waiting as f64);
+}
+
 fn pool_error(e: deadpool_postgres::PoolError) -> PgError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => PgError::Pool(describe_error(&e)),
@@ -172,6 +188,7 @@ impl From<PgError> for StoreError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::Corrupt(m) => StoreError::Corrupt(m),
+            e @ PgError::OutcomeUnknown(_) => StoreError::OutcomeUnknown(e.to_string()),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -274,14 +291,25 @@ impl PostgresStore {
         deadline: Option<Duration>,
         f: impl for<'c> FnOnce(&'c ClientWrapper) -> PgFuture<'c, T> + Send + 'static,
     ) -> StoreFuture<T> {
+        self.call(deadline, CallKind::Other, f)
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        deadline: Option<Duration>,
+        kind: CallKind,
+        f: impl for<'c> FnOnce(&'c ClientWrapper) -> PgFuture<'c, T> + Send + 'static,
+    ) -> StoreFuture<T> {
         let pool = self.pool.clone();
         let task = self.handle.spawn(async move {
             let work = async move {
                 let lease = Lease(Some(pool.get().await.map_err(pool_error)?));
+                record_pool(&pool);
                 let result = f(lease.client()).await;
                 if result.is_ok() {
                     lease.release();
                 }
+                record_pool(&pool);
                 result
             };
             match deadline {
@@ -291,6 +319,10 @@ impl PostgresStore {
         });
         Box::pin(async move {
             match task.await {
+                // A commit given up at its deadline may still have committed.
+                Ok(Err(e @ PgError::Timeout(_))) if kind == CallKind::Commit => {
+                    Err(StoreError::OutcomeUnknown(e.to_string()))
+                }
                 Ok(result) => result.map_err(StoreError::from),
                 Err(e) => Err(StoreError::Unavailable(format!("store task ended: {e}"))),
             }
@@ -440,7 +472,9 @@ impl PostgresStore {
     pub(crate) fn commit_batch(&self, batch: Vec<PreparedEntry>) -> StoreFuture<Vec<CommitOutcome>> {
         let overlapping = self.settings.concurrent_commits > 1;
         let ways = self.commit_ways.clone();
-        self.run(move |c| Box::pin(async move { commit::commit_batch(c, &batch, overlapping, &ways).await }))
+        self.call(Some(self.settings.statement_timeout), CallKind::Commit, move |c| {
+            Box::pin(async move { commit::commit_batch(c, &batch, overlapping, &ways).await })
+        })
     }
 
     /// How many batches took each way since the store opened (ARCHITECTURE.md, "The PostgreSQL
