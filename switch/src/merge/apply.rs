@@ -329,7 +329,9 @@ async fn settle(deps: &MergeDeps, street: &Street, m: &MergeLine, wallet: Option
             // A merge always plans an entry.
             Ok(None) => return Outcome::Refused(Refusal::Unsettled),
             Err(SwitchError::Busy) => busy.wait().await,
-            Err(SwitchError::TemporaryFailure | SwitchError::Internal) => failing.wait().await,
+            Err(SwitchError::TemporaryFailure | SwitchError::OutcomeUnknown | SwitchError::Internal) => {
+                failing.wait().await
+            }
             Err(SwitchError::MyKeyRevoked) => return Outcome::Refused(Refusal::MyKeyRevoked),
             Err(SwitchError::InsufficientPoints { usable }) => {
                 return Outcome::Refused(Refusal::InsufficientPoints { usable })
