@@ -69,10 +69,11 @@ pub enum PointOp {
     /// issuer. `key` is [`crate::grants::grant_key`]: programme, subject and occasion; whether
     /// the subject is on the roster and the programme running is the caller's check.
     Grant { key: String, to: AccountRef, points: u64 },
-    /// A merge line (合算, F36–F39): `points` from the citizen's municipal or event `account` into
-    /// the shopping street `street`'s points. Its key is [`merge_key`] of the line's 取引済番号,
-    /// so the same line from any file is applied once.
-    Merge { street: u32, txn_no: TxnNo, account: AccountRef, points: u64 },
+    /// A merge (合算, F36–F39): `points` from the citizen's municipal or event `account` into the
+    /// shopping street `street`'s points. `key` is [`merge_key`] of a street file's line (the same
+    /// line from any file is applied once), or the terminal's request at a shop terminal of the
+    /// street (`venue`, 画面37–39).
+    Merge { key: String, street: u32, account: AccountRef, points: u64, venue: Option<Venue> },
 }
 
 /// A valid ticket about to end, with its issuance entry as the caller read them: the entry
@@ -174,8 +175,8 @@ impl PointOp {
             PointOp::Grant { key, to, points } => {
                 SameRequest::movement(key.clone(), EntryKind::AdminGrant, to.clone(), *points)
             }
-            PointOp::Merge { street, txn_no, account, points } => {
-                SameRequest::movement(merge_key(*street, txn_no), EntryKind::Merge, account.clone(), *points)
+            PointOp::Merge { key, account, points, .. } => {
+                SameRequest::movement(key.clone(), EntryKind::Merge, account.clone(), *points)
             }
         }
     }
@@ -448,7 +449,8 @@ impl Context<'_> {
                 ];
                 self.entry(EntryKind::AdminGrant, key.clone(), to, *points, postings).map(Some)
             }
-            PointOp::Merge { street, txn_no, account, points } => {
+            PointOp::Merge { key, street, account, points, venue } => {
+                check_key(key)?;
                 check_amount(*points)?;
                 if account.kind == AccountKind::Reserved {
                     // Reserved points are moved first, never spent (R20, R21).
@@ -466,7 +468,9 @@ impl Context<'_> {
                     .plan_debit(account, *points, self.today)
                     .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
                 postings.push(Posting::House { account: HouseAccount::Street(*street), amount: *points as i64 });
-                self.entry(EntryKind::Merge, merge_key(*street, txn_no), account, *points, postings).map(Some)
+                let mut plan = self.entry(EntryKind::Merge, key.clone(), account, *points, postings)?;
+                plan.entry.venue = venue.clone();
+                Ok(Some(plan))
             }
         }
     }
@@ -901,8 +905,13 @@ mod tests {
         w.load_lot(municipal(), 20261130, 30);
         w.load_lot(municipal(), NO_EXPIRY, 100);
         let txn_no: TxnNo = "20261126101500000001".parse().unwrap();
-        let merge =
-            |account: &str, points| PointOp::Merge { street: 2, txn_no, account: account.parse().unwrap(), points };
+        let merge = |account: &str, points| PointOp::Merge {
+            key: merge_key(2, &txn_no),
+            street: 2,
+            account: account.parse().unwrap(),
+            points,
+            venue: None,
+        };
         let plan = ctx(&w, &c).plan(&merge("M141305", 50)).unwrap().unwrap();
         assert_eq!((plan.entry.kind, plan.entry.points, plan.posted.balance_after), (EntryKind::Merge, 50, 80));
         assert_eq!(plan.entry.idem_key.as_deref(), Some("G2:20261126101500000001"));

@@ -22,7 +22,7 @@ const KAWASAKI: (&str, &str) = ("kawasaki-admin", "kawasaki-demo-password");
 fn streets_file(dir: &Path) -> PathBuf {
     let path = dir.join("streets.toml");
     let text = format!(
-        "[[street]]\nid = 1\nname = \"ブレーメン商店街\"\nmunicipality = \"141305\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n\n\
+        "[[street]]\nid = 1\nname = \"ブレーメン商店街\"\nmunicipality = \"141305\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\nterminals = [{SHOP}]\n\n\
          [[street]]\nid = 2\nname = \"神田商店街\"\nmunicipality = \"131016\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n"
     );
     std::fs::write(&path, text).unwrap();
@@ -310,4 +310,97 @@ fn kill_nine_while_a_merge_file_is_applied_on_postgres_applies_every_line_once()
     );
     register_demo_setup_postgres(&s);
     kill_nine_while_applying(s, 200, 20);
+}
+
+/// A shop terminal's login over HTTP (画面2): its bearer token.
+fn terminal_token(s: &Server, terminal: u32) -> String {
+    let password = actors::demo::terminal(tid(terminal)).unwrap().password;
+    let body = serde_json::json!({"terminal_id": format!("{terminal:08}"), "password": password});
+    let (status, login) = call(s, "POST", "/api/v1/terminal/login", None, Some(body));
+    assert_eq!(status, 200, "{login}");
+    login["token"].as_str().unwrap().to_owned()
+}
+
+fn terminal_merge(s: &Server, token: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    http_json(
+        s.http,
+        "POST",
+        "/api/v1/terminal/merges",
+        &[("Authorization", &auth), ("Idempotency-Key", key)],
+        Some(body),
+    )
+}
+
+/// 画面37–39 at the street's shop terminal: the card read, the points taken once per request,
+/// the merge's encrypted file for the street's software (v1 and v2), which reads it back with
+/// the street's keys; a terminal of no street and a file of another terminal's merge refused.
+#[test]
+fn a_shop_terminal_merges_a_citizens_points_and_gets_the_merge_file() {
+    let conf = tempfile::tempdir().unwrap();
+    let streets = streets_env(conf.path());
+    let s = Server::start_with(5, &[("SWITCH_MERGE__STREETS_FILE", &streets)], register_demo_setup);
+    let mut till = s.login(MUSEUM);
+    let before = balance(&mut till, 0);
+    let shop = terminal_token(&s, SHOP);
+    let card = serde_json::json!({"cert_serial": actors::demo::citizen(0).cert_serial, "points": 250});
+
+    let (status, merged) = terminal_merge(&s, &shop, "m-1", card.clone());
+    assert_eq!(status, 201, "{merged}");
+    assert_eq!((merged["street"].as_u64(), merged["points"].as_u64()), (Some(1), Some(250)));
+    assert_eq!(merged["holder"].as_str(), Some(mykey(0).as_str()), "F38: field 1 is the MyKey ID");
+    assert_eq!(merged["balance_after"].as_u64(), Some(before - 250));
+    let (status, again) = terminal_merge(&s, &shop, "m-1", card.clone());
+    assert_eq!(
+        (status, again["replayed"].as_bool(), again["transaction_id"].clone()),
+        (200, Some(true), merged["transaction_id"].clone())
+    );
+    assert_eq!(balance(&mut till, 0), before - 250, "taken once");
+
+    // The merge file of 画面39, as the street's software imports it.
+    let path = merged["file"].as_str().unwrap().to_owned();
+    for (query, version) in [("", Version::V1), ("?version=2", Version::V2)] {
+        let auth = format!("Bearer {shop}");
+        let answer = http_answer(s.http, "GET", &format!("{path}{query}"), &[("Authorization", &auth)], b"").unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let read = file::read(&keys(), &answer.body).unwrap();
+        assert_eq!(read.version, version);
+        let lines = read.merges().expect("a clean file");
+        assert_eq!(
+            (lines[0].holder.as_str(), lines[0].points, lines[0].txn_no.to_string()),
+            (mykey(0).as_str(), 250, merged["transaction_id"].as_str().unwrap().to_owned())
+        );
+    }
+
+    // Too many points, the card of nobody, both or neither of the card fields: nothing taken.
+    let (status, problem) = terminal_merge(
+        &s,
+        &shop,
+        "m-2",
+        serde_json::json!({"cert_serial": actors::demo::citizen(0).cert_serial, "points": 999_999_999}),
+    );
+    assert_eq!((status, problem["code"].as_str()), (409, Some("insufficient-points")), "{problem}");
+    let (status, problem) = terminal_merge(&s, &shop, "m-3", serde_json::json!({"cert_serial": "FFFFFF", "points": 1}));
+    assert_eq!((status, problem["code"].as_str()), (401, Some("unknown-card")), "{problem}");
+    let (status, problem) = terminal_merge(&s, &shop, "m-4", serde_json::json!({"points": 1}));
+    assert_eq!((status, problem["code"].as_str()), (422, Some("validation")), "{problem}");
+    let (status, problem) =
+        terminal_merge(&s, &shop, "m-5", serde_json::json!({"street_point_id": "SG1", "points": 1}));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("validation")),
+        "a MyKey-ID street reads the card: {problem}"
+    );
+    assert_eq!(balance(&mut till, 0), before - 250);
+
+    // A terminal on no street's list merges nothing and reads no file.
+    let museum = terminal_token(&s, MUSEUM);
+    let (status, problem) = terminal_merge(&s, &museum, "m-6", card);
+    assert_eq!((status, problem["code"].as_str()), (403, Some("merge-no-street")), "{problem}");
+    let auth = format!("Bearer {museum}");
+    let answer = http_answer(s.http, "GET", &path, &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(answer.status, 403);
+
+    let (ok, out) = s.check();
+    assert!(ok, "switch check: {out}");
 }

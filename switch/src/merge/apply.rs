@@ -319,7 +319,13 @@ async fn settle(deps: &MergeDeps, street: &Street, m: &MergeLine, wallet: Option
         // its entry says so.
         return from_journal(deps, &key, m, Refusal::UnknownHolder).await;
     };
-    let op = PointOp::Merge { street: street.id, txn_no: m.txn_no, account: street.account.clone(), points: m.points };
+    let op = PointOp::Merge {
+        key: key.clone(),
+        street: street.id,
+        account: street.account.clone(),
+        points: m.points,
+        venue: None,
+    };
     let mut busy = Backoff::busy();
     let mut failing = Backoff::store();
     for _ in 0..ATTEMPTS_MAX {
@@ -423,6 +429,7 @@ mod tests {
             key: "000102030405060708090a0b0c0d0e0f".into(),
             secret: "S".into(),
             id_issuer: None,
+            terminals: Vec::new(),
         };
         Streets::from_entries(vec![entry]).unwrap().get(1).unwrap().clone()
     }

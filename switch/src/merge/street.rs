@@ -12,14 +12,15 @@
 //! secret = "…"                 # the lines' MD5 secret string (特定の文字列)
 //! # id_issuer = "…"            # field 1 holds the street's point IDs registered as service IDs
 //! #                            # of this ID-issuing business (F37); absent: MyKey IDs (F38)
+//! terminals = [52570]          # the street's shop terminals (F34) that merge at the counter
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use figment::providers::{Format, Toml};
 use figment::Figment;
-use protocol::{AccountKind, AccountRef, MunicipalityCode};
+use protocol::{AccountKind, AccountRef, MunicipalityCode, TerminalId};
 use serde::Deserialize;
 
 use super::file::StreetKeys;
@@ -49,17 +50,25 @@ pub struct Street {
     pub account: AccountRef,
     pub keys: StreetKeys,
     pub holders: Holders,
+    /// The street's shop terminals, which merge at the counter (画面37–39).
+    pub terminals: BTreeSet<TerminalId>,
 }
 
 /// The configured streets, by id.
 #[derive(Debug, Clone, Default)]
 pub struct Streets {
     by_id: BTreeMap<u32, Street>,
+    by_terminal: HashMap<TerminalId, u32>,
 }
 
 impl Streets {
     pub fn get(&self, id: u32) -> Option<&Street> {
         self.by_id.get(&id)
+    }
+
+    /// The street whose shop terminal this is.
+    pub fn of_terminal(&self, terminal: TerminalId) -> Option<&Street> {
+        self.by_terminal.get(&terminal).and_then(|id| self.by_id.get(id))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Street> {
@@ -93,14 +102,20 @@ impl Streets {
             return Err(StreetsError(format!("more than {STREETS_MAX} streets")));
         }
         let mut by_id = BTreeMap::new();
+        let mut by_terminal = HashMap::new();
         for e in entries {
             let street = e.check()?;
             let id = street.id;
+            for t in &street.terminals {
+                if let Some(other) = by_terminal.insert(*t, id) {
+                    return Err(StreetsError(format!("street {id}: terminals: {t} is street {other}'s too")));
+                }
+            }
             if by_id.insert(id, street).is_some() {
                 return Err(StreetsError(format!("street {id}: the id is listed twice")));
             }
         }
-        Ok(Streets { by_id })
+        Ok(Streets { by_id, by_terminal })
     }
 }
 
@@ -125,6 +140,8 @@ pub struct StreetEntry {
     pub key: String,
     pub secret: String,
     pub id_issuer: Option<String>,
+    #[serde(default)]
+    pub terminals: Vec<u32>,
 }
 
 impl StreetEntry {
@@ -153,7 +170,12 @@ impl StreetEntry {
             Some(issuer) if !issuer.trim().is_empty() => Holders::ServiceIds { issuer: issuer.trim().to_owned() },
             Some(_) => return Err(wrong("id_issuer", "empty")),
         };
-        Ok(Street { id, name: name.to_owned(), municipality, account, keys, holders })
+        let terminals = self
+            .terminals
+            .iter()
+            .map(|t| TerminalId::new(*t).map_err(|_| wrong("terminals", &format!("{t} is no terminal ID"))))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(Street { id, name: name.to_owned(), municipality, account, keys, holders, terminals })
     }
 }
 
@@ -170,6 +192,7 @@ mod tests {
             key: "000102030405060708090a0b0c0d0e0f".into(),
             secret: "KAWASAKI-SHOTENGAI-2026".into(),
             id_issuer: None,
+            terminals: Vec::new(),
         }
     }
 
@@ -178,6 +201,12 @@ mod tests {
         let streets = Streets::from_entries(vec![entry(1), entry(2)]).unwrap();
         assert_eq!(streets.get(1).unwrap().account.to_string(), "M141305");
         assert_eq!(streets.get(2).unwrap().holders, Holders::MyKeyIds);
+        let shop = StreetEntry { terminals: vec![52570], ..entry(3) };
+        let streets = Streets::from_entries(vec![entry(1), shop.clone()]).unwrap();
+        assert_eq!(streets.of_terminal(TerminalId::new(52570).unwrap()).map(|s| s.id), Some(3));
+        assert!(streets.of_terminal(TerminalId::new(52571).unwrap()).is_none());
+        let shared = Streets::from_entries(vec![shop.clone(), StreetEntry { id: 4, ..shop }]).unwrap_err();
+        assert!(shared.0.contains("terminals"), "{shared}");
         let twice = Streets::from_entries(vec![entry(1), entry(1)]).unwrap_err();
         assert!(twice.0.contains("twice"), "{twice}");
         for (bad, field) in [

@@ -117,6 +117,8 @@ problem_codes! {
     MergeFileEncoding => "merge-file-encoding", UNPROCESSABLE_ENTITY, "合算ポイントファイルがUTF-8ではありません";
     MergeFileEmpty => "merge-file-empty", UNPROCESSABLE_ENTITY, "合算ポイントファイルに行がありません";
     MergeFileTooManyLines => "merge-file-too-many-lines", UNPROCESSABLE_ENTITY, "合算ポイントファイルの行数が上限を超えています";
+    MergeNoStreet => "merge-no-street", FORBIDDEN, "この端末は商店街ポイント合算に登録されていません";
+    MergeNoStreetId => "merge-no-street-id", CONFLICT, "この利用者には商店街ポイントIDが登録されていません";
     MergeFileBadLines => "merge-file-bad-lines", UNPROCESSABLE_ENTITY, "合算ポイントファイルに不正な行があります。ファイル全体を受け付けませんでした";
     // Terminals logging in over HTTP (a shop's clerk, a mobile grant terminal).
     FingerprintMismatch => "fingerprint-mismatch", UNAUTHORIZED, "端末識別情報が登録された端末と一致しません";
