@@ -73,6 +73,8 @@ pub struct JournalMailEvent {
     pub mykey_id: MyKeyId,
     pub account: AccountRef,
     pub points: u64,
+    /// The entry's idempotency key: an administrative grant's names its programme (F70).
+    pub idem_key: Option<String>,
     pub address: String,
     pub notify: NotifyChoices,
 }

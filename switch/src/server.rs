@@ -170,7 +170,12 @@ pub async fn start(
 
     let mail_thread = crate::mail::start(
         config.mail.settings(),
-        crate::mail::MailDeps { outbox: store.outbox(), catalog: actors.catalog.clone(), clock: clock.clone() },
+        crate::mail::MailDeps {
+            outbox: store.outbox(),
+            grants: store.grants(),
+            catalog: actors.catalog.clone(),
+            clock: clock.clone(),
+        },
     );
     if mail_thread.is_none() {
         tracing::info!("mail.smtp_host is empty: notification mails wait in the outbox");

@@ -482,7 +482,7 @@ fn another_municipalitys_grants_are_forbidden() {
     assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM journal WHERE kind = 12"), 0);
 }
 
-/// F70: a grant sends the grant-completion mail to a subject who chose category (a), once per
+/// F70: a grant sends the grant-completion mail (naming the programme) to a subject who chose category (a), once per
 /// grant (the desk's retry sends nothing more), and none to one who did not choose it or has no
 /// address. Through the outbox to a real SMTP server (aiosmtpd on loopback, as tests/mail.rs).
 #[test]
@@ -525,10 +525,15 @@ fn a_grant_mails_the_subjects_who_chose_it_once() {
     assert_eq!(got.len(), 2, "one mail per grant to citizen 0, none to 1 or 2: {got:#?}");
     for mail in &got {
         assert_eq!(mail["to"][0].as_str(), Some("taro@example.jp"), "{mail:#}");
-        assert!(mail["subject"].as_str().unwrap().contains("自治体ポイントが付与されました"), "{mail:#}");
+        // F70: the mail names the programme the points came from.
+        let subject = mail["subject"].as_str().unwrap();
+        assert!(subject.contains("ポイント付与事業「健康促進事業」のポイントが付与されました"), "{mail:#}");
         let body = mail["body"].as_str().unwrap();
         assert!(
-            body.contains(&mykey(0)) && body.contains("1,000 ポイント") && body.contains("川崎市ポイント"),
+            body.contains(&mykey(0))
+                && body.contains("1,000 ポイント")
+                && body.contains("川崎市ポイント")
+                && body.contains("付与事業：健康促進事業（付与事業ID 000001）"),
             "{body}"
         );
     }

@@ -5,11 +5,15 @@
 //! transaction leaves the cursor where it was, so the next step reads the same entries; after
 //! it, they are never read again.
 
+use std::collections::HashMap;
+
 use actors::catalog::SharedCatalog;
-use actors::outbox::{MailOutbox, NewMail};
+use actors::grants::{parse_grant_key, GrantBook};
+use actors::journal::EntryKind;
+use actors::outbox::{JournalMailEvent, MailOutbox, NewMail};
 use actors::store::StoreError;
 
-use super::templates::{journal_kinds, journal_mail};
+use super::templates::{journal_kinds, journal_mail, GrantedBy};
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,6 +29,7 @@ pub struct FeedStep {
 /// without a relay does not mail months of history when one is configured).
 pub async fn feed_once(
     outbox: &dyn MailOutbox,
+    grants: &dyn GrantBook,
     catalog: &SharedCatalog,
     window: u32,
     settled_before_ms: u64,
@@ -36,12 +41,16 @@ pub async fn feed_once(
         return Ok(FeedStep { cursor, mails: 0, advanced: false });
     }
     let catalog = catalog.current();
+    let programmes = programmes_of(grants, &read.events).await?;
     let mails: Vec<NewMail> = read
         .events
         .iter()
         .filter(|event| event.created_at_ms >= oldest_ms)
         .filter_map(|event| {
-            let (category, text) = journal_mail(event, &catalog)?;
+            let granted_by = granting_programme(event)
+                .and_then(|id| programmes.get(&id))
+                .map(|p| GrantedBy { name: &p.name, number: &p.number_text });
+            let (category, text) = journal_mail(event, &catalog, granted_by)?;
             Some(NewMail {
                 event_key: format!("J{}", event.entry_id),
                 wallet: event.wallet,
@@ -59,4 +68,36 @@ pub async fn feed_once(
         metrics::counter!("switch_mail_queued_total", "source" => "journal").increment(count as u64);
     }
     Ok(FeedStep { cursor: if moved { read.settled_through } else { cursor }, mails: count, advanced: moved })
+}
+
+/// The programme an administrative grant's key names.
+fn granting_programme(event: &JournalMailEvent) -> Option<u64> {
+    if event.kind != EntryKind::AdminGrant {
+        return None;
+    }
+    parse_grant_key(event.idem_key.as_deref()?).map(|(programme, _, _)| programme)
+}
+
+/// A programme's name and 付与事業ID, as its grants' mails name it.
+struct ProgrammeName {
+    name: String,
+    number_text: String,
+}
+
+/// The programmes of the window's administrative grants (a run's window names one programme,
+/// so this is one read per step, not one per mail).
+async fn programmes_of(
+    grants: &dyn GrantBook,
+    events: &[JournalMailEvent],
+) -> Result<HashMap<u64, ProgrammeName>, StoreError> {
+    let mut names = HashMap::new();
+    for id in events.iter().filter_map(granting_programme) {
+        if names.contains_key(&id) {
+            continue;
+        }
+        if let Some(programme) = grants.programme_by_id(id).await? {
+            names.insert(id, ProgrammeName { number_text: programme.number_text(), name: programme.name });
+        }
+    }
+    Ok(names)
 }

@@ -55,6 +55,8 @@ pub struct MailSettings {
 /// What the mail thread needs.
 pub struct MailDeps {
     pub outbox: Arc<dyn MailOutbox>,
+    /// Grant programmes, named in their grants' mails (F70).
+    pub grants: Arc<dyn actors::grants::GrantBook>,
     pub catalog: SharedCatalog,
     pub clock: Clock,
 }

@@ -91,7 +91,9 @@ pub async fn run(settings: MailSettings, deps: MailDeps, smtp: Smtp) {
         let oldest = now.saturating_sub(settings.max_age.as_millis() as u64);
         loop {
             let window = settings.feed_window_entries;
-            match feed_once(deps.outbox.as_ref(), &deps.catalog, window, settled_before, oldest).await {
+            match feed_once(deps.outbox.as_ref(), deps.grants.as_ref(), &deps.catalog, window, settled_before, oldest)
+                .await
+            {
                 Ok(step) if step.advanced => continue,
                 Ok(_) => break,
                 Err(e) => {

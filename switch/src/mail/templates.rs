@@ -46,8 +46,23 @@ pub fn journal_kinds() -> Vec<EntryKind> {
         .collect()
 }
 
-/// The mail of a journal entry, when its kind is mailed and the citizen opted in.
-pub fn journal_mail(event: &JournalMailEvent, catalog: &Catalog) -> Option<(MailCategory, MailText)> {
+/// The programme an administrative grant was made by, as its mail names it (F70: the manual's
+/// 「ポイント付与した旨」 — the citizen learns which 付与事業 the points came from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantedBy<'a> {
+    /// 付与事業名.
+    pub name: &'a str,
+    /// 付与事業ID, the municipality's six digits.
+    pub number: &'a str,
+}
+
+/// The mail of a journal entry, when its kind is mailed and the citizen opted in. `granted_by`
+/// is the programme of an administrative grant (None for every other entry).
+pub fn journal_mail(
+    event: &JournalMailEvent,
+    catalog: &Catalog,
+    granted_by: Option<GrantedBy<'_>>,
+) -> Option<(MailCategory, MailText)> {
     let category = journal_category(event.kind)?;
     if !category.chosen_in(event.notify) {
         return None;
@@ -62,15 +77,27 @@ pub fn journal_mail(event: &JournalMailEvent, catalog: &Catalog) -> Option<(Mail
                 (_, AccountKind::Event) => "特定支援イベントのポイントが付与されました",
                 (_, AccountKind::Municipal) => "自治体ポイントが付与されました",
             };
-            MailText {
-                subject: format!("【自治体ポイント】{what}"),
-                body: format!(
-                    "マイキーID {mykey} の利用者様\n\n{what}。\n\n\
-                     \u{3000}口座：{account}\n　ポイント数：{pts} ポイント\n　日時：{when}\n\n\
-                     残高と履歴は利用者マイページでご確認ください。\n{SIGNATURE}",
-                    mykey = event.mykey_id.as_str(),
-                    pts = points(event.points),
-                ),
+            let pts = points(event.points);
+            let mykey = event.mykey_id.as_str();
+            match granted_by.filter(|_| event.kind == EntryKind::AdminGrant) {
+                Some(GrantedBy { name, number }) => MailText {
+                    subject: format!("【自治体ポイント】ポイント付与事業「{name}」のポイントが付与されました"),
+                    body: format!(
+                        "マイキーID {mykey} の利用者様\n\n\
+                         ポイント付与事業「{name}」により、{account}が付与されました。\n\n\
+                         \u{3000}付与事業：{name}（付与事業ID {number}）\n　口座：{account}\n\
+                         \u{3000}ポイント数：{pts} ポイント\n　日時：{when}\n\n\
+                         残高と履歴は利用者マイページでご確認ください。\n{SIGNATURE}"
+                    ),
+                },
+                None => MailText {
+                    subject: format!("【自治体ポイント】{what}"),
+                    body: format!(
+                        "マイキーID {mykey} の利用者様\n\n{what}。\n\n\
+                         \u{3000}口座：{account}\n　ポイント数：{pts} ポイント\n　日時：{when}\n\n\
+                         残高と履歴は利用者マイページでご確認ください。\n{SIGNATURE}"
+                    ),
+                },
             }
         }
         MailCategory::PointsExpired => MailText {
@@ -168,6 +195,7 @@ mod tests {
             mykey_id: "MY123456".parse().unwrap(),
             account: account.parse().unwrap(),
             points: 10_500,
+            idem_key: None,
             address: "taro@example.jp".into(),
             notify,
         }
@@ -177,14 +205,35 @@ mod tests {
     fn a_credit_is_mailed_only_to_those_who_chose_category_a() {
         let catalog = Catalog::default();
         let yes = NotifyChoices { points_granted: true, ..Default::default() };
-        let (category, text) = journal_mail(&event(EntryKind::Credit, "R", yes), &catalog).unwrap();
+        let (category, text) = journal_mail(&event(EntryKind::Credit, "R", yes), &catalog, None).unwrap();
         assert_eq!(category, MailCategory::PointsGranted);
         assert!(text.subject.contains("留保ポイントが付与されました"), "{}", text.subject);
         assert!(text.body.contains("10,500 ポイント") && text.body.contains("MY123456"), "{}", text.body);
         let others =
             NotifyChoices { points_granted: false, points_expired: true, password_changed: true, mykey_changed: true };
-        assert_eq!(journal_mail(&event(EntryKind::Credit, "R", others), &catalog), None);
-        assert_eq!(journal_mail(&event(EntryKind::Redeem, "M141305", yes), &catalog), None, "spending is not mailed");
+        assert_eq!(journal_mail(&event(EntryKind::Credit, "R", others), &catalog, None), None);
+        assert_eq!(
+            journal_mail(&event(EntryKind::Redeem, "M141305", yes), &catalog, None),
+            None,
+            "spending is not mailed"
+        );
+    }
+
+    #[test]
+    fn a_grant_mail_names_its_programme() {
+        let catalog = Catalog::default();
+        let yes = NotifyChoices { points_granted: true, ..Default::default() };
+        let mut grant = event(EntryKind::AdminGrant, "M141305", yes);
+        grant.idem_key = Some("A3:1:r".into());
+        let by = GrantedBy { name: "健康促進事業", number: "000001" };
+        let (category, text) = journal_mail(&grant, &catalog, Some(by)).unwrap();
+        assert_eq!(category, MailCategory::PointsGranted);
+        assert!(text.subject.contains("ポイント付与事業「健康促進事業」"), "{}", text.subject);
+        assert!(text.body.contains("付与事業：健康促進事業（付与事業ID 000001）"), "{}", text.body);
+        assert!(text.body.contains("10,500 ポイント"), "{}", text.body);
+        // A programme given for another kind of entry is not named.
+        let credit = journal_mail(&event(EntryKind::Credit, "M141305", yes), &catalog, Some(by)).unwrap().1;
+        assert!(!credit.subject.contains("健康促進事業"), "{}", credit.subject);
     }
 
     #[test]

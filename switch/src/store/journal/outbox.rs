@@ -87,6 +87,7 @@ impl MailOutbox for JournalStore {
                         mykey_id,
                         account: p.entry.account,
                         points: p.entry.points,
+                        idem_key: p.entry.idem_key,
                         address,
                         notify,
                     })

@@ -85,6 +85,7 @@ fn event(row: &tokio_postgres::Row) -> Result<JournalMailEvent, PgError> {
         mykey_id: mykey.parse().map_err(|_| bad("MyKey ID", &mykey))?,
         account: account.parse().map_err(|_| bad("account", &account))?,
         points: col::<i64>(row, 6)? as u64,
+        idem_key: col(row, 9)?,
         address: col(row, 7)?,
         notify: NotifyChoices::from_bits(notify as u8),
     })
@@ -125,7 +126,7 @@ impl MailOutbox for PostgresStore {
                 let rows = c
                     .query(
                         "SELECT j.entry_id, j.kind, j.created_at_ms, j.wallet_id, w.mykey_id, j.account, j.points,
-                                c.email, c.notify
+                                c.email, c.notify, j.idem_key
                          FROM journal j JOIN citizens c ON c.wallet_id = j.wallet_id
                               JOIN wallets w ON w.wallet_id = j.wallet_id
                          WHERE j.entry_id > $1 AND j.entry_id <= $2 AND j.kind = ANY($3)

@@ -120,7 +120,8 @@ impl MailOutbox for SqliteStore {
                 return Ok(JournalMailEvents { events: Vec::new(), settled_through: after });
             };
             let sql = format!(
-                "SELECT j.entry_id, j.kind, j.created_at_ms, j.wallet_id, w.mykey_id, j.account, j.points, c.email, c.notify
+                "SELECT j.entry_id, j.kind, j.created_at_ms, j.wallet_id, w.mykey_id, j.account, j.points, c.email, c.notify,
+                        j.idem_key
                  FROM journal j JOIN citizens c ON c.wallet_id = j.wallet_id JOIN wallets w ON w.wallet_id = j.wallet_id
                  WHERE j.entry_id > ?1 AND j.entry_id <= ?2 AND j.kind IN ({})
                    AND c.email IS NOT NULL AND c.email <> '' AND c.notify <> 0
@@ -138,6 +139,7 @@ impl MailOutbox for SqliteStore {
                         mykey_id: r.get::<_, String>(4)?.parse().map_err(|_| bad(4, "MyKey ID"))?,
                         account: r.get::<_, String>(5)?.parse().map_err(|_| bad(5, "account"))?,
                         points: r.get::<_, i64>(6)? as u64,
+                        idem_key: r.get(9)?,
                         address: r.get(7)?,
                         notify: NotifyChoices::from_bits(r.get(8)?),
                     })
