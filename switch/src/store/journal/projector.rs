@@ -146,6 +146,10 @@ impl Projector {
             let start = self.shared.book().start_for_entry(done + 1);
             self.cursor = Some(start.unwrap_or(Location::new(1, SEGMENT_HEADER_BYTES as u32)));
             self.shared.projection.projected.store(done, Ordering::Release);
+            // A read that came in before this point (a report right after the start) waits
+            // for a notification: without one it would wait out its whole patience although
+            // everything it needs is projected.
+            self.shared.projection.caught_up.notify_waiters();
         }
         while self.shared.projection.projected() < head {
             let from = self.shared.projection.projected();
