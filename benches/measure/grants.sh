@@ -40,6 +40,6 @@ started=$(date +%s.%N)
 serve
 echo "restarted in $(echo "$(date +%s.%N) - $started" | bc) s"
 "$B/loadtest" grants --addr $H --subjects "$N" --resume "$RUN" --json "$D-resumed.json"
-echo "grant entries: $(grants) (2 × $N expected; $(sed -n 's/.*journal replayed.*entries=\([0-9]*\).*/\1/p' "$D.log" | tail -1) journal entries replayed at the restart)"
+echo "grant entries: $(grants) (2 × $N expected; $(sed 's/\x1b\[[0-9;]*m//g' "$D.log" | sed -n 's/.*journal replayed.*entries=\([0-9]*\).*/\1/p' | tail -1) journal entries replayed at the restart)"
 "$B/switch" check --data-dir "$D" | tail -2
 kill "$PID"; wait "$PID" || true

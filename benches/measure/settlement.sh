@@ -39,7 +39,7 @@ serve
 # The journal engine (the default) says at start how many entries it replayed; the SQLite
 # layout keeps them in its journal table.
 if [ -d "$D/journal" ]; then
-    ENTRIES=$(sed -n 's/.*journal replayed.*entries=\([0-9]*\).*/\1/p' "$D.log" | tail -1)
+    ENTRIES=$(sed 's/\x1b\[[0-9;]*m//g' "$D.log" | sed -n 's/.*journal replayed.*entries=\([0-9]*\).*/\1/p' | tail -1)
 else
     ENTRIES=$(sqlite3 "$D/switch.db" 'SELECT COUNT(*) FROM journal')
 fi
