@@ -338,3 +338,229 @@ fn console_statuses_files_and_csrf_over_http() {
     assert_eq!(point["point_name"], "川崎市ポイント", "unchanged");
     let _ = form_token(&fields);
 }
+
+/// A roster file of the demo citizens `range` for programme 000001; the lines `wrong` get a
+/// malformed MyKey ID (odd ones) or an impossible birth date (even ones).
+fn roster_file(range: std::ops::Range<u64>, wrong: &[u64]) -> String {
+    let mut text = String::from("付与事業ID,マイキーID,付与ポイント数,名前,生年月日\r\n");
+    for i in range {
+        let mykey = actors::demo::citizen(i).mykey_id.to_string();
+        let line = match (wrong.contains(&i), i % 2) {
+            (true, 1) => format!("000001,{},,対象者{i},1940/01/01\r\n", mykey.to_lowercase()),
+            (true, _) => format!("000001,{mykey},,対象者{i},1940/02/30\r\n"),
+            (false, _) => format!("000001,{mykey},,対象者{i},1940/01/01\r\n"),
+        };
+        text.push_str(&line);
+    }
+    text
+}
+
+/// The value of `data-<name>` on the element `selector`, as a number.
+fn data_number(page: &mut chromium::Page, selector: &str, name: &str) -> i64 {
+    let v = page.eval(&format!("Number(document.querySelector({})?.dataset.{name} ?? -1)", json!(selector)));
+    v.as_i64().unwrap_or_else(|| panic!("{selector} data-{name}: {v}"))
+}
+
+/// Grants (issue 14) and settlement reports in the console: 画面63 with every wrong field
+/// named → 画面64 → 画面65; 画面71 refusing a roster with wrong lines, each named by line and
+/// column, then taking its right lines; 画面73 with grant states, a grant without a card and
+/// its repeat the same day, a wrong search field named; a run over the whole roster followed to
+/// its end; another municipality's grants refused with 403; 参考88 of one installation
+/// location, and 参考82, which only MIC may open.
+#[test]
+fn grants_and_settlement_in_the_console() {
+    let s = Server::start_with(12, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let browser = chromium::Browser::launch(&chromium::executable(), DESK);
+    let mut page = browser.open(&format!("{base}/console/login"));
+    login(&mut page, "kawasaki-admin", "kawasaki-demo-password");
+    page.navigate(&format!("{base}/console/m/141305"));
+    page.click_and_wait("#menu-buttons a[href='/console/m/141305/grants']");
+    assert!(page.text("#no-programmes").is_some(), "no programme yet");
+
+    // 画面63: three wrong fields, each beside its input; then 確認 (画面64), 登録 (画面65).
+    page.click_and_wait("#new-programme");
+    assert_eq!(page.text("#point-name").as_deref(), Some("川崎市ポイント"), "read-only, from 画面4");
+    page.fill("#points", "千");
+    page.click_and_wait("#confirm");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    let mut wrong = invalid_fields(&mut page);
+    wrong.sort();
+    assert_eq!(wrong, ["department", "name", "points"]);
+    shot(&mut page, "g01-programme-wrong-fields");
+    page.fill("#name", "健康促進事業");
+    page.fill("#department", "高齢福祉課");
+    page.fill("#points", "1000");
+    page.click_and_wait("#confirm");
+    assert!(page.text("#confirm-message").is_some(), "画面64");
+    shot(&mut page, "g02-programme-confirm");
+    page.click_and_wait("#register");
+    assert_eq!(page.text("#done").as_deref(), Some("ポイント付与事業の登録が完了しました。"));
+    assert_eq!(page.text("#programme-id").as_deref(), Some("000001"));
+    shot(&mut page, "g03-programme-registered");
+
+    // 画面71: a file with two wrong lines of twelve is refused whole, each line named.
+    page.click_and_wait("#to-roster");
+    page.click_and_wait("#programme-nav a[href$='/import']");
+    let files = tempfile::tempdir().unwrap();
+    let roster = files.path().join("roster.csv");
+    std::fs::write(&roster, roster_file(0..12, &[3, 6])).unwrap();
+    choose_file(&mut page, "#roster", &roster);
+    page.click_and_wait("#import");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    let named = page.eval("[...document.querySelectorAll('#wrong-lines tr[data-field]')].map(r => r.dataset.field)");
+    assert_eq!(named, json!(["lines[5].マイキーID", "lines[8].生年月日"]), "file lines 5 and 8 (after the header)");
+    shot(&mut page, "g04-roster-wrong-lines");
+    let bearer = format!("Bearer {}", staff(&s, "kawasaki-admin", "kawasaki-demo-password"));
+    let programme = "/api/v1/municipalities/141305/grant-programmes/000001";
+    let (_, detail) = http_json(s.http, "GET", programme, &[("Authorization", &bearer)], None);
+    assert_eq!(detail["roster"], 0, "nothing added: {detail}");
+    // The right lines only, when asked.
+    choose_file(&mut page, "#roster", &roster);
+    page.eval("document.querySelector('#accept_valid').checked = true");
+    page.click_and_wait("#import");
+    assert_eq!(page.text("#added").as_deref(), Some("10"));
+    assert_eq!(page.eval("document.querySelectorAll('#wrong-lines tr[data-field]').length"), json!(2));
+    shot(&mut page, "g05-roster-imported");
+
+    // 画面73: ten subjects; ポイント付与 without a card, then again the same day (answered).
+    page.navigate(&format!("{base}/console/m/141305/grants/000001"));
+    assert_eq!(page.eval("document.querySelectorAll('#roster tr[data-mykey]').length"), json!(10));
+    let first = actors::demo::citizen(0).mykey_id.to_string();
+    let grant_button = format!("button[data-grant='{first}']");
+    page.click_and_wait(&grant_button);
+    let granted = page.text("#granted").unwrap();
+    assert!(granted.starts_with("ポイント付与が完了しました。") && granted.contains(&first), "{granted}");
+    assert_eq!(data_number(&mut page, &format!("#roster tr[data-mykey='{first}']"), "grants"), 1);
+    shot(&mut page, "g06-granted-without-card");
+    page.click_and_wait(&grant_button);
+    assert!(page.text("#granted").unwrap().contains("本日すでに付与しています"));
+    assert_eq!(data_number(&mut page, "#figures", "grants"), 1, "granted once");
+    // A wrong search field, named.
+    page.fill("#birth_date", "昭和");
+    page.click_and_wait("#show");
+    assert_eq!(invalid_fields(&mut page), ["birth_date"]);
+
+    // The whole roster at once: started, followed until done (the page reloads itself).
+    page.navigate(&format!("{base}/console/m/141305/grants/000001/runs"));
+    page.click_and_wait("#start-run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while page.eval("document.querySelector('#run')?.dataset.status") != json!("完了") {
+        assert!(Instant::now() < deadline, "the run did not finish");
+        std::thread::sleep(Duration::from_millis(500));
+        let url = page.url();
+        page.navigate(&url);
+    }
+    assert_eq!(data_number(&mut page, "#run", "granted"), 10);
+    assert_eq!(data_number(&mut page, "#run", "failed"), 0);
+    shot(&mut page, "g07-run-done");
+    page.navigate(&format!("{base}/console/m/141305/grants/000001"));
+    assert_eq!(data_number(&mut page, "#figures", "grants"), 11, "ten by the run, one at the desk");
+    assert_eq!(data_number(&mut page, "#figures", "points"), 11_000);
+
+    // Another municipality's grants: 403, nothing shown.
+    for path in ["/console/m/131016/grants", "/console/m/131016/grants/000001", "/console/m/131016/grants/new"] {
+        page.navigate(&format!("{base}{path}"));
+        assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"), "{path}");
+    }
+    shot(&mut page, "g08-other-municipality-403");
+
+    // 参考88 of the museum, after a redemption there; 参考82 is not a municipality's.
+    let mut museum = s.login(MUSEUM);
+    let redeem = protocol::Request::Redeem(protocol::Redeem {
+        seq: 1,
+        mykey_id: actors::demo::citizen(2).mykey_id,
+        account: "M141305".parse().unwrap(),
+        points: 300,
+    });
+    assert!(matches!(museum.call(&redeem), protocol::Response::RedeemOk(_)));
+    page.navigate(&format!("{base}/console/m/141305/reports"));
+    assert_eq!(page.eval("document.querySelector('#report option[value=partner]')"), json!(null), "MIC's report");
+    page.fill("#report", "store");
+    page.eval(
+        "(() => { const s = document.querySelector('#location');
+           s.value = [...s.options].find(o => o.text === '川崎市藤子・F・不二雄ミュージアム').value; })()",
+    );
+    page.click_and_wait("#show");
+    assert_eq!(page.text("#summary h2").as_deref().map(|h| h.starts_with("参考88")), Some(true));
+    assert_eq!(page.text("#location-name").as_deref(), Some("端末設置場所 川崎市藤子・F・不二雄ミュージアム"));
+    assert_eq!(data_number(&mut page, "#summary", "points"), 300);
+    shot(&mut page, "g09-sankou88");
+    page.navigate(&format!("{base}/console/m/141305/reports?report=partner&partner=1"));
+    assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"));
+    page.click_and_wait("#logout");
+    login(&mut page, "mic-admin", "mic-demo-password");
+    page.navigate(&format!("{base}/console/m/141305/reports?report=partner&partner=1"));
+    assert_eq!(page.text("#summary h2").as_deref().map(|h| h.starts_with("参考82")), Some(true));
+    shot(&mut page, "g10-sankou82-mic");
+    // MIC sees 川崎市's programmes too.
+    page.navigate(&format!("{base}/console/m/141305/grants"));
+    assert_eq!(page.eval("document.querySelectorAll('#programmes tr[data-programme]').length"), json!(1));
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn grant_and_settlement_files_over_http() {
+    let s = Server::start_with(5, &[], register_demo_setup);
+    let bearer = format!("Bearer {}", staff(&s, "kawasaki-admin", "kawasaki-demo-password"));
+    let form = json!({"name": "子育て支援事業", "department": "子育て支援課", "points": 500,
+                      "starts_on": actors::clock::Clock::System.business_date(), "ends_on": 20991231});
+    let (status, _) = http_json(
+        s.http,
+        "POST",
+        "/api/v1/municipalities/141305/grant-programmes",
+        &[("Authorization", &bearer)],
+        Some(form),
+    );
+    assert_eq!(status, 201);
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let login_page = http_answer(s.http, "GET", "/console/login", &[], b"").unwrap();
+    let login_cookie = cookie(&login_page, "mp_console_login");
+    let body =
+        format!("login_id=kawasaki-admin&password=kawasaki-demo-password&csrf={}", form_token(&login_page.text()));
+    let ok = http_answer(s.http, "POST", "/console/login", &[form_type, ("Cookie", &login_cookie)], body.as_bytes())
+        .unwrap();
+    let session = cookie(&ok, "mp_console");
+    let get = |path: &str| http_answer(s.http, "GET", path, &[("Cookie", &session)], b"").unwrap();
+
+    // 名簿ダウンロード with the grant state columns, in the layout an import reads.
+    let csv = get("/console/m/141305/grants/000001/roster-file?format=csv");
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    let text = csv.text();
+    assert!(
+        text.starts_with('\u{feff}')
+            && text.contains("付与事業ID,マイキーID,付与ポイント数")
+            && text.contains("付与回数"),
+        "{text}"
+    );
+    assert_eq!(get("/console/m/141305/grants/000001/roster-file?format=xlsx").status, 200);
+    assert_eq!(get("/console/m/141305/grants/000001/roster-file?format=pdf").status, 422);
+    assert_eq!(get("/console/m/131016/grants/000001/roster-file?format=csv").status, 403);
+    assert_eq!(get("/console/m/141305/grants/000009").status, 404);
+    // A grant posted without the page's token changes nothing.
+    let mykey = actors::demo::citizen(0).mykey_id.to_string();
+    let forged = format!("mykey_id={mykey}&csrf={}", "0".repeat(64));
+    let refused = http_answer(
+        s.http,
+        "POST",
+        "/console/m/141305/grants/000001/grant",
+        &[form_type, ("Cookie", &session)],
+        forged.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(refused.status, 403);
+    // 参考88 as a file; 参考82 refused to a municipality's staff.
+    let month = actors::clock::Clock::System.business_date() / 100;
+    let page = get(&format!("/console/m/141305/reports?report=store&month={month}"));
+    assert_eq!(page.status, 422, "参考88 without its location is named");
+    assert!(page.text().contains("data-field=\"location\""));
+    let location = query_i64(&s.dir, "SELECT location_id FROM terminals WHERE terminal_id = 52559");
+    let store =
+        get(&format!("/console/m/141305/reports/file?report=store&location={location}&month={month}&format=csv"));
+    assert_eq!(store.status, 200, "{}", store.text());
+    assert!(store.text().contains("端末設置場所,川崎市藤子・F・不二雄ミュージアム"), "{}", store.text());
+    let partner = get(&format!("/console/m/141305/reports/file?report=partner&partner=1&month={month}&format=csv"));
+    assert_eq!(partner.status, 403);
+    assert_eq!(query_i64(&s.dir, "SELECT COUNT(*) FROM grant_roster"), 0);
+}

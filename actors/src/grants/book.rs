@@ -206,6 +206,8 @@ pub trait GrantBook: Send + Sync + 'static {
     fn run(&self, run_id: u64) -> StoreFuture<Option<GrantRun>>;
     /// Runs not done: what a restarted switch resumes.
     fn unfinished_runs(&self) -> StoreFuture<Vec<GrantRun>>;
+    /// A programme's runs, newest first, at most `limit` (the console's list of runs).
+    fn runs_of(&self, programme_id: u64, limit: u32) -> StoreFuture<Vec<GrantRun>>;
     fn save_run_progress(&self, run_id: u64, progress: RunProgress) -> StoreFuture<()>;
     /// The rows a run refused, by wallet, with their MyKey IDs and problem codes.
     fn run_failures(&self, run_id: u64, limit: u32) -> StoreFuture<Vec<(WalletId, MyKeyId, String)>>;

@@ -374,6 +374,7 @@ impl Modify for BearerAuth {
         grants::roster::get_roster,
         grants::granting::grant_at_desk,
         grants::granting::start_run,
+        grants::granting::list_runs,
         grants::granting::get_run,
         grants::granting::get_session,
         grants::granting::enrol,

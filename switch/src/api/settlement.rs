@@ -436,6 +436,9 @@ pub enum MunicipalReport {
     Usage,
     /// 参考84: points migrated into its point.
     Migrations,
+    /// 参考88: points used at one of its installation locations (`location`, required): the
+    /// shop's own report, as its clerk gets it with the terminal's login.
+    Store,
 }
 
 /// A municipality's report, for who may act for it: the JSON summary, or the whole report as
@@ -487,8 +490,49 @@ fn municipal_report_subject(
             }
             municipal_subject(state, code, q.event.as_deref(), ReportKind::MunicipalMigrations, None)?
         }
+        MunicipalReport::Store => {
+            let Some(location) = q.location else {
+                return Err(Problem::field("location", "required", "端末設置場所を選んでください"));
+            };
+            if q.event.is_some() {
+                return Err(Problem::field("event", "not_here", "店舗の集計は自治体ポイントの利用です"));
+            }
+            municipal_subject(state, code, None, ReportKind::StoreUsage, Some(location))?
+        }
     };
     Ok((subject, range))
+}
+
+/// 参考82 of a partner, for MIC: the JSON summary, or the whole report as CSV or xlsx (the
+/// API's `/api/v1/partners/{id}/settlement/migrations` and the console alike).
+pub async fn partner_report(
+    state: &web::Data<ApiState>,
+    role: &StaffRole,
+    partner_id: u32,
+    q: &ReportQuery,
+) -> Result<HttpResponse, Problem> {
+    require_mic(role)?;
+    let format = format_of(q.format.as_deref())?;
+    let range = range_of(state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
+    let subject = partner_subject(state, partner_id).await?;
+    answer(state, subject, range, format).await
+}
+
+/// 参考82's summary (集計表) of a partner, for MIC's screen.
+pub async fn partner_report_summary(
+    state: &ApiState,
+    role: &StaffRole,
+    partner_id: u32,
+    q: &ReportQuery,
+) -> Result<ReportView, Problem> {
+    require_mic(role)?;
+    let range = range_of(state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
+    let subject = partner_subject(state, partner_id).await?;
+    let names = names(state).await?;
+    let head = state.store.journal_head().await?.last_entry_id;
+    let today = state.clock.business_date();
+    let summary = report::summarise(state.settlement.book.as_ref(), &subject, &range, &names, today, head).await?;
+    Ok(ReportView::of(&subject, &range, summary))
 }
 
 /// 参考86's detail (明細表) page by page, for screens: time order (R78), voids as lines of
@@ -636,11 +680,7 @@ async fn partner_migrations_for_mic(
     partner_id: web::Path<u32>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, Problem> {
-    require_mic(&state.staff(&req)?)?;
-    let format = format_of(q.format.as_deref())?;
-    let range = range_of(&state, q.period.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    let subject = partner_subject(&state, *partner_id).await?;
-    answer(&state, subject, range, format).await
+    partner_report(&state, &state.staff(&req)?, *partner_id, &q).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -205,6 +205,13 @@ pub mod cases {
         );
         let next = book.start_run(programme.programme_id, "kawasaki-admin".into(), T0 + 70).await.unwrap();
         assert_ne!(next.run_id, run.run_id, "a finished run does not hold the programme");
+        assert_eq!(
+            book.runs_of(programme.programme_id, 10).await.unwrap().iter().map(|r| r.run_id).collect::<Vec<_>>(),
+            vec![next.run_id, run.run_id],
+            "a programme's runs, newest first"
+        );
+        assert_eq!(book.runs_of(programme.programme_id, 1).await.unwrap(), vec![next.clone()]);
+        assert!(book.runs_of(programme.programme_id + 1000, 10).await.unwrap().is_empty());
 
         // Grants committed under the programme's keys are its subjects' grant state.
         let grant = |wallet: u64, version: u64, occasion: Occasion, points: i64| NewEntry {

@@ -4,7 +4,7 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::clock::format_jst;
-use actors::grants::{GrantRun, Occasion, RosterSource, RunStatus, SubjectDetails};
+use actors::grants::{GrantRun, Occasion, Programme, RosterSource, RunStatus, SubjectDetails};
 use actors::wallet_points::Posted;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,24 +17,31 @@ use crate::grants::GrantError;
 
 /// Failures a run's answer lists at most (it counts them all).
 const RUN_FAILURES_LISTED: u32 = 1_000;
+/// Runs a programme's list shows, newest first.
+pub const RUNS_LISTED: u32 = 20;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(grant_at_desk).service(start_run).service(get_run).service(get_session).service(enrol);
+    cfg.service(grant_at_desk)
+        .service(start_run)
+        .service(list_runs)
+        .service(get_run)
+        .service(get_session)
+        .service(enrol);
 }
 
 /// A grant made (or made before, answered again: `replayed`).
 #[derive(Serialize, ToSchema)]
 pub struct GrantView {
     /// 付与事業ID.
-    programme_id: String,
-    mykey_id: String,
-    points: u64,
+    pub programme_id: String,
+    pub mykey_id: String,
+    pub points: u64,
     /// 取引済番号 of the grant's journal entry.
-    transaction_id: String,
-    granted_at: String,
+    pub transaction_id: String,
+    pub granted_at: String,
     /// The subject's municipal point balance after it.
-    balance_after: u64,
-    replayed: bool,
+    pub balance_after: u64,
+    pub replayed: bool,
 }
 
 impl GrantView {
@@ -93,6 +100,12 @@ async fn grant_at_desk(
 ) -> Result<HttpResponse, Problem> {
     let (code, number, mykey_id) = path.into_inner();
     let (_, programme) = staff_programme(&state, &req, &code, &number).await?;
+    let posted = grant_without_card(&state, &programme, &mykey_id).await?;
+    Ok(granted(programme.number_text(), &posted))
+}
+
+/// F69: the desk's grant to a subject of the roster (once a day), the API and the console alike.
+pub async fn grant_without_card(state: &ApiState, programme: &Programme, mykey_id: &str) -> Result<Posted, Problem> {
     let mykey_id = mykey_id
         .trim()
         .parse()
@@ -100,36 +113,35 @@ async fn grant_at_desk(
     let subject = state.grants.book.subjects_by_mykey(vec![mykey_id]).await?.pop().flatten();
     let Some(subject) = subject else { return Err(Problem::not_found("MyKey ID")) };
     let occasion = Occasion::Desk(state.clock.business_date());
-    let posted = state.grants.desk.grant_subject(&programme, subject.wallet, occasion).await.map_err(grant_problem)?;
-    Ok(granted(programme.number_text(), &posted))
+    state.grants.desk.grant_subject(programme, subject.wallet, occasion).await.map_err(grant_problem)
 }
 
 /// A run over a roster.
 #[derive(Serialize, ToSchema)]
 pub struct RunView {
-    run_id: u64,
+    pub run_id: u64,
     /// 付与事業ID.
-    programme_id: String,
-    status: RunStatus,
+    pub programme_id: String,
+    pub status: RunStatus,
     /// Subjects whose roster grant is made (by this run or an earlier one).
-    granted: u64,
+    pub granted: u64,
     /// Subjects refused (a revoked MyKey ID, the programme's end), listed below.
-    failed: u64,
-    roster: u64,
-    started_by: String,
-    started_at: String,
+    pub failed: u64,
+    pub roster: u64,
+    pub started_by: String,
+    pub started_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    finished_at: Option<String>,
-    failures: Vec<RunFailure>,
+    pub finished_at: Option<String>,
+    pub failures: Vec<RunFailure>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RunFailure {
-    mykey_id: String,
-    code: String,
+    pub mykey_id: String,
+    pub code: String,
 }
 
-async fn run_view(state: &ApiState, run: GrantRun, number: String) -> Result<RunView, Problem> {
+pub async fn run_view(state: &ApiState, run: GrantRun, number: String) -> Result<RunView, Problem> {
     let roster = state.grants.book.roster_size(run.programme_id).await?;
     let failures = state.grants.book.run_failures(run.run_id, RUN_FAILURES_LISTED).await?;
     Ok(RunView {
@@ -166,6 +178,12 @@ async fn start_run(
 ) -> Result<HttpResponse, Problem> {
     let (code, number) = path.into_inner();
     let (login_id, programme) = staff_programme(&state, &req, &code, &number).await?;
+    Ok(HttpResponse::Accepted().json(start_roster_run(&state, &programme, login_id).await?))
+}
+
+/// Starts the run over the programme's roster (or answers the one still going), the API and
+/// the console alike.
+pub async fn start_roster_run(state: &ApiState, programme: &Programme, login_id: String) -> Result<RunView, Problem> {
     if !programme.is_running(state.clock.business_date()) {
         return Err(grant_problem(GrantError::NotRunning {
             starts_on: programme.starts_on,
@@ -174,7 +192,37 @@ async fn start_run(
     }
     let run = state.grants.book.start_run(programme.programme_id, login_id, state.now()).await?;
     state.grants.runs.wake();
-    Ok(HttpResponse::Accepted().json(run_view(&state, run, programme.number_text()).await?))
+    run_view(state, run, programme.number_text()).await
+}
+
+/// A programme's runs, newest first, at most [`RUNS_LISTED`] (each with its progress).
+pub async fn runs_of(state: &ApiState, programme: &Programme) -> Result<Vec<RunView>, Problem> {
+    let runs = state.grants.book.runs_of(programme.programme_id, RUNS_LISTED).await?;
+    let mut views = Vec::with_capacity(runs.len());
+    for run in runs {
+        views.push(run_view(state, run, programme.number_text()).await?);
+    }
+    Ok(views)
+}
+
+/// The programme's runs, newest first (the last 20), each with where it is.
+#[utoipa::path(
+    params(("code" = String, Path), ("programme_id" = String, Path, description = "付与事業ID")),
+    responses(
+        (status = 200, body = [RunView]), (status = 404, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/municipalities/{code}/grant-programmes/{programme_id}/runs")]
+async fn list_runs(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (code, number) = path.into_inner();
+    let (_, programme) = staff_programme(&state, &req, &code, &number).await?;
+    Ok(HttpResponse::Ok().json(runs_of(&state, &programme).await?))
 }
 
 /// Where a run is.

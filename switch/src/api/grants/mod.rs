@@ -20,6 +20,7 @@ use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use actors::clock::format_jst;
 use actors::grants::{GrantBook, Occasion, Programme, ProgrammeForm, SubjectItems};
 use actors::registration::point::ExpiryPolicy;
+use actors::registry::StaffRole;
 use actors::settlement::Book;
 use protocol::MunicipalityCode;
 use serde::Serialize;
@@ -55,27 +56,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Serialize, ToSchema)]
 pub struct ProgrammeView {
     /// 付与事業ID, six digits.
-    programme_id: String,
+    pub programme_id: String,
     /// ポイント付与事業名.
-    name: String,
+    pub name: String,
     /// 担当部署.
-    department: String,
+    pub department: String,
     /// 1回の付与ポイント数.
-    points: u64,
+    pub points: u64,
     /// 備考.
-    remarks: String,
+    pub remarks: String,
     /// The programme's period, `yyyymmdd` (Japan), inclusive.
-    starts_on: u32,
-    ends_on: u32,
+    pub starts_on: u32,
+    pub ends_on: u32,
     /// 全国地方公共団体コード (read-only).
-    municipality_code: String,
+    pub municipality_code: String,
     /// 自治体名 (read-only).
-    municipality_name: String,
+    pub municipality_name: String,
     /// ポイント名 (read-only).
-    point_name: String,
+    pub point_name: String,
     /// ポイント有効期限 (read-only), as the municipal point's registration says.
-    point_expiry: String,
-    registered_at: String,
+    pub point_expiry: String,
+    pub registered_at: String,
 }
 
 impl ProgrammeView {
@@ -107,24 +108,24 @@ impl ProgrammeView {
 /// Grants of one kind of occasion.
 #[derive(Serialize, ToSchema, Default)]
 pub struct OccasionFigures {
-    grants: i64,
-    points: i64,
+    pub grants: i64,
+    pub points: i64,
 }
 
 /// A programme with its aggregation (付与集計): from the programme's settlement book.
 #[derive(Serialize, ToSchema)]
 pub struct ProgrammeDetail {
     #[serde(flatten)]
-    programme: ProgrammeView,
+    pub programme: ProgrammeView,
     /// Subjects on the roster.
-    roster: u64,
+    pub roster: u64,
     /// Every grant so far.
-    grants: i64,
-    points: i64,
+    pub grants: i64,
+    pub points: i64,
     /// By occasion: the whole-roster grant, mobile sessions with the card, the desk without.
-    by_roster_run: OccasionFigures,
-    by_session: OccasionFigures,
-    by_desk: OccasionFigures,
+    pub by_roster_run: OccasionFigures,
+    pub by_session: OccasionFigures,
+    pub by_desk: OccasionFigures,
 }
 
 /// The 付与事業ID of a path (`000001` or `1`).
@@ -143,14 +144,65 @@ pub async fn staff_programme(
     number: &str,
 ) -> Result<(String, Programme), Problem> {
     let (login_id, role) = state.staff_login(req)?;
+    Ok((login_id, programme_for(state, &role, code, number).await?))
+}
+
+/// The programme `number` of the municipality `code`, for a role that may act for it (the API
+/// and the console alike).
+pub async fn programme_for(state: &ApiState, role: &StaffRole, code: &str, number: &str) -> Result<Programme, Problem> {
     let code: MunicipalityCode = code
         .parse()
         .map_err(|_| Problem::field("code", "check_digit", "全国地方公共団体コード (6桁、検査数字付き) が不正です"))?;
-    super::auth::may_act_for(&role, &code)?;
+    super::auth::may_act_for(role, &code)?;
     let number = programme_number(number)?;
-    let programme =
-        state.grants.book.programme(code, number).await?.ok_or_else(|| Problem::not_found("grant programme"))?;
-    Ok((login_id, programme))
+    state.grants.book.programme(code, number).await?.ok_or_else(|| Problem::not_found("grant programme"))
+}
+
+/// F59: registers a programme of the municipality `code` (already checked that the caller may
+/// act for it). The API and the console alike.
+pub async fn register_programme(
+    state: &ApiState,
+    code: MunicipalityCode,
+    form: ProgrammeForm,
+) -> Result<Programme, Problem> {
+    if !state.catalog.current().municipalities.contains_key(&code) {
+        return Err(Problem::not_found("municipal point (register the municipality's point first, F4)"));
+    }
+    let draft = form.validate(code, state.now()).map_err(Problem::validation)?;
+    state.grants.book.create_programme(draft).await?.ok_or_else(|| Problem::of(ProblemCode::ProgrammeNameTaken))
+}
+
+/// A programme with its aggregation (付与集計), from its settlement book.
+pub async fn programme_detail(state: &ApiState, programme: &Programme) -> Result<ProgrammeDetail, Problem> {
+    let roster = state.grants.book.roster_size(programme.programme_id).await?;
+    let today = state.clock.business_date();
+    let windows = state
+        .settlement
+        .book
+        .windows(Book::Granted(programme.programme_id), programme.starts_on.min(today), today)
+        .await?;
+    let mut detail = ProgrammeDetail {
+        programme: ProgrammeView::of(state, programme),
+        roster,
+        grants: 0,
+        points: 0,
+        by_roster_run: OccasionFigures::default(),
+        by_session: OccasionFigures::default(),
+        by_desk: OccasionFigures::default(),
+    };
+    for w in windows {
+        let slot = match Occasion::parse(&w.counterparty) {
+            Some(Occasion::Roster) => &mut detail.by_roster_run,
+            Some(Occasion::Session(_)) => &mut detail.by_session,
+            Some(Occasion::Desk(_)) => &mut detail.by_desk,
+            None => continue,
+        };
+        slot.grants += w.entries;
+        slot.points += w.points;
+        detail.grants += w.entries;
+        detail.points += w.points;
+    }
+    Ok(detail)
 }
 
 /// F59: registers a grant programme (画面63 → 画面64 → 画面65). One registration per
@@ -175,12 +227,7 @@ async fn create_programme(
     body: web::Json<ProgrammeForm>,
 ) -> Result<HttpResponse, Problem> {
     let (_, code) = state.staff_for(&req, &code)?;
-    if !state.catalog.current().municipalities.contains_key(&code) {
-        return Err(Problem::not_found("municipal point (register the municipality's point first, F4)"));
-    }
-    let draft = body.into_inner().validate(code, state.now()).map_err(Problem::validation)?;
-    let programme =
-        state.grants.book.create_programme(draft).await?.ok_or_else(|| Problem::of(ProblemCode::ProgrammeNameTaken))?;
+    let programme = register_programme(&state, code, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(ProgrammeView::of(&state, &programme)))
 }
 
@@ -221,35 +268,7 @@ async fn get_programme(
 ) -> Result<HttpResponse, Problem> {
     let (code, number) = path.into_inner();
     let (_, programme) = staff_programme(&state, &req, &code, &number).await?;
-    let roster = state.grants.book.roster_size(programme.programme_id).await?;
-    let today = state.clock.business_date();
-    let windows = state
-        .settlement
-        .book
-        .windows(Book::Granted(programme.programme_id), programme.starts_on.min(today), today)
-        .await?;
-    let mut detail = ProgrammeDetail {
-        programme: ProgrammeView::of(&state, &programme),
-        roster,
-        grants: 0,
-        points: 0,
-        by_roster_run: OccasionFigures::default(),
-        by_session: OccasionFigures::default(),
-        by_desk: OccasionFigures::default(),
-    };
-    for w in windows {
-        let slot = match Occasion::parse(&w.counterparty) {
-            Some(Occasion::Roster) => &mut detail.by_roster_run,
-            Some(Occasion::Session(_)) => &mut detail.by_session,
-            Some(Occasion::Desk(_)) => &mut detail.by_desk,
-            None => continue,
-        };
-        slot.grants += w.entries;
-        slot.points += w.points;
-        detail.grants += w.entries;
-        detail.points += w.points;
-    }
-    Ok(HttpResponse::Ok().json(detail))
+    Ok(HttpResponse::Ok().json(programme_detail(&state, &programme).await?))
 }
 
 /// The optional items the municipality keeps for its subjects (画面69; all until chosen).

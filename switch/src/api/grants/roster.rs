@@ -52,19 +52,19 @@ pub struct SubjectForm {
 /// One roster row as shown (画面73).
 #[derive(Serialize, ToSchema)]
 pub struct RosterRowView {
-    mykey_id: String,
+    pub mykey_id: String,
     /// 付与ポイント数.
-    points: u64,
-    source: RosterSource,
-    added_at: String,
-    subject: SubjectDetails,
+    pub points: u64,
+    pub source: RosterSource,
+    pub added_at: String,
+    pub subject: SubjectDetails,
     /// True when the MyKey ID was revoked since (it is granted nothing more).
-    revoked: bool,
+    pub revoked: bool,
     /// 付与回数, 付与ポイント数合計, 最終付与日時.
-    grants: i64,
-    granted_points: i64,
+    pub grants: i64,
+    pub granted_points: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_granted_at: Option<String>,
+    pub last_granted_at: Option<String>,
 }
 
 impl RosterRowView {
@@ -85,10 +85,10 @@ impl RosterRowView {
 
 #[derive(Serialize, ToSchema)]
 pub struct RosterPage {
-    rows: Vec<RosterRowView>,
+    pub rows: Vec<RosterRowView>,
     /// Pass as `after` for the next page; absent after the last.
     #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -102,24 +102,24 @@ pub struct SubjectAdded {
 #[derive(Serialize, ToSchema)]
 pub struct ImportReport {
     /// Subject lines in the file.
-    lines: usize,
+    pub lines: usize,
     /// Subjects added to the roster.
-    added: usize,
+    pub added: usize,
     /// Subjects already on the roster (their existing rows kept), counted, and the first
     /// 1,000 listed.
-    already_on_roster: usize,
-    already_listed: Vec<String>,
+    pub already_on_roster: usize,
+    pub already_listed: Vec<String>,
     /// Lines whose MyKey ID came earlier in the file (the first line counts).
-    repeated: Vec<RepeatedLine>,
+    pub repeated: Vec<RepeatedLine>,
     /// Lines left out because they are wrong (with `accept_valid=true`; otherwise the import
     /// is refused with them and nothing is added).
-    errors: Vec<FieldError>,
+    pub errors: Vec<FieldError>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RepeatedLine {
-    line: u32,
-    mykey_id: String,
+    pub line: u32,
+    pub mykey_id: String,
 }
 
 fn mykey(text: &str, field: &str) -> Result<MyKeyId, Problem> {
@@ -233,6 +233,20 @@ async fn import_roster(
     let (_, programme) = staff_programme(&state, &req, &code, &number).await?;
     let body = crate::api::read_body(body, ROSTER_UPLOAD_MAX_BYTES).await?;
     let hint = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let report = import_file(&state, &programme, body, hint, query.accept_valid.unwrap_or(false)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// F64: reads a roster file and adds its subjects (the API and the console alike). `hint` is
+/// the file's content type, when known. With `accept_valid` the right lines are added and the
+/// wrong ones listed; otherwise any wrong line refuses the whole file, every one named.
+pub async fn import_file(
+    state: &ApiState,
+    programme: &Programme,
+    body: web::Bytes,
+    hint: Option<String>,
+    accept_valid: bool,
+) -> Result<ImportReport, Problem> {
     let for_reading = programme.clone();
     // Parsing a large file is CPU work: off the HTTP worker.
     let file = crate::api::auth::blocking(move || read_roster(&body, hint.as_deref(), &for_reading))
@@ -259,7 +273,7 @@ async fn import_roster(
             }
         }
     }
-    if !errors.is_empty() && !query.accept_valid.unwrap_or(false) {
+    if !errors.is_empty() && !accept_valid {
         errors.sort_by_key(|e| line_of(&e.field));
         let count = errors.len();
         return Err(Problem::validation(errors).detail(format!(
@@ -267,7 +281,7 @@ async fn import_roster(
         )));
     }
     let wallets: Vec<WalletId> = entries.iter().map(|e| e.wallet).collect();
-    let results = add_in_slices(&state, &programme, entries, RosterSource::Import).await?;
+    let results = add_in_slices(state, programme, entries, RosterSource::Import).await?;
     let already: Vec<String> = wallets
         .iter()
         .zip(&results)
@@ -275,14 +289,14 @@ async fn import_roster(
         .map(|(w, _)| names.get(w).map(ToString::to_string).unwrap_or_default())
         .collect();
     errors.sort_by_key(|e| line_of(&e.field));
-    Ok(HttpResponse::Ok().json(ImportReport {
+    Ok(ImportReport {
         lines: file.subject_lines,
         added: results.iter().filter(|r| **r == EnrolResult::Added).count(),
         already_on_roster: already.len(),
         already_listed: already.into_iter().take(ALREADY_LISTED_MAX).collect(),
         repeated: file.repeated.into_iter().map(|(line, m)| RepeatedLine { line, mykey_id: m.to_string() }).collect(),
         errors,
-    }))
+    })
 }
 
 /// The line number in `lines[12].…`, for ordering errors by line.
@@ -290,21 +304,21 @@ fn line_of(field: &str) -> u32 {
     field.strip_prefix("lines[").and_then(|r| r.split(']').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, IntoParams, Default)]
 pub struct RosterQuery {
     /// `json` (default, a page), `csv` (UTF-8 with BOM), `csv-sjis` (Shift_JIS) or `xlsx` (the
     /// whole roster, filtered).
-    format: Option<String>,
+    pub format: Option<String>,
     /// Part of the subject's name (R67).
-    name: Option<String>,
+    pub name: Option<String>,
     /// マイキーID.
-    mykey_id: Option<String>,
+    pub mykey_id: Option<String>,
     /// 生年月日 (`19400101`, `1940/01/01`, `1940年1月1日`).
-    birth_date: Option<String>,
+    pub birth_date: Option<String>,
     /// The `next` of the previous page.
-    after: Option<String>,
+    pub after: Option<String>,
     /// Rows per page (JSON), at most 1,000 (default 100).
-    limit: Option<u32>,
+    pub limit: Option<u32>,
 }
 
 /// F63: the roster with each subject's grant state (付与回数, 付与ポイント数合計, 最終付与日時):
@@ -328,13 +342,31 @@ async fn get_roster(
 ) -> Result<HttpResponse, Problem> {
     let (code, number) = path.into_inner();
     let (_, programme) = staff_programme(&state, &req, &code, &number).await?;
+    roster_answer(&state, programme, &q).await
+}
+
+/// F63's answer for `q`: a JSON page, or the whole filtered roster as a file (the API and
+/// the console alike).
+pub async fn roster_answer(state: &ApiState, programme: Programme, q: &RosterQuery) -> Result<HttpResponse, Problem> {
+    let encoding = match q.format.as_deref().unwrap_or("json") {
+        "json" => return Ok(HttpResponse::Ok().json(roster_page(state, programme, q).await?)),
+        "csv" => Some(CsvEncoding::Utf8Bom),
+        "csv-sjis" => Some(CsvEncoding::ShiftJis),
+        "xlsx" => None,
+        _ => return Err(Problem::field("format", "unknown", "format は json, csv, csv-sjis, xlsx のいずれかです")),
+    };
+    roster_file(state, programme, q, encoding).await
+}
+
+/// The filter `q` asks for; None when it names a MyKey ID nobody has (nothing matches).
+async fn roster_filter(state: &ApiState, q: &RosterQuery) -> Result<Option<RosterFilter>, Problem> {
     let mut filter =
         RosterFilter { name_contains: q.name.clone().filter(|n| !n.trim().is_empty()), ..RosterFilter::default() };
     if let Some(text) = q.mykey_id.as_deref().filter(|t| !t.trim().is_empty()) {
         let mykey_id = mykey(text, "mykey_id")?;
         match state.grants.book.subjects_by_mykey(vec![mykey_id]).await?.pop().flatten() {
             Some(s) => filter.wallet = Some(s.wallet),
-            None => return Ok(HttpResponse::Ok().json(RosterPage { rows: Vec::new(), next: None })),
+            None => return Ok(None),
         }
     }
     if let Some(text) = q.birth_date.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -343,40 +375,52 @@ async fn get_roster(
                 .ok_or_else(|| Problem::field("birth_date", "date", "生年月日は 19400101 か 1940/01/01 の形です"))?,
         );
     }
+    Ok(Some(filter))
+}
+
+/// One page of the (filtered) roster with each subject's grant state (画面73).
+pub async fn roster_page(state: &ApiState, programme: Programme, q: &RosterQuery) -> Result<RosterPage, Problem> {
+    let Some(filter) = roster_filter(state, q).await? else {
+        return Ok(RosterPage { rows: Vec::new(), next: None });
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, ROSTER_PAGE_MAX);
+    let after = match q.after.as_deref().filter(|t| !t.is_empty()) {
+        Some(text) => WalletId(
+            text.strip_prefix('w')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| Problem::field("after", "format", "after は前のページの next です"))?,
+        ),
+        None => WalletId(0),
+    };
     let states: HashMap<WalletId, GrantState> =
         state.grants.book.grant_states(programme.programme_id).await?.into_iter().collect();
-    let encoding = match q.format.as_deref().unwrap_or("json") {
-        "json" => None,
-        "csv" => Some(Some(CsvEncoding::Utf8Bom)),
-        "csv-sjis" => Some(Some(CsvEncoding::ShiftJis)),
-        "xlsx" => Some(None),
-        _ => return Err(Problem::field("format", "unknown", "format は json, csv, csv-sjis, xlsx のいずれかです")),
-    };
-    let Some(file) = encoding else {
-        let limit = q.limit.unwrap_or(100).clamp(1, ROSTER_PAGE_MAX);
-        let after = match q.after.as_deref() {
-            Some(text) => WalletId(
-                text.strip_prefix('w')
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| Problem::field("after", "format", "after は前のページの next です"))?,
-            ),
-            None => WalletId(0),
-        };
-        let page = state.grants.book.roster_page(programme, filter, after, limit).await?;
-        let next = (page.len() == limit as usize).then(|| page.last().map(|r| format!("w{}", r.wallet.0))).flatten();
-        let rows = page
-            .into_iter()
-            .map(|entry| {
-                let grant = states.get(&entry.wallet).copied().unwrap_or_default();
-                RosterRowView::of(entry, grant)
-            })
-            .collect();
-        return Ok(HttpResponse::Ok().json(RosterPage { rows, next }));
-    };
+    let page = state.grants.book.roster_page(programme, filter, after, limit).await?;
+    let next = (page.len() == limit as usize).then(|| page.last().map(|r| format!("w{}", r.wallet.0))).flatten();
+    let rows = page
+        .into_iter()
+        .map(|entry| {
+            let grant = states.get(&entry.wallet).copied().unwrap_or_default();
+            RosterRowView::of(entry, grant)
+        })
+        .collect();
+    Ok(RosterPage { rows, next })
+}
+
+/// The whole (filtered) roster as CSV (`encoding`) or xlsx (None), in the layout an import
+/// reads back (名簿ダウンロード).
+pub async fn roster_file(
+    state: &ApiState,
+    programme: Programme,
+    q: &RosterQuery,
+    file: Option<CsvEncoding>,
+) -> Result<HttpResponse, Problem> {
+    let filter = roster_filter(state, q).await?;
+    let states: HashMap<WalletId, GrantState> =
+        state.grants.book.grant_states(programme.programme_id).await?.into_iter().collect();
     // The whole roster, page by page from the store.
     let mut entries = Vec::new();
     let mut after = WalletId(0);
-    loop {
+    while let Some(filter) = &filter {
         let page = state.grants.book.roster_page(programme.clone(), filter.clone(), after, 10_000).await?;
         let Some(last) = page.last() else { break };
         after = last.wallet;

@@ -92,6 +92,9 @@ impl GrantBook for JournalStore {
     fn unfinished_runs(&self) -> StoreFuture<Vec<GrantRun>> {
         self.sql.unfinished_runs()
     }
+    fn runs_of(&self, programme_id: u64, limit: u32) -> StoreFuture<Vec<GrantRun>> {
+        self.sql.runs_of(programme_id, limit)
+    }
     fn save_run_progress(&self, run_id: u64, progress: RunProgress) -> StoreFuture<()> {
         self.sql.save_run_progress(run_id, progress)
     }

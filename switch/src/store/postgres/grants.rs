@@ -553,6 +553,22 @@ impl GrantBook for PostgresStore {
         })
     }
 
+    fn runs_of(&self, programme_id: u64, limit: u32) -> StoreFuture<Vec<GrantRun>> {
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        &format!(
+                            "SELECT {RUN_COLUMNS} FROM grant_runs WHERE programme_id = $1 ORDER BY run_id DESC LIMIT $2"
+                        ),
+                        &[&(programme_id as i64), &i64::from(limit)],
+                    )
+                    .await?;
+                rows.iter().map(run_row).collect()
+            })
+        })
+    }
+
     fn save_run_progress(&self, run_id: u64, progress: RunProgress) -> StoreFuture<()> {
         self.run(move |c| Box::pin(save_run_progress(c, run_id as i64, progress)))
     }

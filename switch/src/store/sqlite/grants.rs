@@ -445,6 +445,16 @@ impl GrantBook for SqliteStore {
         })
     }
 
+    fn runs_of(&self, programme_id: u64, limit: u32) -> StoreFuture<Vec<GrantRun>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM grant_runs WHERE programme_id = ?1 ORDER BY run_id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![programme_id as i64, limit], run_row)?;
+            rows.collect()
+        })
+    }
+
     fn save_run_progress(&self, run_id: u64, progress: RunProgress) -> StoreFuture<()> {
         self.write(move |c| {
             let tx = c.transaction()?;

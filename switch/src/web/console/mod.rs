@@ -8,14 +8,22 @@
 //! - [`menu`]: 画面3, a municipality's menu; MIC's list of municipalities.
 //! - [`point`]: 画面4 自治体ポイント設定.
 //! - [`events`]: 画面5-1 特定支援イベント設定 and 画面5-2 ポイント利用先設定.
-//! - [`reports`]: 自治体ポイント集計, the settlement reports 参考86 and 参考84 on screen and as files.
+//! - [`reports`]: 自治体ポイント集計, the settlement reports on screen and as files: 参考86 and
+//!   参考84, 参考88 of one installation location, and (MIC) a partner's 参考82.
+//! - [`grant_programmes`]: ポイント付与事業登録 (画面63 → 64 → 65) and the programmes' list.
+//! - [`grant_roster`]: 画面73 付与事業対象者表示 (search, grant states, 名簿ダウンロード,
+//!   ポイント付与 without a card) and 画面71 付与事業対象者名簿取り込み入力.
+//! - [`grant_runs`]: a programme's runs over its whole roster and their progress.
 //! - [`terminals`]: the terminal list (連絡先情報確認) with its files, and MIC's terminal
 //!   issuance (様式I upload → 様式II download).
 //! - [`fields`]: a posted form's fields (repeated names kept), and dates from date inputs.
-//! - [`multipart`]: the one upload form's body (`multipart/form-data`), bounded.
+//! - [`multipart`]: the upload forms' bodies (`multipart/form-data`: 様式I, a roster), bounded.
 
 pub mod events;
 pub mod fields;
+pub mod grant_programmes;
+pub mod grant_roster;
+pub mod grant_runs;
 pub mod menu;
 pub mod multipart;
 pub mod point;
@@ -52,7 +60,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(terminals::issuance_form)
         .service(terminals::issue)
         .service(reports::show)
-        .service(reports::file);
+        .service(reports::file)
+        // `/grants/new` before `/grants/{programme}`: the first registered match wins.
+        .service(grant_programmes::list)
+        .service(grant_programmes::new_programme)
+        .service(grant_programmes::submit)
+        .service(grant_roster::show)
+        .service(grant_roster::grant)
+        .service(grant_roster::file)
+        .service(grant_roster::import_form)
+        .service(grant_roster::import)
+        .service(grant_runs::list)
+        .service(grant_runs::start)
+        .service(grant_runs::show);
 }
 
 pub const BRAND: &str = "自治体ポイント管理クラウド";
@@ -91,6 +111,7 @@ pub fn menu_of(role: &StaffRole, code: &MunicipalityCode) -> Vec<MenuItem> {
         MenuItem {
             href: Cow::Owned(municipality_path(code, "/terminals")), label: "連絡先情報確認（端末一覧）"
         },
+        MenuItem { href: Cow::Owned(municipality_path(code, "/grants")), label: "ポイント付与事業登録" },
         MenuItem { href: Cow::Owned(municipality_path(code, "/reports")), label: "自治体ポイント集計" },
     ];
     if *role == StaffRole::Mic {
