@@ -141,19 +141,22 @@ impl SettlementBook for SqliteStore {
     fn lines(&self, q: LineQuery) -> StoreFuture<Vec<LineRecord>> {
         self.read(move |c| {
             let (after_date, after_id) = q.after.map_or((q.from, -1), |(d, id)| (d, id as i64));
-            // One range of the primary key (book, business_date, entry_id), in its order.
+            // One range of the primary key (book, business_date, entry_id), in its order. The row
+            // value alone starts the range (without `after` it is (from, -1), i.e. business_date
+            // >= from): beside a separate `business_date >= from`, SQLite seeks by that instead
+            // and steps over every earlier line of the range on each page (a month's detail of
+            // 10M lines: 86M VM steps for one late page, 0.8M this way).
             let mut stmt = c.prepare_cached(
                 "SELECT l.business_date, l.entry_id, l.created_at_ms, l.counterparty, w.mykey_id, l.entries, l.points
                  FROM settlement_lines l LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
-                 WHERE l.book = ?1 AND l.business_date >= ?2 AND (l.business_date, l.entry_id) > (?3, ?4)
-                   AND l.business_date <= ?5 AND (?6 IS NULL OR l.counterparty = ?6)
-                   AND (?8 IS NULL OR l.entry_id <= ?8)
-                 ORDER BY l.business_date, l.entry_id LIMIT ?7",
+                 WHERE l.book = ?1 AND (l.business_date, l.entry_id) > (?2, ?3)
+                   AND l.business_date <= ?4 AND (?5 IS NULL OR l.counterparty = ?5)
+                   AND (?7 IS NULL OR l.entry_id <= ?7)
+                 ORDER BY l.business_date, l.entry_id LIMIT ?6",
             )?;
             let rows = stmt.query_map(
                 params![
                     q.book.key(),
-                    q.from,
                     after_date,
                     after_id,
                     q.to,
