@@ -1,7 +1,10 @@
 //! The citizen's my page (利用者マイページ) in a real headless Chromium on a phone-sized screen,
 //! against the real switch: 画面18 login with every empty field named, a wrong password, the
 //! login itself, 画面19's balances in the manual's order (the same figures as the JSON API),
-//! logout; and over plain HTTP, the cookie's attributes and the CSRF refusals.
+//! logout; the URL coupon's pre-filled screen and its redemption, 留保ポイント and its move;
+//! 画面57's service IDs, 画面58–60 (every wrong field named, the change saved, the other sessions
+//! ended), 画面62's revocation — each checked against the JSON API; and over plain HTTP, the
+//! cookie's attributes and the CSRF refusals.
 //!
 //! Screenshots of every step are written to `target/tmp/web/` (see `artifact`). Needs Debian's
 //! `chromium` and `fonts-noto-cjk`, as `ops_dashboard.rs` does: the test fails without them.
@@ -221,4 +224,165 @@ fn login_cookies_and_csrf_over_http() {
     let login_page = http_answer(s.http, "GET", "/mypage/login", &[], b"").unwrap();
     let (_, whole) = set_cookie(&login_page, "mp_mypage_login").unwrap();
     assert!(whole.contains("Secure"), "{whole}");
+}
+
+/// A citizen's bearer token of the JSON API, to compare the screens with.
+fn citizen_token(s: &Server, mykey: &str) -> String {
+    let login = json!({"mykey_id": mykey, "password": actors::demo::MYPAGE_PASSWORD});
+    let (status, body) = http_json(s.http, "POST", "/api/v1/mypage/login", &[], Some(login));
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn reserved_movable(s: &Server, token: &str) -> u64 {
+    let bearer = format!("Bearer {token}");
+    let (status, body) = http_json(s.http, "GET", "/api/v1/mypage/reserved", &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200, "{body}");
+    body["movable"].as_u64().unwrap()
+}
+
+/// A URL coupon (F79, R85) opened before logging in: the login, then the coupon's screen
+/// pre-filled; a wrong code named; 「実行」 credits the reserved account once (the API agrees,
+/// the coupon then reads 使用済); then 留保ポイント: both fields of the move named when empty,
+/// then 120 points moved to 川崎市ポイント (the API agrees), all on a phone's screen.
+#[test]
+fn coupons_and_reserved_points_in_a_browser() {
+    let s = Server::start_with(CITIZENS, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let mykey = actors::demo::citizen(3).mykey_id.as_str().to_owned();
+    let next_year = actors::clock::Clock::System.business_date() / 10_000 + 1;
+    let partner = format!("Bearer {}", actors::demo::DEMO_PARTNER_KEY);
+    let order = json!({"value": 300, "expires_on": next_year * 10_000 + 1231, "count": 1});
+    let (status, issued) = http_json(
+        s.http,
+        "POST",
+        "/api/v1/partner/coupons",
+        &[("Authorization", &partner), ("Idempotency-Key", "web-coupon-1"), ("Accept", "application/json")],
+        Some(order),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let code = issued["coupons"][0]["code"].as_str().unwrap().to_owned();
+    let token = citizen_token(&s, &mykey);
+    let before = reserved_movable(&s, &token);
+
+    let browser = chromium::Browser::launch(&chromium::executable(), PHONE);
+    let mut page = browser.open(&format!("{base}/mypage/login"));
+    page.navigate(&format!("{base}/coupon?code={code}"));
+    assert!(page.url().starts_with(&format!("{base}/mypage/login?next=")), "{}", page.url());
+    page.fill("#mykey_id", &mykey);
+    page.fill("#password", actors::demo::MYPAGE_PASSWORD);
+    page.click_and_wait("#login");
+    assert_eq!(page.url(), format!("{base}/mypage/coupons?code={code}"));
+    let shown = page.eval(
+        "(() => { const p = document.querySelector('#preview'); return p && [p.dataset.points, p.dataset.usable]; })()",
+    );
+    assert_eq!(shown, json!(["300", "true"]));
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-05-coupon-url");
+
+    // A wrong code: named beside its input, nothing read.
+    page.navigate(&format!("{base}/mypage/coupons?code=1234"));
+    assert_eq!(banner_code(&mut page).as_deref(), Some("coupon-code-invalid"));
+    assert_eq!(invalid_fields(&mut page), ["code"]);
+    shot(&mut page, "mypage-06-coupon-wrong-code");
+
+    // 「実行」: credited once; the coupon then reads 使用済 and offers nothing to press.
+    page.navigate(&format!("{base}/mypage/coupons?code={code}"));
+    page.click_and_wait("#redeem");
+    assert_eq!(page.eval("document.querySelector('#done')?.dataset.points ?? null"), json!("300"));
+    assert_eq!(reserved_movable(&s, &token), before + 300);
+    shot(&mut page, "mypage-07-coupon-redeemed");
+    page.navigate(&format!("{base}/mypage/coupons?code={code}"));
+    assert_eq!(page.text("#coupon-state").as_deref(), Some("使用済"));
+    assert_eq!(page.eval("document.querySelector('#redeem') === null"), json!(true));
+
+    // 留保ポイント: an empty move names both fields; then 120 points to 川崎市ポイント.
+    page.navigate(&format!("{base}/mypage/reserved"));
+    assert_eq!(page.eval("document.querySelector('#movable').dataset.value"), json!((before + 300).to_string()));
+    page.click_and_wait("#move");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(invalid_fields(&mut page), ["to", "points"]);
+    shot(&mut page, "mypage-08-reserved-empty-move");
+    page.fill("#to", "141305");
+    page.fill("#points", "120");
+    page.click_and_wait("#move");
+    assert!(page.eval("document.querySelector('#done')?.dataset.transaction ?? null").is_string(), "{}", page.url());
+    assert_eq!(reserved_movable(&s, &token), before + 180);
+    assert_eq!(page.eval("document.querySelector('#movable').dataset.value"), json!((before + 180).to_string()));
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-09-reserved-moved");
+}
+
+/// 画面57's service IDs as the API lists them; 画面58→59→60: every wrong field named (e-mail,
+/// password, its confirmation), then the change saved (the API reads it, the session opened
+/// before it is over, the new password logs in); 画面62: the confirmation named when not ticked,
+/// then the MyKey ID revoked with the manual's message, the my page closed, the API refusing it.
+#[test]
+fn settings_service_ids_and_revocation_in_a_browser() {
+    let s = Server::start_with(CITIZENS, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let mykey = actors::demo::citizen(4).mykey_id.as_str().to_owned();
+    let earlier = citizen_token(&s, &mykey);
+    let bearer = format!("Bearer {earlier}");
+
+    let browser = chromium::Browser::launch(&chromium::executable(), PHONE);
+    let mut page = browser.open(&format!("{base}/mypage/login"));
+    page.fill("#mykey_id", &mykey);
+    page.fill("#password", actors::demo::MYPAGE_PASSWORD);
+    page.click_and_wait("#login");
+
+    page.navigate(&format!("{base}/mypage/service-ids"));
+    let (status, api) = http_json(s.http, "GET", "/api/v1/mypage/service-ids", &[("Authorization", &bearer)], None);
+    assert_eq!(status, 200, "{api}");
+    let shown = page.eval("[...document.querySelectorAll('#service-ids td.customer')].map(t => t.textContent)");
+    let listed: Vec<Value> = api.as_array().unwrap().iter().map(|r| r["customer_id"].clone()).collect();
+    assert_eq!(shown, Value::Array(listed));
+    shot(&mut page, "mypage-10-service-ids");
+
+    page.navigate(&format!("{base}/mypage/settings"));
+    page.click_and_wait("#change");
+    page.fill("#email", "not-an-address");
+    page.fill("#password", "short");
+    page.fill("#password_confirm", "other");
+    page.click_and_wait("#confirm");
+    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(invalid_fields(&mut page), ["email", "password", "password_confirm"]);
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-11-settings-wrong-fields");
+    page.fill("#email", "citizen4@example.jp");
+    page.fill("#password", "a-new-password-2026");
+    page.fill("#password_confirm", "a-new-password-2026");
+    page.fill("#default_municipality", "141305");
+    page.eval("document.querySelector('[name=\"notify.points_expired\"]').checked = false; true");
+    page.click_and_wait("#confirm");
+    assert_eq!(page.text("#summary-email").as_deref(), Some("citizen4@example.jp"));
+    shot(&mut page, "mypage-12-settings-confirm");
+    page.click_and_wait("#save");
+    assert!(page.eval("document.querySelector('#done') !== null") == json!(true), "{}", page.url());
+    // The session opened before the new password is over; the new password logs in.
+    let (status, _) = http_json(s.http, "GET", "/api/v1/mypage", &[("Authorization", &bearer)], None);
+    assert_eq!(status, 401);
+    let login = json!({"mykey_id": mykey, "password": "a-new-password-2026"});
+    let (status, session) = http_json(s.http, "POST", "/api/v1/mypage/login", &[], Some(login));
+    assert_eq!(status, 200, "{session}");
+    let fresh = format!("Bearer {}", session["token"].as_str().unwrap());
+    let (_, profile) = http_json(s.http, "GET", "/api/v1/mypage", &[("Authorization", &fresh)], None);
+    assert_eq!(profile["email"], json!("citizen4@example.jp"), "{profile}");
+    assert_eq!(profile["default_municipality"], json!("141305"), "{profile}");
+    assert_eq!(profile["notify"]["points_expired"], json!(false), "{profile}");
+
+    page.navigate(&format!("{base}/mypage/revoke"));
+    assert!(page.text("#warning").unwrap().contains("有効には戻せません"));
+    page.click_and_wait("#revoke");
+    assert_eq!(invalid_fields(&mut page), ["confirm"]);
+    shot(&mut page, "mypage-13-revoke-unconfirmed");
+    page.eval("document.querySelector('#confirm').checked = true; true");
+    page.click_and_wait("#revoke");
+    assert_eq!(page.text("#done").as_deref(), Some("マイキーIDを失効させました。"));
+    shot(&mut page, "mypage-14-revoked");
+    page.navigate(&format!("{base}/mypage"));
+    assert!(page.url().starts_with(&format!("{base}/mypage/login")), "{}", page.url());
+    let login = json!({"mykey_id": mykey, "password": "a-new-password-2026"});
+    let (status, refused) = http_json(s.http, "POST", "/api/v1/mypage/login", &[], Some(login));
+    assert_eq!((status, refused["code"].as_str()), (409, Some("mykey-revoked")), "{refused}");
 }

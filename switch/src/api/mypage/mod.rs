@@ -25,7 +25,10 @@ pub use card::{CardProof, CertificateJson, ChallengeAnswer, ChallengeRequest, Pr
 pub use issuance::{Candidate, CheckAnswer, ChosenId, Registered, Registration, SessionAnswer};
 pub use issuance_sessions::IssuanceSessions;
 pub use login::{card_login, open_citizen_session, password_login, CitizenLogin, CitizenSession};
-pub use profile::{my_page_view, Balance, ExpiringPoints, MyPage, ProfileEdit, RevokeRequest, Revoked, ServiceIdView};
+pub use profile::{
+    change_profile_for, my_page_view, revoke_for, service_ids_for, Balance, Commit, ExpiringPoints, MyPage,
+    ProfileEdit, RevokeRequest, Revoked, ServiceIdView, REVOKED,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(card::routes).configure(issuance::routes).configure(login::routes).configure(profile::routes);

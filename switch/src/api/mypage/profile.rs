@@ -111,12 +111,13 @@ pub async fn my_page_view(state: &ApiState, wallet: WalletId) -> Result<MyPage, 
     })
 }
 
-#[derive(Deserialize, ToSchema)]
+/// What to change; an absent field stays as it is (an empty e-mail address removes it).
+#[derive(Deserialize, ToSchema, Default)]
 pub struct ProfileEdit {
-    email: Option<String>,
-    password: Option<String>,
-    notify: Option<NotifyChoices>,
-    default_municipality: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub notify: Option<NotifyChoices>,
+    pub default_municipality: Option<String>,
 }
 
 /// 利用者情報の変更 (画面58–60): e-mail, password, default municipality, notifications. A new
@@ -137,16 +138,63 @@ async fn change_profile(
     body: web::Json<ProfileEdit>,
 ) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    let body = body.into_inner();
-    let mut change = ProfileChange { notify: body.notify, ..ProfileChange::default() };
-    if let Some(email) = body.email.as_deref() {
-        change.email = Some(validate_email(Some(email))?);
+    change_profile_for(&state, wallet, body.into_inner(), bearer(&req), Commit::Yes).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Whether [`change_profile_for`] saves the change or only checks it (画面60's 確認).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Yes,
+    CheckOnly,
+}
+
+/// Checks `edit` (every wrong field named at once) and, with [`Commit::Yes`], saves it for
+/// `wallet`; a new password ends the citizen's sessions but `keep_session` (the one that changed
+/// it). For the API and the my page alike.
+pub async fn change_profile_for(
+    state: &ApiState,
+    wallet: WalletId,
+    edit: ProfileEdit,
+    keep_session: Option<&str>,
+    commit: Commit,
+) -> Result<(), Problem> {
+    let mut errors = Vec::new();
+    // A field's refusal joins the others; anything else (the store failed) is answered at once.
+    let mut note = |p: Problem| {
+        if p.errors.is_empty() {
+            return Err(p);
+        }
+        errors.extend(p.errors);
+        Ok(())
+    };
+    let mut change = ProfileChange { notify: edit.notify, ..ProfileChange::default() };
+    if let Some(email) = edit.email.as_deref() {
+        match validate_email(Some(email)) {
+            Ok(e) => change.email = Some(e),
+            Err(p) => note(p)?,
+        }
     }
-    if body.default_municipality.is_some() {
-        change.default_municipality = Some(default_municipality(&state, body.default_municipality.as_deref()).await?);
+    if edit.default_municipality.is_some() {
+        match default_municipality(state, edit.default_municipality.as_deref()).await {
+            Ok(code) => change.default_municipality = Some(code),
+            Err(p) => note(p)?,
+        }
     }
-    if let Some(password) = body.password {
-        let password = validate_password(Some(&password))?;
+    let mut password = None;
+    if let Some(typed) = edit.password {
+        match validate_password(Some(&typed)) {
+            Ok(p) => password = Some(p),
+            Err(p) => note(p)?,
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    if commit == Commit::CheckOnly {
+        return Ok(());
+    }
+    if let Some(password) = password {
         change.password_hash = Some(state.logins.hashing(move || hash_secret(&password)).await?);
     }
     let new_password = change.password_hash.is_some();
@@ -154,9 +202,9 @@ async fn change_profile(
     if new_password {
         // Whoever else held a session (a stolen password's holder, a forgotten browser) is out;
         // the session that changed it stays.
-        state.sessions.close_citizen_except(wallet, bearer(&req));
+        state.sessions.close_citizen_except(wallet, keep_session);
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -189,26 +237,35 @@ async fn revoke(
     body: web::Json<RevokeRequest>,
 ) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    if !body.confirm {
+    let revoked = revoke_for(&state, wallet, body.confirm).await?;
+    Ok(HttpResponse::Ok().json(Revoked { mykey_id: revoked, message: REVOKED }))
+}
+
+/// The manual's message once a MyKey ID is revoked (画面62).
+pub const REVOKED: &str = "マイキーIDを失効させました。";
+
+/// Revokes `wallet`'s MyKey ID, when `confirm`ed (final, R12), and ends its my-page sessions;
+/// answers the revoked MyKey ID. For the API and the my page alike.
+pub async fn revoke_for(state: &ApiState, wallet: WalletId, confirm: bool) -> Result<String, Problem> {
+    if !confirm {
         return Err(Problem::field("confirm", "required", "失効すると元に戻せません。確認してください"));
     }
     let revoked = ask(&state.router, |reply| ChangeIdentity { wallet, change: IdentityChange::Revoke, reply })
         .await?
         .map_err(identity_problem)?;
     state.sessions.close_citizen(wallet);
-    Ok(HttpResponse::Ok()
-        .json(Revoked { mykey_id: revoked.as_str().to_owned(), message: "マイキーIDを失効させました。" }))
+    Ok(revoked.as_str().to_owned())
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceIdView {
-    issuer_id: String,
+    pub issuer_id: String,
     /// ID付与事業者名
-    issuer_name: String,
+    pub issuer_name: String,
     /// 顧客ID
-    customer_id: String,
-    address_notification: bool,
-    registered_at_ms: u64,
+    pub customer_id: String,
+    pub address_notification: bool,
+    pub registered_at_ms: u64,
 }
 
 /// サービスIDの登録状況照会 (画面57, R27).
@@ -219,7 +276,12 @@ pub struct ServiceIdView {
 #[get("/api/v1/mypage/service-ids")]
 async fn service_ids(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    let rows: Vec<ServiceIdView> = state
+    Ok(HttpResponse::Ok().json(service_ids_for(&state, wallet).await?))
+}
+
+/// The citizen's service IDs (画面57), for the API and the my page alike.
+pub async fn service_ids_for(state: &ApiState, wallet: WalletId) -> Result<Vec<ServiceIdView>, Problem> {
+    Ok(state
         .registry
         .service_ids_of(wallet)
         .await?
@@ -231,6 +293,5 @@ async fn service_ids(state: web::Data<ApiState>, req: HttpRequest) -> Result<Htt
             address_notification: r.address_notification,
             registered_at_ms: r.registered_at_ms,
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(rows))
+        .collect())
 }

@@ -8,6 +8,9 @@
 //! wallet meets the key as someone else's and is refused (`coupon-used`). The coupon row's
 //! "redeemed by" is noted afterwards, for display and to refuse later attempts early.
 //!
+//! The handlers and the my page's screens (`crate::web::mypage::coupons`) call the same
+//! [`check_for`] and [`redeem_for`].
+//!
 //! Wrong and unknown codes count against the citizen and the caller's address: past
 //! `partners.coupon_max_failures` within the window both are paused (429), so the 10^15 codes
 //! cannot be walked.
@@ -46,9 +49,9 @@ pub struct CouponQuery {
 #[derive(Serialize, ToSchema)]
 pub struct AccountView {
     /// `reserved` (留保ポイント), `municipal` or `event`.
-    kind: &'static str,
+    pub kind: &'static str,
     /// The municipality or event code; null for the reserved account.
-    code: Option<String>,
+    pub code: Option<String>,
 }
 
 impl From<&AccountRef> for AccountView {
@@ -65,34 +68,34 @@ impl From<&AccountRef> for AccountView {
 #[derive(Serialize, ToSchema)]
 pub struct CouponRedeemed {
     /// 管理番号
-    coupon_no: u64,
+    pub coupon_no: u64,
     /// Points credited: exactly the coupon's value (R83).
-    points: u64,
-    account: AccountView,
+    pub points: u64,
+    pub account: AccountView,
     /// The point or event name, or 留保ポイント.
-    account_name: String,
+    pub account_name: String,
     /// The account's usable balance after the credit.
-    balance_after: u64,
+    pub balance_after: u64,
     /// 取引済番号 of the credit.
-    txn_no: String,
+    pub txn_no: String,
     /// True when this answers a repeated redemption by the same citizen with the first result.
-    replayed: bool,
+    pub replayed: bool,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CouponPreview {
     /// The code as read (digits only).
-    code: String,
-    coupon_no: u64,
-    points: u64,
-    account: AccountView,
-    account_name: String,
+    pub code: String,
+    pub coupon_no: u64,
+    pub points: u64,
+    pub account: AccountView,
+    pub account_name: String,
     /// 交換期限, a Japan date `yyyymmdd`, inclusive.
-    expires_on: u32,
+    pub expires_on: u32,
     /// Whether redeeming it now would credit the points.
-    usable: bool,
+    pub usable: bool,
     /// 未使用, 使用済 or 期限切れ.
-    state: &'static str,
+    pub state: &'static str,
 }
 
 fn used() -> Problem {
@@ -105,15 +108,10 @@ fn expired(coupon: &CouponRecord) -> Problem {
 
 /// The coupon a typed code names. A malformed (R82) or unknown code counts as a guess of the
 /// citizen and of the address; a paused citizen or address is refused before anything is read.
-async fn find_coupon(
-    state: &ApiState,
-    req: &HttpRequest,
-    wallet: WalletId,
-    typed: &str,
-) -> Result<CouponRecord, Problem> {
+async fn find_coupon(state: &ApiState, caller: &str, wallet: WalletId, typed: &str) -> Result<CouponRecord, Problem> {
     // Counted as a guess before the code is checked or looked up; a coupon that exists takes it
     // back. So concurrent guesses cannot all pass before one is counted.
-    let guess = state.coupon_desk.guess(wallet, &ApiState::caller(req), state.now())?;
+    let guess = state.coupon_desk.guess(wallet, caller, state.now())?;
     let code = normalize_coupon_code(typed);
     if !is_coupon_code(&code) {
         guess.failed();
@@ -181,13 +179,24 @@ async fn redeem(
     body: web::Json<CouponCode>,
 ) -> Result<CouponRedeemed, Problem> {
     let wallet = state.citizen(&req)?;
-    let coupon = find_coupon(&state, &req, wallet, &body.code).await?;
+    Ok(HttpResponse::Ok().json(redeem_for(&state, &ApiState::caller(&req), wallet, &body.code).await?))
+}
+
+/// Redeems the coupon `typed` names for `wallet` (the citizen calling from `caller`), for the
+/// API and the my page alike.
+pub async fn redeem_for(
+    state: &ApiState,
+    caller: &str,
+    wallet: WalletId,
+    typed: &str,
+) -> Result<CouponRedeemed, Problem> {
+    let coupon = find_coupon(state, caller, wallet, typed).await?;
     match coupon.redeemed_by {
         Some(owner) if owner != wallet => return Err(used()),
         Some(_) => {} // ours: the wallet answers the first result again
         None if coupon.is_expired_on(state.clock.business_date()) => {
             // Its note may have been lost (a crash just after the credit): ask the journal.
-            match redeemed_in_journal(&state, &coupon).await? {
+            match redeemed_in_journal(state, &coupon).await? {
                 None => return Err(expired(&coupon)),
                 Some(owner) if owner != wallet => return Err(used()),
                 Some(_) => {}
@@ -202,13 +211,13 @@ async fn redeem(
         points: coupon.value,
         from: HouseAccount::Partner(coupon.partner_id),
     };
-    let posted = match super::move_points(&state, wallet, op).await {
+    let posted = match super::move_points(state, wallet, op).await {
         Ok(Some(posted)) => posted,
         Ok(None) => return Err(SwitchError::Internal.into()),
         // The key holds another wallet's entry (SwitchError::IdempotencyConflict).
         Err(p) if p.code == "idempotency-key-reused" => {
             // Another wallet's entry holds the key. Note it, in case that redemption's note was lost.
-            if let Some(owner) = redeemed_in_journal(&state, &coupon).await? {
+            if let Some(owner) = redeemed_in_journal(state, &coupon).await? {
                 state.partners.note_coupon_redeemed(coupon.coupon_no, owner, state.now()).await?;
             }
             return Err(used());
@@ -253,7 +262,17 @@ async fn check_coupon(
     query: web::Query<CouponQuery>,
 ) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    let coupon = find_coupon(&state, &req, wallet, &query.code).await?;
+    Ok(HttpResponse::Ok().json(check_for(&state, &ApiState::caller(&req), wallet, &query.code).await?))
+}
+
+/// What the coupon `typed` names would give `wallet`, for the API and the my page alike.
+pub async fn check_for(
+    state: &ApiState,
+    caller: &str,
+    wallet: WalletId,
+    typed: &str,
+) -> Result<CouponPreview, Problem> {
+    let coupon = find_coupon(state, caller, wallet, typed).await?;
     let today = state.clock.business_date();
     let coupon_state = coupon.state_on(today);
     let account = coupon.credit_account();
@@ -262,7 +281,7 @@ async fn check_coupon(
     let open = catalog.accepts_credit(&account)
         && (account.kind != AccountKind::Event
             || catalog.events.get(&account.code).is_some_and(|e| today <= e.service_to));
-    Ok(HttpResponse::Ok().json(CouponPreview {
+    Ok(CouponPreview {
         code: coupon.code.clone(),
         coupon_no: coupon.coupon_no,
         points: coupon.value,
@@ -271,5 +290,5 @@ async fn check_coupon(
         expires_on: coupon.expires_on,
         usable: coupon_state == actors::partners::CouponState::Unused && open,
         state: coupon_state.label(),
-    }))
+    })
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::clock::format_jst;
-use actors::wallet_points::PointOp;
+use actors::journal::WalletId;
+use actors::wallet_points::{PointOp, Posted};
 use protocol::{AccountKind, AccountRef, MunicipalityCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -82,11 +83,11 @@ fn prefecture_name(number: &str) -> String {
 #[derive(Serialize, ToSchema)]
 pub struct ReservedLot {
     /// The last day the citizen may move these points (`yyyymmdd`, Japan date).
-    deadline: u32,
-    points: u64,
+    pub deadline: u32,
+    pub points: u64,
     /// False once the deadline has passed: the sweep moves the lot to the default
     /// municipality account (R19, R20).
-    movable: bool,
+    pub movable: bool,
 }
 
 /// Receipts shown on the reserved history (the latest ones).
@@ -95,26 +96,26 @@ const RECEIPTS_SHOWN: u32 = 100;
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptView {
     /// 取引済番号 of the credit.
-    transaction_id: String,
+    pub transaction_id: String,
     /// Japan time `yyyy/MM/dd HH:mm:ss`.
-    time: String,
+    pub time: String,
     /// The partner company (応援ポイント会社) the points came from.
-    partner: Option<String>,
-    points: u64,
+    pub partner: Option<String>,
+    pub points: u64,
     /// The last day these points may be moved (`yyyymmdd`).
-    deadline: u32,
+    pub deadline: u32,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReservedView {
     /// Points the citizen may still move.
-    movable: u64,
+    pub movable: u64,
     /// Every reserved lot, earliest deadline first.
-    lots: Vec<ReservedLot>,
+    pub lots: Vec<ReservedLot>,
     /// 画面51 (R26): receipts from partner companies, newest first (the latest 100).
-    receipts: Vec<ReceiptView>,
+    pub receipts: Vec<ReceiptView>,
     /// Where lots past their deadline go (the default municipality), if set.
-    default_municipality: Option<String>,
+    pub default_municipality: Option<String>,
 }
 
 /// The reserved account (画面51): lots and deadlines, and the receipts from partners (R26).
@@ -125,13 +126,18 @@ pub struct ReservedView {
 #[get("/api/v1/mypage/reserved")]
 async fn reserved(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
+    Ok(HttpResponse::Ok().json(reserved_of(&state, wallet).await?))
+}
+
+/// The wallet's reserved account as 画面51 shows it, for the API and the my page alike.
+pub async fn reserved_of(state: &ApiState, wallet: WalletId) -> Result<ReservedView, Problem> {
     let loaded = state.store.load_wallet(wallet).await?.ok_or_else(Problem::unauthorized)?;
     let citizen = state.registry.citizen(wallet).await?;
     let today = state.clock.business_date();
-    let reserved = AccountRef::reserved();
+    let account = AccountRef::reserved();
     let lots: Vec<ReservedLot> = loaded
         .accounts
-        .get(&reserved)
+        .get(&account)
         .map(|sub| {
             sub.lots().map(|(deadline, points)| ReservedLot { deadline, points, movable: deadline >= today }).collect()
         })
@@ -151,12 +157,12 @@ async fn reserved(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpRe
             deadline: r.deadline,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ReservedView {
-        movable: loaded.usable(&reserved, today),
+    Ok(ReservedView {
+        movable: loaded.usable(&account, today),
         lots,
         receipts,
         default_municipality: citizen.and_then(|c| c.default_municipality).map(|d| d.as_str().to_owned()),
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -185,49 +191,61 @@ async fn move_reserved(
     body: web::Json<MoveRequest>,
 ) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    let to = destination_of(Some(&body.to), "to")?;
+    let given = req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok());
+    let posted = move_reserved_for(&state, wallet, &body.to, body.points, given).await?;
+    Ok(HttpResponse::Ok().json(Movement::of(&state, &posted)))
+}
+
+/// Moves `points` of `wallet`'s reserved points to the account `to` names (R21), under the
+/// citizen's key if one is given (a repeated press is one move), for the API and the my page.
+pub async fn move_reserved_for(
+    state: &ApiState,
+    wallet: WalletId,
+    to: &str,
+    points: u64,
+    key: Option<&str>,
+) -> Result<Posted, Problem> {
+    let to = destination_of(Some(to), "to")?;
     if to.kind == AccountKind::Reserved {
         return Err(Problem::field("to", "required", "移行先の自治体ポイントまたはイベントを選んでください"));
     }
-    let given = req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok());
-    let key = match given {
+    let key = match key {
         Some(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX_LEN && k.bytes().all(|b| b.is_ascii_graphic()) => {
             k.to_owned()
         }
         Some(_) => return Err(Problem::bad_body("Idempotency-Key: 1–64 visible ASCII characters")),
         None => hex(&rand::random::<[u8; 16]>()),
     };
-    let op = PointOp::MoveReserved { key: format!("W{}:{key}", wallet.0), to, points: body.points };
-    let posted = move_points(&state, wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))?;
-    Ok(HttpResponse::Ok().json(Movement::of(&state, &posted)))
+    let op = PointOp::MoveReserved { key: format!("W{}:{key}", wallet.0), to, points };
+    move_points(state, wallet, op).await?.ok_or_else(|| Problem::unavailable("no answer"))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct EventChoice {
-    code: String,
-    name: String,
+    pub code: String,
+    pub name: String,
     /// Service period, Japan time.
-    service_from: String,
-    service_to: String,
+    pub service_from: String,
+    pub service_to: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct MunicipalityChoice {
-    code: String,
-    name: String,
-    point_name: String,
+    pub code: String,
+    pub name: String,
+    pub point_name: String,
     /// Events this municipality runs, in service today.
-    events: Vec<EventChoice>,
+    pub events: Vec<EventChoice>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PrefectureChoice {
     /// JIS X 0401 number, `01`–`47`.
-    prefecture: String,
-    name: String,
+    pub prefecture: String,
+    pub name: String,
     /// Events the prefecture itself runs (offered directly, R22).
-    events: Vec<EventChoice>,
-    municipalities: Vec<MunicipalityChoice>,
+    pub events: Vec<EventChoice>,
+    pub municipalities: Vec<MunicipalityChoice>,
 }
 
 fn prefecture_of<'a>(all: &'a mut BTreeMap<String, PrefectureChoice>, number: &str) -> &'a mut PrefectureChoice {
@@ -252,6 +270,11 @@ fn date_text(yyyymmdd: u32) -> String {
 #[get("/api/v1/mypage/destinations")]
 async fn destinations(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     state.citizen(&req)?;
+    Ok(HttpResponse::Ok().json(destinations_now(&state)))
+}
+
+/// Where reserved points can go today (R22), for the API and the my page alike.
+pub fn destinations_now(state: &ApiState) -> Vec<PrefectureChoice> {
     let (catalog, today) = (state.catalog.current(), state.clock.business_date());
     let mut prefectures: BTreeMap<String, PrefectureChoice> = BTreeMap::new();
     let mut municipalities: Vec<_> = catalog.municipalities.values().collect();
@@ -280,7 +303,7 @@ async fn destinations(state: web::Data<ApiState>, req: HttpRequest) -> Result<Ht
             None => prefecture.events.push(choice),
         }
     }
-    Ok(HttpResponse::Ok().json(prefectures.into_values().collect::<Vec<_>>()))
+    prefectures.into_values().collect()
 }
 
 /// Runs the reserve-period sweep now (MIC only) and answers what it did. `switch serve` also

@@ -4,8 +4,18 @@
 //!
 //! - 画面18 (MyKey ID and password) and logout are `web::login`'s, with [`LOGIN`]'s words.
 //! - [`home`]: 画面19, the menu and the balances in the manual's order.
+//! - [`reserved`]: 留保ポイント, its lots and deadlines, the receipts (画面51), the move (R21).
+//! - [`coupons`]: クーポンコード利用 (F80–F82), the URL coupon's pre-filled screen (R85).
+//! - [`service_ids`]: 画面57 サービスIDの登録状況照会.
+//! - [`settings`]: 画面58–60 利用者情報の変更 (e-mail, password, 基本自治体, the four mails).
+//! - [`revoke`]: 画面62 マイキーIDの失効, with the manual's warning.
 
+pub mod coupons;
 pub mod home;
+pub mod reserved;
+pub mod revoke;
+pub mod service_ids;
+pub mod settings;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::journal::WalletId;
@@ -18,7 +28,19 @@ use crate::api::ApiState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     login::routes(&LOGIN, cfg);
-    cfg.service(home::show);
+    cfg.service(home::show)
+        .service(reserved::show)
+        .service(reserved::move_points)
+        .service(coupons::show)
+        .service(coupons::redeem)
+        .service(coupons::coupon_url)
+        .service(service_ids::show)
+        .service(settings::show)
+        .service(settings::edit)
+        .service(settings::confirm)
+        .service(settings::save)
+        .service(revoke::show)
+        .service(revoke::submit);
 }
 
 pub const BRAND: &str = "利用者マイページ";
@@ -44,8 +66,14 @@ pub const LOGIN: Screen = Screen {
 };
 
 /// The left-hand menu of 画面19, in the manual's order (only screens that exist are listed).
-pub const MENU: &[MenuItem] =
-    &[MenuItem { href: std::borrow::Cow::Borrowed(HOME_PATH), label: "マイページトップ" }];
+pub const MENU: &[MenuItem] = &[
+    MenuItem { href: std::borrow::Cow::Borrowed(HOME_PATH), label: "マイページトップ" },
+    MenuItem { href: std::borrow::Cow::Borrowed(reserved::PATH), label: "留保ポイント" },
+    MenuItem { href: std::borrow::Cow::Borrowed(coupons::PATH), label: "クーポンコード利用" },
+    MenuItem { href: std::borrow::Cow::Borrowed(service_ids::PATH), label: "サービスIDの登録状況照会" },
+    MenuItem { href: std::borrow::Cow::Borrowed(settings::PATH), label: "利用者情報の変更" },
+    MenuItem { href: std::borrow::Cow::Borrowed(revoke::PATH), label: "マイキーIDの失効" },
+];
 
 /// The citizen at the browser: their wallet, MyKey ID and the session token their forms'
 /// CSRF tokens derive from.
@@ -70,6 +98,14 @@ impl Citizen {
                 Ok(Citizen { wallet, csrf: session::csrf_for_session(&token), token })
             }
             _ => Err(to_login()),
+        }
+    }
+
+    /// The citizen's current MyKey ID, for the header (empty when it cannot be read).
+    pub async fn mykey_id(&self, state: &ApiState) -> String {
+        match state.registry.citizen(self.wallet).await {
+            Ok(Some(c)) => c.mykey_id.as_str().to_owned(),
+            _ => String::new(),
         }
     }
 
