@@ -163,33 +163,29 @@ async fn redeem_coupon(
     req: HttpRequest,
     body: web::Json<CouponCode>,
 ) -> Result<HttpResponse, Problem> {
-    let answer = redeem(state, req, body).await;
-    let result = match &answer {
-        Ok(redeemed) if redeemed.replayed => "replayed".to_owned(),
-        Ok(_) => "ok".to_owned(),
-        Err(problem) => problem.code.clone(),
-    };
-    metrics::counter!("switch_coupon_redemptions_total", "result" => result).increment(1);
-    answer.map(|redeemed| HttpResponse::Ok().json(redeemed))
-}
-
-async fn redeem(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-    body: web::Json<CouponCode>,
-) -> Result<CouponRedeemed, Problem> {
     let wallet = state.citizen(&req)?;
     Ok(HttpResponse::Ok().json(redeem_for(&state, &ApiState::caller(&req), wallet, &body.code).await?))
 }
 
 /// Redeems the coupon `typed` names for `wallet` (the citizen calling from `caller`), for the
-/// API and the my page alike.
+/// API and the my page alike; every outcome counted in `switch_coupon_redemptions_total`.
 pub async fn redeem_for(
     state: &ApiState,
     caller: &str,
     wallet: WalletId,
     typed: &str,
 ) -> Result<CouponRedeemed, Problem> {
+    let answer = redeem(state, caller, wallet, typed).await;
+    let result = match &answer {
+        Ok(redeemed) if redeemed.replayed => "replayed".to_owned(),
+        Ok(_) => "ok".to_owned(),
+        Err(problem) => problem.code.clone(),
+    };
+    metrics::counter!("switch_coupon_redemptions_total", "result" => result).increment(1);
+    answer
+}
+
+async fn redeem(state: &ApiState, caller: &str, wallet: WalletId, typed: &str) -> Result<CouponRedeemed, Problem> {
     let coupon = find_coupon(state, caller, wallet, typed).await?;
     match coupon.redeemed_by {
         Some(owner) if owner != wallet => return Err(used()),
