@@ -302,6 +302,8 @@ pub struct StoreConfig {
     pub sqlite_readers: usize,
     /// Size of each journal segment file (journal engine).
     pub journal_segment_bytes: u64,
+    /// Entries made durable between two background checkpoints of the journal engine (0: none).
+    pub journal_checkpoint_entries: u64,
     /// PostgreSQL connection string; never in a file of this repository when it holds a
     /// password (use `SWITCH_STORE__URL` or a file outside it).
     pub url: Option<String>,
@@ -389,6 +391,7 @@ impl Config {
                 path: self.database_path(),
                 readers: self.store.sqlite_readers,
                 segment_bytes: self.store.journal_segment_bytes,
+                checkpoint_entries: self.store.journal_checkpoint_entries,
             },
             StoreKind::Postgres => StoreChoice::Postgres {
                 settings: self.store.postgres()?,

@@ -47,6 +47,17 @@ fn kill_nine_under_load_on_the_journal_engine_loses_nothing_acknowledged_and_app
     kill_nine_under_load(server, &journal);
 }
 
+#[test]
+fn kill_nine_under_load_while_the_journal_engine_writes_checkpoints_loses_nothing_and_applies_nothing_twice() {
+    // A checkpoint every 300 entries: the kills land while checkpoints are built and written,
+    // and every restart starts from a checkpoint and replays the tail after it.
+    let server = Server::start_journal(500, &terminals(), &[("SWITCH_STORE__JOURNAL_CHECKPOINT_ENTRIES", "300")]);
+    let journal = Journal::Files(server.dir.join("journal"), Default::default());
+    let server = kill_nine_under_load(server, &journal);
+    // `switch check` (in kill_nine_under_load) proved the last checkpoint equal to the journal.
+    assert!(server.dir.join("journal/checkpoint.ckp").exists(), "checkpoints were written");
+}
+
 /// What the journal files held when last read: key → transaction numbers of the entries
 /// holding it, and the number of redemptions.
 type FilesRead = (std::collections::HashMap<String, Vec<String>>, i64);
@@ -144,7 +155,7 @@ fn wait_for_acknowledged(server: &Server, n: u64) {
     panic!("the load never reached {n} redemptions answered OK");
 }
 
-fn kill_nine_under_load(mut server: Server, journal: &Journal) {
+fn kill_nine_under_load(mut server: Server, journal: &Journal) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let mut acked = Vec::new();
@@ -196,4 +207,5 @@ fn kill_nine_under_load(mut server: Server, journal: &Journal) {
         acked.len() + settled_applied,
         "the journal holds exactly the acknowledged redemptions and the settled unanswered ones"
     );
+    server
 }

@@ -1,7 +1,8 @@
 //! The journal engine's files after a crash or damage, driven through the real binary: a torn
 //! last batch (a crash during its write) is removed at start and the switch serves; a record
 //! damaged in the middle of the journal is refused — the switch does not start and `switch
-//! check` names the place — never skipped.
+//! check` names the place — never skipped; a checkpoint cut short by a crash leaves the one
+//! before it, a damaged checkpoint is reported by `switch check` and passed over at start.
 
 mod common;
 
@@ -168,6 +169,79 @@ fn switch_migrate_moves_a_sqlite_layout_into_the_journal_and_keeps_every_answer(
         }
         other => panic!("{other:?}"),
     }
+    drop(conn);
+    server.kill9();
+    let (ok, out) = server.check();
+    assert!(ok, "{out}");
+}
+
+/// Waits (at most 60 s: the checkpoint thread runs at the lowest priority) until the checkpoint covers at least `entries` entries.
+fn wait_for_checkpoint(journal: &Path, entries: u64) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(bytes) = std::fs::read(journal.join("checkpoint.ckp")) {
+            if bytes.len() >= 64 && u64::from_le_bytes(bytes[56..64].try_into().unwrap()) >= entries {
+                return bytes;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint of {entries} entries was written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_start_reads_the_checkpoint_survives_one_cut_short_and_passes_over_a_damaged_one() {
+    let mut server = Server::start_journal(20, &[MUSEUM], &[("SWITCH_STORE__JOURNAL_CHECKPOINT_ENTRIES", "5")]);
+    let journal = server.dir.join("journal");
+    let mut conn = server.login(MUSEUM);
+    for seq in 1..=10 {
+        assert!(matches!(redeem(&mut conn, seq, seq, 10), Response::RedeemOk(_)));
+    }
+    // 20 opening grants and 10 redemptions; a checkpoint is written each time 5 more entries
+    // are durable, so the last one covers at least 25.
+    let checkpoint = wait_for_checkpoint(&journal, 25);
+    drop(conn);
+    server.kill9();
+
+    // A crash while the next checkpoint was being written: half of it in its temporary file.
+    let tmp = journal.join("checkpoint.ckp.999999-0.tmp");
+    std::fs::write(&tmp, &checkpoint[..checkpoint.len() / 2]).unwrap();
+    server.restart();
+    let mut conn = server.login(MUSEUM);
+    // The keys came back from the checkpoint: retries are answered from the journal.
+    for seq in [1, 10] {
+        match redeem(&mut conn, seq, seq, 10) {
+            Response::RedeemOk(ok) => assert!(ok.replayed, "seq {seq} is answered again"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(redeem(&mut conn, 11, 11, 10), Response::RedeemOk(_)));
+    drop(conn);
+    server.kill9();
+    assert!(!tmp.exists(), "the cut-short checkpoint is removed at start");
+    let (ok, out) = server.check();
+    assert!(ok, "{out}");
+
+    // A damaged checkpoint: `switch check` says so; the switch replays the whole journal.
+    let path = journal.join("checkpoint.ckp");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let (ok, out) = server.check();
+    assert!(!ok && out.contains("checkpoint"), "{out}");
+    server.restart();
+    let mut conn = server.login(MUSEUM);
+    match redeem(&mut conn, 11, 11, 10) {
+        Response::RedeemOk(ok) => assert!(ok.replayed),
+        other => panic!("{other:?}"),
+    }
+    for seq in 12..=17 {
+        assert!(matches!(redeem(&mut conn, seq, seq, 10), Response::RedeemOk(_)));
+    }
+    // A new checkpoint replaces the damaged one (which covered at most 30 of the 31 entries
+    // there were at this start), and equals the journal.
+    wait_for_checkpoint(&journal, 31);
     drop(conn);
     server.kill9();
     let (ok, out) = server.check();

@@ -11,7 +11,7 @@ pub mod registry_rows;
 pub mod seed;
 pub mod sqlite;
 
-pub use journal::JournalStore;
+pub use journal::{JournalSettings, JournalStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -130,8 +130,9 @@ impl OpenedStore {
 pub enum StoreChoice {
     /// The embedded store's database file and its read connections.
     Sqlite { path: PathBuf, readers: usize },
-    /// The journal engine beside the database file, and the size of its segments.
-    Journal { path: PathBuf, readers: usize, segment_bytes: u64 },
+    /// The journal engine beside the database file, the size of its segments and how often it
+    /// checkpoints.
+    Journal { path: PathBuf, readers: usize, segment_bytes: u64, checkpoint_entries: u64 },
     /// A PostgreSQL database; `migrate_on_serve` lets `serve` apply missing migrations.
     Postgres { settings: PostgresSettings, migrate_on_serve: bool },
 }
@@ -145,8 +146,9 @@ pub async fn open_for_serving(choice: &StoreChoice) -> Result<OpenedStore, Store
             refuse_journal_layout(path)?;
             Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, *readers)?)))
         }
-        StoreChoice::Journal { path, readers, segment_bytes } => {
-            Ok(OpenedStore::Journal(Arc::new(JournalStore::open(path, *readers, *segment_bytes).await?)))
+        StoreChoice::Journal { path, readers, segment_bytes, checkpoint_entries } => {
+            let settings = JournalSettings { segment_bytes: *segment_bytes, checkpoint_entries: *checkpoint_entries };
+            Ok(OpenedStore::Journal(Arc::new(JournalStore::open_with(path, *readers, settings).await?)))
         }
         StoreChoice::Postgres { settings, migrate_on_serve } => {
             let store = PostgresStore::connect(settings.clone()).await?;
@@ -166,8 +168,9 @@ pub async fn open_for_admin(choice: &StoreChoice) -> Result<OpenedStore, StoreEr
             refuse_journal_layout(path)?;
             Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, 1)?)))
         }
-        StoreChoice::Journal { path, segment_bytes, .. } => {
-            Ok(OpenedStore::Journal(Arc::new(JournalStore::open(path, 1, *segment_bytes).await?)))
+        StoreChoice::Journal { path, segment_bytes, checkpoint_entries, .. } => {
+            let settings = JournalSettings { segment_bytes: *segment_bytes, checkpoint_entries: *checkpoint_entries };
+            Ok(OpenedStore::Journal(Arc::new(JournalStore::open_with(path, 1, settings).await?)))
         }
         StoreChoice::Postgres { settings, .. } => {
             let store = PostgresStore::connect(settings.clone()).await?;

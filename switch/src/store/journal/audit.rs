@@ -14,6 +14,7 @@ use actors::wallet_state::WalletStatus;
 use protocol::MyKeyId;
 
 use super::book::{add_to_lot, Book, IdMap};
+use super::checkpoint;
 use super::record::{self, key_hash};
 use super::segments::{self, Location, ScanError, SegmentFiles};
 use crate::store::reconcile::{Reconciler, StoredEntry};
@@ -50,6 +51,17 @@ pub fn audit(
         }
     }
     let mut checker = Checker { book, keys: IdMap::default(), voids: IdMap::default(), last_entry: 0, mykeys, files };
+    // The checkpoint, if any, is proved equal to the journal it covers once the scan has
+    // replayed that far (a damaged one is reported: the switch would not use it).
+    let mut checkpoint = match checkpoint::read(journal_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            return AuditReport {
+                first_discrepancy: Some(format!("{e}; delete it and the switch replays the whole journal")),
+                ..report
+            }
+        }
+    };
     let scanned = segments::scan(journal_dir, |frame| {
         for r in frame.records() {
             let (at, body) = r.map_err(|e| ScanError(format!("journal segment {:08}: {e}", frame.segment)))?;
@@ -63,8 +75,31 @@ pub fn audit(
                 }
             }
         }
+        if let Some((covered, body)) = &checkpoint {
+            if covered.last_frame == Location::new(frame.segment, frame.offset) {
+                let mut header = [0u8; record::FRAME_HEADER_BYTES];
+                frame.header.encode(&mut header);
+                if header != covered.last_frame_header {
+                    return Err(ScanError(format!(
+                        "the journal checkpoint ends with another batch than the journal holds at {}",
+                        covered.last_frame
+                    )));
+                }
+                if let Some(d) = checkpoint::verify_against(body, &checker.book) {
+                    return Err(ScanError(d));
+                }
+                checkpoint = None;
+            }
+        }
         Ok(())
     });
+    if let (Ok(_), Some((covered, _))) = (&scanned, &checkpoint) {
+        report.first_discrepancy = Some(format!(
+            "the journal checkpoint ends with a batch at {}, which the journal does not hold",
+            covered.last_frame
+        ));
+        return report;
+    }
     if let Err(ScanError(found)) = scanned {
         report.first_discrepancy = Some(found);
         return report;

@@ -14,12 +14,14 @@ use actors::journal::{CommitOutcome, EntryKind, JournalHead, Posting, PreparedEn
 use actors::wallet_state::{WalletState, WalletStatus};
 use protocol::{AccountKind, AccountRef, MyKeyId, TxnNo};
 
-use super::record::{key_hash, key_hash_bytes, EntryView};
+use super::record::{key_hash, key_hash_bytes, put_text, put_varint, put_zigzag, EntryView, Reader};
 use super::segments::Location;
 
 /// One record in this many gets a point in the sparse index; a lookup by entry id or
 /// transaction number reads at most this many records from there.
 pub const INDEX_EVERY_RECORDS: u64 = 64;
+/// A checkpoint is encoded and handed on in pieces of about this size.
+pub const CHECKPOINT_CHUNK_BYTES: usize = 1 << 20;
 
 /// A hasher for keys that are hashes already (key hashes, wallet ids).
 #[derive(Default)]
@@ -568,6 +570,213 @@ impl Book {
     pub fn counts(&self) -> (u64, u64) {
         (self.records, self.postings)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+impl Book {
+    /// Writes what the journal has made of this book — every wallet's version, last entry and
+    /// lots, the accounts, keys, voids, index points and counts — in a form that depends only
+    /// on the journal read (never on hash-map order): two books built from the same journal
+    /// encode to the same bytes, which is how `switch check` proves a checkpoint equal to the
+    /// journal. MyKey IDs and statuses are the set-up data's and are not written.
+    /// The bytes go to `sink` a MiB or so at a time (a checkpoint of ten million entries is
+    /// never held whole in memory).
+    pub fn encode_checkpoint(&self, sink: &mut dyn FnMut(&[u8])) {
+        let mut buf = Vec::with_capacity(CHECKPOINT_CHUNK_BYTES + 1024);
+        let out = &mut buf;
+        let mut flush = |out: &mut Vec<u8>, force: bool| {
+            if force || out.len() >= CHECKPOINT_CHUNK_BYTES {
+                sink(out);
+                out.clear();
+            }
+        };
+        put_varint(out, self.accounts.len() as u64);
+        for a in &self.accounts {
+            put_text(out, &a.to_string());
+        }
+        let written: Vec<(usize, &BookWallet)> = self
+            .wallets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+            .filter(|(_, w)| w.version > 0 || w.last_entry > 0 || !w.lots.is_empty())
+            .collect();
+        put_varint(out, written.len() as u64);
+        for (id, w) in written {
+            put_varint(out, id as u64);
+            put_varint(out, w.version);
+            put_varint(out, w.last_entry);
+            let mut lots = w.lots.clone();
+            lots.sort_unstable_by_key(|l| (l.account, l.lot));
+            put_varint(out, lots.len() as u64);
+            for l in lots {
+                put_varint(out, u64::from(l.account));
+                put_varint(out, u64::from(l.lot));
+                put_zigzag(out, l.amount);
+            }
+            flush(out, false);
+        }
+        // Keys in journal order: their locations ascend, so each is a small delta.
+        let mut keys: Vec<(Location, u64)> = self.keys.iter().map(|(h, at)| (*at, *h)).collect();
+        keys.sort_unstable();
+        put_varint(out, keys.len() as u64);
+        let mut last = 0u64;
+        for (at, h) in keys {
+            out.extend_from_slice(&h.to_le_bytes());
+            put_varint(out, at.0 - last);
+            last = at.0;
+            flush(out, false);
+        }
+        let mut overflow: Vec<(&u64, &Vec<Location>)> = self.key_overflow.iter().collect();
+        overflow.sort_unstable_by_key(|(h, _)| **h);
+        put_varint(out, overflow.len() as u64);
+        for (h, ats) in overflow {
+            out.extend_from_slice(&h.to_le_bytes());
+            put_locations(out, ats);
+        }
+        let mut voided: Vec<(u64, u64)> = self.voided.iter().map(|(a, b)| (*a, *b)).collect();
+        voided.sort_unstable();
+        put_varint(out, voided.len() as u64);
+        for (entry, void) in voided {
+            put_varint(out, entry);
+            put_varint(out, void);
+            flush(out, false);
+        }
+        put_varint(out, self.points.len() as u64);
+        for p in &self.points {
+            put_varint(out, p.entry_id);
+            out.extend_from_slice(p.txn_no.as_bytes());
+            put_varint(out, p.at.0);
+            flush(out, false);
+        }
+        put_varint(out, self.txn_exceptions.len() as u64);
+        for (txn, at) in &self.txn_exceptions {
+            out.extend_from_slice(txn.as_bytes());
+            put_varint(out, at.0);
+        }
+        put_varint(out, self.records);
+        put_varint(out, self.postings);
+        put_varint(out, self.head.last_entry_id);
+        match self.head.last_txn_no {
+            Some(t) => {
+                out.push(1);
+                out.extend_from_slice(t.as_bytes());
+            }
+            None => out.push(0),
+        }
+        let mut receipts: Vec<(&u64, &Vec<Location>)> = self.reserved_receipts.iter().collect();
+        receipts.sort_unstable_by_key(|(w, _)| **w);
+        put_varint(out, receipts.len() as u64);
+        for (wallet, ats) in receipts {
+            put_varint(out, *wallet);
+            put_locations(out, ats);
+            flush(out, false);
+        }
+        flush(out, true);
+    }
+
+    /// Takes a checkpoint's state into this book, which holds the set-up data's wallets and
+    /// nothing from the journal yet. Errors name what does not fit (a wallet the set-up data
+    /// lacks, bytes that are not a checkpoint).
+    pub fn restore_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut r = Reader::new(bytes);
+        let e = |e: super::record::DecodeError| format!("checkpoint: {}", e.0);
+        let n = r.varint().map_err(e)?;
+        for _ in 0..n {
+            let text = r.text().map_err(e)?;
+            let account: AccountRef = text.parse().map_err(|_| format!("checkpoint: account {text}"))?;
+            let id = self.account_id(&account);
+            self.account_texts.insert(text.to_owned(), id);
+        }
+        let n = r.varint().map_err(e)?;
+        for _ in 0..n {
+            let id = r.varint().map_err(e)?;
+            let (version, last_entry) = (r.varint().map_err(e)?, r.varint().map_err(e)?);
+            let count = r.varint().map_err(e)? as usize;
+            let mut lots = Vec::with_capacity(count.min(1024));
+            for _ in 0..count {
+                let account = u32::try_from(r.varint().map_err(e)?).map_err(|_| "checkpoint: account".to_owned())?;
+                let lot = u32::try_from(r.varint().map_err(e)?).map_err(|_| "checkpoint: lot".to_owned())?;
+                if account as usize >= self.accounts.len() {
+                    return Err(format!("checkpoint: wallet {id} names account {account}, which it does not list"));
+                }
+                lots.push(Lot { account, lot, amount: r.zigzag().map_err(e)? });
+            }
+            let w = self
+                .wallets
+                .get_mut(id as usize)
+                .and_then(Option::as_mut)
+                .ok_or_else(|| format!("checkpoint names wallet {id}, which the set-up data lacks"))?;
+            w.version = version;
+            w.last_entry = last_entry;
+            w.lots = lots;
+        }
+        let n = r.varint().map_err(e)? as usize;
+        self.keys.reserve(n);
+        let mut last = 0u64;
+        for _ in 0..n {
+            let h = u64::from_le_bytes(r.take(8).map_err(e)?.try_into().expect("8 bytes"));
+            last = last.wrapping_add(r.varint().map_err(e)?);
+            self.keys.insert(h, Location(last));
+        }
+        let n = r.varint().map_err(e)?;
+        for _ in 0..n {
+            let h = u64::from_le_bytes(r.take(8).map_err(e)?.try_into().expect("8 bytes"));
+            self.key_overflow.insert(h, read_locations(&mut r).map_err(e)?);
+        }
+        let n = r.varint().map_err(e)? as usize;
+        self.voided.reserve(n);
+        for _ in 0..n {
+            let entry = r.varint().map_err(e)?;
+            self.voided.insert(entry, r.varint().map_err(e)?);
+        }
+        let n = r.varint().map_err(e)? as usize;
+        self.points.reserve(n);
+        for _ in 0..n {
+            let entry_id = r.varint().map_err(e)?;
+            let txn_no = r.txn().map_err(e)?;
+            self.points.push(IndexPoint { entry_id, txn_no, at: Location(r.varint().map_err(e)?) });
+        }
+        let n = r.varint().map_err(e)?;
+        for _ in 0..n {
+            let txn = r.txn().map_err(e)?;
+            self.txn_exceptions.insert(txn, Location(r.varint().map_err(e)?));
+        }
+        self.records = r.varint().map_err(e)?;
+        self.postings = r.varint().map_err(e)?;
+        self.head.last_entry_id = r.varint().map_err(e)?;
+        self.head.last_txn_no = match r.byte().map_err(e)? {
+            0 => None,
+            _ => Some(r.txn().map_err(e)?),
+        };
+        let n = r.varint().map_err(e)?;
+        for _ in 0..n {
+            let wallet = r.varint().map_err(e)?;
+            self.reserved_receipts.insert(wallet, read_locations(&mut r).map_err(e)?);
+        }
+        if !r.is_done() {
+            return Err("checkpoint: bytes after its end".into());
+        }
+        Ok(())
+    }
+}
+
+fn put_locations(out: &mut Vec<u8>, ats: &[Location]) {
+    put_varint(out, ats.len() as u64);
+    for at in ats {
+        put_varint(out, at.0);
+    }
+}
+
+fn read_locations(r: &mut Reader<'_>) -> Result<Vec<Location>, super::record::DecodeError> {
+    let n = r.varint()? as usize;
+    let mut out = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        out.push(Location(r.varint()?));
+    }
+    Ok(out)
 }
 
 /// Adds `amount` to a lot; an emptied lot is removed. Err(current amount) when the lot would go

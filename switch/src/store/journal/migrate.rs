@@ -233,7 +233,7 @@ fn verify(conn: &Connection, db: &Path, staging: &Path) -> Result<(), StoreError
     }
     let identities: Vec<(WalletId, protocol::MyKeyId, actors::wallet_state::WalletStatus)> =
         wallets.iter().map(|(id, m, s)| (WalletId(*id), *m, *s)).collect();
-    let (book, _) = super::recover_book(staging, identities)?;
+    let (book, _, _) = super::recover_book(staging, identities)?;
     let mut stmt = conn
         .prepare("SELECT wallet_id, account, lot, amount FROM wallet_lots WHERE amount != 0")
         .map_err(unavailable)?;

@@ -14,6 +14,7 @@
 
 mod audit;
 mod book;
+mod checkpoint;
 mod grants;
 mod lookup;
 pub mod migrate;
@@ -24,7 +25,7 @@ pub mod segments;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use actors::catalog::Catalog;
@@ -57,6 +58,8 @@ use writer::{Job, Writer};
 
 /// Size of a journal segment file (`store.journal_segment_bytes`).
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// Entries made durable between two checkpoints (`store.journal_checkpoint_entries`).
+pub const DEFAULT_CHECKPOINT_ENTRIES: u64 = 1_000_000;
 /// Grant entries per batch while loading the demo.
 const SEED_BATCH_ENTRIES: usize = 4096;
 /// How long a settlement read waits for the projection to reach the journal's head.
@@ -76,12 +79,24 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// The journal engine's settings (`store.journal_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalSettings {
+    /// Size of each segment file.
+    pub segment_bytes: u64,
+    /// Entries made durable between two background checkpoints (0: none).
+    pub checkpoint_entries: u64,
+}
+
 /// What the writer thread and the readers share.
 pub struct Shared {
     book: Mutex<Book>,
     files: SegmentFiles,
     poisoned: AtomicBool,
     projection: projector::Projection,
+    /// Where the durable journal ends (a `Location`): the writer moves it after each sync,
+    /// the checkpoint thread reads up to it.
+    durable_end: AtomicU64,
 }
 
 impl Shared {
@@ -109,6 +124,17 @@ impl JournalStore {
     /// its first segment; a directory in the SQLite layout (entries in SQLite, no journal) is
     /// refused: `switch migrate` moves it first.
     pub async fn open(db: &Path, readers: usize, segment_bytes: u64) -> Result<JournalStore, StoreError> {
+        JournalStore::open_with(
+            db,
+            readers,
+            JournalSettings { segment_bytes, checkpoint_entries: DEFAULT_CHECKPOINT_ENTRIES },
+        )
+        .await
+    }
+
+    /// As [`JournalStore::open`], with every setting of the engine.
+    pub async fn open_with(db: &Path, readers: usize, settings: JournalSettings) -> Result<JournalStore, StoreError> {
+        let JournalSettings { segment_bytes, checkpoint_entries } = settings;
         let sql = Arc::new(SqliteStore::open(db, readers)?);
         let dir = journal_dir(db);
         if !dir.join(format!("{:08}.seg", 1)).exists() {
@@ -124,7 +150,7 @@ impl JournalStore {
         }
         segments::remove_leftovers(&dir).map_err(unavailable)?;
         let identities = sql.wallet_identities().await?;
-        let (book, end) = {
+        let (book, end, checkpointed) = {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || recover(&dir, identities)).await.map_err(unavailable)??
         };
@@ -144,8 +170,11 @@ impl JournalStore {
             files,
             poisoned: AtomicBool::new(false),
             projection: projector::Projection::default(),
+            durable_end: AtomicU64::new(Location::new(end.segment, end.offset).0),
         });
         projector::start(shared.clone(), db.to_owned()).map_err(unavailable)?;
+        checkpoint::start(Arc::downgrade(&shared), db.to_owned(), dir.clone(), checkpoint_entries, checkpointed)
+            .map_err(unavailable)?;
         let preparer = Preparer::start(dir.clone(), segment_bytes).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), active, preparer, frame: record::FrameBuilder::new() };
@@ -304,12 +333,13 @@ fn wallet_identities_of_file(db: &Path) -> Result<Vec<(u64, MyKeyId, WalletStatu
 }
 
 /// Builds the book from the set-up data's wallets and the journal; repairs a torn last batch.
+/// Also answers the entries the checkpoint it started from covered (0: none).
 fn recover(
     dir: &Path,
     identities: Vec<(WalletId, MyKeyId, WalletStatus)>,
-) -> Result<(Book, segments::ScanEnd), StoreError> {
+) -> Result<(Book, segments::ScanEnd, u64), StoreError> {
     let started = std::time::Instant::now();
-    let (book, end) = recover_book(dir, identities)?;
+    let (book, end, checkpointed) = recover_book(dir, identities)?;
     if let Some(torn) = end.torn_bytes {
         tracing::warn!(
             segment = end.segment,
@@ -320,32 +350,32 @@ fn recover(
         segments::zero_range(dir, end.segment, u64::from(end.offset), torn).map_err(unavailable)?;
     }
     let (records, _) = book.counts();
-    tracing::info!(entries = records, seconds = started.elapsed().as_secs_f64(), "journal replayed");
-    Ok((book, end))
+    tracing::info!(
+        entries = records,
+        from_checkpoint = checkpointed,
+        seconds = started.elapsed().as_secs_f64(),
+        "journal replayed"
+    );
+    Ok((book, end, checkpointed))
 }
 
-/// The book the set-up data's wallets and the journal in `dir` give (nothing repaired).
+/// The book the set-up data's wallets, the checkpoint (when it fits the journal) and the
+/// journal after it in `dir` give (nothing repaired), and the entries the checkpoint covered.
 fn recover_book(
     dir: &Path,
     identities: Vec<(WalletId, MyKeyId, WalletStatus)>,
-) -> Result<(Book, segments::ScanEnd), StoreError> {
-    let mut book = Book::default();
-    book.reserve_wallets(identities.last().map_or(0, |(id, _, _)| id.0 as usize + 1));
-    for (id, mykey, status) in identities {
-        book.add_wallet(id, mykey, status);
+) -> Result<(Book, segments::ScanEnd, u64), StoreError> {
+    let capacity = identities.last().map_or(0, |(id, _, _)| id.0 as usize + 1);
+    let fresh = || checkpoint::book_of(identities.iter().copied(), capacity);
+    let mut book = fresh();
+    let from = checkpoint::restore(dir, &mut book, fresh);
+    if let Some(c) = &from {
+        tracing::info!(entries = c.entries, "journal checkpoint read; replaying the journal after it");
     }
-    let end = segments::scan(dir, |frame| {
-        for r in frame.records() {
-            let (at, body) =
-                r.map_err(|e| segments::ScanError(format!("journal segment {:08}: {e}", frame.segment)))?;
-            let view = record::EntryView::of(body).map_err(|e| segments::ScanError(format!("record at {at}: {e}")))?;
-            book.replay_view(&view, at).map_err(|e| segments::ScanError(format!("record at {at}: {e}")))?;
-        }
-        Ok(())
-    })
-    .map_err(|e| StoreError::Corrupt(e.0))?
-    .ok_or_else(|| StoreError::Corrupt(format!("{} holds no journal segment", dir.display())))?;
-    Ok((book, end))
+    let (end, _) =
+        checkpoint::replay_into(dir, &mut book, from.map(|c| c.end), None).map_err(|e| StoreError::Corrupt(e.0))?;
+    let end = end.ok_or_else(|| StoreError::Corrupt(format!("{} holds no journal segment", dir.display())))?;
+    Ok((book, end, from.map_or(0, |c| c.entries)))
 }
 
 /// Whether the data directory holding `db` is in the journal layout.

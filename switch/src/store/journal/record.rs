@@ -195,7 +195,7 @@ pub fn record_at(bytes: &[u8], at: usize) -> Result<(usize, &[u8]), DecodeError>
 // ---------------------------------------------------------------------------------------------
 // Bodies
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -203,11 +203,11 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_zigzag(out: &mut Vec<u8>, v: i64) {
+pub(super) fn put_zigzag(out: &mut Vec<u8>, v: i64) {
     put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn put_text(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_text(out: &mut Vec<u8>, s: &str) {
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
@@ -280,20 +280,28 @@ pub fn encode_body(p: &PreparedEntry, out: &mut Vec<u8>) {
     }
 }
 
-/// A cursor over a body.
-struct Reader<'a> {
+/// A cursor over a body (and over a checkpoint's).
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, DecodeError> {
+    pub(super) fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, at: 0 }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    pub(super) fn byte(&mut self) -> Result<u8, DecodeError> {
         let b = *self.bytes.get(self.at).ok_or_else(|| bad("record body cut off"))?;
         self.at += 1;
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -305,12 +313,12 @@ impl<'a> Reader<'a> {
         Err(bad("varint too long"))
     }
 
-    fn zigzag(&mut self) -> Result<i64, DecodeError> {
+    pub(super) fn zigzag(&mut self) -> Result<i64, DecodeError> {
         let v = self.varint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end =
             self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| bad("record body cut off"))?;
         let slice = &self.bytes[self.at..end];
@@ -318,12 +326,12 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn text(&mut self) -> Result<&'a str, DecodeError> {
+    pub(super) fn text(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.varint()? as usize;
         std::str::from_utf8(self.take(n)?).map_err(|_| bad("text is not UTF-8"))
     }
 
-    fn txn(&mut self) -> Result<TxnNo, DecodeError> {
+    pub(super) fn txn(&mut self) -> Result<TxnNo, DecodeError> {
         TxnNo::from_ascii(self.take(20)?).map_err(|_| bad("transaction number"))
     }
 

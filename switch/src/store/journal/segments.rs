@@ -243,6 +243,18 @@ pub struct ScanError(pub String);
 /// with an error at damage that is not a torn last batch, or at the first error `each` gives.
 pub fn scan(
     dir: &Path,
+    each: impl FnMut(&ScannedFrame<'_>) -> Result<(), ScanError>,
+) -> Result<Option<ScanEnd>, ScanError> {
+    scan_range(dir, None, None, each)
+}
+
+/// As [`scan`], from the frame boundary `from` (a checkpoint's end; None: the journal's
+/// start) and, when `until` is given, up to that boundary (a durable end the caller read: the
+/// frames after it may be half written at this moment and are not looked at).
+pub fn scan_range(
+    dir: &Path,
+    from: Option<Location>,
+    until: Option<Location>,
     mut each: impl FnMut(&ScannedFrame<'_>) -> Result<(), ScanError>,
 ) -> Result<Option<ScanEnd>, ScanError> {
     let numbers = list_segments(dir).map_err(|e| ScanError(format!("listing {}: {e}", dir.display())))?;
@@ -256,15 +268,32 @@ pub fn scan(
             )));
         }
     }
+    if let Some(from) = from {
+        if !numbers.contains(&from.segment()) {
+            return Err(ScanError(format!("journal segment {:08} is missing", from.segment())));
+        }
+    }
     let mut end: Option<ScanEnd> = None;
     let mut empty_from: Option<u32> = None;
     for (i, &number) in numbers.iter().enumerate() {
+        if from.is_some_and(|f| number < f.segment()) {
+            continue;
+        }
+        if until.is_some_and(|u| number > u.segment()) {
+            break;
+        }
         let path = segment_path(dir, number);
         let bytes = std::fs::read(&path).map_err(|e| ScanError(format!("reading {}: {e}", path.display())))?;
         check_header(&bytes, number).map_err(|e| ScanError(format!("journal segment {number:08}: {e}")))?;
-        let mut at = SEGMENT_HEADER_BYTES;
+        let mut at = match from {
+            Some(f) if f.segment() == number => (f.offset() as usize).max(SEGMENT_HEADER_BYTES),
+            _ => SEGMENT_HEADER_BYTES,
+        };
         let mut frames_here = 0u64;
         loop {
+            if until.is_some_and(|u| Location::new(number, at as u32) >= u) {
+                return Ok(Some(ScanEnd { segment: number, offset: at as u32, torn_bytes: None }));
+            }
             match frame_at(&bytes, at) {
                 Frame::Intact(header) => {
                     if let Some(empty) = empty_from {

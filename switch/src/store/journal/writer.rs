@@ -82,6 +82,7 @@ impl Writer {
             }
         };
         let segment = self.active.number;
+        shared.durable_end.store(Location::new(segment, self.active.end as u32).0, Ordering::Release);
         if self.active.half_full() {
             self.preparer.ask(segment + 1);
         }
