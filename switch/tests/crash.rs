@@ -52,10 +52,17 @@ fn kill_nine_under_load_while_the_journal_engine_writes_checkpoints_loses_nothin
     // A checkpoint every 300 entries: the kills land while checkpoints are built and written,
     // and every restart starts from a checkpoint and replays the tail after it.
     let server = Server::start_journal(500, &terminals(), &[("SWITCH_STORE__JOURNAL_CHECKPOINT_ENTRIES", "300")]);
+    // The first checkpoint (the 500 opening grants) comes right after the start, from a thread
+    // at the lowest priority: waited for, so every restart below starts from a checkpoint.
+    let checkpoint = server.dir.join("journal/checkpoint.ckp");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !checkpoint.exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint was written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let journal = Journal::Files(server.dir.join("journal"), Default::default());
-    let server = kill_nine_under_load(server, &journal);
-    // `switch check` (in kill_nine_under_load) proved the last checkpoint equal to the journal.
-    assert!(server.dir.join("journal/checkpoint.ckp").exists(), "checkpoints were written");
+    // `switch check` (in kill_nine_under_load) proves the last checkpoint equal to the journal.
+    kill_nine_under_load(server, &journal);
 }
 
 /// What the journal files held when last read: key → transaction numbers of the entries
@@ -155,7 +162,7 @@ fn wait_for_acknowledged(server: &Server, n: u64) {
     panic!("the load never reached {n} redemptions answered OK");
 }
 
-fn kill_nine_under_load(mut server: Server, journal: &Journal) -> Server {
+fn kill_nine_under_load(mut server: Server, journal: &Journal) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let mut acked = Vec::new();
@@ -207,5 +214,4 @@ fn kill_nine_under_load(mut server: Server, journal: &Journal) -> Server {
         acked.len() + settled_applied,
         "the journal holds exactly the acknowledged redemptions and the settled unanswered ones"
     );
-    server
 }

@@ -175,9 +175,9 @@ fn switch_migrate_moves_a_sqlite_layout_into_the_journal_and_keeps_every_answer(
     assert!(ok, "{out}");
 }
 
-/// Waits (at most 60 s: the checkpoint thread runs at the lowest priority) until the checkpoint covers at least `entries` entries.
+/// Waits (at most 120 s: the checkpoint thread runs at the lowest priority) until the checkpoint covers at least `entries` entries.
 fn wait_for_checkpoint(journal: &Path, entries: u64) -> Vec<u8> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         if let Ok(bytes) = std::fs::read(journal.join("checkpoint.ckp")) {
             if bytes.len() >= 64 && u64::from_le_bytes(bytes[56..64].try_into().unwrap()) >= entries {
