@@ -25,7 +25,7 @@ use actors::journal::{CommitOutcome, EntryKind, HouseAccount, NewEntry, Posting,
 use actors::ledger::TxnNumberer;
 use actors::settlement::Period;
 use protocol::AccountRef;
-use switch::store::journal::{is_journal_layout, DEFAULT_SEGMENT_BYTES};
+use switch::store::journal::{is_journal_layout, DEFAULT_CHECKPOINT_ENTRIES, DEFAULT_SEGMENT_BYTES};
 use switch::store::{open_for_admin, OpenedStore, StoreChoice};
 
 struct Args {
@@ -98,7 +98,12 @@ async fn main() {
 async fn fill(args: &Args) -> Result<(), String> {
     let path = args.data_dir.join("switch.db");
     let choice = if is_journal_layout(&path) {
-        StoreChoice::Journal { path, readers: 1, segment_bytes: DEFAULT_SEGMENT_BYTES }
+        StoreChoice::Journal {
+            path,
+            readers: 1,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            checkpoint_entries: DEFAULT_CHECKPOINT_ENTRIES,
+        }
     } else {
         StoreChoice::Sqlite { path, readers: 1 }
     };
