@@ -38,6 +38,7 @@ use super::lines::LineReader;
 use super::request::{self, Credit, Echo, Line, LineError};
 use super::results::{push_row, ResultWriter};
 use super::spool::Spool;
+use crate::jobs::backoff::Backoff;
 
 /// How processing is bounded.
 #[derive(Debug, Clone, Copy)]
@@ -219,7 +220,7 @@ impl Reader {
         }
         let found = match &self.issuer {
             Some(issuer) => {
-                let mut delay = Backoff::store();
+                let mut delay = store_backoff();
                 loop {
                     match self.partners.wallets_by_service_ids(issuer.clone(), asked.clone()).await {
                         Ok(found) if found.len() == asked.len() => break found,
@@ -389,7 +390,7 @@ async fn settle(deps: &IdLinkDeps, upload_id: u64, partner_id: u32, pending: Pen
 /// A customer id nobody is linked to. If the line was credited before a crash (the link has
 /// gone since), its entry says so and the line stays OK; otherwise it is `unknown-customer`.
 async fn unlinked(store: &dyn Store, key: &str) -> Result<TxnNo, LineError> {
-    let mut delay = Backoff::store();
+    let mut delay = store_backoff();
     loop {
         match store.entry_by_key(key.to_owned()).await {
             Ok(Some(entry)) if entry.kind == EntryKind::Credit => return Ok(entry.txn_no),
@@ -407,7 +408,7 @@ async fn unlinked(store: &dyn Store, key: &str) -> Result<TxnNo, LineError> {
 /// are retried with the same key (so at most once applied); refusals are the line's result.
 async fn apply(router: &Addr<Router>, wallet: WalletId, op: PointOp) -> Result<TxnNo, LineError> {
     let mut busy = Backoff::busy();
-    let mut failing = Backoff::store();
+    let mut failing = store_backoff();
     // An internal error that persists (damaged data) must not hold the one worker forever.
     let mut internal_left = INTERNAL_RETRIES;
     loop {
@@ -442,27 +443,9 @@ async fn apply(router: &Addr<Router>, wallet: WalletId, op: PointOp) -> Result<T
 /// Internal errors tried again before the line is refused (a passing one clears within these).
 const INTERNAL_RETRIES: u32 = 5;
 
-/// Growing pauses between retries, up to a ceiling.
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    /// A full mailbox or ledger empties within milliseconds.
-    fn busy() -> Backoff {
-        Backoff { next: Duration::from_millis(2), max: Duration::from_millis(200) }
-    }
-
-    /// A store that failed may take seconds to come back.
-    fn store() -> Backoff {
-        Backoff { next: Duration::from_millis(50), max: Duration::from_secs(5) }
-    }
-
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(self.max);
-    }
+/// A store that failed may take seconds to come back.
+fn store_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(50), Duration::from_secs(5))
 }
 
 #[cfg(test)]

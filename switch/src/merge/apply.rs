@@ -37,6 +37,7 @@ use utoipa::ToSchema;
 
 use super::file::{self, FileError, LineError, MergeLine, ReadFile, Version};
 use super::street::{Holders, Street};
+use crate::jobs::backoff::Backoff;
 
 /// What applying needs from the running switch.
 #[derive(Clone)]
@@ -327,7 +328,7 @@ async fn settle(deps: &MergeDeps, street: &Street, m: &MergeLine, wallet: Option
         venue: None,
     };
     let mut busy = Backoff::busy();
-    let mut failing = Backoff::store();
+    let mut failing = store_backoff();
     for _ in 0..ATTEMPTS_MAX {
         let attempt = op.clone();
         match ask(&deps.router, |reply| MovePoints { wallet, op: attempt, reply }).await {
@@ -375,7 +376,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, actors::store::StoreError>>,
 {
-    let mut delay = Backoff::store();
+    let mut delay = store_backoff();
     for _ in 0..ATTEMPTS_MAX {
         match call().await {
             Ok(v) => return Some(v),
@@ -392,25 +393,9 @@ where
 /// below, about 10 s of a store away or 1 s of a full ledger.
 const ATTEMPTS_MAX: u32 = 12;
 
-/// Growing pauses between retries, up to a ceiling.
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn busy() -> Backoff {
-        Backoff { next: Duration::from_millis(2), max: Duration::from_millis(200) }
-    }
-
-    fn store() -> Backoff {
-        Backoff { next: Duration::from_millis(20), max: Duration::from_secs(2) }
-    }
-
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(self.max);
-    }
+/// Pauses between retries of a failed store call.
+fn store_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(20), Duration::from_secs(2))
 }
 
 #[cfg(test)]

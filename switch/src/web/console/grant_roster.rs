@@ -38,8 +38,9 @@ use crate::web::session::{self, expired_form};
 /// Subjects per page of 画面73.
 const ROSTER_ROWS_PER_SCREEN: u32 = 100;
 
-/// The staff member and the programme the path names, when they may act for its municipality.
-async fn open(
+/// The staff member and the programme the path names, when they may act for its municipality
+/// (the roster's and the runs' screens).
+pub(super) async fn open_programme(
     state: &ApiState,
     req: &HttpRequest,
     code: &str,
@@ -153,7 +154,7 @@ pub async fn show(
     search: web::Query<Search>,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
@@ -274,7 +275,7 @@ pub async fn grant(
     form: web::Form<Fields>,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
@@ -321,7 +322,7 @@ pub async fn file(
     search: web::Query<Search>,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
@@ -350,7 +351,7 @@ pub async fn import_form(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    match open(&state, &req, &code, &number).await {
+    match open_programme(&state, &req, &code, &number).await {
         Ok((staff, code, programme)) => import_screen(&state, &staff, &code, &programme, None, StatusCode::OK),
         Err(answer) => answer,
     }
@@ -371,7 +372,7 @@ pub async fn import(
     body: web::Payload,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };

@@ -12,9 +12,9 @@ use protocol::MunicipalityCode;
 
 use super::fields::Fields;
 use super::grant_programmes::{programme_path, programmes_path};
+use super::grant_roster::open_programme;
 use super::{menu_of, municipality_name, Staff};
 use crate::api::grants::granting::{run_view, runs_of, start_roster_run, RunView};
-use crate::api::grants::programme_for;
 use crate::api::problem::Problem;
 use crate::api::ApiState;
 use crate::web::layout::{self, points, problem_banner};
@@ -22,20 +22,6 @@ use crate::web::session::{self, expired_form};
 
 /// How often a running run's page reloads itself.
 const RUN_PAGE_REFRESH_S: u32 = 3;
-
-async fn open(
-    state: &ApiState,
-    req: &HttpRequest,
-    code: &str,
-    number: &str,
-) -> Result<(Staff, MunicipalityCode, Programme), HttpResponse> {
-    let staff = Staff::from_request(state, req)?;
-    let code = staff.acting_for(code)?;
-    match programme_for(state, &staff.role, code.as_str(), number).await {
-        Ok(programme) => Ok((staff, code, programme)),
-        Err(p) => Err(staff.refusal(&p, Some(&code))),
-    }
-}
 
 fn status_text(run: &RunView) -> &'static str {
     match run.status {
@@ -61,7 +47,7 @@ fn progress(run: &RunView) -> Markup {
 #[get("/console/m/{code}/grants/{programme}/runs")]
 pub async fn list(state: web::Data<ApiState>, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
     let (code, number) = path.into_inner();
-    match open(&state, &req, &code, &number).await {
+    match open_programme(&state, &req, &code, &number).await {
         Ok((staff, code, programme)) => list_screen(&state, &staff, &code, &programme, None, StatusCode::OK).await,
         Err(answer) => answer,
     }
@@ -128,7 +114,7 @@ pub async fn start(
     form: web::Form<Fields>,
 ) -> HttpResponse {
     let (code, number) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
@@ -152,7 +138,7 @@ pub async fn show(
     path: web::Path<(String, String, u64)>,
 ) -> HttpResponse {
     let (code, number, run_id) = path.into_inner();
-    let (staff, code, programme) = match open(&state, &req, &code, &number).await {
+    let (staff, code, programme) = match open_programme(&state, &req, &code, &number).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
