@@ -11,7 +11,7 @@
 mod chromium;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,15 +30,6 @@ fn shot(page: &mut chromium::Page, name: &str) {
     std::fs::write(artifact_dir().join(format!("console-{name}.png")), page.screenshot()).unwrap();
 }
 
-fn invalid_fields(page: &mut chromium::Page) -> Vec<String> {
-    let v = page.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name || e.id)");
-    v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
-}
-
-fn banner_code(page: &mut chromium::Page) -> Option<String> {
-    page.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
-}
-
 fn login(page: &mut chromium::Page, login_id: &str, password: &str) {
     page.fill("#login_id", login_id);
     page.fill("#password", password);
@@ -54,28 +45,6 @@ fn click(page: &mut chromium::Page, selector: &str) {
     assert_eq!(found, json!(true), "no element {selector}");
 }
 
-/// Chooses `file` in the file input `selector` names, as a person picking it would.
-fn choose_file(page: &mut chromium::Page, selector: &str, file: &Path) {
-    let document = page.call("DOM.getDocument", json!({}));
-    let root = document["root"]["nodeId"].as_i64().unwrap();
-    let node = page.call("DOM.querySelector", json!({"nodeId": root, "selector": selector}));
-    let node = node["nodeId"].as_i64().filter(|n| *n != 0).unwrap_or_else(|| panic!("no {selector}"));
-    page.call("DOM.setFileInputFiles", json!({"nodeId": node, "files": [file.to_str().unwrap()]}));
-}
-
-fn wait_for_file(path: &Path) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(bytes) = std::fs::read(path) {
-            if !bytes.is_empty() {
-                return bytes;
-            }
-        }
-        assert!(Instant::now() < deadline, "no download at {}", path.display());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_municipal_console_in_a_browser() {
     let s = Server::start_with(5, &[], register_demo_setup);
@@ -87,11 +56,11 @@ fn the_municipal_console_in_a_browser() {
     page.navigate(&format!("{base}/console/m/141305/point"));
     assert!(page.url().starts_with(&format!("{base}/console/login?next=")), "{}", page.url());
     page.click_and_wait("#login");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["login_id", "password"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["login_id", "password"]);
     shot(&mut page, "01-login-empty");
     login(&mut page, "kawasaki-admin", "not the password");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("bad-credentials"));
+    assert_eq!(page.banner_code().as_deref(), Some("bad-credentials"));
     shot(&mut page, "02-login-wrong-password");
     login(&mut page, "kawasaki-admin", "kawasaki-demo-password");
     assert_eq!(page.url(), format!("{base}/console/m/141305/point"));
@@ -103,8 +72,8 @@ fn the_municipal_console_in_a_browser() {
     page.fill("[name=email]", "not-an-address");
     page.fill("[name='bank.bank_code']", "12");
     page.click_and_wait("#register");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    let mut wrong = invalid_fields(&mut page);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    let mut wrong = page.invalid_fields();
     wrong.sort();
     assert_eq!(wrong, ["bank.bank_code", "email", "postal_code"]);
     assert_eq!(page.eval("document.querySelector('[name=email]').value"), json!("not-an-address"), "kept as typed");
@@ -127,7 +96,7 @@ fn the_municipal_console_in_a_browser() {
 
     // Another municipality's screen: 403, with the API's code.
     page.navigate(&format!("{base}/console/m/131016/point"));
-    assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"));
+    assert_eq!(page.banner_code().as_deref(), Some("forbidden"));
     shot(&mut page, "06-other-municipality-403");
 
     // 画面5-1: wrong fields named; then 画面5-2 and its terminals; then the manual's message.
@@ -136,7 +105,7 @@ fn the_municipal_console_in_a_browser() {
     page.fill("[name=service_from]", "2027-04-01");
     page.fill("[name=service_to]", "2027-03-01");
     page.click_and_wait("#to-destinations");
-    let mut wrong = invalid_fields(&mut page);
+    let mut wrong = page.invalid_fields();
     wrong.sort();
     assert_eq!(
         wrong,
@@ -159,7 +128,7 @@ fn the_municipal_console_in_a_browser() {
     assert!(page.text("h1").unwrap().contains("画面5-2"), "{:?}", page.text("h1"));
     shot(&mut page, "08-event-destinations");
     page.click_and_wait("#register");
-    assert_eq!(invalid_fields(&mut page), ["terminals"], "no terminal chosen");
+    assert_eq!(page.invalid_fields(), ["terminals"], "no terminal chosen");
     let first = page.eval("document.querySelector('[name=terminals]').value");
     page.eval("document.querySelector('[name=terminals]').checked = true");
     page.click_and_wait("#register");
@@ -232,9 +201,9 @@ fn the_municipal_console_in_a_browser() {
          (カ),1,,千代田区役所,受付\n(イ),2,,千代田区役所,\n",
     )
     .unwrap();
-    choose_file(&mut page, "#survey", &wrong_survey);
+    page.choose_file("#survey", &wrong_survey);
     page.click_and_wait("#issue");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
     let named = page.eval("[...document.querySelectorAll('.alert.error li')].map(l => l.dataset.field)");
     assert_eq!(named.as_array().unwrap().len(), 2, "the kind of one line and the empty name of the next: {named}");
     shot(&mut page, "13-issuance-wrong-survey");
@@ -251,11 +220,11 @@ fn the_municipal_console_in_a_browser() {
          (イ),1,,千代田区役所,千代田区役所受付\n(イ),2,,千代田区役所,千代田区役所2階\n",
     )
     .unwrap();
-    choose_file(&mut page, "#survey", &survey);
+    page.choose_file("#survey", &survey);
     page.fill("#format", "csv");
     shot(&mut page, "14-issuance-form");
     click(&mut page, "#issue");
-    let form2 = wait_for_file(&downloads.join("様式II_131016.csv"));
+    let form2 = chromium::wait_for_file(&downloads.join("様式II_131016.csv"));
     let text = String::from_utf8(form2).unwrap();
     assert!(text.starts_with('\u{feff}'), "UTF-8 with BOM");
     assert!(text.contains("端末パスワード") && text.contains("千代田区役所2階"), "{text}");
@@ -265,12 +234,6 @@ fn the_municipal_console_in_a_browser() {
     assert_eq!(page.eval("document.querySelectorAll('#terminals tr[data-terminal]').length"), json!(2));
     shot(&mut page, "15-issued-terminals");
     eprintln!("console screenshots in {}", artifact_dir().display());
-}
-
-/// The hidden CSRF token of a form page.
-fn form_token(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..at + 64].to_owned()
 }
 
 fn cookie(answer: &HttpAnswer, name: &str) -> String {
@@ -383,8 +346,8 @@ fn grants_and_settlement_in_the_console() {
     assert_eq!(page.text("#point-name").as_deref(), Some("川崎市ポイント"), "read-only, from 画面4");
     page.fill("#points", "千");
     page.click_and_wait("#confirm");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    let mut wrong = invalid_fields(&mut page);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    let mut wrong = page.invalid_fields();
     wrong.sort();
     assert_eq!(wrong, ["department", "name", "points"]);
     shot(&mut page, "g01-programme-wrong-fields");
@@ -405,9 +368,9 @@ fn grants_and_settlement_in_the_console() {
     let files = tempfile::tempdir().unwrap();
     let roster = files.path().join("roster.csv");
     std::fs::write(&roster, roster_file(0..12, &[3, 6])).unwrap();
-    choose_file(&mut page, "#roster", &roster);
+    page.choose_file("#roster", &roster);
     page.click_and_wait("#import");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
     let named = page.eval("[...document.querySelectorAll('#wrong-lines tr[data-field]')].map(r => r.dataset.field)");
     assert_eq!(named, json!(["lines[5].マイキーID", "lines[8].生年月日"]), "file lines 5 and 8 (after the header)");
     shot(&mut page, "g04-roster-wrong-lines");
@@ -416,7 +379,7 @@ fn grants_and_settlement_in_the_console() {
     let (_, detail) = http_json(s.http, "GET", programme, &[("Authorization", &bearer)], None);
     assert_eq!(detail["roster"], 0, "nothing added: {detail}");
     // The right lines only, when asked.
-    choose_file(&mut page, "#roster", &roster);
+    page.choose_file("#roster", &roster);
     page.eval("document.querySelector('#accept_valid').checked = true");
     page.click_and_wait("#import");
     assert_eq!(page.text("#added").as_deref(), Some("10"));
@@ -439,7 +402,7 @@ fn grants_and_settlement_in_the_console() {
     // A wrong search field, named.
     page.fill("#birth_date", "昭和");
     page.click_and_wait("#show");
-    assert_eq!(invalid_fields(&mut page), ["birth_date"]);
+    assert_eq!(page.invalid_fields(), ["birth_date"]);
 
     // The whole roster at once: started, followed until done (the page reloads itself).
     page.navigate(&format!("{base}/console/m/141305/grants/000001/runs"));
@@ -461,7 +424,7 @@ fn grants_and_settlement_in_the_console() {
     // Another municipality's grants: 403, nothing shown.
     for path in ["/console/m/131016/grants", "/console/m/131016/grants/000001", "/console/m/131016/grants/new"] {
         page.navigate(&format!("{base}{path}"));
-        assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"), "{path}");
+        assert_eq!(page.banner_code().as_deref(), Some("forbidden"), "{path}");
     }
     shot(&mut page, "g08-other-municipality-403");
 
@@ -487,7 +450,7 @@ fn grants_and_settlement_in_the_console() {
     assert_eq!(data_number(&mut page, "#summary", "points"), 300);
     shot(&mut page, "g09-sankou88");
     page.navigate(&format!("{base}/console/m/141305/reports?report=partner&partner=1"));
-    assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"));
+    assert_eq!(page.banner_code().as_deref(), Some("forbidden"));
     page.click_and_wait("#logout");
     login(&mut page, "mic-admin", "mic-demo-password");
     page.navigate(&format!("{base}/console/m/141305/reports?report=partner&partner=1"));

@@ -32,16 +32,6 @@ fn shot(page: &mut chromium::Page, name: &str) {
     std::fs::write(artifact(name), page.screenshot()).unwrap();
 }
 
-/// The page's field errors: (field, message) of every input marked invalid.
-fn invalid_fields(page: &mut chromium::Page) -> Vec<String> {
-    let v = page.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name)");
-    v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
-}
-
-fn banner_code(page: &mut chromium::Page) -> Option<String> {
-    page.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
-}
-
 /// Nothing wider than the screen: no sideways scrolling on a phone.
 fn fits_the_screen(page: &mut chromium::Page) -> bool {
     page.eval("document.documentElement.scrollWidth <= window.innerWidth") == json!(true)
@@ -66,15 +56,15 @@ fn my_page_login_and_balances_in_a_browser() {
 
     // Both fields empty: both named at once, on the same screen.
     page.click_and_wait("#login");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["mykey_id", "password"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["mykey_id", "password"]);
     shot(&mut page, "mypage-02-empty-fields");
 
     // A wrong password: refused with the API's code, the MyKey ID kept, the password not.
     page.fill("#mykey_id", &mykey);
     page.fill("#password", "not the password");
     page.click_and_wait("#login");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("bad-credentials"));
+    assert_eq!(page.banner_code().as_deref(), Some("bad-credentials"));
     assert_eq!(page.eval("document.querySelector('#mykey_id').value"), json!(mykey));
     assert_eq!(page.eval("document.querySelector('#password').value"), json!(""));
     shot(&mut page, "mypage-03-wrong-password");
@@ -137,12 +127,6 @@ fn my_page_login_and_balances_in_a_browser() {
     page.navigate(&format!("{base}/mypage"));
     assert!(page.url().starts_with(&format!("{base}/mypage/login?next=")), "{}", page.url());
     eprintln!("my page screenshots in {}", artifact("x").parent().unwrap().display());
-}
-
-/// The hidden CSRF token of a form page.
-fn form_token(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..at + 64].to_owned()
 }
 
 /// The `name=value` of a Set-Cookie header of `answer`, and the whole header.
@@ -282,8 +266,8 @@ fn coupons_and_reserved_points_in_a_browser() {
 
     // A wrong code: named beside its input, nothing read.
     page.navigate(&format!("{base}/mypage/coupons?code=1234"));
-    assert_eq!(banner_code(&mut page).as_deref(), Some("coupon-code-invalid"));
-    assert_eq!(invalid_fields(&mut page), ["code"]);
+    assert_eq!(page.banner_code().as_deref(), Some("coupon-code-invalid"));
+    assert_eq!(page.invalid_fields(), ["code"]);
     shot(&mut page, "mypage-06-coupon-wrong-code");
 
     // 「実行」: credited once; the coupon then reads 使用済 and offers nothing to press.
@@ -300,8 +284,8 @@ fn coupons_and_reserved_points_in_a_browser() {
     page.navigate(&format!("{base}/mypage/reserved"));
     assert_eq!(page.eval("document.querySelector('#movable').dataset.value"), json!((before + 300).to_string()));
     page.click_and_wait("#move");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["to", "points"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["to", "points"]);
     shot(&mut page, "mypage-08-reserved-empty-move");
     page.fill("#to", "141305");
     page.fill("#points", "120");
@@ -345,8 +329,8 @@ fn settings_service_ids_and_revocation_in_a_browser() {
     page.fill("#password", "short");
     page.fill("#password_confirm", "other");
     page.click_and_wait("#confirm");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["email", "password", "password_confirm"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["email", "password", "password_confirm"]);
     assert!(fits_the_screen(&mut page));
     shot(&mut page, "mypage-11-settings-wrong-fields");
     page.fill("#email", "citizen4@example.jp");
@@ -374,7 +358,7 @@ fn settings_service_ids_and_revocation_in_a_browser() {
     page.navigate(&format!("{base}/mypage/revoke"));
     assert!(page.text("#warning").unwrap().contains("有効には戻せません"));
     page.click_and_wait("#revoke");
-    assert_eq!(invalid_fields(&mut page), ["confirm"]);
+    assert_eq!(page.invalid_fields(), ["confirm"]);
     shot(&mut page, "mypage-13-revoke-unconfirmed");
     page.eval("document.querySelector('#confirm').checked = true; true");
     page.click_and_wait("#revoke");

@@ -32,40 +32,10 @@ fn shot(page: &mut chromium::Page, name: &str) {
     std::fs::write(artifact_dir().join(format!("partner-{name}.png")), page.screenshot()).unwrap();
 }
 
-fn invalid_fields(page: &mut chromium::Page) -> Vec<String> {
-    let v = page.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name || e.id)");
-    v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
-}
-
-fn banner_code(page: &mut chromium::Page) -> Option<String> {
-    page.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
-}
-
 fn login(page: &mut chromium::Page, login_id: &str, password: &str) {
     page.fill("#login_id", login_id);
     page.fill("#password", password);
     page.click_and_wait("#login");
-}
-
-fn choose_file(page: &mut chromium::Page, selector: &str, file: &Path) {
-    let document = page.call("DOM.getDocument", json!({}));
-    let root = document["root"]["nodeId"].as_i64().unwrap();
-    let node = page.call("DOM.querySelector", json!({"nodeId": root, "selector": selector}));
-    let node = node["nodeId"].as_i64().filter(|n| *n != 0).unwrap_or_else(|| panic!("no {selector}"));
-    page.call("DOM.setFileInputFiles", json!({"nodeId": node, "files": [file.to_str().unwrap()]}));
-}
-
-fn wait_for_file(path: &Path) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(bytes) = std::fs::read(path) {
-            if !bytes.is_empty() {
-                return bytes;
-            }
-        }
-        assert!(Instant::now() < deadline, "no download at {}", path.display());
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn api(s: &Server, path: &str) -> (u16, Value) {
@@ -85,19 +55,19 @@ fn the_partner_console_in_a_browser() {
     page.navigate(&format!("{base}/partner/p/1/coupons"));
     assert!(page.url().starts_with(&format!("{base}/partner/login?next=")), "{}", page.url());
     page.click_and_wait("#login");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["login_id", "password"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["login_id", "password"]);
     shot(&mut page, "01-login-empty");
     // The partner's API key is not a staff password.
     login(&mut page, login_id, actors::demo::DEMO_PARTNER_KEY);
-    assert_eq!(banner_code(&mut page).as_deref(), Some("bad-credentials"));
+    assert_eq!(page.banner_code().as_deref(), Some("bad-credentials"));
     shot(&mut page, "02-login-wrong-password");
     login(&mut page, login_id, password);
     assert_eq!(page.url(), format!("{base}/partner/p/1/coupons"));
 
     // Another partner's screen: 403, with the API's code.
     page.navigate(&format!("{base}/partner/p/2/coupons"));
-    assert_eq!(banner_code(&mut page).as_deref(), Some("forbidden"));
+    assert_eq!(page.banner_code().as_deref(), Some("forbidden"));
     shot(&mut page, "03-other-partner-403");
 
     // Coupons: three wrong fields named beside their inputs, nothing issued; then issued.
@@ -105,8 +75,8 @@ fn the_partner_console_in_a_browser() {
     page.fill("#value", "0");
     page.fill("#count", "三枚");
     page.click_and_wait("#issue");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["value", "expires_on", "count"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["value", "expires_on", "count"]);
     assert_eq!(page.eval("document.querySelectorAll('#batches tr[data-batch]').length"), json!(0));
     shot(&mut page, "04-coupons-wrong-fields");
     let today = actors::clock::Clock::System.business_date();
@@ -134,8 +104,8 @@ fn the_partner_console_in_a_browser() {
     page.fill("#code", "141305");
     page.fill("#points", "百");
     page.click_and_wait("#debit");
-    assert_eq!(banner_code(&mut page).as_deref(), Some("validation"));
-    assert_eq!(invalid_fields(&mut page), ["points"]);
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["points"]);
     shot(&mut page, "06-debit-wrong-field");
     page.fill("#points", "120");
     page.click_and_wait("#debit");
@@ -166,11 +136,11 @@ fn the_partner_console_in_a_browser() {
     // An exchange-request file: none chosen is named; then one line credited, one refused.
     page.navigate(&format!("{base}/partner/p/1/uploads"));
     page.click_and_wait("#upload");
-    assert_eq!(invalid_fields(&mut page), ["file"]);
+    assert_eq!(page.invalid_fields(), ["file"]);
     let files = tempfile::tempdir().unwrap();
     let request = files.path().join("exchange.csv");
     std::fs::write(&request, format!("{},100,141305\nJMB-UNKNOWN,5,\n", actors::demo::partner_customer_id(1))).unwrap();
-    choose_file(&mut page, "#file", &request);
+    page.choose_file("#file", &request);
     page.click_and_wait("#upload");
     let upload = page.eval("document.querySelector('#done')?.dataset.upload ?? null");
     let upload = upload.as_str().unwrap_or_else(|| panic!("no upload on {}", page.url())).to_owned();
@@ -192,7 +162,8 @@ fn the_partner_console_in_a_browser() {
     page.call("Page.setDownloadBehavior", json!({"behavior": "allow", "downloadPath": downloads.to_str().unwrap()}));
     page.eval(&format!("document.querySelector('{row} a.result').click(); true"));
     let result =
-        String::from_utf8(wait_for_file(&downloads.join(format!("id-link-result-{upload}-utf8.csv")))).unwrap();
+        String::from_utf8(chromium::wait_for_file(&downloads.join(format!("id-link-result-{upload}-utf8.csv"))))
+            .unwrap();
     assert!(result.starts_with('\u{feff}'), "UTF-8 with BOM");
     assert_eq!(result.lines().filter(|l| l.contains(",OK,")).count(), 1, "{result}");
     assert_eq!(result.lines().filter(|l| l.contains(",NG,")).count(), 1, "{result}");
@@ -201,12 +172,6 @@ fn the_partner_console_in_a_browser() {
     assert!(page.url().starts_with(&format!("{base}/partner/login")), "{}", page.url());
     page.navigate(&format!("{base}/partner/p/1/uploads"));
     assert!(page.url().starts_with(&format!("{base}/partner/login?next=")), "{}", page.url());
-}
-
-/// The hidden CSRF token of a form page.
-fn form_token(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..at + 64].to_owned()
 }
 
 /// The `name=value` of a Set-Cookie header of `answer`.

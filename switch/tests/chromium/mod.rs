@@ -364,3 +364,41 @@ fn base64_round_trip() {
     assert_eq!(base64_decode("aGVsbG8hIQ=="), b"hello!!");
     assert_eq!(base64_decode("YWJj"), b"abc");
 }
+
+/// What the web screens' tests ask of a page (the consoles and the my page mark a wrong field
+/// with `aria-invalid` and a refusal with a banner carrying the problem's code).
+impl Page {
+    /// The names (or ids) of the fields marked wrong, in page order.
+    pub fn invalid_fields(&mut self) -> Vec<String> {
+        let v = self.eval("[...document.querySelectorAll('[aria-invalid=true]')].map(e => e.name || e.id)");
+        v.as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The problem code of the error banner, if one is shown.
+    pub fn banner_code(&mut self) -> Option<String> {
+        self.eval("document.querySelector('.alert.error')?.dataset.code ?? null").as_str().map(str::to_owned)
+    }
+
+    /// Puts `file` into the file input `selector`, as a user choosing it would.
+    pub fn choose_file(&mut self, selector: &str, file: &Path) {
+        let document = self.call("DOM.getDocument", json!({}));
+        let root = document["root"]["nodeId"].as_i64().unwrap();
+        let node = self.call("DOM.querySelector", json!({"nodeId": root, "selector": selector}));
+        let node = node["nodeId"].as_i64().filter(|n| *n != 0).unwrap_or_else(|| panic!("no {selector}"));
+        self.call("DOM.setFileInputFiles", json!({"nodeId": node, "files": [file.to_str().unwrap()]}));
+    }
+}
+
+/// The bytes of a download once the browser has written them (30 s at most).
+pub fn wait_for_file(path: &Path) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(path) {
+            if !bytes.is_empty() {
+                return bytes;
+            }
+        }
+        assert!(Instant::now() < deadline, "no download at {}", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

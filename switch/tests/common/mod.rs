@@ -579,3 +579,9 @@ pub fn staff(s: &Server, login_id: &str, password: &str) -> String {
     assert_eq!(status, 200, "{body}");
     body["token"].as_str().unwrap().to_owned()
 }
+
+/// The CSRF token of a page's first form (64 hex digits).
+pub fn form_token(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_owned()
+}
