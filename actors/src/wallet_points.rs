@@ -376,10 +376,7 @@ impl Context<'_> {
                 check_destination(self.catalog, to, self.today)?;
                 // Only lots still within their reserve period (R20): `plan_debit` skips lots
                 // whose deadline is before today, exactly as it skips expired points.
-                let mut postings = self
-                    .state
-                    .plan_debit(&AccountRef::reserved(), *points, self.today)
-                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                let mut postings = self.debit(&AccountRef::reserved(), *points)?;
                 postings.push(self.citizen(to, self.credit_lot(to), *points as i64));
                 self.entry(EntryKind::Transfer, key.clone(), to, *points, postings).map(Some)
             }
@@ -411,16 +408,8 @@ impl Context<'_> {
                     // Reserved points are never disclosed to shops, let alone spent there (R93).
                     return Err(SwitchError::UnknownDestination);
                 }
-                check_destination(self.catalog, account, self.today)?;
-                if account.kind == AccountKind::Event
-                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
-                {
-                    return Err(SwitchError::EventEnded);
-                }
-                let mut postings = self
-                    .state
-                    .plan_debit(account, *points, self.today)
-                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                self.check_spendable(account)?;
+                let mut postings = self.debit(account, *points)?;
                 postings.push(Posting::House { account: HouseAccount::Partner(*shop), amount: *points as i64 });
                 self.entry(EntryKind::ShopDebit, key.clone(), account, *points, postings).map(Some)
             }
@@ -456,17 +445,9 @@ impl Context<'_> {
                     // Reserved points are moved first, never spent (R20, R21).
                     return Err(SwitchError::UnknownDestination);
                 }
-                check_destination(self.catalog, account, self.today)?;
-                if account.kind == AccountKind::Event
-                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
-                {
-                    return Err(SwitchError::EventEnded);
-                }
+                self.check_spendable(account)?;
                 // Never more than the balance (F36: 合算ポイント数 ≤ 残高), earliest expiry first.
-                let mut postings = self
-                    .state
-                    .plan_debit(account, *points, self.today)
-                    .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+                let mut postings = self.debit(account, *points)?;
                 postings.push(Posting::House { account: HouseAccount::Street(*street), amount: *points as i64 });
                 let mut plan = self.entry(EntryKind::Merge, key.clone(), account, *points, postings)?;
                 plan.entry.venue = venue.clone();
@@ -502,6 +483,26 @@ impl Context<'_> {
     }
 
     /// A new ticket: the points leave the citizen's account for the ticket's escrow.
+    /// An account points may be spent from away from a shop terminal's check (a shop's API
+    /// call, a merge, a ticket from the my page): one the catalogue knows, its event in service.
+    fn check_spendable(&self, account: &AccountRef) -> Result<(), SwitchError> {
+        check_destination(self.catalog, account, self.today)?;
+        if account.kind == AccountKind::Event
+            && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
+        {
+            return Err(SwitchError::EventEnded);
+        }
+        Ok(())
+    }
+
+    /// The postings taking `points` from `account`, earliest expiry first, never more than the
+    /// balance.
+    fn debit(&self, account: &AccountRef, points: u64) -> Result<Vec<Posting>, SwitchError> {
+        self.state
+            .plan_debit(account, points, self.today)
+            .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })
+    }
+
     fn plan_ticket(&self, ticket: &NewTicket, venue: Option<&Venue>) -> Result<Plan, SwitchError> {
         check_amount(ticket.points)?;
         let account = &ticket.account;
@@ -517,18 +518,10 @@ impl Context<'_> {
                 }
             }
             None => {
-                check_destination(self.catalog, account, self.today)?;
-                if account.kind == AccountKind::Event
-                    && self.catalog.events.get(&account.code).is_some_and(|e| !e.in_service(self.today))
-                {
-                    return Err(SwitchError::EventEnded);
-                }
+                self.check_spendable(account)?;
             }
         }
-        let mut postings = self
-            .state
-            .plan_debit(account, ticket.points, self.today)
-            .map_err(|i| SwitchError::InsufficientPoints { usable: i.usable })?;
+        let mut postings = self.debit(account, ticket.points)?;
         postings
             .push(Posting::House { account: HouseAccount::TicketEscrow(ticket.number), amount: ticket.points as i64 });
         let mut plan =
