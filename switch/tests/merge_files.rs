@@ -340,6 +340,19 @@ fn a_shop_terminal_merges_a_citizens_points_and_gets_the_merge_file() {
     let conf = tempfile::tempdir().unwrap();
     let streets = streets_env(conf.path());
     let s = Server::start_with(5, &[("SWITCH_MERGE__STREETS_FILE", &streets)], register_demo_setup);
+    a_shop_terminal_merges(s);
+}
+
+#[test]
+fn a_shop_terminal_merges_on_postgres() {
+    let conf = tempfile::tempdir().unwrap();
+    let streets = streets_env(conf.path());
+    let s = Server::start_postgres(5, &TEST_TERMINALS, &[("SWITCH_MERGE__STREETS_FILE", &streets)]);
+    register_demo_setup_postgres(&s);
+    a_shop_terminal_merges(s);
+}
+
+fn a_shop_terminal_merges(s: Server) {
     let mut till = s.login(MUSEUM);
     let before = balance(&mut till, 0);
     let shop = terminal_token(&s, SHOP);
@@ -400,6 +413,85 @@ fn a_shop_terminal_merges_a_citizens_points_and_gets_the_merge_file() {
     let auth = format!("Bearer {museum}");
     let answer = http_answer(s.http, "GET", &path, &[("Authorization", &auth)], b"").unwrap();
     assert_eq!(answer.status, 403);
+
+    let (ok, out) = s.check();
+    assert!(ok, "switch check: {out}");
+}
+
+/// The service ID street 3 knows demo citizen 0 by (registered at the library, issuer 000001).
+const STREET_POINT_ID: &str = "180000000011";
+
+/// F37: a street whose own point system keys its members by their point IDs, registered as the
+/// citizens' service IDs of the street's ID-issuing business (here 000001, 川崎市立図書館's):
+/// its merge files name citizens by those IDs, its shop terminal (岡本太郎美術館 for the test)
+/// merges by the street's point card or by the My Number card, and the merge file it gets names
+/// the citizen by the street's point ID. A citizen without one is refused before any point moves.
+#[test]
+fn a_street_keyed_by_its_own_point_ids_merges_by_them() {
+    let conf = tempfile::tempdir().unwrap();
+    let path = conf.path().join("streets.toml");
+    let text = format!(
+        "[[street]]\nid = 3\nname = \"ブレーメン通り商店会\"\nmunicipality = \"141305\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n\
+         id_issuer = \"000001\"\nterminals = [{OKAMOTO}]\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let s = Server::start_journal_with(
+        5,
+        &TEST_TERMINALS,
+        &[("SWITCH_MERGE__STREETS_FILE", path.to_str().unwrap())],
+        register_demo_setup,
+    );
+    let mut library = s.login(LIBRARY);
+    let register = Request::ServiceIdRegister(protocol::ServiceIdRegister {
+        cert_serial: actors::demo::citizen(0).cert_serial,
+        customer_id: STREET_POINT_ID.into(),
+        signing_cert_serial: None,
+    });
+    assert!(matches!(library.call_v2(&register), Response::ServiceIdRegisterOk(_)), "registered");
+    let mic = staff(&s, MIC.0, MIC.1);
+    let mut till = s.login(MUSEUM);
+    let before: Vec<u64> = (0..2).map(|c| balance(&mut till, c)).collect();
+
+    // The street's file names its members by their point IDs; a MyKey ID is no point ID here.
+    let lines = [line(STREET_POINT_ID, 120, 1), line("180000000099", 10, 2), line(&mykey(1), 10, 3)];
+    let (status, report) = post(&s, &mic, 3, &file::make(Version::V1, &keys(), &lines));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((counts(&report), report["points_applied"].as_u64()), ((1, 0, 2), Some(120)), "{report}");
+    let refused: Vec<(u64, &str)> = report["refused_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused, vec![(2, "merge-line-unknown-holder"), (3, "merge-line-unknown-holder")]);
+    assert_eq!((balance(&mut till, 0), balance(&mut till, 1)), (before[0] - 120, before[1]));
+
+    // At the street's shop: the street's point card, then the My Number card; field 1 is the
+    // street's point ID either way.
+    let shop = terminal_token(&s, OKAMOTO);
+    let by_point_card = serde_json::json!({"street_point_id": STREET_POINT_ID, "points": 30});
+    let (status, merged) = terminal_merge(&s, &shop, "p-1", by_point_card);
+    assert_eq!((status, merged["holder"].as_str(), merged["street"].as_u64()), (201, Some(STREET_POINT_ID), Some(3)));
+    let by_card = serde_json::json!({"cert_serial": actors::demo::citizen(0).cert_serial, "points": 40});
+    let (status, merged) = terminal_merge(&s, &shop, "p-2", by_card);
+    assert_eq!((status, merged["holder"].as_str()), (201, Some(STREET_POINT_ID)), "{merged}");
+    let auth = format!("Bearer {shop}");
+    let answer =
+        http_answer(s.http, "GET", merged["file"].as_str().unwrap(), &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let read = file::read(&keys(), &answer.body).unwrap();
+    let merges = read.merges().expect("a clean file");
+    assert_eq!((merges[0].holder.as_str(), merges[0].points), (STREET_POINT_ID, 40));
+    assert_eq!(balance(&mut till, 0), before[0] - 190);
+
+    // Citizen 1 has no point ID of this street, and an unknown point card is nobody's.
+    let no_id = serde_json::json!({"cert_serial": actors::demo::citizen(1).cert_serial, "points": 5});
+    let (status, problem) = terminal_merge(&s, &shop, "p-3", no_id);
+    assert_eq!((status, problem["code"].as_str()), (409, Some("merge-no-street-id")), "{problem}");
+    let unknown = serde_json::json!({"street_point_id": "180000000099", "points": 5});
+    let (status, problem) = terminal_merge(&s, &shop, "p-4", unknown);
+    assert_eq!((status, problem["code"].as_str()), (404, Some("unknown-customer")), "{problem}");
+    assert_eq!((balance(&mut till, 0), balance(&mut till, 1)), (before[0] - 190, before[1]), "nothing taken");
 
     let (ok, out) = s.check();
     assert!(ok, "switch check: {out}");
