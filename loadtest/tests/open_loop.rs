@@ -2,12 +2,14 @@
 //! sending when answers are slow, counts latency from the due time, counts the sends it skips
 //! at the in-flight bound, and still proves the books. Then the HTML report of such a run.
 //!
-//! Bounds on timing are loose on purpose: a loaded 2-core machine can only make sends late,
-//! so the tests assert what lateness cannot break (counts) and give wide margins elsewhere.
+//! No bound on timing: a loaded 2-core machine can only make sends late, so the tests assert
+//! what lateness cannot break (counts, and that nothing is sent before it is due).
 
 mod common;
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::{FakeOptions, FakeServer};
 use loadtest::client::ClientConfig;
@@ -30,7 +32,10 @@ fn open_config(server: &FakeServer, rate_per_s: f64, duration: Duration) -> Rede
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_at_the_requested_rate() {
     let server = FakeServer::start(FakeOptions::default()).await;
+    // Each terminal's whole share (50) fits under its in-flight bound (64), so no pause of the
+    // machine, however long, can make a send be skipped.
     let config = open_config(&server, 200.0, Duration::from_secs(1));
+    let before = Instant::now();
     let outcome = run_redeem(&config).await.expect("run");
 
     assert_eq!(outcome.scheduled, Some(200));
@@ -39,16 +44,19 @@ async fn sends_at_the_requested_rate() {
     assert_eq!(outcome.verification, Verification::Passed);
     assert_eq!(outcome.per_second.iter().map(|s| s.ok).sum::<u64>(), 200);
     // The sending window is at least the duration, so the achieved rate can only fall short.
-    assert!(outcome.achieved_rate_per_s() > 100.0 && outcome.achieved_rate_per_s() <= 200.0 + 1e-6);
+    assert!(outcome.achieved_rate_per_s() <= 200.0 + 1e-6, "{}", outcome.achieved_rate_per_s());
 
-    // Spread over the second, not sent in a burst: due times run from 0 to 0.995 s.
-    let arrivals = server.redeem_arrivals();
+    // Spread over the second, not sent in a burst: redemption i is due i / 200 s after the
+    // schedule started (which was after `before`) and a send is never early, so the k-th
+    // arrival comes at least k × 5 ms after `before`. A loaded machine only makes sends later,
+    // so this holds under any load; how late they were is the report's business, not a test's.
+    let mut arrivals = server.redeem_arrivals();
+    arrivals.sort();
     assert_eq!(arrivals.len(), 200);
-    let first = arrivals[0];
-    let span = arrivals[arrivals.len() - 1] - first;
-    assert!(span >= Duration::from_millis(700) && span <= Duration::from_secs(3), "{span:?}");
-    let first_half = arrivals.iter().filter(|t| **t - first < Duration::from_millis(500)).count();
-    assert!((50..=180).contains(&first_half), "{first_half} of 200 in the first half second");
+    for (k, arrived) in arrivals.iter().enumerate() {
+        let earliest = before + Duration::from_micros(k as u64 * 5_000);
+        assert!(*arrived >= earliest, "arrival {k} came {:?} before it was due", earliest - *arrived);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

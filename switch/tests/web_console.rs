@@ -3,7 +3,9 @@
 //! field named and then changed (the JSON API reads the change), another municipality's screen
 //! refused with 403, 画面5-1 → 画面5-2 → the manual's completion message, the terminal list and
 //! its file, 参考86 of the month as the JSON API sums it; and as MIC, the municipalities, a wrong 様式I named by line and column, then 様式I
-//! uploaded and 様式II downloaded with the new terminals' passwords.
+//! uploaded and 様式II downloaded with the new terminals' passwords. One terminal of the list
+//! stopped and resumed (削除要否), given a new password (the confirmation box named when it is
+//! not ticked) and released from its device, each checked by the terminal's own login.
 //!
 //! Screenshots of every step are written to `target/tmp/web/console-*.png`. Needs Debian's
 //! `chromium` and `fonts-noto-cjk`, as `web_mypage.rs` does.
@@ -234,6 +236,79 @@ fn the_municipal_console_in_a_browser() {
     assert_eq!(page.eval("document.querySelectorAll('#terminals tr[data-terminal]').length"), json!(2));
     shot(&mut page, "15-issued-terminals");
     eprintln!("console screenshots in {}", artifact_dir().display());
+}
+
+/// A terminal's login over the protocol, from its registered (demo) device.
+fn terminal_login(s: &Server, terminal: u32, password: &str) -> protocol::Response {
+    s.conn().call(&protocol::Request::Login(protocol::Login {
+        terminal_id: tid(terminal),
+        password: password.to_owned(),
+        fingerprint: actors::demo::fingerprint(tid(terminal)),
+    }))
+}
+
+#[test]
+fn a_terminal_stopped_resumed_released_and_given_a_new_password_in_a_browser() {
+    let s = Server::start_with(1, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let browser = chromium::Browser::launch(&chromium::executable(), DESK);
+    let mut page = browser.open(&format!("{base}/console/login"));
+    login(&mut page, "kawasaki-admin", "kawasaki-demo-password");
+    let old_password = actors::demo::terminal(tid(OKAMOTO)).unwrap().password;
+    assert!(matches!(terminal_login(&s, OKAMOTO, &old_password), protocol::Response::LoginOk(_)));
+
+    // From the list to the terminal.
+    page.navigate(&format!("{base}/console/m/141305/terminals"));
+    page.click_and_wait("#terminals tr[data-terminal='00052560'] a");
+    assert_eq!(page.url(), format!("{base}/console/m/141305/terminals/00052560"));
+    assert_eq!(page.eval("document.querySelector('#terminal').dataset.retired"), json!("false"));
+    shot(&mut page, "20-terminal");
+
+    // 利用停止: its logins are refused; 再開: it logs in again.
+    page.click_and_wait("#retire");
+    assert_eq!(page.eval("document.querySelector('#done')?.dataset.done"), json!("retired"));
+    assert_eq!(page.text("#retired").as_deref(), Some("要（利用停止中）"));
+    shot(&mut page, "21-terminal-retired");
+    assert_eq!(code(&terminal_login(&s, OKAMOTO, &old_password)), protocol::ErrorCode::TerminalRetired);
+    assert_eq!(page.eval("document.querySelector('#new-password') === null"), json!(true), "no new password for it");
+    page.click_and_wait("#reinstate");
+    assert_eq!(page.eval("document.querySelector('#done')?.dataset.done"), json!("reinstated"));
+    assert!(matches!(terminal_login(&s, OKAMOTO, &old_password), protocol::Response::LoginOk(_)));
+
+    // A new password without the box ticked: the box is named, nothing changes.
+    page.click_and_wait("#new-password");
+    assert_eq!(page.banner_code().as_deref(), Some("validation"));
+    assert_eq!(page.invalid_fields(), ["confirm"]);
+    shot(&mut page, "22-terminal-password-unconfirmed");
+    assert!(matches!(terminal_login(&s, OKAMOTO, &old_password), protocol::Response::LoginOk(_)));
+    page.eval("document.querySelector('#confirm').checked = true");
+    page.click_and_wait("#new-password");
+    let new_password = page.text("#new-password-value").expect("the new password, shown once");
+    assert_eq!(new_password.len(), old_password.len(), "like 様式II's");
+    shot(&mut page, "23-terminal-new-password");
+    assert_eq!(code(&terminal_login(&s, OKAMOTO, &old_password)), protocol::ErrorCode::BadCredentials);
+    assert!(matches!(terminal_login(&s, OKAMOTO, &new_password), protocol::Response::LoginOk(_)));
+    page.navigate(&format!("{base}/console/m/141305/terminals/00052560"));
+    assert_eq!(page.text("#new-password-value"), None, "shown only on the answer");
+
+    // 端末登録の解除: the old device is no longer the terminal's; the JSON API agrees.
+    page.click_and_wait("#device-reset");
+    assert_eq!(page.eval("document.querySelector('#done')?.dataset.done"), json!("device-reset"));
+    assert_eq!(page.eval("document.querySelector('#terminal').dataset.registered"), json!("false"));
+    assert_eq!(page.eval("document.querySelector('#device-reset') === null"), json!(true));
+    assert_eq!(code(&terminal_login(&s, OKAMOTO, &new_password)), protocol::ErrorCode::TerminalNotRegistered);
+    let bearer = format!("Bearer {}", staff(&s, "kawasaki-admin", "kawasaki-demo-password"));
+    let (_, list) =
+        http_json(s.http, "GET", "/api/v1/municipalities/141305/terminals", &[("Authorization", &bearer)], None);
+    let okamoto = list.as_array().unwrap().iter().find(|t| t["terminal_id"] == "00052560").unwrap();
+    assert!(okamoto["registered_at_ms"].is_null(), "{okamoto}");
+    shot(&mut page, "24-terminal-device-reset");
+
+    // Another municipality's terminal screen is refused; an unknown terminal is not found.
+    page.navigate(&format!("{base}/console/m/131016/terminals/00052560"));
+    assert_eq!(page.banner_code().as_deref(), Some("forbidden"));
+    page.navigate(&format!("{base}/console/m/141305/terminals/00099999"));
+    assert_eq!(page.banner_code().as_deref(), Some("not-found"));
 }
 
 fn cookie(answer: &HttpAnswer, name: &str) -> String {

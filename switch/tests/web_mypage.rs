@@ -51,6 +51,9 @@ fn my_page_login_and_balances_in_a_browser() {
     page.navigate(&format!("{base}/mypage"));
     assert!(page.url().starts_with(&format!("{base}/mypage/login?next=")), "{}", page.url());
     assert_eq!(page.text("h1").as_deref(), Some("利用者ログイン"));
+    // No browser reaches the card's chip: card login is the app's, and the page says so.
+    let note = page.eval("document.body.textContent.includes('マイナンバーカードでのログインとマイキーIDの変更は、利用者マイページアプリ')");
+    assert_eq!(note, serde_json::json!(true));
     assert!(fits_the_screen(&mut page));
     shot(&mut page, "mypage-01-login");
 

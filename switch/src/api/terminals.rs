@@ -313,15 +313,38 @@ pub async fn reset_terminal_password(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (code, terminal_id) = path.into_inner();
-    let (role, code) = state.staff_for(&req, &code)?;
-    let terminal_id = parse_terminal(&terminal_id)?;
+    let role = state.staff(&req)?;
+    let row = terminal_of(&state, &role, &code, &terminal_id).await?;
+    let password = replace_terminal_password(&state, &row).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(NewTerminalPassword { terminal_id: row.terminal_id.to_string(), password }))
+}
+
+/// The terminal `terminal_id` of the municipality `code`, for who may act for that municipality
+/// (the API's and the console's per-terminal actions). Staff of another municipality are
+/// refused as everywhere else; MIC, who may act for both, simply does not find the terminal
+/// under a municipality it does not belong to.
+pub async fn terminal_of(
+    state: &ApiState,
+    role: &actors::registry::StaffRole,
+    code: &str,
+    terminal_id: &str,
+) -> Result<TerminalAdminRow, Problem> {
+    let code = super::acting_for(role, code)?;
+    let terminal_id = parse_terminal(terminal_id)?;
     let row = state.registry.terminal_admin_row(terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
-    // Staff of another municipality are refused as everywhere else; MIC, who may act for both,
-    // simply does not find the terminal under this municipality.
-    may_act_for(&role, &row.municipality)?;
+    may_act_for(role, &row.municipality)?;
     if row.municipality != code {
         return Err(Problem::not_found("terminal"));
     }
+    Ok(row)
+}
+
+/// Gives the terminal a new password and answers it in clear (the only time it exists so): the
+/// old one stops working at once, failed logins and the lock are cleared, the registered
+/// device stays. A retired terminal is refused (it cannot log in anyway).
+pub async fn replace_terminal_password(state: &ApiState, row: &TerminalAdminRow) -> Result<String, Problem> {
     if row.retired {
         return Err(
             Problem::of(ProblemCode::TerminalRetired).detail("a retired terminal cannot log in; reinstate it first")
@@ -330,13 +353,27 @@ pub async fn reset_terminal_password(
     let password = new_password(&mut rand::rng());
     let clear = password.clone();
     let hash = blocking(move || hash_password(&clear)).await?;
-    if !state.registry.set_terminal_password(terminal_id, hash).await? {
+    if !state.registry.set_terminal_password(row.terminal_id, hash).await? {
         return Err(Problem::not_found("terminal"));
     }
-    tracing::info!(terminal = %terminal_id, "terminal password replaced");
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(NewTerminalPassword { terminal_id: terminal_id.to_string(), password }))
+    tracing::info!(terminal = %row.terminal_id, "terminal password replaced");
+    Ok(password)
+}
+
+/// Retires the terminal (削除要否: its logins are refused from now on) or reinstates it; the
+/// terminal as it is afterwards.
+pub async fn set_retired(state: &ApiState, row: &TerminalAdminRow, retired: bool) -> Result<TerminalAdminRow, Problem> {
+    state.registry.set_terminal_retired(row.terminal_id, retired).await?;
+    tracing::info!(terminal = %row.terminal_id, retired, "terminal retirement changed");
+    state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))
+}
+
+/// Forgets the device registered for the terminal, so that it can be registered on a new one
+/// (F10 DEFAULT); the terminal as it is afterwards.
+pub async fn reset_device(state: &ApiState, row: &TerminalAdminRow) -> Result<TerminalAdminRow, Problem> {
+    state.registry.reset_terminal_device(row.terminal_id).await?;
+    tracing::info!(terminal = %row.terminal_id, "terminal device reset");
+    state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))
 }
 
 pub(super) fn parse_terminal(text: &str) -> Result<TerminalId, Problem> {
@@ -415,9 +452,7 @@ async fn patch_terminal(
     body: web::Json<TerminalChange>,
 ) -> Result<HttpResponse, Problem> {
     let row = own_terminal(&state, &req, &terminal_id).await?;
-    state.registry.set_terminal_retired(row.terminal_id, body.retired).await?;
-    let row =
-        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    let row = set_retired(&state, &row, body.retired).await?;
     Ok(HttpResponse::Ok().json(TerminalView::from(row)))
 }
 
@@ -439,8 +474,6 @@ async fn reset_terminal_device(
     terminal_id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let row = own_terminal(&state, &req, &terminal_id).await?;
-    state.registry.reset_terminal_device(row.terminal_id).await?;
-    let row =
-        state.registry.terminal_admin_row(row.terminal_id).await?.ok_or_else(|| Problem::not_found("terminal"))?;
+    let row = reset_device(&state, &row).await?;
     Ok(HttpResponse::Ok().json(TerminalView::from(row)))
 }

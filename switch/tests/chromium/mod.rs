@@ -154,22 +154,47 @@ impl Page {
 
     /// Evaluates a JavaScript expression in the page; its value must be JSON-serialisable.
     pub fn eval(&mut self, expression: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("evaluating in the page failed: {e}");
+        match self.try_eval(expression) {
+            Ok(value) => value,
+            Err(Evaluation::Navigating(e)) => panic!("evaluating in the page failed: it was navigating ({e})"),
+            Err(Evaluation::Failed(e)) => panic!("evaluating in the page failed: {e}"),
         }
-        r["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression`, telling a page that was between documents (a form's submission or
+    /// a redirect replacing it while the expression ran) from an expression that failed.
+    fn try_eval(&mut self, expression: &str) -> Result<Value, Evaluation> {
+        let params = json!({ "expression": expression, "returnByValue": true });
+        let r = self.cdp.try_call(Some(&self.session), "Runtime.evaluate", params).map_err(|e| {
+            if is_navigation_error(&e) {
+                Evaluation::Navigating(e)
+            } else {
+                Evaluation::Failed(e)
+            }
+        })?;
+        if let Some(e) = r.get("exceptionDetails") {
+            return Err(if is_navigation_error(e) {
+                Evaluation::Navigating(e.clone())
+            } else {
+                Evaluation::Failed(e.clone())
+            });
+        }
+        Ok(r["result"]["value"].clone())
     }
 
     /// Evaluates `expression` every 250 ms until `done` accepts its value; panics with the last
-    /// value after `timeout`.
+    /// value after `timeout`. While the page is between documents (the old one closing, the
+    /// new one not yet there) DevTools refuses to evaluate ("Inspected target navigated or
+    /// closed"): that is the page not being there yet, so the wait goes on.
     pub fn wait_for(&mut self, timeout: Duration, expression: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let value = self.eval(expression);
-            if done(&value) {
-                return value;
-            }
+            let value = match self.try_eval(expression) {
+                Ok(value) if done(&value) => return value,
+                Ok(value) => value,
+                Err(Evaluation::Navigating(e)) => json!({ "navigating": e }),
+                Err(Evaluation::Failed(e)) => panic!("evaluating in the page failed: {e}"),
+            };
             assert!(
                 Instant::now() < deadline,
                 "the page did not reach the expected state in {timeout:?}; last:\n{value:#}"
@@ -231,6 +256,23 @@ impl Page {
     }
 }
 
+/// Why an evaluation gave no value.
+enum Evaluation {
+    /// The page was replaced while the expression ran (or before it could).
+    Navigating(Value),
+    /// The expression threw, or DevTools refused it for another reason.
+    Failed(Value),
+}
+
+/// DevTools' answers when the document an evaluation was meant for went away: the target
+/// navigated, or the JavaScript context was destroyed or not yet created.
+fn is_navigation_error(error: &Value) -> bool {
+    let text = error.to_string();
+    ["Inspected target navigated or closed", "Execution context was destroyed", "Cannot find context with specified id"]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
 /// A DevTools protocol connection (one WebSocket to the browser; tabs as flat sessions).
 struct Cdp {
     reader: BufReader<TcpStream>,
@@ -263,8 +305,13 @@ impl Cdp {
         Cdp { reader, writer, next_id: 1 }
     }
 
-    /// Sends a command and waits for its answer, skipping events.
+    /// Sends a command and waits for its answer, skipping events; panics on an error answer.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.try_call(session, method, params).unwrap_or_else(|e| panic!("{method} failed: {e}"))
+    }
+
+    /// Sends a command and waits for its answer (the result, or DevTools' error object).
+    fn try_call(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.next_id;
         self.next_id += 1;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -276,9 +323,9 @@ impl Cdp {
             let answer: Value = serde_json::from_slice(&self.receive()).unwrap();
             if answer["id"].as_u64() == Some(id) {
                 if let Some(e) = answer.get("error") {
-                    panic!("{method} failed: {e}");
+                    return Err(e.clone());
                 }
-                return answer["result"].clone();
+                return Ok(answer["result"].clone());
             }
         }
     }
@@ -356,6 +403,17 @@ fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
+}
+
+#[test]
+fn a_page_between_documents_is_told_from_a_failed_expression() {
+    // DevTools' answers to Runtime.evaluate while a form's submission replaces the page.
+    assert!(is_navigation_error(&json!({"code": -32000, "message": "Inspected target navigated or closed"})));
+    assert!(is_navigation_error(&json!({"code": -32000, "message": "Execution context was destroyed."})));
+    assert!(is_navigation_error(&json!({"code": -32000, "message": "Cannot find context with specified id"})));
+    // An expression that threw is a failure of the test, never waited out.
+    let thrown = json!({"exceptionId": 1, "text": "Uncaught", "exception": {"description": "TypeError: x is null"}});
+    assert!(!is_navigation_error(&thrown));
 }
 
 #[test]

@@ -55,8 +55,9 @@ pub(super) async fn load(c: &ClientWrapper, options: &SeedOptions) -> Result<See
         ),
         c.execute(
             "INSERT INTO terminals (terminal_id, kind, municipality, location_id, terminal_name, id_issuer,
-                                    password_hash, fingerprint)
-             SELECT id, kind, $1, location_id, name, issuer, hash, fingerprint
+                                    password_hash, fingerprint, registered_at_ms)
+             SELECT id, kind, $1, location_id, name, issuer, hash, fingerprint,
+                    (extract(epoch FROM now()) * 1000)::bigint
              FROM unnest($2::int[], $3::smallint[], $4::int[], $5::text[], $6::text[], $7::text[], $8::bytea[])
                   AS t(id, kind, location_id, name, issuer, hash, fingerprint)",
             &terminals,

@@ -45,9 +45,12 @@ pub fn load_with(conn: &mut Connection, options: &SeedOptions, ledger: LedgerRow
     }
     {
         let mut insert = tx.prepare(
-            "INSERT INTO terminals (terminal_id, kind, municipality, location_id, terminal_name, id_issuer, password_hash, fingerprint)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO terminals (terminal_id, kind, municipality, location_id, terminal_name, id_issuer, password_hash, fingerprint,
+                                    registered_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
+        // The demo's terminals come registered on their demo devices, as of the seeding.
+        let registered_at_ms = actors::clock::Clock::System.now_ms() as i64;
         for t in &catalog.terminals {
             insert.execute(params![
                 t.terminal_id,
@@ -58,6 +61,7 @@ pub fn load_with(conn: &mut Connection, options: &SeedOptions, ledger: LedgerRow
                 t.id_issuer,
                 t.password_hash,
                 t.fingerprint,
+                registered_at_ms,
             ])?;
         }
     }

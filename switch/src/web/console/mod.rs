@@ -16,6 +16,8 @@
 //! - [`grant_runs`]: a programme's runs over its whole roster and their progress.
 //! - [`terminals`]: the terminal list (連絡先情報確認) with its files, and MIC's terminal
 //!   issuance (様式I upload → 様式II download).
+//! - [`terminal`]: one terminal and what staff do with it: stop and resume it (削除要否),
+//!   release its registered device, a new terminal password shown once.
 //! - [`fields`]: a posted form's fields (repeated names kept), and dates from date inputs.
 //! - [`multipart`]: the upload forms' bodies (`multipart/form-data`: 様式I, a roster), bounded.
 
@@ -28,6 +30,7 @@ pub mod menu;
 pub mod multipart;
 pub mod point;
 pub mod reports;
+pub mod terminal;
 pub mod terminals;
 
 use std::borrow::Cow;
@@ -59,6 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(terminals::file)
         .service(terminals::issuance_form)
         .service(terminals::issue)
+        // After `/terminals/file`: `/terminals/{terminal_id}` would take it.
+        .service(terminal::show)
+        .service(terminal::retirement)
+        .service(terminal::device_reset)
+        .service(terminal::new_password)
         .service(reports::show)
         .service(reports::file)
         // `/grants/new` before `/grants/{programme}`: the first registered match wins.

@@ -64,14 +64,14 @@ pub async fn list(state: web::Data<ApiState>, req: HttpRequest, code: web::Path<
                 a.button.secondary href=(format!("{}?format={value}", municipality_path(&code, "/terminals/file"))) { (label) } " "
             }
         }
-        p.muted { (terminals.len()) " 台" }
+        p.muted { (terminals.len()) " 台。端末IDを押すと、利用停止・再開（削除要否）、端末登録の解除、端末パスワードの再発行ができます。" }
         div.scroll {
             table #terminals {
                 thead { tr { th { "端末ID" } th { "種別" } th { "設置場所" } th { "端末名" } th { "ID付与事業者" } th { "端末管理者" } th { "登録" } th { "削除要否" } } }
                 tbody {
                     @for t in &terminals {
                         tr data-terminal=(t.terminal_id.to_string()) {
-                            td { (t.terminal_id.to_string()) }
+                            td { a href=(super::terminal::terminal_path(&code, &t.terminal_id.to_string())) { (t.terminal_id.to_string()) } }
                             td { (t.kind.label()) }
                             td { (t.location_name) }
                             td { (t.terminal_name) }

@@ -62,7 +62,9 @@ pub const LOGIN: Screen = Screen {
     id_missing: "マイキーIDを入力してください",
     id_maxlength: Some(8),
     id_hint: Some("半角英大文字・数字8文字"),
-    note: None,
+    // The card's chip signs only through the app or a card reader's software, never a browser
+    // (README, "Card login and the MyKey ID change on the web").
+    note: Some("マイナンバーカードでのログインとマイキーIDの変更は、利用者マイページアプリ（カードの読み取りに対応したスマートフォン）から行ってください。"),
 };
 
 /// The left-hand menu of 画面19, in the manual's order (only screens that exist are listed).
