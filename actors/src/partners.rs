@@ -215,6 +215,8 @@ pub fn partner_of_posting(house_key: &str) -> Option<u32> {
 /// A receipt of points from a partner in the reserved account (画面51, R26).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservedReceipt {
+    /// The credit's entry: where the next page of older receipts starts (`before`).
+    pub entry_id: u64,
     pub txn_no: String,
     pub created_at_ms: u64,
     pub points: u64,
@@ -318,8 +320,11 @@ pub trait PartnerBook: Send + Sync + 'static {
     fn settlement_mark(&self, account: AccountRef) -> StoreFuture<SettlementMark>;
     fn set_settlement_mark(&self, account: AccountRef, mark: SettlementMark) -> StoreFuture<()>;
 
-    /// The wallet's latest `limit` receipts into the reserved account, newest first.
-    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>>;
+    /// The wallet's receipts into the reserved account, newest first: the latest `limit`, or
+    /// with `before` (the entry id of the last receipt of the page before) the `limit` before
+    /// that one. Keyset paging: a page is one range of an index, however long the history.
+    fn reserved_receipts(&self, wallet: WalletId, before: Option<u64>, limit: u32)
+        -> StoreFuture<Vec<ReservedReceipt>>;
 
     /// Up to `limit` wallets after `after` holding reserved lots whose deadline is before
     /// `today`, by wallet id, with their default municipality (None: not set).

@@ -300,6 +300,94 @@ fn coupons_and_reserved_points_in_a_browser() {
     shot(&mut page, "mypage-09-reserved-moved");
 }
 
+/// The reserved history (画面51) a page at a time: 25 receipts from coupons, the latest 20 on
+/// the screen, 「さらに前の20件」 to the other 5 and no further, back to the latest; every page as
+/// the JSON API pages it, newest first, nothing shown twice or left out.
+#[test]
+fn the_reserved_history_pages_back_in_a_browser() {
+    const RECEIPTS: usize = 25;
+    let s = Server::start_with(CITIZENS, &[], register_demo_setup);
+    let base = format!("http://{}", s.http);
+    let mykey = actors::demo::citizen(4).mykey_id.as_str().to_owned();
+    let next_year = actors::clock::Clock::System.business_date() / 10_000 + 1;
+    let partner = format!("Bearer {}", actors::demo::DEMO_PARTNER_KEY);
+    let order = json!({"value": 10, "expires_on": next_year * 10_000 + 1231, "count": RECEIPTS});
+    let (status, issued) = http_json(
+        s.http,
+        "POST",
+        "/api/v1/partner/coupons",
+        &[("Authorization", &partner), ("Idempotency-Key", "web-history-1"), ("Accept", "application/json")],
+        Some(order),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let token = citizen_token(&s, &mykey);
+    let bearer = format!("Bearer {token}");
+    for coupon in issued["coupons"].as_array().unwrap() {
+        let (status, body) = http_json(
+            s.http,
+            "POST",
+            "/api/v1/mypage/coupons/redeem",
+            &[("Authorization", &bearer)],
+            Some(json!({"code": coupon["code"]})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    // The API's pages, followed to the end.
+    let mut api_pages: Vec<Vec<String>> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let path =
+            before.map_or("/api/v1/mypage/reserved".to_owned(), |b| format!("/api/v1/mypage/reserved?before={b}"));
+        let (status, view) = http_json(s.http, "GET", &path, &[("Authorization", &bearer)], None);
+        assert_eq!(status, 200, "{view}");
+        api_pages.push(
+            view["receipts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["transaction_id"].as_str().unwrap().to_owned())
+                .collect(),
+        );
+        match view["older_before"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let all: Vec<String> = api_pages.concat();
+    assert!(all.len() >= RECEIPTS, "{} receipts", all.len());
+    assert_eq!(api_pages[0].len(), 20, "a page of 20");
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), all.len(), "no receipt on two pages");
+    sorted.reverse();
+    assert_eq!(all, sorted, "newest first across the pages (取引済番号 grow with time)");
+
+    let browser = chromium::Browser::launch(&chromium::executable(), PHONE);
+    let mut page = browser.open(&format!("{base}/mypage/login"));
+    page.fill("#mykey_id", &mykey);
+    page.fill("#password", actors::demo::MYPAGE_PASSWORD);
+    page.click_and_wait("#login");
+    page.navigate(&format!("{base}/mypage/reserved"));
+    let shown = |page: &mut chromium::Page| -> Vec<String> {
+        let v = page
+            .eval("[...document.querySelectorAll('#receipts tr[data-transaction]')].map(r => r.dataset.transaction)");
+        v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    };
+    let mut screens = vec![shown(&mut page)];
+    assert_eq!(page.eval("document.querySelector('#newest') === null"), json!(true), "already the latest");
+    assert!(fits_the_screen(&mut page));
+    shot(&mut page, "mypage-10-reserved-history");
+    while page.eval("document.querySelector('#older') !== null") == json!(true) {
+        page.click_and_wait("#older");
+        screens.push(shown(&mut page));
+    }
+    shot(&mut page, "mypage-11-reserved-history-oldest");
+    assert_eq!(screens, api_pages, "the screen's pages are the API's");
+    page.click_and_wait("#newest");
+    assert_eq!(shown(&mut page), api_pages[0]);
+}
+
 /// 画面57's service IDs as the API lists them; 画面58→59→60: every wrong field named (e-mail,
 /// password, its confirmation), then the change saved (the API reads it, the session opened
 /// before it is over, the new password logs in); 画面62: the confirmation named when not ticked,

@@ -222,7 +222,7 @@ pub mod cases {
     }
 
     /// Receipts into the reserved account, newest first, with their deadline and partner; other
-    /// credits and other wallets' receipts are not among them.
+    /// credits and other wallets' receipts are not among them; paged back by entry (keyset).
     pub async fn reserved_receipts_list_partner_credits<E: Engine>() {
         let (_e, book, store) = seeded::<E>(2).await;
         let mut n = super::super::Numbers::of(&store).await;
@@ -249,12 +249,21 @@ pub mod cases {
         ]);
         let outcomes = super::super::commit(&store, &batch).await;
         assert!(outcomes.iter().all(|o| *o == actors::journal::CommitOutcome::Committed), "{outcomes:?}");
-        let receipts = book.reserved_receipts(WalletId(1), 10).await.unwrap();
+        let receipts = book.reserved_receipts(WalletId(1), None, 10).await.unwrap();
         let seen: Vec<(u64, u32, Option<u32>)> =
             receipts.iter().map(|r| (r.points, r.deadline, r.partner_id)).collect();
         assert_eq!(seen, vec![(30, 20261215, Some(7)), (100, 20261210, Some(7))]);
         assert_eq!(receipts[0].txn_no, batch[3].txn_no.to_string());
-        assert_eq!(book.reserved_receipts(WalletId(1), 1).await.unwrap().len(), 1);
+        // Paged back from the newest one at a time: each page is the receipts before the last
+        // one's entry, until none is left.
+        let first = book.reserved_receipts(WalletId(1), None, 1).await.unwrap();
+        assert_eq!(first, receipts[..1]);
+        let second = book.reserved_receipts(WalletId(1), Some(first[0].entry_id), 1).await.unwrap();
+        assert_eq!(second, receipts[1..2]);
+        assert!(book.reserved_receipts(WalletId(1), Some(second[0].entry_id), 1).await.unwrap().is_empty());
+        // A start past the newest is the latest page; one below every receipt is empty.
+        assert_eq!(book.reserved_receipts(WalletId(1), Some(u64::MAX), 10).await.unwrap(), receipts);
+        assert!(book.reserved_receipts(WalletId(1), Some(1), 10).await.unwrap().is_empty());
     }
 
     /// The sweep's work list: wallets with a reserved lot past its deadline, paged by wallet

@@ -10,7 +10,7 @@ use actors::journal::WalletId;
 use actors::wallet_points::{PointOp, Posted};
 use protocol::{AccountKind, AccountRef, MunicipalityCode};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{destination_of, move_points, Movement, IDEMPOTENCY_KEY_MAX_LEN};
 use crate::api::auth::hex;
@@ -90,8 +90,8 @@ pub struct ReservedLot {
     pub movable: bool,
 }
 
-/// Receipts shown on the reserved history (the latest ones).
-const RECEIPTS_SHOWN: u32 = 100;
+/// Receipts on one page of the reserved history (画面51); older ones are on the pages after it.
+pub const RECEIPTS_PER_PAGE: u32 = 20;
 
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptView {
@@ -112,25 +112,41 @@ pub struct ReservedView {
     pub movable: u64,
     /// Every reserved lot, earliest deadline first.
     pub lots: Vec<ReservedLot>,
-    /// 画面51 (R26): receipts from partner companies, newest first (the latest 100).
+    /// 画面51 (R26): receipts from partner companies, newest first, one page of
+    /// `RECEIPTS_PER_PAGE` (the latest, or those before `before`).
     pub receipts: Vec<ReceiptView>,
+    /// When older receipts remain: the `before` that asks for the next page.
+    pub older_before: Option<u64>,
     /// Where lots past their deadline go (the default municipality), if set.
     pub default_municipality: Option<String>,
 }
 
-/// The reserved account (画面51): lots and deadlines, and the receipts from partners (R26).
+#[derive(Deserialize, IntoParams)]
+pub struct ReceiptsPage {
+    /// A page's `older_before`: the receipts older than those of that page.
+    before: Option<u64>,
+}
+
+/// The reserved account (画面51): lots and deadlines, and the receipts from partners (R26),
+/// a page at a time.
 #[utoipa::path(
+    params(ReceiptsPage),
     responses((status = 200, body = ReservedView), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = []))
 )]
 #[get("/api/v1/mypage/reserved")]
-async fn reserved(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+async fn reserved(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    page: web::Query<ReceiptsPage>,
+) -> Result<HttpResponse, Problem> {
     let wallet = state.citizen(&req)?;
-    Ok(HttpResponse::Ok().json(reserved_of(&state, wallet).await?))
+    Ok(HttpResponse::Ok().json(reserved_of(&state, wallet, page.before).await?))
 }
 
-/// The wallet's reserved account as 画面51 shows it, for the API and the my page alike.
-pub async fn reserved_of(state: &ApiState, wallet: WalletId) -> Result<ReservedView, Problem> {
+/// The wallet's reserved account as 画面51 shows it, for the API and the my page alike: the
+/// receipts' page is the latest, or the one before `before`.
+pub async fn reserved_of(state: &ApiState, wallet: WalletId, before: Option<u64>) -> Result<ReservedView, Problem> {
     let loaded = state.store.load_wallet(wallet).await?.ok_or_else(Problem::unauthorized)?;
     let citizen = state.registry.citizen(wallet).await?;
     let today = state.clock.business_date();
@@ -144,10 +160,15 @@ pub async fn reserved_of(state: &ApiState, wallet: WalletId) -> Result<ReservedV
         .unwrap_or_default();
     let names: HashMap<u32, String> =
         state.partners.partners().await?.into_iter().map(|p| (p.partner_id, p.details.name)).collect();
-    let receipts = state
-        .partners
-        .reserved_receipts(wallet, RECEIPTS_SHOWN)
-        .await?
+    // One more than a page tells whether an older page exists.
+    let mut page = state.partners.reserved_receipts(wallet, before, RECEIPTS_PER_PAGE + 1).await?;
+    let older_before = if page.len() > RECEIPTS_PER_PAGE as usize {
+        page.truncate(RECEIPTS_PER_PAGE as usize);
+        page.last().map(|r| r.entry_id)
+    } else {
+        None
+    };
+    let receipts = page
         .into_iter()
         .map(|r| ReceiptView {
             transaction_id: r.txn_no,
@@ -161,6 +182,7 @@ pub async fn reserved_of(state: &ApiState, wallet: WalletId) -> Result<ReservedV
         movable: loaded.usable(&account, today),
         lots,
         receipts,
+        older_before,
         default_municipality: citizen.and_then(|c| c.default_municipality).map(|d| d.as_str().to_owned()),
     })
 }

@@ -707,13 +707,36 @@ impl Registry for JournalStore {
 }
 
 impl PartnerBook for JournalStore {
-    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>> {
+    fn reserved_receipts(
+        &self,
+        wallet: WalletId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<Vec<ReservedReceipt>> {
         self.blocking(move |s| {
-            let locations: Vec<Location> =
-                s.book().reserved_receipts(wallet).iter().rev().take(limit as usize).copied().collect();
+            let read = |at: Location| lookup::entry_at(&s.files, at).map_err(|e| StoreError::Corrupt(e.to_string()));
+            let all: Vec<Location> = s.book().reserved_receipts(wallet).to_vec();
+            // The book lists a wallet's receipts in journal order, which is entry order: the
+            // first at or after `before` is found by reading log2(n) of them, never by a scan.
+            let end = match before {
+                None => all.len(),
+                Some(before) => {
+                    let (mut low, mut high) = (0, all.len());
+                    while low < high {
+                        let middle = low + (high - low) / 2;
+                        if read(all[middle])?.entry_id < before {
+                            low = middle + 1;
+                        } else {
+                            high = middle;
+                        }
+                    }
+                    low
+                }
+            };
+            let locations: Vec<Location> = all[..end].iter().rev().take(limit as usize).copied().collect();
             let mut out = Vec::with_capacity(locations.len());
             for at in locations {
-                let p = lookup::entry_at(&s.files, at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let p = read(at)?;
                 let deadline = p.entry.postings.iter().find_map(|posting| match posting {
                     Posting::Citizen { account, lot, .. } if *account == AccountRef::reserved() => Some(*lot),
                     _ => None,
@@ -723,6 +746,7 @@ impl PartnerBook for JournalStore {
                     _ => None,
                 });
                 out.push(ReservedReceipt {
+                    entry_id: p.entry_id,
                     txn_no: p.txn_no.as_str().to_owned(),
                     created_at_ms: p.created_at_ms,
                     points: p.entry.points,

@@ -564,7 +564,13 @@ impl PartnerBook for PostgresStore {
         })
     }
 
-    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>> {
+    fn reserved_receipts(
+        &self,
+        wallet: WalletId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<Vec<ReservedReceipt>> {
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
         self.run(move |c| {
             Box::pin(async move {
                 let rows = c
@@ -572,16 +578,19 @@ impl PartnerBook for PostgresStore {
                         "SELECT j.txn_no, j.created_at_ms, j.points,
                             (SELECT p.lot FROM postings p WHERE p.entry_id = j.entry_id AND p.account = 'R' LIMIT 1),
                             (SELECT p.account FROM postings p
-                             WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1)
-                         FROM journal j WHERE j.wallet_id = $1 AND j.kind = 4 AND j.account = 'R'
+                             WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1),
+                            j.entry_id
+                         FROM journal j
+                         WHERE j.wallet_id = $1 AND j.kind = 4 AND j.account = 'R' AND j.entry_id < $3
                          ORDER BY j.entry_id DESC LIMIT $2",
-                        &[&(wallet.0 as i64), &i64::from(limit)],
+                        &[&(wallet.0 as i64), &i64::from(limit), &before],
                     )
                     .await?;
                 rows.iter()
                     .map(|r| {
                         let house: Option<String> = col(r, 4)?;
                         Ok(ReservedReceipt {
+                            entry_id: col::<i64>(r, 5)? as u64,
                             txn_no: col(r, 0)?,
                             created_at_ms: col::<i64>(r, 1)? as u64,
                             points: col::<i64>(r, 2)? as u64,

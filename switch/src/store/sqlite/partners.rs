@@ -18,8 +18,9 @@ use super::SqliteStore;
 /// and the partner account they came from (the partial index `journal_reserved_receipts`).
 const RESERVED_RECEIPTS: &str = "SELECT j.txn_no, j.created_at_ms, j.points,
         (SELECT p.lot FROM postings p WHERE p.entry_id = j.entry_id AND p.account = 'R' LIMIT 1),
-        (SELECT p.account FROM postings p WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1)
-     FROM journal j WHERE j.wallet_id = ?1 AND j.kind = 4 AND j.account = 'R'
+        (SELECT p.account FROM postings p WHERE p.entry_id = j.entry_id AND p.wallet_id IS NULL LIMIT 1),
+        j.entry_id
+     FROM journal j WHERE j.wallet_id = ?1 AND j.kind = 4 AND j.account = 'R' AND j.entry_id < ?3
      ORDER BY j.entry_id DESC LIMIT ?2";
 
 /// A partner's issuances summed, newest first (through the index `coupons_batch`).
@@ -454,12 +455,19 @@ impl PartnerBook for SqliteStore {
         })
     }
 
-    fn reserved_receipts(&self, wallet: WalletId, limit: u32) -> StoreFuture<Vec<ReservedReceipt>> {
+    fn reserved_receipts(
+        &self,
+        wallet: WalletId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreFuture<Vec<ReservedReceipt>> {
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
         self.read(move |c| {
             let mut stmt = c.prepare_cached(RESERVED_RECEIPTS)?;
-            let rows = stmt.query_map(params![wallet.0 as i64, limit], |r| {
+            let rows = stmt.query_map(params![wallet.0 as i64, limit, before], |r| {
                 let house: Option<String> = r.get(4)?;
                 Ok(ReservedReceipt {
+                    entry_id: r.get::<_, i64>(5)? as u64,
                     txn_no: r.get(0)?,
                     created_at_ms: r.get::<_, i64>(1)? as u64,
                     points: r.get::<_, i64>(2)? as u64,

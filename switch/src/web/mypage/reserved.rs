@@ -1,5 +1,6 @@
 //! 留保ポイント (§IV(3), R19–R22, 画面51): the points partners moved in, by lot with the last
-//! day each may be moved, the receipts from partner companies, and the move to a municipal
+//! day each may be moved, the receipts from partner companies (a page of `RECEIPTS_PER_PAGE`,
+//! newest first, 「さらに前の20件」 paging back by the last one's entry), and the move to a municipal
 //! point or a special support event chosen by prefecture (R22), through
 //! `api::partners::reserved::{reserved_of, destinations_now, move_reserved_for}`. The form
 //! carries a key of its own, so pressing 「移行する」 twice moves once.
@@ -8,10 +9,11 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::registration::FieldError;
 use maud::html;
+use serde::Deserialize;
 
 use super::Citizen;
 use crate::api::auth::hex;
-use crate::api::partners::reserved::{destinations_now, move_reserved_for, reserved_of};
+use crate::api::partners::reserved::{destinations_now, move_reserved_for, reserved_of, RECEIPTS_PER_PAGE};
 use crate::api::partners::Movement;
 use crate::api::problem::Problem;
 use crate::api::ApiState;
@@ -21,13 +23,22 @@ use crate::web::session;
 
 pub const PATH: &str = "/mypage/reserved";
 
+#[derive(Deserialize)]
+pub struct ReceiptsQuery {
+    /// The older page's start (`older_before` of the page shown); anything but a number shows
+    /// the latest receipts.
+    #[serde(default)]
+    before: String,
+}
+
 #[get("/mypage/reserved")]
-pub async fn show(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
+pub async fn show(state: web::Data<ApiState>, req: HttpRequest, query: web::Query<ReceiptsQuery>) -> HttpResponse {
     let citizen = match Citizen::from_request(&state, &req) {
         Ok(c) => c,
         Err(to_login) => return to_login,
     };
-    screen(&state, &citizen, &Fields::default(), None, None, StatusCode::OK).await
+    let before = query.before.trim().parse::<u64>().ok();
+    screen(&state, &citizen, &Fields::default(), None, None, StatusCode::OK, before).await
 }
 
 async fn screen(
@@ -37,10 +48,11 @@ async fn screen(
     moved: Option<&Movement>,
     problem: Option<&Problem>,
     status: StatusCode,
+    before: Option<u64>,
 ) -> HttpResponse {
     let mykey_id = citizen.mykey_id(state).await;
     let page = citizen.page("留保ポイント", PATH, &mykey_id);
-    let view = match reserved_of(state, citizen.wallet).await {
+    let view = match reserved_of(state, citizen.wallet, before).await {
         Ok(v) => v,
         Err(p) => {
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -107,8 +119,10 @@ async fn screen(
                 }
             }
         }
-        h2 { "受け取り履歴" }
-        @if view.receipts.is_empty() {
+        h2 #receipts-heading { "受け取り履歴" }
+        @if view.receipts.is_empty() && before.is_some() {
+            p.muted { "これより前の受け取りはありません。" }
+        } @else if view.receipts.is_empty() {
             p.muted { "応援ポイント会社からの受け取りはまだありません。" }
         } @else {
             div.scroll {
@@ -123,6 +137,16 @@ async fn screen(
                                 td { (date(r.deadline)) }
                             }
                         }
+                    }
+                }
+            }
+        }
+        @if before.is_some() || view.older_before.is_some() {
+            p.actions #receipts-pages {
+                @if before.is_some() { a.button.secondary #newest href=(format!("{PATH}#receipts-heading")) { "最新の受け取りへ" } " " }
+                @if let Some(older) = view.older_before {
+                    a.button.secondary #older href=(format!("{PATH}?before={older}#receipts-heading")) {
+                        "さらに前の" (RECEIPTS_PER_PAGE) "件"
                     }
                 }
             }
@@ -159,11 +183,11 @@ pub async fn move_points(state: web::Data<ApiState>, req: HttpRequest, form: web
     match moved.await {
         Ok(posted) => {
             let m = Movement::of(&state, &posted);
-            screen(&state, &citizen, &Fields::default(), Some(&m), None, StatusCode::OK).await
+            screen(&state, &citizen, &Fields::default(), Some(&m), None, StatusCode::OK, None).await
         }
         Err(p) => {
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            screen(&state, &citizen, &values, None, Some(&p), status).await
+            screen(&state, &citizen, &values, None, Some(&p), status, None).await
         }
     }
 }
