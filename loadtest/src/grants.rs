@@ -22,6 +22,8 @@ use crate::http::{request, HttpError};
 pub struct GrantsConfig {
     /// The switch's HTTP address.
     pub addr: String,
+    /// HTTPS towards it (`--tls-ca`, `--tls-name`); None: plain HTTP.
+    pub tls: Option<crate::tls::TlsClient>,
     /// Roster size: demo citizens 0..N.
     pub subjects: u64,
     pub login_id: String,
@@ -37,6 +39,7 @@ impl GrantsConfig {
     pub fn new(addr: impl Into<String>, subjects: u64) -> GrantsConfig {
         GrantsConfig {
             addr: addr.into(),
+            tls: None,
             subjects,
             login_id: "kawasaki-admin".into(),
             password: "kawasaki-demo-password".into(),
@@ -159,8 +162,16 @@ impl Api<'_> {
     async fn login(config: &GrantsConfig) -> Result<Api<'_>, GrantsError> {
         let body = json!({"login_id": config.login_id, "password": config.password}).to_string();
         let headers = [("Content-Type", "application/json")];
-        let answer =
-            request(&config.addr, "POST", "/api/v1/staff/login", &headers, body.as_bytes(), Self::IO_TIMEOUT).await?;
+        let answer = request(
+            &config.addr,
+            config.tls.as_ref(),
+            "POST",
+            "/api/v1/staff/login",
+            &headers,
+            body.as_bytes(),
+            Self::IO_TIMEOUT,
+        )
+        .await?;
         let token = answer.json()["token"].as_str().map(str::to_owned);
         let token = token.ok_or_else(|| refused("staff login", answer.status, &answer.body))?;
         Ok(Api { config, auth: format!("Bearer {token}") })
@@ -169,7 +180,9 @@ impl Api<'_> {
     async fn call(&self, method: &str, path: &str, body: Option<&Value>, expect: u16) -> Result<Value, GrantsError> {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let headers = [("Authorization", self.auth.as_str()), ("Content-Type", "application/json")];
-        let answer = request(&self.config.addr, method, path, &headers, &bytes, Self::IO_TIMEOUT).await?;
+        let answer =
+            request(&self.config.addr, self.config.tls.as_ref(), method, path, &headers, &bytes, Self::IO_TIMEOUT)
+                .await?;
         if answer.status != expect {
             return Err(refused(&format!("{method} {path}"), answer.status, &answer.body));
         }
@@ -194,7 +207,7 @@ pub async fn start_run(config: &GrantsConfig) -> Result<(StartedRun, u64, f64), 
     let started = Instant::now();
     let path = format!("{PROGRAMMES}/{programme_id}/roster/import");
     let headers = [("Authorization", api.auth.as_str()), ("Content-Type", "text/csv")];
-    let imported = request(&config.addr, "POST", &path, &headers, &file, Api::IO_TIMEOUT).await?;
+    let imported = request(&config.addr, config.tls.as_ref(), "POST", &path, &headers, &file, Api::IO_TIMEOUT).await?;
     let import_seconds = started.elapsed().as_secs_f64();
     if imported.status != 200 || imported.json()["added"].as_u64() != Some(config.subjects) {
         return Err(refused("roster import", imported.status, &imported.body));

@@ -1,9 +1,12 @@
 //! A small HTTP/1.1 client for the switch's JSON API: one keep-alive connection, one request at
-//! a time, bodies by `Content-Length` or chunked. Enough for load against `switch demo` without
-//! a general-purpose HTTP stack; nothing here follows redirects or speaks TLS.
+//! a time, bodies by `Content-Length` or chunked, plain or over TLS (the switch's HTTPS, with
+//! the same CA file and name check as the terminal port: [`crate::tls`]). Enough for load
+//! against `switch demo` without a general-purpose HTTP stack; nothing here follows redirects.
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+use crate::tls::TlsClient;
 
 /// Longest response head accepted.
 const HEAD_MAX_BYTES: usize = 64 * 1024;
@@ -40,15 +43,20 @@ impl HttpReply {
     }
 }
 
-/// One connection to `addr`, reopened when the server closed it.
+/// The byte stream under a connection: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// One connection to `addr` (TLS when `tls` is set), reopened when the server closed it.
 pub struct HttpClient {
     addr: String,
-    connection: Option<Connection<TcpStream>>,
+    tls: Option<TlsClient>,
+    connection: Option<Connection<Box<dyn Stream>>>,
 }
 
 impl HttpClient {
-    pub fn new(addr: impl Into<String>) -> HttpClient {
-        HttpClient { addr: addr.into(), connection: None }
+    pub fn new(addr: impl Into<String>, tls: Option<TlsClient>) -> HttpClient {
+        HttpClient { addr: addr.into(), tls, connection: None }
     }
 
     /// Sends one request and reads its response. After any error the connection is dropped
@@ -63,8 +71,12 @@ impl HttpClient {
         let connection = match self.connection.as_mut() {
             Some(c) => c,
             None => {
-                let stream = TcpStream::connect(&self.addr).await?;
-                stream.set_nodelay(true)?;
+                let tcp = TcpStream::connect(&self.addr).await?;
+                tcp.set_nodelay(true)?;
+                let stream: Box<dyn Stream> = match &self.tls {
+                    Some(tls) => Box::new(tls.handshake(tcp).await?),
+                    None => Box::new(tcp),
+                };
                 self.connection.insert(Connection::new(stream))
             }
         };
@@ -98,16 +110,17 @@ impl HttpClient {
     }
 }
 
-/// One request on a connection of its own, given up after `timeout`.
+/// One request on a connection of its own (TLS when `tls` is set), given up after `timeout`.
 pub async fn request(
     addr: &str,
+    tls: Option<&TlsClient>,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: std::time::Duration,
 ) -> Result<HttpReply, HttpError> {
-    let mut client = HttpClient::new(addr);
+    let mut client = HttpClient::new(addr, tls.cloned());
     tokio::time::timeout(timeout, client.send(method, path, headers, Some(body)))
         .await
         .map_err(|_| HttpError::Timeout(addr.to_owned()))?

@@ -22,6 +22,8 @@ use crate::http::{request, HttpError};
 pub struct MigrateConfig {
     /// The switch's HTTP address.
     pub addr: String,
+    /// HTTPS towards it (`--tls-ca`, `--tls-name`); None: plain HTTP.
+    pub tls: Option<crate::tls::TlsClient>,
     pub lines: u64,
     /// `Authorization: Bearer` of the partner.
     pub api_key: String,
@@ -36,6 +38,7 @@ impl MigrateConfig {
     pub fn new(addr: impl Into<String>, lines: u64) -> MigrateConfig {
         MigrateConfig {
             addr: addr.into(),
+            tls: None,
             lines,
             api_key: demo::DEMO_PARTNER_KEY.to_owned(),
             poll_every: Duration::from_millis(100),
@@ -201,7 +204,16 @@ pub async fn run_migrate(config: &MigrateConfig) -> Result<MigrateReport, Migrat
     let io_timeout = Duration::from_secs(300);
     let started = Instant::now();
     let headers = [("Authorization", auth.as_str()), ("Idempotency-Key", key.as_str()), ("Content-Type", "text/csv")];
-    let uploaded = request(&config.addr, "POST", "/api/v1/partner/id-link-files", &headers, &file, io_timeout).await?;
+    let uploaded = request(
+        &config.addr,
+        config.tls.as_ref(),
+        "POST",
+        "/api/v1/partner/id-link-files",
+        &headers,
+        &file,
+        io_timeout,
+    )
+    .await?;
     let upload_seconds = started.elapsed().as_secs_f64();
     if uploaded.status != 202 {
         return Err(refused("upload", uploaded.status, &uploaded.body));
@@ -210,7 +222,8 @@ pub async fn run_migrate(config: &MigrateConfig) -> Result<MigrateReport, Migrat
     let status_path = format!("/api/v1/partner/id-link-files/{upload_id}");
     let auth_only = [("Authorization", auth.as_str())];
     let status = loop {
-        let answer = request(&config.addr, "GET", &status_path, &auth_only, b"", io_timeout).await?;
+        let answer =
+            request(&config.addr, config.tls.as_ref(), "GET", &status_path, &auth_only, b"", io_timeout).await?;
         if answer.status != 200 {
             return Err(refused("status", answer.status, &answer.body));
         }
@@ -224,7 +237,16 @@ pub async fn run_migrate(config: &MigrateConfig) -> Result<MigrateReport, Migrat
         tokio::time::sleep(config.poll_every).await;
     };
     let seconds = started.elapsed().as_secs_f64();
-    let result = request(&config.addr, "GET", &format!("{status_path}/result"), &auth_only, b"", io_timeout).await?;
+    let result = request(
+        &config.addr,
+        config.tls.as_ref(),
+        "GET",
+        &format!("{status_path}/result"),
+        &auth_only,
+        b"",
+        io_timeout,
+    )
+    .await?;
     if result.status != 200 {
         return Err(refused("result", result.status, &result.body));
     }

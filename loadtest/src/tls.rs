@@ -1,4 +1,4 @@
-//! TLS towards the switch's terminal port (rustls with the ring provider): the switch's
+//! TLS towards the switch's terminal port and its HTTPS (rustls with the ring provider): the switch's
 //! certificate is checked against a CA file the operator hands out with the terminals, and
 //! against the name the terminal dials (the host of `--addr`, or `--tls-name`).
 
@@ -66,11 +66,12 @@ impl TlsClient {
     }
 }
 
-/// The command line's TLS options, shared by `terminal` and `loadtest`.
+/// The command line's TLS options, shared by `terminal` and every `loadtest` command.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
-    /// Speak TLS to the switch, trusting the CA certificate(s) in this PEM file (the switch's
-    /// terminal port needs TLS unless it is configured with terminal.plain_tcp).
+    /// Speak TLS to the switch, trusting the CA certificate(s) in this PEM file: its terminal
+    /// port (which needs TLS unless configured with terminal.plain_tcp), or its HTTPS for the
+    /// HTTP commands (when http.tls_cert_file is set).
     #[arg(long, value_name = "CA.pem")]
     pub tls_ca: Option<std::path::PathBuf>,
     /// The name the switch's certificate must carry [default: the host of --addr].

@@ -330,6 +330,7 @@ fn mic_token(s: &Server) -> String {
     let answer = rt
         .block_on(loadtest::http::request(
             &s.http.to_string(),
+            None,
             "POST",
             "/api/v1/staff/login",
             &[("Content-Type", "application/json")],
@@ -353,6 +354,7 @@ fn register_partner(s: &Server, token: &str, name: &str, abilities: Value) -> St
     let answer = rt
         .block_on(loadtest::http::request(
             &s.http.to_string(),
+            None,
             "POST",
             "/api/v1/partners",
             &[("Content-Type", "application/json"), ("Authorization", &auth)],

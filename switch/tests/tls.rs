@@ -175,3 +175,57 @@ fn https_serves_when_configured() {
     // Plain HTTP to the HTTPS port gets no HTTP answer.
     assert!(http_answer(s.http, "GET", "/health", &[], b"").is_none_or(|a| a.status != 200));
 }
+
+/// `loadtest`'s HTTP commands against a switch serving HTTPS only: with the CA file each runs
+/// whole and its own proof passes (coupons redeemed once, an ID-link file applied line by line,
+/// a roster granted once each); without it, or trusting another CA, nothing gets through.
+#[test]
+fn loadtest_http_commands_speak_https_with_the_ca_file() {
+    let files = tempfile::tempdir().unwrap();
+    let pki = make_pki(files.path(), "municipal");
+    let stranger = make_pki(files.path(), "stranger");
+    let (cert, key) = (pki.cert.to_str().unwrap(), pki.key.to_str().unwrap());
+    let https = [("SWITCH_HTTP__TLS_CERT_FILE", cert), ("SWITCH_HTTP__TLS_KEY_FILE", key)];
+    let s = Server::start_with(200, &https, register_demo_setup);
+    let addr = s.http.to_string();
+    let trusted = Some(TlsClient::from_ca_file(&pki.ca, "localhost").unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    let coupons = loadtest::CouponsConfig {
+        citizens: 4,
+        coupons: 60,
+        concurrency: 4,
+        per_request: 30,
+        reuse_sample: 4,
+        tls: trusted.clone(),
+        ..loadtest::CouponsConfig::new(&addr)
+    };
+    let report = rt.block_on(loadtest::run_coupons(&coupons)).unwrap();
+    assert_eq!((report.issued, report.ok, report.errors), (60, 60, 0), "{}", report.to_text());
+    assert!(report.verification.passed, "{}", report.to_text());
+
+    let migrate = loadtest::migrate_batch::MigrateConfig {
+        tls: trusted.clone(),
+        ..loadtest::migrate_batch::MigrateConfig::new(&addr, 200)
+    };
+    let report = rt.block_on(loadtest::migrate_batch::run_migrate(&migrate)).unwrap();
+    assert!(report.verified(), "{}", report.to_text());
+    assert_eq!((report.applied, report.errors), (200, 0));
+
+    let grants = loadtest::grants::GrantsConfig { tls: trusted, ..loadtest::grants::GrantsConfig::new(&addr, 200) };
+    let report = rt.block_on(loadtest::grants::run_grants(&grants)).unwrap();
+    assert!(report.verified(), "{}", report.to_text());
+
+    // Plain HTTP to the HTTPS port, or a CA that did not sign the switch's certificate: refused.
+    let plain = loadtest::grants::GrantsConfig::new(&addr, 10);
+    let refused = rt.block_on(loadtest::grants::run_grants(&plain)).unwrap_err();
+    assert!(matches!(refused, loadtest::grants::GrantsError::Http(_)), "{refused}");
+    let untrusting = loadtest::migrate_batch::MigrateConfig {
+        tls: Some(TlsClient::from_ca_file(&stranger.ca, "localhost").unwrap()),
+        ..loadtest::migrate_batch::MigrateConfig::new(&addr, 10)
+    };
+    let refused = rt.block_on(loadtest::migrate_batch::run_migrate(&untrusting)).unwrap_err();
+    assert!(matches!(refused, loadtest::migrate_batch::MigrateError::Http(_)), "{refused}");
+    let (ok, out) = s.check();
+    assert!(ok, "{out}");
+}

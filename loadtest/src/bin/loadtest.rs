@@ -62,6 +62,8 @@ struct GrantsArgs {
     /// Longest wait for the run.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     timeout: Duration,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     /// Also write the figures as JSON to this file (granted, failed, seconds, grants_per_s, ...).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -111,6 +113,8 @@ struct CouponsArgs {
     /// Redeemed coupons tried a second time after the run.
     #[arg(long, default_value_t = 100)]
     reuse_sample: usize,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     /// Also write the figures as JSON to this file (ok, errors, throughput_per_s, ...).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -128,6 +132,8 @@ struct MigrateBatchArgs {
     /// Longest wait for the upload to be processed.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     timeout: Duration,
+    #[command(flatten)]
+    tls: loadtest::tls::TlsArgs,
     /// Also write the figures as JSON to this file (lines, applied, errors, lines_per_s, ...).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -266,6 +272,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 concurrency: a.concurrency,
                 per_request: a.per_request,
                 reuse_sample: a.reuse_sample,
+                tls: a.tls.client(&a.addr)?,
                 ..CouponsConfig::new(a.addr)
             };
             eprintln!(
@@ -304,7 +311,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Grants(a) => {
-            let mut config = GrantsConfig::new(a.addr, a.subjects);
+            let tls = a.tls.client(&a.addr)?;
+            let mut config = GrantsConfig { tls, ..GrantsConfig::new(a.addr, a.subjects) };
             config.timeout = a.timeout;
             let report = if a.start_only {
                 let (run, bytes, seconds) = start_run(&config).await.context("grants")?;
@@ -326,7 +334,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(if report.verified() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::MigrateBatch(a) => {
-            let mut config = MigrateConfig::new(a.addr, a.lines);
+            let tls = a.tls.client(&a.addr)?;
+            let mut config = MigrateConfig { tls, ..MigrateConfig::new(a.addr, a.lines) };
             config.timeout = a.timeout;
             eprintln!("loadtest migrate-batch: {} lines against {}", config.lines, config.addr);
             let report = run_migrate(&config).await.context("migrate-batch")?;

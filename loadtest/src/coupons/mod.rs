@@ -32,6 +32,8 @@ pub use report::{CouponsReport, CouponsVerification};
 pub struct CouponsConfig {
     /// The switch's HTTP address.
     pub addr: String,
+    /// HTTPS towards it (`--tls-ca`, `--tls-name`); None: plain HTTP.
+    pub tls: Option<crate::tls::TlsClient>,
     /// Demo citizens who log in and redeem (the first N of the demo).
     pub citizens: u64,
     /// Coupons to issue and redeem.
@@ -52,6 +54,7 @@ impl CouponsConfig {
     pub fn new(addr: impl Into<String>) -> CouponsConfig {
         CouponsConfig {
             addr: addr.into(),
+            tls: None,
             citizens: 200,
             coupons: 20_000,
             concurrency: 64,
@@ -169,7 +172,7 @@ async fn log_in(config: &CouponsConfig) -> Result<Vec<Citizen>, CouponsError> {
     // Logins hash a password on the switch (argon2): a few at a time is all it can take anyway.
     let logins = stream::iter(0..config.citizens)
         .map(|index| async move {
-            let mut http = HttpClient::new(config.addr.clone());
+            let mut http = HttpClient::new(config.addr.clone(), config.tls.clone());
             let token = with_resends!(config.attempts, api::login(&mut http, index).await);
             let token = token.map_err(|source| CouponsError::Login { index, source })?;
             let before = with_resends!(config.attempts, api::total_balance(&mut http, &token).await);
@@ -189,7 +192,7 @@ async fn issue_all(
         .map(|batch| {
             let coupons = coupons.clone();
             async move {
-                let mut http = HttpClient::new(config.addr.clone());
+                let mut http = HttpClient::new(config.addr.clone(), config.tls.clone());
                 let issued = with_resends!(config.attempts, api::issue(&mut http, &batch).await);
                 if let Ok(list) = &issued {
                     for coupon in list {
@@ -226,7 +229,7 @@ async fn redeem_worker(
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Issued>>>,
 ) -> RedeemTally {
     let mut tally = RedeemTally::new();
-    let mut http = HttpClient::new(config.addr.clone());
+    let mut http = HttpClient::new(config.addr.clone(), config.tls.clone());
     loop {
         let Some(coupon) = queue.lock().await.recv().await else { return tally };
         let who = next_citizen.fetch_add(1, Ordering::Relaxed) % citizens.len();
@@ -260,7 +263,7 @@ async fn try_again(
     if sample == 0 {
         return;
     }
-    let mut http = HttpClient::new(config.addr.clone());
+    let mut http = HttpClient::new(config.addr.clone(), config.tls.clone());
     for (code, owner) in redeemed.iter().step_by((redeemed.len() / sample).max(1)).take(sample) {
         if citizens.len() > 1 {
             let other = &citizens[(owner + 1) % citizens.len()].token;
@@ -303,7 +306,7 @@ pub async fn run_coupons(config: &CouponsConfig) -> Result<CouponsReport, Coupon
     let elapsed = started.elapsed();
 
     let mut verification = CouponsVerification::default();
-    let mut http = HttpClient::new(config.addr.clone());
+    let mut http = HttpClient::new(config.addr.clone(), config.tls.clone());
     for batch in &issued.batches {
         match with_resends!(config.attempts, api::download(&mut http, batch).await) {
             Ok(coupons) => {
