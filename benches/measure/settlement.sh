@@ -78,3 +78,24 @@ EXPLAIN QUERY PLAN SELECT book, counterparty, SUM(entries), SUM(points) FROM set
 SELECT book, counterparty, SUM(entries), SUM(points) FROM settlement_windows
   WHERE book = 'F:1' AND business_date BETWEEN ${PERIOD}01 AND ${PERIOD}31 GROUP BY book, counterparty;
 SQL
+
+# A late page of the detail (the last 50,000 lines of 参考82's month): the detail's page query
+# (switch/src/store/sqlite/settlement.rs, `lines`) after the keyset of the line 50,000 before the
+# end. Its plan seeks the primary key at the keyset; its counters (rows stepped over, pages
+# read) are one page's, not the month's up to it.
+LATE=$(sqlite3 "$D/switch.db" "SELECT business_date || ', ' || entry_id FROM settlement_lines
+  WHERE book = 'F:1' AND business_date BETWEEN ${PERIOD}01 AND ${PERIOD}31
+  ORDER BY business_date DESC, entry_id DESC LIMIT 1 OFFSET 50000")
+echo "a late page of 参考82's detail: the 50,000 lines after ($LATE)"
+sqlite3 "$D/switch.db" <<SQL | grep -E 'QUERY PLAN|SEARCH|SCAN|USE|Page cache (hits|misses)|Fullscan|Sort|Virtual Machine|^Run Time|^[0-9]+$'
+EXPLAIN QUERY PLAN SELECT l.business_date, l.entry_id, l.created_at_ms, l.counterparty, w.mykey_id, l.entries, l.points
+  FROM settlement_lines l LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
+  WHERE l.book = 'F:1' AND (l.business_date, l.entry_id) > ($LATE) AND l.business_date <= ${PERIOD}31
+  ORDER BY l.business_date, l.entry_id LIMIT 50000;
+.stats on
+.timer on
+SELECT COUNT(*) FROM (SELECT l.business_date, l.entry_id, l.created_at_ms, l.counterparty, w.mykey_id, l.entries, l.points
+  FROM settlement_lines l LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
+  WHERE l.book = 'F:1' AND (l.business_date, l.entry_id) > ($LATE) AND l.business_date <= ${PERIOD}31
+  ORDER BY l.business_date, l.entry_id LIMIT 50000);
+SQL
