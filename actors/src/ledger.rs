@@ -95,6 +95,26 @@ pub struct Ledger {
     max_commits: usize,
     last_entry_id: u64,
     numberer: TxnNumberer,
+    meters: LedgerMeters,
+}
+
+/// The ledger's metric handles, looked up once rather than at every append (a lookup in the
+/// registry costs more than the rest of an append).
+#[derive(Clone)]
+struct LedgerMeters {
+    pending_entries: metrics::Gauge,
+    batch_entries: metrics::Histogram,
+    commit_seconds: metrics::Histogram,
+}
+
+impl LedgerMeters {
+    fn new() -> Self {
+        LedgerMeters {
+            pending_entries: metrics::gauge!("switch_ledger_pending_entries"),
+            batch_entries: metrics::histogram!("switch_ledger_batch_entries"),
+            commit_seconds: metrics::histogram!("switch_ledger_commit_seconds"),
+        }
+    }
 }
 
 impl Ledger {
@@ -109,6 +129,7 @@ impl Ledger {
             max_commits,
             last_entry_id: head.last_entry_id,
             numberer: TxnNumberer::after(head.last_txn_no),
+            meters: LedgerMeters::new(),
         }
     }
 
@@ -137,8 +158,8 @@ impl Ledger {
         let commit = self.store.commit(batch);
         ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
             act.committing -= 1;
-            metrics::histogram!("switch_ledger_batch_entries").record(replies.len() as f64);
-            metrics::histogram!("switch_ledger_commit_seconds").record(started.elapsed().as_secs_f64());
+            act.meters.batch_entries.record(replies.len() as f64);
+            act.meters.commit_seconds.record(started.elapsed().as_secs_f64());
             match result {
                 Ok(outcomes) if outcomes.len() == replies.len() => {
                     for ((reply, outcome), (entry_id, txn_no)) in replies.into_iter().zip(outcomes).zip(numbers) {
@@ -168,7 +189,7 @@ impl Ledger {
             }
             act.flush(ctx);
         }));
-        metrics::gauge!("switch_ledger_pending_entries").set(self.pending.len() as f64);
+        self.meters.pending_entries.set(self.pending.len() as f64);
     }
 }
 
@@ -196,7 +217,7 @@ impl Handler<Append> for Ledger {
         }
         self.pending.push_back((msg.entry, msg.reply));
         self.flush(ctx);
-        metrics::gauge!("switch_ledger_pending_entries").set(self.pending.len() as f64);
+        self.meters.pending_entries.set(self.pending.len() as f64);
     }
 }
 

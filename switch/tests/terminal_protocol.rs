@@ -510,6 +510,36 @@ fn a_connection_that_does_not_log_in_in_time_is_told_and_closed_even_while_it_he
 }
 
 #[test]
+fn a_terminal_that_stops_reading_its_answers_is_closed_after_the_idle_timeout_and_holds_up_no_one() {
+    let s = Server::start_with(1, &[("SWITCH_TERMINAL__IDLE_TIMEOUT_S", "2")], |_| {});
+    let mut stalled = s.login(MUSEUM);
+    // Heartbeats, and not one answer read, until the switch stops taking them: its answers
+    // have filled the sockets' buffers and its own bound, so it reads no more.
+    let mut burst = bytes::BytesMut::new();
+    for i in 0..4096u32 {
+        Request::Heartbeat.encode_frame(1, 1 + i, &mut burst);
+    }
+    let stalled_at = std::time::Instant::now();
+    let bursts = stalled.send_until_blocked(&burst, std::time::Duration::from_secs(1));
+    assert!(bursts > 0, "the switch took no input at all");
+    // Meanwhile the switch serves everyone else.
+    let mut other = s.login(SHOP);
+    assert!(matches!(other.call(&redeem(1, "MY123456", "M141305", 1)), Response::RedeemOk(_)));
+    assert_alive(&mut other);
+    // The stalled connection is closed once its answers have not moved for the idle timeout:
+    // what it reads now ends (a read hanging for 20 s would fail the test).
+    let mut answers = 0u64;
+    while let Some(frame) = stalled.recv_frame() {
+        assert_eq!(frame.msg_type, protocol::MessageType::HeartbeatOk.as_u16());
+        answers += 1;
+    }
+    assert!(answers > 0 && answers < bursts as u64 * 4096 + 4096, "{answers} answers, {bursts} bursts");
+    assert!(stalled_at.elapsed() < std::time::Duration::from_secs(30), "closed after {:?}", stalled_at.elapsed());
+    let mut again = s.login(SHOP);
+    assert_alive(&mut again);
+}
+
+#[test]
 fn connections_from_one_address_are_bounded() {
     let s = Server::start_with(1, &[("SWITCH_TERMINAL__MAX_CONNECTIONS_PER_ADDRESS", "2")], |_| {});
     let mut first = s.login(SHOP);

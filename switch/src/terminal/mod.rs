@@ -2,7 +2,8 @@
 //! wire protocol and the actors.
 //!
 //! - [`listener`]: accepts connections within the connection limit.
-//! - [`connection`]: reads frames, enforces session, in-flight and idle limits, writes answers.
+//! - [`connection`]: one task per connection: reads frames, enforces session, in-flight and idle
+//!   limits, runs the requests as its own futures and writes their answers in batches.
 //! - [`dispatch`]: turns a decoded request into an actor call and the result into a response.
 //! - [`refusal`]: the Error frames not decided by a handler: domain errors (the one mapping),
 //!   decoding, framing, session rules, limits, timeouts.

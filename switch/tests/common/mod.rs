@@ -366,6 +366,19 @@ impl Conn {
         self.send_in(1, request)
     }
 
+    /// Writes `bytes` again and again, reading nothing, until the server stops taking them (a
+    /// write waits longer than `patience`) or the connection fails; answers how many whole
+    /// copies went out.
+    pub fn send_until_blocked(&mut self, bytes: &[u8], patience: Duration) -> usize {
+        self.stream.set_write_timeout(Some(patience)).unwrap();
+        let mut sent = 0;
+        while self.stream.write_all(bytes).is_ok() {
+            sent += 1;
+        }
+        self.stream.set_write_timeout(None).unwrap();
+        sent
+    }
+
     /// Sends in protocol version `version`.
     pub fn send_in(&mut self, version: u8, request: &Request) -> u32 {
         let corr = self.next_corr;
