@@ -109,6 +109,10 @@ fn describe() {
         "Logins and password changes answered 503 busy: no password-hashing slot within 2 s."
     );
     describe_counter!("switch_ticket_notes_dropped_total", "Ticket state notes dropped because their queue was full.");
+    describe_counter!(
+        "switch_ticket_expiry_found_ended_total",
+        "Tickets the expiry job found already ended (cleared, reissued), by where: memory or journal before the wallet was asked, wallet when a clearing raced the job."
+    );
     describe_counter!("switch_mail_queued_total", "Notification mails written to the outbox, by source.");
     describe_counter!("switch_mail_sent_total", "Notification mails the SMTP relay accepted.");
     describe_counter!("switch_mail_failures_total", "Notification mails not sent, by outcome.");

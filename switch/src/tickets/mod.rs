@@ -14,8 +14,8 @@
 //! A clearing writes nothing but its journal entry: its ticket row is not noted then (measured:
 //! that note was 30% of the switch's CPU while clearing on the journal engine). The row's state
 //! is only the expiry job's work list, and the job notes a cleared ticket's end when it reaches
-//! the ticket after its last day (the journal answers that it already ended); lists and lookups
-//! take every state from the journal.
+//! the ticket after its last day (memory or the journal says it already ended, before any wallet
+//! is asked); lists and lookups take every state from the journal.
 
 pub mod guesses;
 pub mod notes;
@@ -215,7 +215,10 @@ impl TicketDesk {
             };
             match self.move_points(holder, op).await {
                 Ok(posted) => {
-                    self.open.ended(held.number, Ended { state: TicketState::Reissued, cleared_by: None });
+                    self.open.ended(
+                        held.number,
+                        Ended { state: TicketState::Reissued, cleared_by: None, at_ms: posted.time_ms },
+                    );
                     self.open.hold(issued_record(ticket, &posted));
                     self.notes.note(held.number, NotedState::Reissued, None, posted.time_ms);
                     self.notes.note(number, NotedState::Issued, None, posted.time_ms);
@@ -325,7 +328,10 @@ impl TicketDesk {
         match self.move_points(Holder::Wallet(ticket.wallet), op).await {
             Ok(posted) => {
                 // No note on the row (see the module's head): the journal has the clearing.
-                self.open.ended(number, Ended { state: TicketState::Cleared, cleared_by: Some((terminal, seq)) });
+                self.open.ended(
+                    number,
+                    Ended { state: TicketState::Cleared, cleared_by: Some((terminal, seq)), at_ms: posted.time_ms },
+                );
                 Ok(Cleared { ticket, posted })
             }
             Err(e) => Err(self.why_refused(&ticket, issue_entry_id, e).await),
@@ -334,6 +340,12 @@ impl TicketDesk {
 
     /// Expires a ticket past its last day (F32; the job). `Ok(false)` when it had already
     /// ended, or was never issued; either is noted.
+    ///
+    /// A ticket that already ended is found so before its wallet is asked, and costs no wallet
+    /// operation: a clearing notes nothing on the row (see the module's head), so every ticket
+    /// cleared stays in the job's work list until its last day passes. How it ended comes from
+    /// memory (seen ending here) or else from the journal (the entry voiding its issuance: one
+    /// read, and none from the journal engine's files when nothing voided it).
     pub async fn expire(&self, ticket: TicketRecord) -> Result<bool, SwitchError> {
         let now = self.clock.now_ms();
         let Ok(ending) = ending(&ticket) else {
@@ -341,14 +353,27 @@ impl TicketDesk {
             return Ok(false);
         };
         let (number, issue_entry_id) = (ticket.number, ending.issue_entry_id);
+        if let Some(end) = self.open.end_of(number) {
+            metrics::counter!("switch_ticket_expiry_found_ended_total", "by" => "memory").increment(1);
+            self.notes.note(number, noted_state(end.state), Some(issue_entry_id), end.at_ms);
+            return Ok(false);
+        }
+        if let Some(end) = self.store.void_of(issue_entry_id).await? {
+            metrics::counter!("switch_ticket_expiry_found_ended_total", "by" => "journal").increment(1);
+            self.open.forget(number);
+            self.notes.note(number, noted_state_of(end.kind), Some(issue_entry_id), end.created_at_ms);
+            return Ok(false);
+        }
         match self.move_points(Holder::Wallet(ticket.wallet), PointOp::TicketExpire { ending: Box::new(ending) }).await
         {
             Ok(posted) => {
-                self.open.ended(number, Ended { state: TicketState::Expired, cleared_by: None });
+                self.open.ended(number, Ended { state: TicketState::Expired, cleared_by: None, at_ms: posted.time_ms });
                 self.notes.note(number, NotedState::Expired, Some(issue_entry_id), posted.time_ms);
                 Ok(!posted.replayed)
             }
+            // Ended between the read above and the wallet's turn (a clearing racing the job).
             Err(SwitchError::AlreadyVoided) => {
+                metrics::counter!("switch_ticket_expiry_found_ended_total", "by" => "wallet").increment(1);
                 self.open.forget(number);
                 if let Some(end) = self.store.void_of(issue_entry_id).await? {
                     self.notes.note(number, noted_state_of(end.kind), Some(issue_entry_id), end.created_at_ms);
@@ -373,7 +398,7 @@ impl TicketDesk {
         match self.store.void_of(issue_entry_id).await {
             Ok(Some(end)) => {
                 let state = state_of(end.kind);
-                self.open.ended(ticket.number, Ended { state, cleared_by: None });
+                self.open.ended(ticket.number, Ended { state, cleared_by: None, at_ms: end.created_at_ms });
                 self.notes.note(ticket.number, noted_state_of(end.kind), Some(issue_entry_id), end.created_at_ms);
                 end_error(state)
             }
@@ -443,7 +468,12 @@ fn state_of(kind: EntryKind) -> TicketState {
 }
 
 fn noted_state_of(kind: EntryKind) -> NotedState {
-    match state_of(kind) {
+    noted_state(state_of(kind))
+}
+
+/// The row's note for a ticket that ended so.
+fn noted_state(state: TicketState) -> NotedState {
+    match state {
         TicketState::Cleared => NotedState::Cleared,
         TicketState::Reissued => NotedState::Reissued,
         _ => NotedState::Expired,

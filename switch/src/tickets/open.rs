@@ -22,7 +22,7 @@ use protocol::{TerminalId, TicketNo, TicketState};
 /// Tickets held at most (about 200 bytes each: 50 MB); beyond, new tickets are read from the
 /// store when cleared.
 pub const OPEN_TICKETS_HELD_MAX: usize = 250_000;
-/// Ended tickets remembered at most (about 50 bytes each: 12 MB), the latest; an older one is
+/// Ended tickets remembered at most (about 60 bytes each: 15 MB), the latest; an older one is
 /// read from the store again when someone tries to end it.
 pub const ENDED_TICKETS_HELD_MAX: usize = 250_000;
 
@@ -32,6 +32,8 @@ pub struct Ended {
     pub state: TicketState,
     /// The terminal and `seq` that cleared it (their retry is answered by the journal).
     pub cleared_by: Option<(TerminalId, u64)>,
+    /// When the entry that ended it was written (for the row's note).
+    pub at_ms: u64,
 }
 
 #[derive(Default)]
@@ -161,13 +163,14 @@ mod tests {
             TicketNo::new(100000000003).unwrap(),
         );
         open.hold(ticket(a.value(), true));
-        let cleared = Ended { state: TicketState::Cleared, cleared_by: Some((TerminalId::new(52559).unwrap(), 9)) };
+        let cleared =
+            Ended { state: TicketState::Cleared, cleared_by: Some((TerminalId::new(52559).unwrap(), 9)), at_ms: 5 };
         open.ended(a, cleared);
         assert!(open.get(a).is_none(), "an ended ticket is no longer open");
         assert_eq!(open.end_of(a), Some(cleared));
-        open.ended(a, Ended { state: TicketState::Expired, cleared_by: None });
-        open.ended(b, Ended { state: TicketState::Reissued, cleared_by: None });
-        open.ended(c, Ended { state: TicketState::Expired, cleared_by: None });
+        open.ended(a, Ended { state: TicketState::Expired, cleared_by: None, at_ms: 6 });
+        open.ended(b, Ended { state: TicketState::Reissued, cleared_by: None, at_ms: 6 });
+        open.ended(c, Ended { state: TicketState::Expired, cleared_by: None, at_ms: 6 });
         assert_eq!(open.end_of(a), None, "the oldest is forgotten past the bound");
         assert_eq!(open.end_of(b).map(|e| e.state), Some(TicketState::Reissued));
         assert_eq!(open.end_of(c).map(|e| e.state), Some(TicketState::Expired));
