@@ -136,6 +136,9 @@ fn switch_migrate_moves_a_sqlite_layout_into_the_journal_and_keeps_every_answer(
     let out = String::from_utf8_lossy(&migrated.stdout);
     assert!(migrated.status.success(), "{out}{}", String::from_utf8_lossy(&migrated.stderr));
     assert!(out.contains("moved 26 entries from the SQLite layout"), "20 grants, 5 redemptions, 1 void: {out}");
+    // The SQLite engine wrote every entry's settlement lines: the projection starts after them.
+    assert_eq!(query_i64(&server.dir, "SELECT entry_id FROM settlement_projected"), 26);
+    let lines = query_i64(&server.dir, "SELECT COUNT(*) FROM settlement_lines");
     // Again: nothing more to move.
     let again = switch_command(&["migrate", "--data-dir", server.dir.to_str().unwrap()], &journal_env());
     assert!(String::from_utf8_lossy(&again.stdout).contains("journal layout"));
@@ -153,6 +156,7 @@ fn switch_migrate_moves_a_sqlite_layout_into_the_journal_and_keeps_every_answer(
     let (ok, out) = server.check();
     assert!(ok, "{out}");
     assert!(out.contains("journal entries: 26"), "{out}");
+    assert_eq!(query_i64(&server.dir, "SELECT COUNT(*) FROM settlement_lines"), lines, "nothing projected twice");
     let mut conn = server.login(MUSEUM);
     // Idempotency and voids survive the move: a retry is answered from the journal, the
     // voided redemption cannot be voided again, a new redemption goes on from the balances.

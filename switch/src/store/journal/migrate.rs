@@ -71,9 +71,22 @@ pub fn migrate(db: &Path, segment_bytes: u64) -> Result<Migrated, StoreError> {
     std::fs::create_dir_all(&staging).map_err(unavailable)?;
     let (written, segments) = write_entries(&conn, &staging, segment_bytes)?;
     verify(&conn, db, &staging)?;
+    mark_projected(db)?;
     std::fs::rename(&staging, &dir).map_err(unavailable)?;
     std::fs::File::open(dir.parent().unwrap_or(Path::new("."))).and_then(|d| d.sync_all()).map_err(unavailable)?;
     Ok(Migrated::Moved { entries: written, segments })
+}
+
+/// Notes every entry as projected: the SQLite engine wrote each entry's settlement lines in its
+/// own batch, so the journal engine's projector starts after the last. Done before the rename; a
+/// crash between them leaves the SQLite layout, which never reads the mark (the next run sets it
+/// again).
+fn mark_projected(db: &Path) -> Result<(), StoreError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(unavailable)?;
+    conn.execute("UPDATE settlement_projected SET entry_id = (SELECT COALESCE(MAX(entry_id), 0) FROM journal)", [])
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 /// Writes every SQLite entry into segments in `dir`; answers (entries, segments).

@@ -8,11 +8,13 @@
 //! SQLite engine uses; the journal engine's `SettlementBook` first waits until the projection
 //! has reached the journal's head as it was when the call came in (read your writes).
 //!
-//! Exactly once: lines go in in entry-id order and the next projection starts after the
-//! highest entry id among the lines (entries without lines in between give none again). The
-//! thread runs at the lowest CPU priority: under a saturating load it falls behind, never the
-//! redemptions, and catches up as soon as there is room. Rebuildable: deleting the lines and
-//! windows of the entries after a point makes it project them again.
+//! Exactly once: lines go in in entry-id order, and each chunk's transaction also sets
+//! `settlement_projected` to the last entry it covered, so a start reads that one row (not
+//! MAX(entry_id) over every line, a full read of a table keyed by book and date) and the next
+//! projection starts after it. The thread runs at the lowest CPU priority: under a saturating
+//! load it falls behind, never the redemptions, and catches up as soon as there is room.
+//! Rebuildable: deleting the lines and windows of the entries after a point and setting
+//! `settlement_projected` back to it makes it project them again.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,9 +140,10 @@ impl Projector {
     /// Projects the entries up to `head`, a chunk per transaction.
     fn project(&mut self, head: u64) -> Result<(), String> {
         if self.cursor.is_none() {
+            // One row, kept with the lines (schema version 13): not MAX(entry_id) over them all.
             let done: i64 = self
                 .conn()?
-                .query_row("SELECT COALESCE(MAX(entry_id), 0) FROM settlement_lines", [], |r| r.get(0))
+                .query_row("SELECT entry_id FROM settlement_projected", [], |r| r.get(0))
                 .map_err(|e| e.to_string())?;
             let done = done as u64;
             let start = self.shared.book().start_for_entry(done + 1);
@@ -183,6 +186,7 @@ impl Projector {
             let conn = self.conn()?;
             let tx = conn.transaction().map_err(|e| e.to_string())?;
             crate::store::sqlite::write_settlement(&tx, &lines).map_err(|e| e.to_string())?;
+            tx.execute("UPDATE settlement_projected SET entry_id = ?1", [last as i64]).map_err(|e| e.to_string())?;
             tx.commit().map_err(|e| e.to_string())?;
             self.shared.projection.projected.store(last, Ordering::Release);
             self.shared.projection.caught_up.notify_waiters();

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("migrations/0010_mail_outbox.sql")),
     (11, include_str!("migrations/0011_grants.sql")),
     (12, include_str!("migrations/0012_partner_staff.sql")),
+    (13, include_str!("migrations/0013_settlement_projected.sql")),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "SWMIGRAT" in ASCII).

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("0010_mail_outbox.sql")),
     (11, include_str!("0011_grants.sql")),
     (12, include_str!("0012_partner_staff.sql")),
+    (13, include_str!("0013_settlement_projected.sql")),
 ];
 
 pub fn latest_version() -> u32 {
