@@ -94,6 +94,13 @@ impl ResultWriter {
         self.file.get_ref().sync_data()?;
         Ok(self.len)
     }
+
+    /// Flushes, and answers a handle to fsync elsewhere (while rows are appended on) with the
+    /// length that is on disk once that fsync returns.
+    pub fn flush_for_sync(&mut self) -> io::Result<(File, u64)> {
+        self.file.flush()?;
+        Ok((self.file.get_ref().try_clone()?, self.len))
+    }
 }
 
 /// The encoding a result file is downloaded in.
