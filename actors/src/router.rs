@@ -20,22 +20,43 @@ use crate::lookup::{Forget, Lookup, ResolveCard, ResolveMyKey, ResolveTxn, Share
 use crate::mailbox::{answer, Reply};
 use crate::store::Store;
 use crate::terminal_auth::{self, HashingSlots, LoginPolicy, TerminalSession};
-use crate::wallet::{CardBalances, IdentityChange, Passivate, Receipt, Wallet, WalletDeps, WalletRequest};
+use crate::wallet::{
+    CardBalances, IdentityChange, Park, Parked, Passivate, Receipt, Wallet, WalletDeps, WalletRequest,
+};
 use crate::wallet_points::{PointOp, Posted};
+use crate::wallet_state::WalletState;
 
 /// Limits of the router and its wallet registry.
 #[derive(Debug, Clone, Copy)]
 pub struct RouterLimits {
     pub mailbox_capacity: usize,
-    /// A wallet idle this long is passivated.
+    /// A wallet idle this long is parked: its actor stops and the router keeps its state, so
+    /// the next request starts an actor from it without a load (see [`Held`]).
+    pub wallet_park_after: Duration,
+    /// A wallet idle this long is passivated (forgotten: the next request loads it).
     pub wallet_idle: Duration,
     /// Most wallets kept active; beyond it the least recently used are passivated first.
     pub wallets_active_max: usize,
     pub sweep_every: Duration,
 }
 
+/// What the router holds of an active wallet. An actor with its mailbox and context costs
+/// about a kilobyte and a half; a wallet's state (its version and lots) a tenth of that. A
+/// million citizens can be active within the idle time, but few are busy at any moment: the
+/// actor lives while the wallet is in use, the state alone while it is idle.
+enum Held {
+    /// Its actor, which handles the wallet's requests one after the other.
+    Running(Addr<Wallet>),
+    /// Its actor was asked to park (this token) and hands its state back in [`Parked`] once it
+    /// has done what it had queued. A request meanwhile starts a new actor that loads the
+    /// wallet (as after a passivation; the parking one is idle, so its writes are durable).
+    Parking(u64),
+    /// Idle: its state only. The next request starts an actor from it.
+    Parked(Box<WalletState>),
+}
+
 struct Slot {
-    addr: Addr<Wallet>,
+    held: Held,
     last_used: Instant,
 }
 
@@ -52,6 +73,8 @@ pub struct Router {
     /// Wallets forgotten so far (passivated, or found stopped): a preload read before one of
     /// these may describe a wallet that changed since, so it is dropped (see [`Preload`]).
     forgotten: u64,
+    /// The last token handed to a parking wallet.
+    parking_token: u64,
 }
 
 impl Router {
@@ -78,6 +101,7 @@ impl Router {
             limits,
             next_session_id: 0,
             forgotten: 0,
+            parking_token: 0,
         }
     }
 
@@ -87,12 +111,24 @@ impl Router {
         for _ in 0..2 {
             let now = Instant::now();
             let deps = &self.wallet_deps;
-            let slot = self
-                .wallets
-                .entry(wallet_id)
-                .or_insert_with(|| Slot { addr: Wallet::new(wallet_id, deps.clone()).start(), last_used: now });
+            let slot = self.wallets.entry(wallet_id).or_insert_with(|| Slot {
+                held: Held::Running(Wallet::new(wallet_id, deps.clone()).start()),
+                last_used: now,
+            });
             slot.last_used = now;
-            match slot.addr.try_send(request) {
+            let addr = match &mut slot.held {
+                Held::Running(addr) => addr,
+                held => {
+                    let wallet = match std::mem::replace(held, Held::Parking(0)) {
+                        Held::Parked(state) => Wallet::with_state(*state, deps.clone()),
+                        _ => Wallet::new(wallet_id, deps.clone()),
+                    };
+                    *held = Held::Running(wallet.start());
+                    let Held::Running(addr) = held else { unreachable!("just set") };
+                    addr
+                }
+            };
+            match addr.try_send(request) {
                 Ok(()) => return,
                 Err(SendError::Full(r)) => return r.fail(SwitchError::Busy),
                 Err(SendError::Closed(r)) => {
@@ -105,7 +141,9 @@ impl Router {
         request.fail(SwitchError::TemporaryFailure);
     }
 
-    fn sweep(&mut self) {
+    /// Parks the wallets idle for `wallet_park_after`, passivates those idle for `wallet_idle`
+    /// and, beyond `wallets_active_max`, the least recently used.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let idle = self.limits.wallet_idle;
         let mut passivate: Vec<WalletId> =
@@ -124,12 +162,29 @@ impl Router {
         for id in passivate {
             if let Some(slot) = self.wallets.remove(&id) {
                 self.forgotten += 1;
-                // Control message: it queues behind whatever the wallet still has to do.
-                slot.addr.do_send(Passivate);
+                if let Held::Running(addr) = slot.held {
+                    // Control message: it queues behind whatever the wallet still has to do.
+                    addr.do_send(Passivate);
+                }
                 metrics::counter!("switch_wallets_passivated_total").increment(1);
             }
         }
+        let (park_after, router) = (self.limits.wallet_park_after, ctx.address().recipient::<Parked>());
+        let mut running = 0usize;
+        for slot in self.wallets.values_mut() {
+            let Held::Running(addr) = &slot.held else { continue };
+            if now.duration_since(slot.last_used) < park_after {
+                running += 1;
+                continue;
+            }
+            self.parking_token += 1;
+            // Control message, like `Passivate`: after the requests the wallet has queued.
+            addr.do_send(Park { token: self.parking_token, to: router.clone() });
+            slot.held = Held::Parking(self.parking_token);
+            metrics::counter!("switch_wallets_parked_total").increment(1);
+        }
         metrics::gauge!("switch_wallets_active").set(self.wallets.len() as f64);
+        metrics::gauge!("switch_wallets_running").set(running as f64);
     }
 
     /// Asks the lookup actor and delivers the request to the wallet it names. The wait runs in
@@ -206,7 +261,7 @@ impl Actor for Router {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.limits.mailbox_capacity);
-        ctx.run_interval(self.limits.sweep_every, |act, _| act.sweep());
+        ctx.run_interval(self.limits.sweep_every, |act, ctx| act.sweep(ctx));
     }
 }
 
@@ -432,8 +487,8 @@ impl Handler<Preloaded> for Router {
         let mut activated = 0;
         for state in msg.states {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.wallets.entry(state.wallet_id) {
-                let addr = Wallet::with_state(state, self.wallet_deps.clone()).start();
-                slot.insert(Slot { addr, last_used: now });
+                // Parked: its first request starts its actor, as for any idle wallet.
+                slot.insert(Slot { held: Held::Parked(Box::new(state)), last_used: now });
                 activated += 1;
             }
         }
@@ -441,7 +496,20 @@ impl Handler<Preloaded> for Router {
     }
 }
 
-/// How many wallets are active (for health and metrics).
+impl Handler<Parked> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: Parked, _: &mut Self::Context) {
+        // Only into the slot that asked for it: a request since started another actor, and a
+        // passivation since forgot the wallet.
+        if let Some(slot) = self.wallets.get_mut(&msg.state.wallet_id) {
+            if matches!(slot.held, Held::Parking(token) if token == msg.token) {
+                slot.held = Held::Parked(msg.state);
+            }
+        }
+    }
+}
+
+/// How many wallets are active, running or parked (for health and metrics).
 pub struct ActiveWallets;
 
 impl Message for ActiveWallets {
@@ -452,5 +520,20 @@ impl Handler<ActiveWallets> for Router {
     type Result = usize;
     fn handle(&mut self, _: ActiveWallets, _: &mut Self::Context) -> usize {
         self.wallets.len()
+    }
+}
+
+/// How many active wallets have an actor now, or one handing its state back (the rest are
+/// parked).
+pub struct RunningWallets;
+
+impl Message for RunningWallets {
+    type Result = usize;
+}
+
+impl Handler<RunningWallets> for Router {
+    type Result = usize;
+    fn handle(&mut self, _: RunningWallets, _: &mut Self::Context) -> usize {
+        self.wallets.values().filter(|s| !matches!(s.held, Held::Parked(_))).count()
     }
 }

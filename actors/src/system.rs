@@ -37,6 +37,7 @@ impl ActorLimits {
         ActorLimits {
             router: RouterLimits {
                 mailbox_capacity: 1024,
+                wallet_park_after: Duration::from_secs(60),
                 wallet_idle: Duration::from_secs(60),
                 wallets_active_max: 10_000,
                 sweep_every: Duration::from_secs(1),

@@ -198,6 +198,38 @@ impl Handler<Passivate> for Wallet {
     }
 }
 
+/// Asks an idle wallet to hand its state to the router and stop (see `router::Held`). Handled
+/// in turn, after what the wallet had queued: the state handed back has every write it made.
+pub struct Park {
+    pub token: u64,
+    pub to: Recipient<Parked>,
+}
+
+impl Message for Park {
+    type Result = ();
+}
+
+/// A parked wallet's state, for the router.
+pub struct Parked {
+    pub token: u64,
+    pub state: Box<WalletState>,
+}
+
+impl Message for Parked {
+    type Result = ();
+}
+
+impl Handler<Park> for Wallet {
+    type Result = ();
+    fn handle(&mut self, msg: Park, ctx: &mut Self::Context) {
+        // A wallet that never loaded hands nothing back; its next request loads it.
+        if let Some(state) = self.state.take() {
+            msg.to.do_send(Parked { token: msg.token, state: Box::new(state.loaded()) });
+        }
+        ctx.stop();
+    }
+}
+
 impl Handler<WalletRequest> for Wallet {
     type Result = ();
 

@@ -265,6 +265,7 @@ pub struct SettlementConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WalletsConfig {
     pub mailbox_capacity: usize,
+    pub idle_park_s: u64,
     pub idle_passivate_s: u64,
     pub active_max: usize,
     pub sweep_every_s: u64,
@@ -404,6 +405,7 @@ impl Config {
         ActorLimits {
             router: RouterLimits {
                 mailbox_capacity: self.router.mailbox_capacity,
+                wallet_park_after: Duration::from_secs(self.wallets.idle_park_s),
                 wallet_idle: Duration::from_secs(self.wallets.idle_passivate_s),
                 wallets_active_max: self.wallets.active_max,
                 sweep_every: Duration::from_secs(self.wallets.sweep_every_s.max(1)),

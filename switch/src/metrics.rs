@@ -90,7 +90,15 @@ fn describe() {
         "PostgreSQL only: batches by the way they were committed (one_round_trip; checked_after_refusal: the one-round-trip attempt was refused, e.g. a retried request, a stale wallet; checked: refused by its shape alone)."
     );
     describe_counter!("switch_ledger_busy_total", "Entries refused because too many were waiting (BUSY).");
-    describe_gauge!("switch_wallets_active", "Wallet actors in memory.");
+    describe_gauge!("switch_wallets_active", "Wallets in memory: running (an actor) or parked (the state alone).");
+    describe_gauge!(
+        "switch_wallets_running",
+        "Active wallets with an actor at the last sweep (the others are parked)."
+    );
+    describe_counter!(
+        "switch_wallets_parked_total",
+        "Idle wallets parked: the actor stopped, the router keeps the state."
+    );
     describe_counter!("switch_wallets_passivated_total", "Wallet actors passivated (idle or over the active limit).");
     describe_counter!(
         "switch_point_movements_total",
