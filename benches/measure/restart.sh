@@ -14,6 +14,7 @@
 #   benches/measure/restart.sh [CITIZENS] [ENTRIES] [DATA_DIR]   (release binaries built first:
 #   cargo build --release -p switch -p loadtest -p benches --bins; run it under `quiet`)
 set -euo pipefail
+export SWITCH_TERMINAL__PLAIN_TCP=true   # loopback only (serve asks for TLS otherwise)
 C=${1:-1000000}
 N=${2:-9000000}
 D=${3:-/tmp/restart-$C}
@@ -69,6 +70,10 @@ mv "$D/checkpoint.aside" "$D/journal/checkpoint.ckp"
 start serve
 echo "== every citizen's wallet active"
 "$B/loadtest" redeem --addr $T --terminals 256 --pipeline 4 --citizens "$C" --sweep --no-verify --duration "${SWEEP:-60s}" | tail -4
-echo "resident with $C wallets active: $(rss); $(curl -s "http://$H/metrics" | grep -m1 "^switch_wallets_active" || true)"
+wallets() { curl -s "http://$H/metrics" | grep -E "^switch_wallets_(active|running) " | tr '\n' ' ' || true; }
+echo "resident with $C wallets active: $(rss); $(wallets)"
+# Wallets idle for wallets.idle_park_s are parked at the next sweep (every wallets.sweep_every_s).
+sleep "${PARKED_AFTER:-25}"
+echo "resident once the idle ones are parked: $(rss); $(wallets)"
 stop9
 /usr/bin/time -f "switch check: %e s, %M KB max resident" "$B/switch" check --data-dir "$D" | tail -3
