@@ -714,6 +714,7 @@ conformance!(
     reserved_receipts_list_partner_credits,
     settlement_windows_follow_commits,
     merges_are_usage_by_the_street,
+    street_merges_page_by_period,
     closing_freezes_a_period,
     tickets_are_stored_once_per_number_and_request,
     ticket_notes_only_move_forward,

@@ -6,7 +6,9 @@
 //! journal. `switch check` is the one reader that derives the same figures from the journal
 //! again, to prove the closed ones.
 
-use protocol::AccountRef;
+use protocol::{AccountRef, TxnNo};
+
+use crate::journal::HouseAccount;
 
 use super::lines::Book;
 use super::period::Period;
@@ -52,6 +54,51 @@ pub struct LineQuery {
     pub after: Option<(u32, u64)>,
     /// At most [`LINES_PAGE_MAX`].
     pub limit: u32,
+}
+
+/// A page of one shopping street's merges (合算, F36–F39): business dates `from..=to`
+/// (inclusive), in (business date, entry id) order after `after`. A merge is usage by the street
+/// in the usage book of the points it takes (counterparty `G<street>`), so the page is read from
+/// that book's lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeQuery {
+    pub street: u32,
+    /// The points the street's merges take (`M<code>` or `E<code>`).
+    pub account: AccountRef,
+    pub from: u32,
+    pub to: u32,
+    /// The (business date, entry id) of the last merge of the previous page.
+    pub after: Option<(u32, u64)>,
+    /// At most [`LINES_PAGE_MAX`].
+    pub limit: u32,
+}
+
+impl MergeQuery {
+    /// The usage book the street's merges are lines of.
+    pub fn book(&self) -> Book {
+        Book::Usage(self.account.clone())
+    }
+
+    /// The street's counterparty key in that book (`G<street>`).
+    pub fn counterparty(&self) -> String {
+        HouseAccount::Street(self.street).key()
+    }
+}
+
+/// One merge as a street's staff see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRecord {
+    pub business_date: u32,
+    pub entry_id: u64,
+    pub created_at_ms: u64,
+    /// The merge entry's own 取引済番号 (the switch's).
+    pub txn_no: TxnNo,
+    /// The entry's key: `G<street>:<the street's 取引済番号>` (a line of a merge file) or
+    /// `G<street>:T<terminal>:<request>` (a merge at the street's counter, 画面37–39).
+    pub idem_key: String,
+    /// The citizen's MyKey ID now (as the settlement detail shows it).
+    pub mykey_id: Option<String>,
+    pub points: i64,
 }
 
 /// Yen paid for points (F75, A9): `yen` for every `points`, rounded down. Default 1 yen a point.
@@ -129,6 +176,8 @@ pub trait SettlementBook: Send + Sync + 'static {
     fn books_between(&self, from: u32, to: u32) -> StoreFuture<Vec<Book>>;
     /// A page of a book's lines (see [`LineQuery`]).
     fn lines(&self, query: LineQuery) -> StoreFuture<Vec<LineRecord>>;
+    /// A page of one shopping street's merges (see [`MergeQuery`]).
+    fn street_merges(&self, query: MergeQuery) -> StoreFuture<Vec<MergeRecord>>;
 
     /// Closes each book for the period from its windows, all in one transaction; a book closed
     /// before keeps its first close. For usage books it also records that settlement was made

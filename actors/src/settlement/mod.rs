@@ -24,8 +24,8 @@ use crate::clock::Clock;
 use crate::mailbox::{answer, Reply};
 use crate::store::StoreError;
 pub use book::{
-    CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, SettlementBook, SettlementRate, WindowRow,
-    LINES_PAGE_MAX,
+    CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, SettlementBook,
+    SettlementRate, WindowRow, LINES_PAGE_MAX,
 };
 pub use lines::{lines_of, windows_of, Book, EntryFacts, SettlementLine, WindowDelta};
 pub use period::{Period, PeriodError};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actors::clock::jst_stamp;
 use actors::journal::{EntryKind, HouseAccount, NewEntry, Posting, PreparedEntry, Venue, WalletId, NO_EXPIRY};
-use actors::settlement::{Book, CloseRequest, LineQuery, Period, SettlementBook, SettlementRate};
+use actors::settlement::{Book, CloseRequest, LineQuery, MergeQuery, Period, SettlementBook, SettlementRate};
 use actors::store::Store;
 use protocol::{AccountRef, TerminalId};
 
@@ -176,6 +176,51 @@ pub mod cases {
         );
         let report = store.audit().await.unwrap();
         assert_eq!(report.first_discrepancy, None, "audit: {report:?}");
+    }
+
+    /// A street's merges by period (the staff download): only that street's, in time order, a
+    /// page at a time after the last one, each with its entry's 取引済番号 and key and the
+    /// citizen's MyKey ID; other streets, usage at shops and other periods left out.
+    pub async fn street_merges_page_by_period<E: Engine>() {
+        let (_e, store, book) = seeded::<E>().await;
+        let mut n = Numbers::of(&store).await;
+        let october = at(
+            &mut n,
+            OCT_5,
+            vec![
+                merge(1, 1, "G2:20261005100000000001", 2, 30),
+                merge(2, 1, "G3:20261005100000000001", 3, 99),
+                redeem_at(2, 2, "T52559:1", 7, 1),
+                merge(2, 3, "G2:T52559:r1", 2, 45),
+            ],
+        );
+        let november = at(&mut n, NOV_2, vec![merge(1, 2, "G2:20261102100000000001", 2, 12)]);
+        assert_eq!(commit(&store, &october).await, vec![Committed; 4]);
+        assert_eq!(commit(&store, &november).await, vec![Committed]);
+        let query = |from, to, after, limit| MergeQuery { street: 2, account: municipal(), from, to, after, limit };
+        let all = book.street_merges(query(20261001, 20261130, None, 100)).await.unwrap();
+        let figures: Vec<_> = all.iter().map(|m| (m.business_date, m.idem_key.as_str(), m.points)).collect();
+        assert_eq!(
+            figures,
+            vec![
+                (20261005, "G2:20261005100000000001", 30),
+                (20261005, "G2:T52559:r1", 45),
+                (20261102, "G2:20261102100000000001", 12)
+            ]
+        );
+        assert_eq!((all[0].entry_id, all[0].txn_no), (october[0].entry_id, october[0].txn_no));
+        assert_eq!(all[2].created_at_ms, NOV_2);
+        let mykey = store.load_wallet(WalletId(1)).await.unwrap().unwrap().mykey_id.to_string();
+        assert_eq!(all[0].mykey_id.as_deref(), Some(mykey.as_str()));
+        // A page of one, then the next after it; a month alone.
+        let first = book.street_merges(query(20261001, 20261130, None, 1)).await.unwrap();
+        assert_eq!(first, all[..1].to_vec());
+        let after = Some((first[0].business_date, first[0].entry_id));
+        assert_eq!(book.street_merges(query(20261001, 20261130, after, 10)).await.unwrap(), all[1..].to_vec());
+        assert_eq!(book.street_merges(query(20261101, 20261130, None, 10)).await.unwrap(), all[2..].to_vec());
+        assert!(book.street_merges(query(20261006, 20261101, None, 10)).await.unwrap().is_empty());
+        let street_3 = MergeQuery { street: 3, ..query(20261001, 20261031, None, 10) };
+        assert_eq!(book.street_merges(street_3).await.unwrap()[0].points, 99);
     }
 
     /// Every committed entry's lines and windows are there, refused ones nowhere; lines page in

@@ -41,7 +41,7 @@ use actors::registry::{
     ServiceIdRow, StaffAccount, TerminalAdminRow, TerminalRegistration,
 };
 use actors::settlement::{
-    Book as SettlementBookKey, CloseRequest, ClosedBook, LineQuery, LineRecord, Period, SettlementBook, SettlementRate,
+    Book as SettlementBookKey, CloseRequest, ClosedBook, LineQuery, LineRecord, MergeQuery, MergeRecord, Period, SettlementBook, SettlementRate,
     WindowRow,
 };
 use actors::store::{AuditReport, Store, StoreError, StoreFuture, TerminalRecord};
@@ -307,6 +307,36 @@ async fn with_issuance(shared: Arc<Shared>, mut tickets: Vec<TicketRecord>) -> R
             }
         }
         Ok(tickets)
+    })
+    .await
+    .map_err(unavailable)?
+}
+
+/// A street's merge lines (from the settlement lines beside the journal) with their journal
+/// entries' numbers and keys, read from the journal's files.
+async fn merges_of_lines(shared: Arc<Shared>, lines: Vec<LineRecord>) -> Result<Vec<MergeRecord>, StoreError> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut merges = Vec::with_capacity(lines.len());
+        for line in lines {
+            let missing = || StoreError::Corrupt(format!("settlement line of entry {} has no journal entry", line.entry_id));
+            let start = shared.book().start_for_entry(line.entry_id).ok_or_else(missing)?;
+            let entry = lookup::find_entry(&shared.files, start, line.entry_id)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .ok_or_else(missing)?;
+            merges.push(MergeRecord {
+                business_date: line.business_date,
+                entry_id: line.entry_id,
+                created_at_ms: line.created_at_ms,
+                txn_no: entry.txn_no,
+                idem_key: entry.entry.idem_key.unwrap_or_default(),
+                mykey_id: line.mykey_id,
+                points: line.points,
+            });
+        }
+        Ok(merges)
     })
     .await
     .map_err(unavailable)?
@@ -603,6 +633,23 @@ impl SettlementBook for JournalStore {
     fn lines(&self, query: LineQuery) -> StoreFuture<Vec<LineRecord>> {
         let sql = self.sql.clone();
         self.settled(move || sql.lines(query))
+    }
+    fn street_merges(&self, q: MergeQuery) -> StoreFuture<Vec<MergeRecord>> {
+        // The street's lines of the usage book (the projection beside the journal has no journal
+        // table to join), then each one's entry from the journal's files.
+        let (sql, shared) = (self.sql.clone(), self.shared.clone());
+        self.settled(move || {
+            let lines = sql.lines(LineQuery {
+                book: q.book(),
+                from: q.from,
+                to: q.to,
+                counterparty: Some(q.counterparty()),
+                through_entry: None,
+                after: q.after,
+                limit: q.limit,
+            });
+            Box::pin(async move { merges_of_lines(shared, lines.await?).await })
+        })
     }
     fn close_period(&self, request: CloseRequest) -> StoreFuture<Vec<ClosedBook>> {
         let sql = self.sql.clone();

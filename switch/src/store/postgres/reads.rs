@@ -39,7 +39,7 @@ fn account(row: &Row, idx: usize) -> Result<AccountRef, PgError> {
     a.parse().map_err(|_| bad("account", a))
 }
 
-fn txn(row: &Row, idx: usize) -> Result<TxnNo, PgError> {
+pub(super) fn txn(row: &Row, idx: usize) -> Result<TxnNo, PgError> {
     let t: String = col(row, idx)?;
     t.parse().map_err(|_| bad("transaction number", t))
 }

@@ -2,15 +2,15 @@
 //! `settlement.rs`, one statement or one transaction each.
 
 use actors::settlement::{
-    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, Period, SettlementBook, SettlementRate,
-    WindowRow, LINES_PAGE_MAX,
+    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period,
+    SettlementBook, SettlementRate, WindowRow, LINES_PAGE_MAX,
 };
 use actors::store::StoreFuture;
 use deadpool_postgres::ClientWrapper;
 use protocol::AccountRef;
 use tokio_postgres::Row;
 
-use super::reads::{bad, col};
+use super::reads::{bad, col, txn};
 use super::{PgError, PostgresStore};
 
 fn book_of(r: &Row, idx: usize) -> Result<Book, PgError> {
@@ -154,6 +154,43 @@ async fn lines(c: &ClientWrapper, q: LineQuery) -> Result<Vec<LineRecord>, PgErr
         .collect()
 }
 
+async fn street_merges(c: &ClientWrapper, q: MergeQuery) -> Result<Vec<MergeRecord>, PgError> {
+    let (after_date, after_id) = q.after.map_or((q.from as i32, -1i64), |(d, id)| (d as i32, id as i64));
+    // The usage book's primary-key range, as `lines` reads it, keeping the street's lines.
+    let rows = c
+        .query(
+            "SELECT l.business_date, l.entry_id, l.created_at_ms, j.txn_no, j.idem_key, w.mykey_id, l.points
+             FROM settlement_lines l JOIN journal j ON j.entry_id = l.entry_id
+             LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
+             WHERE l.book = $1 AND l.business_date >= $2 AND (l.business_date, l.entry_id) > ($3, $4)
+               AND l.business_date <= $5 AND l.counterparty = $6
+             ORDER BY l.business_date, l.entry_id LIMIT $7",
+            &[
+                &q.book().key(),
+                &(q.from as i32),
+                &after_date,
+                &after_id,
+                &(q.to as i32),
+                &q.counterparty(),
+                &i64::from(q.limit.min(LINES_PAGE_MAX)),
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MergeRecord {
+                business_date: col::<i32>(r, 0)? as u32,
+                entry_id: col::<i64>(r, 1)? as u64,
+                created_at_ms: col::<i64>(r, 2)? as u64,
+                txn_no: txn(r, 3)?,
+                idem_key: col::<Option<String>>(r, 4)?.unwrap_or_default(),
+                mykey_id: col(r, 5)?,
+                points: col(r, 6)?,
+            })
+        })
+        .collect()
+}
+
 impl SettlementBook for PostgresStore {
     fn windows(&self, book: Book, from: u32, to: u32) -> StoreFuture<Vec<WindowRow>> {
         self.run(move |c| {
@@ -197,6 +234,10 @@ impl SettlementBook for PostgresStore {
 
     fn lines(&self, query: LineQuery) -> StoreFuture<Vec<LineRecord>> {
         self.run(move |c| Box::pin(lines(c, query)))
+    }
+
+    fn street_merges(&self, query: MergeQuery) -> StoreFuture<Vec<MergeRecord>> {
+        self.run(move |c| Box::pin(street_merges(c, query)))
     }
 
     fn close_period(&self, request: CloseRequest) -> StoreFuture<Vec<ClosedBook>> {

@@ -26,7 +26,7 @@ fn account_at(row: &Row<'_>, col: usize) -> rusqlite::Result<AccountRef> {
     row.get::<_, String>(col)?.parse().map_err(|_| bad(col, "account"))
 }
 
-fn txn_at(row: &Row<'_>, col: usize) -> rusqlite::Result<TxnNo> {
+pub(super) fn txn_at(row: &Row<'_>, col: usize) -> rusqlite::Result<TxnNo> {
     row.get::<_, String>(col)?.parse().map_err(|_| bad(col, "transaction number"))
 }
 

@@ -2,14 +2,14 @@
 //! periods, rates. Reads on the pool, closes on the writer thread in one transaction.
 
 use actors::settlement::{
-    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, Period, SettlementBook, SettlementRate,
-    WindowRow, LINES_PAGE_MAX,
+    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period,
+    SettlementBook, SettlementRate, WindowRow, LINES_PAGE_MAX,
 };
 use actors::store::StoreFuture;
 use protocol::AccountRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::reads::bad;
+use super::reads::{bad, txn_at};
 use super::SqliteStore;
 
 fn book_at(row: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<Book> {
@@ -176,6 +176,37 @@ impl SettlementBook for SqliteStore {
                     })
                 },
             )?;
+            rows.collect()
+        })
+    }
+
+    fn street_merges(&self, q: MergeQuery) -> StoreFuture<Vec<MergeRecord>> {
+        self.read(move |c| {
+            let (after_date, after_id) = q.after.map_or((q.from, -1), |(d, id)| (d, id as i64));
+            // The usage book's primary-key range, as `lines` reads it, keeping the street's lines
+            // (a page reads the book's lines between it and the previous one), each with its
+            // journal entry's number and key.
+            let mut stmt = c.prepare_cached(
+                "SELECT l.business_date, l.entry_id, l.created_at_ms, j.txn_no, j.idem_key, w.mykey_id, l.points
+                 FROM settlement_lines l JOIN journal j ON j.entry_id = l.entry_id
+                 LEFT JOIN wallets w ON w.wallet_id = l.wallet_id
+                 WHERE l.book = ?1 AND (l.business_date, l.entry_id) > (?2, ?3)
+                   AND l.business_date <= ?4 AND l.counterparty = ?5
+                 ORDER BY l.business_date, l.entry_id LIMIT ?6",
+            )?;
+            let params =
+                params![q.book().key(), after_date, after_id, q.to, q.counterparty(), q.limit.min(LINES_PAGE_MAX)];
+            let rows = stmt.query_map(params, |r| {
+                Ok(MergeRecord {
+                    business_date: r.get(0)?,
+                    entry_id: r.get::<_, i64>(1)? as u64,
+                    created_at_ms: r.get::<_, i64>(2)? as u64,
+                    txn_no: txn_at(r, 3)?,
+                    idem_key: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    mykey_id: r.get(5)?,
+                    points: r.get(6)?,
+                })
+            })?;
             rows.collect()
         })
     }
