@@ -251,7 +251,10 @@ impl SettlementBook for RecordingBook {
     fn lines(&self, _: LineQuery) -> StoreFuture<Vec<LineRecord>> {
         support::not_here()
     }
-    fn street_merges(&self, _: actors::settlement::MergeQuery) -> StoreFuture<Vec<actors::settlement::MergeRecord>> {
+    fn street_merges(
+        &self,
+        _: ::actors::settlement::MergeQuery,
+    ) -> StoreFuture<Vec<::actors::settlement::MergeRecord>> {
         support::not_here()
     }
     fn close_period(&self, request: CloseRequest) -> StoreFuture<Vec<ClosedBook>> {

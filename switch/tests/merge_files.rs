@@ -2,7 +2,8 @@
 //! the journal engine, PostgreSQL): a file checked whole, then each line once through the
 //! wallets (the same file again applies nothing; a repeated number, an unknown MyKey ID, too few
 //! points, a number reused with other figures are refused on their line); files refused whole
-//! (tampered, wrong key, Shift_JIS) change nothing; access by municipality; kill -9 while a
+//! (tampered, wrong key, Shift_JIS) change nothing; access by municipality; the street's merges by
+//! period for staff (JSON pages, CSV in UTF-8 with BOM and Shift_JIS); kill -9 while a
 //! file is applied, then the file again: every line applied once, `switch check` passing.
 
 mod common;
@@ -176,8 +177,64 @@ fn merges_apply_once_and_refuse_per_line(s: Server) {
     let (status, _) = post(&s, "not-a-token", 1, &first);
     assert_eq!(status, 401);
 
+    street_merges_for_staff(&s, &mic, &kawasaki);
     let (ok, out) = s.check();
     assert!(ok, "switch check: {out}");
+}
+
+/// The street's merges this month for staff (F36–F39): JSON pages in time order, the whole month
+/// as CSV (UTF-8 with BOM) and Shift_JIS; another municipality's street refused.
+fn street_merges_for_staff(s: &Server, mic: &str, kawasaki: &str) {
+    let month = (chrono::Utc::now() + chrono::Duration::hours(9)).format("%Y%m").to_string();
+    let path = |query: &str| format!("/api/v1/merge/streets/1/merges?period={month}{query}");
+    let (status, page) = call(s, "GET", &path("&limit=3"), Some(kawasaki), None);
+    assert_eq!(status, 200, "{page}");
+    let figures = |page: &serde_json::Value| -> Vec<(String, i64)> {
+        page["merges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["street_transaction_id"].as_str().unwrap().to_owned(), m["points"].as_i64().unwrap()))
+            .collect()
+    };
+    assert_eq!(figures(&page), vec![(txn(1), 100), (txn(2), 200), (txn(3), 300)], "{page}");
+    assert_eq!(page["merges"][0]["mykey_id"].as_str(), Some(mykey(0).as_str()));
+    assert_eq!(page["merges"][0]["transaction_id"].as_str().map(str::len), Some(20), "the switch's number too");
+    let next = page["next"].as_str().expect("a next page");
+    let (_, rest) = call(s, "GET", &path(&format!("&limit=3&after={next}")), Some(kawasaki), None);
+    assert_eq!((figures(&rest), rest["next"].is_null()), (vec![(txn(4), 50)], true), "{rest}");
+
+    let auth = format!("Bearer {mic}");
+    let utf8 = http_answer(s.http, "GET", &path("&format=csv"), &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(utf8.status, 200);
+    assert!(utf8.header("content-type").unwrap().contains("utf-8"));
+    let text = String::from_utf8(utf8.body.clone()).unwrap();
+    let text = text.strip_prefix('\u{feff}').expect("a byte order mark");
+    assert!(text.contains("商店街名,ブレーメン商店街"), "{text}");
+    let rows: Vec<Vec<&str>> =
+        text.lines().skip_while(|l| !l.starts_with("取引日時,")).skip(1).map(|l| l.split(',').collect()).collect();
+    let detail: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[2], r[4], r[5])).collect();
+    let (m0, m1, m2, m3) = (mykey(0), mykey(1), mykey(2), mykey(3));
+    let (t1, t2, t3, t4) = (txn(1), txn(2), txn(3), txn(4));
+    assert_eq!(
+        detail,
+        vec![
+            (t1.as_str(), m0.as_str(), "100"),
+            (t2.as_str(), m1.as_str(), "200"),
+            (t3.as_str(), m2.as_str(), "300"),
+            (t4.as_str(), m3.as_str(), "50")
+        ],
+        "{text}"
+    );
+    let sjis = http_answer(s.http, "GET", &path("&format=csv-sjis"), &[("Authorization", &auth)], b"").unwrap();
+    assert!(sjis.header("content-type").unwrap().contains("Shift_JIS"));
+    let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&sjis.body);
+    assert!(!bad && decoded.contains("ブレーメン商店街") && decoded.contains(&format!("{t4},,{m3},50")), "{decoded}");
+
+    let (status, _) = call(s, "GET", "/api/v1/merge/streets/2/merges?period=202612", Some(kawasaki), None);
+    assert_eq!(status, 403, "not its municipality's street");
+    let (status, problem) = call(s, "GET", &path("&format=pdf"), Some(kawasaki), None);
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("format")), "{problem}");
 }
 
 fn streets_env(dir: &Path) -> String {

@@ -106,6 +106,9 @@ impl actors::settlement::SettlementBook for NoSettlement {
     fn lines(&self, _: actors::settlement::LineQuery) -> StoreFuture<Vec<actors::settlement::LineRecord>> {
         not_here()
     }
+    fn street_merges(&self, _: actors::settlement::MergeQuery) -> StoreFuture<Vec<actors::settlement::MergeRecord>> {
+        not_here()
+    }
     fn close_period(&self, _: actors::settlement::CloseRequest) -> StoreFuture<Vec<actors::settlement::ClosedBook>> {
         not_here()
     }

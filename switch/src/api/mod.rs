@@ -25,6 +25,7 @@ pub mod auth;
 pub mod grants;
 pub mod logins;
 pub mod merge;
+pub mod merge_history;
 pub mod merge_terminal;
 pub mod mypage;
 pub mod partners;
@@ -350,6 +351,7 @@ impl Modify for BearerAuth {
         tickets::run_ticket_expiry,
         merge::list_streets,
         merge::receive_merge_file,
+        merge_history::street_merges,
         merge_terminal::terminal_merge,
         merge_terminal::terminal_merge_file,
         terminal_session::terminal_login,
@@ -432,6 +434,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(partners::id_link::routes)
         .configure(tickets::routes)
         .configure(merge::routes)
+        .configure(merge_history::routes)
         .configure(merge_terminal::routes)
         .configure(terminal_session::routes)
         .configure(settlement::routes)

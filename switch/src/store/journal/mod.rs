@@ -41,8 +41,8 @@ use actors::registry::{
     ServiceIdRow, StaffAccount, TerminalAdminRow, TerminalRegistration,
 };
 use actors::settlement::{
-    Book as SettlementBookKey, CloseRequest, ClosedBook, LineQuery, LineRecord, MergeQuery, MergeRecord, Period, SettlementBook, SettlementRate,
-    WindowRow,
+    Book as SettlementBookKey, CloseRequest, ClosedBook, LineQuery, LineRecord, MergeQuery, MergeRecord, Period,
+    SettlementBook, SettlementRate, WindowRow,
 };
 use actors::store::{AuditReport, Store, StoreError, StoreFuture, TerminalRecord};
 use actors::tickets::{Issuance, NewTicket, TicketCreated, TicketNote, TicketRecord};
@@ -321,7 +321,8 @@ async fn merges_of_lines(shared: Arc<Shared>, lines: Vec<LineRecord>) -> Result<
     tokio::task::spawn_blocking(move || {
         let mut merges = Vec::with_capacity(lines.len());
         for line in lines {
-            let missing = || StoreError::Corrupt(format!("settlement line of entry {} has no journal entry", line.entry_id));
+            let missing =
+                || StoreError::Corrupt(format!("settlement line of entry {} has no journal entry", line.entry_id));
             let start = shared.book().start_for_entry(line.entry_id).ok_or_else(missing)?;
             let entry = lookup::find_entry(&shared.files, start, line.entry_id)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?

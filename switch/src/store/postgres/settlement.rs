@@ -2,8 +2,8 @@
 //! `settlement.rs`, one statement or one transaction each.
 
 use actors::settlement::{
-    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period,
-    SettlementBook, SettlementRate, WindowRow, LINES_PAGE_MAX,
+    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period, SettlementBook,
+    SettlementRate, WindowRow, LINES_PAGE_MAX,
 };
 use actors::store::StoreFuture;
 use deadpool_postgres::ClientWrapper;

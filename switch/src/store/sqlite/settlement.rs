@@ -2,8 +2,8 @@
 //! periods, rates. Reads on the pool, closes on the writer thread in one transaction.
 
 use actors::settlement::{
-    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period,
-    SettlementBook, SettlementRate, WindowRow, LINES_PAGE_MAX,
+    Book, CloseRequest, ClosedBook, ClosedRow, LineQuery, LineRecord, MergeQuery, MergeRecord, Period, SettlementBook,
+    SettlementRate, WindowRow, LINES_PAGE_MAX,
 };
 use actors::store::StoreFuture;
 use protocol::AccountRef;
