@@ -128,8 +128,11 @@ impl Projector {
     fn conn(&mut self) -> Result<&mut Connection, String> {
         if self.conn.is_none() {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let c = Connection::open_with_flags(&self.db, flags).map_err(|e| e.to_string())?;
+            let mut c = Connection::open_with_flags(&self.db, flags).map_err(|e| e.to_string())?;
             c.busy_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+            // Take the write lock at BEGIN (where the busy timeout applies) rather than at the
+            // first write, as the SQLite writer beside it does.
+            c.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
             // The journal is the durable truth; a transaction lost here is projected again.
             c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| e.to_string())?;
             self.conn = Some(c);

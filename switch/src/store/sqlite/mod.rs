@@ -87,9 +87,14 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     if !read_only {
+        // Every write transaction takes the write lock at BEGIN, where SQLite waits for the busy
+        // timeout. A deferred one that reads first and then writes, while another connection
+        // (the journal engine's projector) committed in between, gets SQLITE_BUSY at once —
+        // "database is locked" without waiting — because its snapshot is stale.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL + FULL: a committed transaction survives power loss; readers never block it.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -290,5 +295,31 @@ mod tests {
         rt.block_on(holding).unwrap();
         let done: Vec<i64> = queued.into_iter().map(|w| rt.block_on(w).unwrap()).collect();
         assert_eq!(done, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_write_transaction_that_reads_first_waits_for_another_writer_instead_of_failing() {
+        // The journal engine's projector writes beside the SQLite writer. A transaction that
+        // read before another connection committed must still be able to write.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switch.db");
+        let mut first = open_connection(&path, false).unwrap();
+        first.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let tx = first.transaction().unwrap();
+        let before: i64 = tx.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        let other_path = path.clone();
+        let other = std::thread::spawn(move || {
+            let mut second = open_connection(&other_path, false).unwrap();
+            let tx = second.transaction()?;
+            tx.execute("INSERT INTO t VALUES (2)", [])?;
+            tx.commit()
+        });
+        // Give the other writer time to commit if nothing holds it back.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.execute("INSERT INTO t VALUES (1)", []).expect("the first transaction's write after its read");
+        tx.commit().unwrap();
+        other.join().unwrap().expect("the second writer, after the first");
+        let after: i64 = first.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!((before, after), (0, 2));
     }
 }
