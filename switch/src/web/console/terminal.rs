@@ -179,9 +179,19 @@ fn details(row: &TerminalAdminRow) -> Markup {
     }
 }
 
-/// The form's CSRF token checked, or the screen again with the refusal.
-fn checked(req: &HttpRequest, staff: &Staff, values: &Fields) -> Result<(), Problem> {
-    session::check_session_post(req, &staff.token, &values.get("csrf")).map_err(|_| expired_form())
+/// For an action: the staff member and the terminal as [`open`] finds them, with the form's CSRF
+/// token checked, or the refusal as a page (the terminal's screen again when the form expired).
+async fn open_for_action(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &(String, String),
+    values: &Fields,
+) -> Result<(Staff, TerminalAdminRow), HttpResponse> {
+    let (staff, row) = open(state, req, path).await?;
+    if session::check_session_post(req, &staff.token, &values.get("csrf")).is_err() {
+        return Err(refused(state, &staff, &row, &expired_form()));
+    }
+    Ok((staff, row))
 }
 
 fn refused(state: &ApiState, staff: &Staff, row: &TerminalAdminRow, p: &Problem) -> HttpResponse {
@@ -197,14 +207,11 @@ pub async fn retirement(
     path: web::Path<(String, String)>,
     form: web::Form<Fields>,
 ) -> HttpResponse {
-    let (staff, row) = match open(&state, &req, &path).await {
+    let values = form.into_inner();
+    let (staff, row) = match open_for_action(&state, &req, &path, &values).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
-    let values = form.into_inner();
-    if let Err(p) = checked(&req, &staff, &values) {
-        return refused(&state, &staff, &row, &p);
-    }
     let retired = match values.get("retired").as_str() {
         "true" => true,
         "false" => false,
@@ -230,13 +237,10 @@ pub async fn device_reset(
     path: web::Path<(String, String)>,
     form: web::Form<Fields>,
 ) -> HttpResponse {
-    let (staff, row) = match open(&state, &req, &path).await {
+    let (staff, row) = match open_for_action(&state, &req, &path, &form).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
-    if let Err(p) = checked(&req, &staff, &form) {
-        return refused(&state, &staff, &row, &p);
-    }
     match reset_device(&state, &row).await {
         Ok(after) => screen(&state, &staff, &after, Some(&Done::DeviceReset), None, StatusCode::OK),
         Err(p) => refused(&state, &staff, &row, &p),
@@ -251,13 +255,10 @@ pub async fn new_password(
     path: web::Path<(String, String)>,
     form: web::Form<Fields>,
 ) -> HttpResponse {
-    let (staff, row) = match open(&state, &req, &path).await {
+    let (staff, row) = match open_for_action(&state, &req, &path, &form).await {
         Ok(x) => x,
         Err(answer) => return answer,
     };
-    if let Err(p) = checked(&req, &staff, &form) {
-        return refused(&state, &staff, &row, &p);
-    }
     if form.get("confirm") != "yes" {
         let p = Problem::validation(vec![FieldError::new(
             "confirm",
