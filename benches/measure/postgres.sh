@@ -11,13 +11,10 @@
 set -euo pipefail
 PORT=${1:-55432}
 B=$(realpath "${BIN:-target/release}")
-PG=/usr/lib/postgresql/15/bin
-D=$(mktemp -d /tmp/pg-measure.XXXXXX)
-chown postgres:postgres "$D"; chmod 700 "$D"
-runuser -u postgres -- $PG/initdb -D "$D/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-runuser -u postgres -- $PG/pg_ctl -D "$D/data" -l "$D/server.log" -w \
-    -o "-p $PORT -k $D -c listen_addresses=127.0.0.1 -c max_connections=400" start >/dev/null
-stop() { runuser -u postgres -- $PG/pg_ctl -D "$D/data" -m fast -w stop >/dev/null || true; rm -rf "$D"; }
+. "$(dirname "$0")/pg_cluster.sh"
+pg_cluster_init pg-measure
+pg_cluster_start "$PORT" -c max_connections=400
+stop() { pg_cluster_stop; rm -rf "$D"; }
 trap stop EXIT
 db() { psql -q -h 127.0.0.1 -p "$PORT" -U postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" postgres; }
 

@@ -18,21 +18,19 @@ DURATION=${1:-20s}
 PORT=${2:-55434}
 EXTRA=${3:-}
 B=$(realpath "${BIN:-target/release}")
-PG=/usr/lib/postgresql/15/bin
-D=$(mktemp -d /tmp/pg-cpu.XXXXXX)
-chown postgres:postgres "$D"; chmod 700 "$D"
-runuser -u postgres -- $PG/initdb -D "$D/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+. "$(dirname "$0")/pg_cluster.sh"
+pg_cluster_init pg-cpu
 PID=
 stop() {
     set +e
     [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
-    runuser -u postgres -- $PG/pg_ctl -D "$D/data" -m fast -w stop >/dev/null 2>&1
+    pg_cluster_stop
     [ -n "${KEEP_LOG:-}" ] && cp "$D/server.log" "$KEEP_LOG"
     rm -rf "$D"
 }
 trap stop EXIT
-runuser -u postgres -- $PG/pg_ctl -D "$D/data" -l "$D/server.log" -w -o "-p $PORT -k $D -c listen_addresses=127.0.0.1 \
-    -c max_connections=400 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all $EXTRA" start >/dev/null
+pg_cluster_start "$PORT" -c max_connections=400 -c shared_preload_libraries=pg_stat_statements \
+    -c pg_stat_statements.track=all $EXTRA
 q() { psql -X -q -A -t -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 q -c "CREATE DATABASE redeem" postgres
 q -c "CREATE EXTENSION pg_stat_statements" redeem

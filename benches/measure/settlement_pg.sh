@@ -13,13 +13,10 @@ set -euo pipefail
 N=${1:-10000000}
 PORT=${2:-55433}
 B=$(realpath "${BIN:-target/release}")
-PG=/usr/lib/postgresql/15/bin
-D=$(mktemp -d /tmp/pg-settlement.XXXXXX)
-chown postgres:postgres "$D"; chmod 700 "$D"
-runuser -u postgres -- $PG/initdb -D "$D/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-runuser -u postgres -- $PG/pg_ctl -D "$D/data" -l "$D/server.log" -w \
-    -o "-p $PORT -k $D -c listen_addresses=127.0.0.1 -c max_wal_size=4GB" start >/dev/null
-stop() { runuser -u postgres -- $PG/pg_ctl -D "$D/data" -m fast -w stop >/dev/null || true; rm -rf "$D"; }
+. "$(dirname "$0")/pg_cluster.sh"
+pg_cluster_init pg-settlement
+pg_cluster_start "$PORT" -c max_wal_size=4GB
+stop() { pg_cluster_stop; rm -rf "$D"; }
 trap stop EXIT
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 SWITCH_STORE__KIND=postgres SWITCH_STORE__URL="$URL" "$B/switch" migrate
